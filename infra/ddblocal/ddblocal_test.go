@@ -1,0 +1,133 @@
+package ddblocal_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/infra/ddblocal"
+)
+
+// requireInstalled skips when DynamoDB Local is missing, except in CI.
+func requireInstalled(t *testing.T) {
+	t.Helper()
+	if _, err := ddblocal.Dir(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("DynamoDB Local is required in CI: %v", err)
+		}
+		t.Skipf("%v (run `make deps`)", err)
+	}
+}
+
+func start(t *testing.T, opts ddblocal.Options) *ddblocal.Instance {
+	t.Helper()
+	inst, err := ddblocal.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Stop() })
+	return inst
+}
+
+func client(t *testing.T, inst *ddblocal.Instance) *dynamodb.Client {
+	t.Helper()
+	c, err := ddblocal.NewClient(t.Context(), inst.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestStartStop(t *testing.T) {
+	requireInstalled(t)
+	t.Parallel()
+	inst := start(t, ddblocal.Options{})
+	if !strings.HasPrefix(inst.Endpoint(), "http://127.0.0.1:") {
+		t.Errorf("Endpoint() = %q", inst.Endpoint())
+	}
+	c := client(t, inst)
+	if _, err := c.ListTables(t.Context(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("ListTables: %v", err)
+	}
+	if err := inst.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := inst.Stop(); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := c.ListTables(ctx, &dynamodb.ListTablesInput{}, func(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }); err == nil {
+		t.Error("DynamoDB Local still answers after Stop")
+	}
+}
+
+func TestDataDirPersists(t *testing.T) {
+	requireInstalled(t)
+	t.Parallel()
+	dir := t.TempDir()
+	inst := start(t, ddblocal.Options{DataDir: dir})
+	_, err := client(t, inst).CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName:            aws.String("persisted"),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	inst = start(t, ddblocal.Options{DataDir: dir})
+	out, err := client(t, inst).ListTables(t.Context(), &dynamodb.ListTablesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.TableNames) != 1 || out.TableNames[0] != "persisted" {
+		t.Errorf("tables after restart = %v, want [persisted]", out.TableNames)
+	}
+}
+
+func TestNotInstalled(t *testing.T) {
+	t.Setenv(ddblocal.DirEnv, t.TempDir())
+	_, err := ddblocal.Start(t.Context(), ddblocal.Options{})
+	if !errors.Is(err, ddblocal.ErrNotInstalled) {
+		t.Fatalf("Start with an empty %s: err = %v, want ErrNotInstalled", ddblocal.DirEnv, err)
+	}
+}
+
+func TestNewClientRejectsEmptyEndpoint(t *testing.T) {
+	t.Parallel()
+	if _, err := ddblocal.NewClient(t.Context(), ""); err == nil {
+		t.Error("NewClient(\"\") succeeded")
+	}
+}
+
+// A port in use must be refused up front: the readiness probe would
+// otherwise take whatever listens there for the new instance.
+func TestPortInUse(t *testing.T) {
+	requireInstalled(t)
+	t.Parallel()
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	if inst, err := ddblocal.Start(t.Context(), ddblocal.Options{Port: port}); err == nil {
+		_ = inst.Stop()
+		t.Fatalf("Start on busy port %d succeeded", port)
+	} else if !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("Start on busy port: %v, want a port-in-use error", err)
+	}
+}

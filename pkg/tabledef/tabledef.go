@@ -1,0 +1,355 @@
+// Package tabledef reads keygate's DynamoDB table definition from the SAM
+// template (resource KeysTable in template.yaml) and creates tables from it,
+// so DynamoDB Local in tests and tools always has the production schema:
+// the table is defined once, in the template.
+package tabledef
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"gopkg.in/yaml.v3"
+
+	"github.com/keygate/keygate/internal/modroot"
+)
+
+// ResourceName is the logical id of the table in template.yaml.
+const ResourceName = "KeysTable"
+
+// Definition is the part of the table's CloudFormation definition that
+// shapes data: keys, indexes, billing and time to live. Settings such as
+// encryption, backups and deletion protection are left to CloudFormation.
+type Definition struct {
+	AttributeDefinitions   []types.AttributeDefinition
+	KeySchema              []types.KeySchemaElement
+	GlobalSecondaryIndexes []types.GlobalSecondaryIndex
+	BillingMode            types.BillingMode
+	// TTLAttribute is the attribute DynamoDB's time to live expires items
+	// by; empty when the template does not enable time to live.
+	TTLAttribute string
+}
+
+// TemplatePath returns the path of template.yaml at the module root, found by
+// walking up from the working directory to the directory holding go.mod.
+func TemplatePath() (string, error) {
+	root, err := modroot.Find()
+	if err != nil {
+		return "", fmt.Errorf("tabledef: %w", err)
+	}
+	p := filepath.Join(root, "template.yaml")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("tabledef: %w", err)
+	}
+	return p, nil
+}
+
+// The YAML shapes of the fields read. Each is first held as a yaml.Node so
+// intrinsic functions can be rejected (see literal) before decoding.
+type (
+	templateDoc struct {
+		Resources map[string]struct {
+			Type       string    `yaml:"Type"`
+			Properties yaml.Node `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	tableProps struct {
+		AttributeDefinitions    yaml.Node `yaml:"AttributeDefinitions"`
+		KeySchema               yaml.Node `yaml:"KeySchema"`
+		GlobalSecondaryIndexes  yaml.Node `yaml:"GlobalSecondaryIndexes"`
+		BillingMode             yaml.Node `yaml:"BillingMode"`
+		TimeToLiveSpecification yaml.Node `yaml:"TimeToLiveSpecification"`
+	}
+	attrDef struct {
+		AttributeName string `yaml:"AttributeName"`
+		AttributeType string `yaml:"AttributeType"`
+	}
+	keyElem struct {
+		AttributeName string `yaml:"AttributeName"`
+		KeyType       string `yaml:"KeyType"`
+	}
+	gsiDef struct {
+		IndexName  string    `yaml:"IndexName"`
+		KeySchema  []keyElem `yaml:"KeySchema"`
+		Projection struct {
+			ProjectionType   string   `yaml:"ProjectionType"`
+			NonKeyAttributes []string `yaml:"NonKeyAttributes"`
+		} `yaml:"Projection"`
+	}
+	ttlSpec struct {
+		AttributeName string `yaml:"AttributeName"`
+		Enabled       bool   `yaml:"Enabled"`
+	}
+)
+
+// Load reads the KeysTable resource of the SAM template at templatePath.
+func Load(templatePath string) (*Definition, error) {
+	data, err := os.ReadFile(templatePath)
+	if err != nil {
+		return nil, fmt.Errorf("tabledef: %w", err)
+	}
+	def, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("tabledef: %s: %w", templatePath, err)
+	}
+	return def, nil
+}
+
+func parse(data []byte) (*Definition, error) {
+	// yaml.v3 accepts CloudFormation's short-form tags (!Ref, !Sub, ...)
+	// elsewhere in the template; only the fields read here must be literal.
+	var doc templateDoc
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	res, ok := doc.Resources[ResourceName]
+	if !ok {
+		return nil, fmt.Errorf("no resource %s", ResourceName)
+	}
+	if res.Type != "AWS::DynamoDB::Table" {
+		return nil, fmt.Errorf("%s is a %s, not an AWS::DynamoDB::Table", ResourceName, res.Type)
+	}
+	var props tableProps
+	if err := res.Properties.Decode(&props); err != nil {
+		return nil, fmt.Errorf("%s.Properties: %w", ResourceName, err)
+	}
+
+	var (
+		attrs   []attrDef
+		keys    []keyElem
+		gsis    []gsiDef
+		billing string
+		ttl     ttlSpec
+	)
+	for _, f := range []struct {
+		name string
+		node *yaml.Node
+		into any
+	}{
+		{"AttributeDefinitions", &props.AttributeDefinitions, &attrs},
+		{"KeySchema", &props.KeySchema, &keys},
+		{"GlobalSecondaryIndexes", &props.GlobalSecondaryIndexes, &gsis},
+		{"BillingMode", &props.BillingMode, &billing},
+		{"TimeToLiveSpecification", &props.TimeToLiveSpecification, &ttl},
+	} {
+		if f.node.Kind == 0 { // absent
+			continue
+		}
+		if err := literal(f.node); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", ResourceName, f.name, err)
+		}
+		if err := f.node.Decode(f.into); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", ResourceName, f.name, err)
+		}
+	}
+
+	def := &Definition{BillingMode: types.BillingMode(billing)}
+	if ttl.Enabled {
+		def.TTLAttribute = ttl.AttributeName
+	}
+	for _, a := range attrs {
+		def.AttributeDefinitions = append(def.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(a.AttributeName),
+			AttributeType: types.ScalarAttributeType(a.AttributeType),
+		})
+	}
+	def.KeySchema = keySchema(keys)
+	for _, g := range gsis {
+		gsi := types.GlobalSecondaryIndex{
+			IndexName: aws.String(g.IndexName),
+			KeySchema: keySchema(g.KeySchema),
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionType(g.Projection.ProjectionType),
+				NonKeyAttributes: g.Projection.NonKeyAttributes,
+			},
+		}
+		def.GlobalSecondaryIndexes = append(def.GlobalSecondaryIndexes, gsi)
+	}
+	return def, def.validate()
+}
+
+func keySchema(keys []keyElem) []types.KeySchemaElement {
+	var out []types.KeySchemaElement
+	for _, k := range keys {
+		out = append(out, types.KeySchemaElement{
+			AttributeName: aws.String(k.AttributeName),
+			KeyType:       types.KeyType(k.KeyType),
+		})
+	}
+	return out
+}
+
+// literal rejects CloudFormation intrinsic functions (short-form tags such as
+// !Ref, or long-form keys such as Ref and Fn::If), whose values only
+// CloudFormation can work out: decoded naively, `BillingMode: !Ref Mode`
+// would silently read as "Mode".
+func literal(n *yaml.Node) error {
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		return fmt.Errorf("line %d: intrinsic function %s is not supported here; use a literal value", n.Line, n.Tag)
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k == "Ref" || strings.HasPrefix(k, "Fn::") {
+				return fmt.Errorf("line %d: intrinsic function %s is not supported here; use a literal value", n.Content[i].Line, k)
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if err := literal(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Definition) validate() error {
+	if len(d.KeySchema) == 0 {
+		return fmt.Errorf("%s has no KeySchema", ResourceName)
+	}
+	// Without PAY_PER_REQUEST, CreateTable would also need provisioned
+	// throughput, which this package does not read.
+	if d.BillingMode != types.BillingModePayPerRequest {
+		return fmt.Errorf("%s: BillingMode %q is not supported; want PAY_PER_REQUEST", ResourceName, d.BillingMode)
+	}
+	defined := map[string]bool{}
+	for _, a := range d.AttributeDefinitions {
+		defined[aws.ToString(a.AttributeName)] = true
+	}
+	check := func(where string, keys []types.KeySchemaElement) error {
+		for _, k := range keys {
+			if !defined[aws.ToString(k.AttributeName)] {
+				return fmt.Errorf("%s: key attribute %q is not in AttributeDefinitions", where, aws.ToString(k.AttributeName))
+			}
+		}
+		return nil
+	}
+	if err := check(ResourceName+".KeySchema", d.KeySchema); err != nil {
+		return err
+	}
+	for _, g := range d.GlobalSecondaryIndexes {
+		if err := check("index "+aws.ToString(g.IndexName), g.KeySchema); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateTableInput returns the CreateTable request for a table named
+// tableName with this definition. Each call returns fresh values, so the
+// caller may modify the result.
+func (d *Definition) CreateTableInput(tableName string) *dynamodb.CreateTableInput {
+	in := &dynamodb.CreateTableInput{
+		TableName:   aws.String(tableName),
+		BillingMode: d.BillingMode,
+	}
+	for _, a := range d.AttributeDefinitions {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(aws.ToString(a.AttributeName)),
+			AttributeType: a.AttributeType,
+		})
+	}
+	in.KeySchema = copyKeys(d.KeySchema)
+	for _, g := range d.GlobalSecondaryIndexes {
+		gsi := types.GlobalSecondaryIndex{
+			IndexName: aws.String(aws.ToString(g.IndexName)),
+			KeySchema: copyKeys(g.KeySchema),
+		}
+		if g.Projection != nil {
+			gsi.Projection = &types.Projection{
+				ProjectionType:   g.Projection.ProjectionType,
+				NonKeyAttributes: append([]string(nil), g.Projection.NonKeyAttributes...),
+			}
+		}
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, gsi)
+	}
+	return in
+}
+
+func copyKeys(keys []types.KeySchemaElement) []types.KeySchemaElement {
+	out := make([]types.KeySchemaElement, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, types.KeySchemaElement{AttributeName: aws.String(aws.ToString(k.AttributeName)), KeyType: k.KeyType})
+	}
+	return out
+}
+
+// CreateOptions tunes Create.
+type CreateOptions struct {
+	// TTL enables time to live on the definition's TTLAttribute, as in
+	// production. Tests leave it off to prove that expired items are
+	// filtered in code, since DynamoDB deletes expired items only eventually.
+	TTL bool
+}
+
+// Create creates the table, waits until it is ACTIVE and, with opts.TTL,
+// enables time to live.
+func Create(ctx context.Context, client *dynamodb.Client, def *Definition, tableName string, opts CreateOptions) error {
+	if opts.TTL && def.TTLAttribute == "" {
+		return fmt.Errorf("tabledef: TTL requested for %s, but the template enables no time to live", tableName)
+	}
+	if _, err := client.CreateTable(ctx, def.CreateTableInput(tableName)); err != nil {
+		return fmt.Errorf("tabledef: creating table %s: %w", tableName, err)
+	}
+	if err := waitActive(ctx, client, tableName); err != nil {
+		return err
+	}
+	if opts.TTL {
+		return enableTTL(ctx, client, def, tableName)
+	}
+	return nil
+}
+
+// EnsureExists creates the table as Create with time to live enabled when
+// the template enables it, unless a table of that name exists already. It
+// does not compare an existing table with the definition.
+func EnsureExists(ctx context.Context, client *dynamodb.Client, def *Definition, tableName string) error {
+	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
+	var notFound *types.ResourceNotFoundException
+	switch {
+	case err == nil:
+		return waitActive(ctx, client, tableName)
+	case !errors.As(err, &notFound):
+		return fmt.Errorf("tabledef: describing table %s: %w", tableName, err)
+	}
+	err = Create(ctx, client, def, tableName, CreateOptions{TTL: def.TTLAttribute != ""})
+	var inUse *types.ResourceInUseException
+	if errors.As(err, &inUse) {
+		// Someone else created it between DescribeTable and CreateTable.
+		return waitActive(ctx, client, tableName)
+	}
+	return err
+}
+
+func waitActive(ctx context.Context, client *dynamodb.Client, tableName string) error {
+	// The waiter's default 20 s minimum delay suits AWS, not DynamoDB Local,
+	// where tables are ACTIVE at once.
+	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 100 * time.Millisecond
+		o.MaxDelay = 5 * time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)}, 5*time.Minute); err != nil {
+		return fmt.Errorf("tabledef: waiting for table %s: %w", tableName, err)
+	}
+	return nil
+}
+
+func enableTTL(ctx context.Context, client *dynamodb.Client, def *Definition, tableName string) error {
+	_, err := client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(tableName),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(def.TTLAttribute),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("tabledef: enabling time to live on %s: %w", tableName, err)
+	}
+	return nil
+}

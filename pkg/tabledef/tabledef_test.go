@@ -1,0 +1,221 @@
+package tabledef_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/pkg/tabledef"
+)
+
+func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+
+func loadTemplate(t *testing.T) *tabledef.Definition {
+	t.Helper()
+	path, err := tabledef.TemplatePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := tabledef.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+// keys renders a key schema as "pk HASH,sk RANGE".
+func keys(ks []types.KeySchemaElement) string {
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, aws.ToString(k.AttributeName)+" "+string(k.KeyType))
+	}
+	return strings.Join(parts, ",")
+}
+
+func TestLoadTemplate(t *testing.T) {
+	t.Parallel()
+	def := loadTemplate(t)
+
+	var attrs []string
+	for _, a := range def.AttributeDefinitions {
+		attrs = append(attrs, aws.ToString(a.AttributeName)+":"+string(a.AttributeType))
+	}
+	if want := []string{"pk:S", "sk:S", "gsi1pk:S", "gsi1sk:S", "gsi2pk:S", "gsi2sk:S"}; !slices.Equal(attrs, want) {
+		t.Errorf("AttributeDefinitions = %v, want %v", attrs, want)
+	}
+	if got, want := keys(def.KeySchema), "pk HASH,sk RANGE"; got != want {
+		t.Errorf("KeySchema = %q, want %q", got, want)
+	}
+	if def.BillingMode != types.BillingModePayPerRequest {
+		t.Errorf("BillingMode = %q", def.BillingMode)
+	}
+	if def.TTLAttribute != "ttl" {
+		t.Errorf("TTLAttribute = %q, want ttl", def.TTLAttribute)
+	}
+	var gsis []string
+	for _, g := range def.GlobalSecondaryIndexes {
+		gsis = append(gsis, aws.ToString(g.IndexName)+"("+keys(g.KeySchema)+")"+string(g.Projection.ProjectionType))
+	}
+	want := []string{"gsi1(gsi1pk HASH,gsi1sk RANGE)ALL", "gsi2(gsi2pk HASH,gsi2sk RANGE)ALL"}
+	if !slices.Equal(gsis, want) {
+		t.Errorf("GlobalSecondaryIndexes = %v, want %v", gsis, want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	const table = `
+Resources:
+  Other:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: !Sub "${AWS::StackName}"
+  KeysTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-keys"
+      BillingMode: %s
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+      KeySchema:
+        - {AttributeName: %s, KeyType: HASH}
+`
+	for _, tc := range []struct {
+		name, billing, hashKey, wantErr string
+	}{
+		{"ok", "PAY_PER_REQUEST", "pk", ""},
+		{"short-form intrinsic", "!Ref Billing", "pk", "intrinsic function !Ref"},
+		{"long-form intrinsic", "{Ref: Billing}", "pk", "intrinsic function Ref"},
+		{"provisioned", "PROVISIONED", "pk", "not supported"},
+		{"undefined key attribute", "PAY_PER_REQUEST", "id", `"id" is not in AttributeDefinitions`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "template.yaml")
+			yml := strings.Replace(strings.Replace(table, "%s", tc.billing, 1), "%s", tc.hashKey, 1)
+			if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := tabledef.Load(path)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Load: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Load error = %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestCreateTableInputIsACopy(t *testing.T) {
+	t.Parallel()
+	def := loadTemplate(t)
+	in := def.CreateTableInput("a")
+	in.KeySchema[0].AttributeName = aws.String("changed")
+	in.GlobalSecondaryIndexes[0].Projection.ProjectionType = types.ProjectionTypeKeysOnly
+	if got := aws.ToString(def.KeySchema[0].AttributeName); got != "pk" {
+		t.Errorf("definition changed through CreateTableInput: %q", got)
+	}
+	if got := def.GlobalSecondaryIndexes[0].Projection.ProjectionType; got != types.ProjectionTypeAll {
+		t.Errorf("definition changed through CreateTableInput: %q", got)
+	}
+}
+
+// TestCreateMatchesTemplate creates tables in DynamoDB Local and checks that
+// what DynamoDB reports matches the template.
+func TestCreateMatchesTemplate(t *testing.T) {
+	t.Parallel()
+	def := loadTemplate(t)
+	client := ddbtest.Client(t)
+	for _, ttl := range []bool{true, false} {
+		t.Run("ttl="+map[bool]string{true: "on", false: "off"}[ttl], func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			name := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: ttl})
+
+			out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc := out.Table
+			if desc.TableStatus != types.TableStatusActive {
+				t.Errorf("status = %s", desc.TableStatus)
+			}
+			if got, want := keys(desc.KeySchema), keys(def.KeySchema); got != want {
+				t.Errorf("KeySchema = %q, want %q", got, want)
+			}
+			if len(desc.AttributeDefinitions) != len(def.AttributeDefinitions) {
+				t.Errorf("%d attribute definitions, want %d", len(desc.AttributeDefinitions), len(def.AttributeDefinitions))
+			}
+			if desc.BillingModeSummary == nil || desc.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
+				t.Errorf("BillingModeSummary = %+v", desc.BillingModeSummary)
+			}
+			gsis := map[string]types.GlobalSecondaryIndexDescription{}
+			for _, g := range desc.GlobalSecondaryIndexes {
+				gsis[aws.ToString(g.IndexName)] = g
+			}
+			for _, want := range def.GlobalSecondaryIndexes {
+				got, ok := gsis[aws.ToString(want.IndexName)]
+				if !ok {
+					t.Errorf("index %s missing", aws.ToString(want.IndexName))
+					continue
+				}
+				if keys(got.KeySchema) != keys(want.KeySchema) || got.Projection.ProjectionType != want.Projection.ProjectionType {
+					t.Errorf("index %s = %s %s, want %s %s", aws.ToString(want.IndexName),
+						keys(got.KeySchema), got.Projection.ProjectionType, keys(want.KeySchema), want.Projection.ProjectionType)
+				}
+			}
+			if len(gsis) != len(def.GlobalSecondaryIndexes) {
+				t.Errorf("%d indexes, want %d", len(gsis), len(def.GlobalSecondaryIndexes))
+			}
+
+			ttlOut, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := ttlOut.TimeToLiveDescription
+			if ttl {
+				if d.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != def.TTLAttribute {
+					t.Errorf("time to live = %s on %q, want ENABLED on %q", d.TimeToLiveStatus, aws.ToString(d.AttributeName), def.TTLAttribute)
+				}
+			} else if d.TimeToLiveStatus != types.TimeToLiveStatusDisabled {
+				t.Errorf("time to live = %s, want DISABLED", d.TimeToLiveStatus)
+			}
+		})
+	}
+}
+
+func TestEnsureExistsIsIdempotent(t *testing.T) {
+	t.Parallel()
+	def := loadTemplate(t)
+	client := ddbtest.Client(t)
+	ctx := t.Context()
+	name := "ensure_" + strings.ReplaceAll(t.Name(), "/", "_")
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	for i := range 2 {
+		if err := tabledef.EnsureExists(ctx, client, def, name); err != nil {
+			t.Fatalf("EnsureExists #%d: %v", i+1, err)
+		}
+	}
+	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl.TimeToLiveDescription.TimeToLiveStatus != types.TimeToLiveStatusEnabled {
+		t.Errorf("time to live = %s, want ENABLED", ttl.TimeToLiveDescription.TimeToLiveStatus)
+	}
+	// Creating it again must fail: EnsureExists did not hide a second table.
+	if err := tabledef.Create(ctx, client, def, name, tabledef.CreateOptions{}); err == nil {
+		t.Error("Create of an existing table succeeded")
+	}
+}
