@@ -1,0 +1,48 @@
+package keys
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Audit actions.
+const (
+	ActionCreated      = "key.created"
+	ActionUpdated      = "key.updated"
+	ActionRevoked      = "key.revoked"
+	ActionRotated      = "key.rotated"
+	ActionOwnerRevoked = "owner.revoked"
+)
+
+// ActorOperator is the actor of changes made with IAM credentials through
+// the operator command rather than with an API key.
+const ActorOperator = "operator"
+
+// Change is a field's value before and after.
+type Change struct {
+	From any `json:"from"`
+	To   any `json:"to"`
+}
+
+// AuditEvent records one change. It is written in the same DynamoDB
+// transaction as the change itself, so neither exists without the other.
+type AuditEvent struct {
+	ID       string            `json:"id"`
+	Project  string            `json:"project"`
+	Actor    string            `json:"actor"`
+	Action   string            `json:"action"`
+	Target   string            `json:"target"`
+	Changes  map[string]Change `json:"changes,omitempty"`
+	SourceIP string            `json:"sourceIp,omitempty"`
+	Time     time.Time         `json:"time"`
+	PurgeAt  time.Time         `json:"-"`
+}
+
+// MarshalChanges is how the store keeps Changes: one JSON string.
+func (e *AuditEvent) MarshalChanges() (string, error) {
+	if len(e.Changes) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(e.Changes)
+	return string(b), err
+}

@@ -1,0 +1,506 @@
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/keygate/keygate/pkg/token"
+)
+
+// Caller is who asks for a change: a key, as the authorizer identified it,
+// or the operator, acting with IAM credentials.
+type Caller struct {
+	Project  string
+	KeyID    string
+	Owner    string
+	Scopes   []string
+	SourceIP string
+	// Operator callers hold every scope; the operator command sets it.
+	Operator bool
+}
+
+// OperatorCaller acts on a project with IAM credentials, as `infra/admin` does.
+func OperatorCaller(project string) Caller { return Caller{Project: project, Operator: true} }
+
+func (c Caller) actor() string {
+	if c.Operator {
+		return ActorOperator
+	}
+	return c.KeyID
+}
+
+func (c Caller) holds(scope string) bool { return c.Operator || slices.Contains(c.Scopes, scope) }
+
+// Service carries out key operations under keygate's rules.
+type Service struct {
+	cfg   Config
+	store Store
+	now   func() time.Time
+	rand  io.Reader
+}
+
+// Option changes a Service, for tests.
+type Option func(*Service)
+
+// WithClock sets the clock.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithRandom sets the source of key secrets.
+func WithRandom(r io.Reader) Option { return func(s *Service) { s.rand = r } }
+
+// NewService builds a Service.
+func NewService(cfg Config, store Store, opts ...Option) *Service {
+	s := &Service{cfg: cfg, store: store, now: time.Now, rand: rand.Reader}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// CreateInput is a new key's settings.
+type CreateInput struct {
+	Name        string          `json:"name"`
+	Tier        string          `json:"tier"`
+	Scopes      []string        `json:"scopes"`
+	IPAllowlist []string        `json:"ipAllowlist"`
+	ExpiresAt   *string         `json:"expiresAt"`
+	Owner       string          `json:"owner"`
+	Metadata    json.RawMessage `json:"metadata"`
+}
+
+// Created is a new key with its raw value, which exists only in this answer.
+type Created struct {
+	*Key
+	RawKey string `json:"key"`
+}
+
+// Create issues a key in the caller's project.
+func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*Created, error) {
+	if err := s.authorize(caller); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	name, err := validateName(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	if in.Tier == "" {
+		return nil, invalid("tier", "required (one of %s)", tierNames(s.cfg.Tiers))
+	}
+	tier, ok := s.cfg.TierByName(in.Tier)
+	if !ok {
+		return nil, invalid("tier", "unknown tier %q (one of %s)", in.Tier, tierNames(s.cfg.Tiers))
+	}
+	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now}
+	if in.Owner != "" {
+		if err := ValidateOwner(in.Owner); err != nil {
+			return nil, err
+		}
+	}
+	if k.Scopes, err = s.grantableScopes(caller, in.Scopes); err != nil {
+		return nil, err
+	}
+	if k.IPAllowlist, err = normalizeAllowlist(in.IPAllowlist); err != nil {
+		return nil, err
+	}
+	if k.Metadata, err = normalizeMetadata(in.Metadata); err != nil {
+		return nil, err
+	}
+	if in.ExpiresAt != nil {
+		t, err := parseExpiresAt(*in.ExpiresAt, now)
+		if err != nil {
+			return nil, err
+		}
+		k.ExpiresAt = &t
+	}
+	raw, err := s.issue(k, tier)
+	if err != nil {
+		return nil, err
+	}
+	ev := s.event(caller, ActionCreated, k, now, createdChanges(k))
+	if err := s.store.Apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}}); err != nil {
+		return nil, err
+	}
+	return &Created{Key: s.present(k, now), RawKey: raw}, nil
+}
+
+// issue draws a fresh secret for k and sets what derives from it.
+func (s *Service) issue(k *Key, tier Tier) (string, error) {
+	raw, err := token.Generate(s.rand, s.cfg.KeyPrefix, tier.Code)
+	if err != nil {
+		return "", err
+	}
+	k.Hash = token.Hash(raw)
+	k.ID = token.ID(k.Hash)
+	k.Start = token.Start(raw)
+	k.PurgeAt = purgeTime(k, s.cfg.Retention)
+	return raw, nil
+}
+
+// Get reads a key of the caller's project. Another project's key is
+// ErrNotFound, never ErrForbidden, so that ids cannot be probed.
+func (s *Service) Get(ctx context.Context, caller Caller, id string) (*Key, error) {
+	if err := s.authorize(caller); err != nil {
+		return nil, err
+	}
+	k, err := s.load(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.present(k, s.clock()), nil
+}
+
+func (s *Service) load(ctx context.Context, caller Caller, id string) (*Key, error) {
+	if !validKeyID(id) {
+		return nil, ErrNotFound
+	}
+	k, err := s.store.GetKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if k.Project != caller.Project || k.GoneAt(s.clock()) {
+		return nil, ErrNotFound
+	}
+	return k, nil
+}
+
+func validKeyID(id string) bool {
+	const n = len("key_") + 24
+	if len(id) != n || id[:4] != "key_" {
+		return false
+	}
+	_, err := hex.DecodeString(id[4:])
+	return err == nil
+}
+
+// ListInput asks for a page of the caller's keys.
+type ListInput struct {
+	Filter KeyFilter
+	Limit  int
+	Cursor string
+}
+
+// Page is a page of results and the cursor of the next ("" at the end).
+type Page[T any] struct {
+	Items      []T
+	NextCursor string
+}
+
+// List pages through the caller's keys, newest first.
+func (s *Service) List(ctx context.Context, caller Caller, in ListInput) (Page[*Key], error) {
+	if err := s.authorize(caller); err != nil {
+		return Page[*Key]{}, err
+	}
+	limit, err := PageLimit(in.Limit)
+	if err != nil {
+		return Page[*Key]{}, err
+	}
+	if err := s.cfg.validateFilter(in.Filter); err != nil {
+		return Page[*Key]{}, err
+	}
+	now := s.clock()
+	items, next, err := s.store.ListKeys(ctx, ListQuery{Project: caller.Project, Filter: in.Filter, Limit: limit, Cursor: in.Cursor, Now: now})
+	if err != nil {
+		return Page[*Key]{}, err
+	}
+	for _, k := range items {
+		s.present(k, now)
+	}
+	return Page[*Key]{Items: items, NextCursor: next}, nil
+}
+
+// UpdateInput changes a key. Absent fields stay as they are; JSON null
+// clears metadata and expiresAt.
+type UpdateInput struct {
+	Name        *string         `json:"name"`
+	Scopes      *[]string       `json:"scopes"`
+	IPAllowlist *[]string       `json:"ipAllowlist"`
+	Metadata    json.RawMessage `json:"metadata"`
+	ExpiresAt   json.RawMessage `json:"expiresAt"`
+	Status      *string         `json:"status"`
+}
+
+// Update changes a key of the caller's project. A revoked or expired key
+// cannot change, and a revoked key is never reactivated.
+func (s *Service) Update(ctx context.Context, caller Caller, id string, in UpdateInput) (*Key, error) {
+	if err := s.authorize(caller); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	p, err := s.parseUpdate(caller, in, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.change(ctx, caller, id, func(k *Key, now time.Time) (string, map[string]Change, error) {
+		status := k.StatusAt(now)
+		if p.revoke && status != StatusActive {
+			return "", nil, nil // revoking twice is not an error
+		}
+		switch status {
+		case StatusRevoked:
+			return "", nil, &ConflictError{"API key is revoked: a revoked key is never reactivated or changed"}
+		case StatusExpired:
+			return "", nil, &ConflictError{"API key has expired and cannot be changed"}
+		}
+		changes := p.apply(k)
+		if p.revoke {
+			revoke(k, now, changes)
+			return ActionRevoked, changes, nil
+		}
+		if len(changes) == 0 {
+			return "", nil, nil
+		}
+		return ActionUpdated, changes, nil
+	})
+}
+
+// patch is an UpdateInput, validated and normalized.
+type patch struct {
+	name                *string
+	scopes, ipAllowlist *[]string
+	setMetadata         bool
+	metadata            json.RawMessage
+	setExpiresAt        bool
+	expiresAt           *time.Time
+	revoke              bool
+}
+
+func (s *Service) parseUpdate(caller Caller, in UpdateInput, now time.Time) (patch, error) {
+	var p patch
+	if in.Name == nil && in.Scopes == nil && in.IPAllowlist == nil && in.Metadata == nil && in.ExpiresAt == nil && in.Status == nil {
+		return p, invalid("", "no field to update (name, scopes, ipAllowlist, metadata, expiresAt, status)")
+	}
+	if in.Name != nil {
+		name, err := validateName(*in.Name)
+		if err != nil {
+			return p, err
+		}
+		p.name = &name
+	}
+	if in.Scopes != nil {
+		scopes, err := s.grantableScopes(caller, *in.Scopes)
+		if err != nil {
+			return p, err
+		}
+		p.scopes = &scopes
+	}
+	if in.IPAllowlist != nil {
+		list, err := normalizeAllowlist(*in.IPAllowlist)
+		if err != nil {
+			return p, err
+		}
+		p.ipAllowlist = &list
+	}
+	if in.Metadata != nil {
+		md, err := normalizeMetadata(in.Metadata)
+		if err != nil {
+			return p, err
+		}
+		p.setMetadata, p.metadata = true, md
+	}
+	if in.ExpiresAt != nil {
+		exp, err := parseOptionalExpiry(in.ExpiresAt, now)
+		if err != nil {
+			return p, err
+		}
+		p.setExpiresAt, p.expiresAt = true, exp
+	}
+	if in.Status != nil {
+		switch Status(*in.Status) {
+		case StatusRevoked:
+			p.revoke = true
+		case StatusActive: // no change: a revoked key answers 409 in Update
+		default:
+			return p, invalid("status", "want active or revoked")
+		}
+	}
+	return p, nil
+}
+
+// apply sets the patch on k and returns what changed.
+func (p patch) apply(k *Key) map[string]Change {
+	changes := map[string]Change{}
+	if p.name != nil && *p.name != k.Name {
+		changes["name"] = Change{From: k.Name, To: *p.name}
+		k.Name = *p.name
+	}
+	if p.scopes != nil && !slices.Equal(*p.scopes, k.Scopes) {
+		changes["scopes"] = Change{From: k.Scopes, To: *p.scopes}
+		k.Scopes = *p.scopes
+	}
+	if p.ipAllowlist != nil && !slices.Equal(*p.ipAllowlist, k.IPAllowlist) {
+		changes["ipAllowlist"] = Change{From: k.IPAllowlist, To: *p.ipAllowlist}
+		k.IPAllowlist = *p.ipAllowlist
+	}
+	if p.setMetadata && string(p.metadata) != string(k.Metadata) {
+		changes["metadata"] = Change{From: k.Metadata, To: p.metadata}
+		k.Metadata = p.metadata
+	}
+	if p.setExpiresAt && !equalTimes(p.expiresAt, k.ExpiresAt) {
+		changes["expiresAt"] = Change{From: k.ExpiresAt, To: p.expiresAt}
+		k.ExpiresAt = p.expiresAt
+	}
+	return changes
+}
+
+func equalTimes(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// Revoke revokes a key of the caller's project. Revoking a revoked or
+// expired key succeeds and writes nothing.
+func (s *Service) Revoke(ctx context.Context, caller Caller, id string) error {
+	if err := s.authorize(caller); err != nil {
+		return err
+	}
+	_, err := s.change(ctx, caller, id, func(k *Key, now time.Time) (string, map[string]Change, error) {
+		if k.StatusAt(now) != StatusActive {
+			return "", nil, nil
+		}
+		changes := map[string]Change{}
+		revoke(k, now, changes)
+		return ActionRevoked, changes, nil
+	})
+	return err
+}
+
+// change reads a key, lets edit change it, and writes the change with its
+// audit event. A concurrent change makes it start again from a fresh read.
+// edit returns the audit action, or "" when there is nothing to write.
+func (s *Service) change(ctx context.Context, caller Caller, id string, edit func(k *Key, now time.Time) (string, map[string]Change, error)) (*Key, error) {
+	const attempts = 3
+	for i := 0; ; i++ {
+		k, err := s.load(ctx, caller, id)
+		if err != nil {
+			return nil, err
+		}
+		now := s.clock()
+		action, changes, err := edit(k, now)
+		if err != nil {
+			return nil, err
+		}
+		if action == "" {
+			return s.present(k, now), nil
+		}
+		k.UpdatedAt = now
+		k.PurgeAt = purgeTime(k, s.cfg.Retention)
+		err = s.store.Apply(ctx, Tx{Update: []*Key{k}, Events: []*AuditEvent{s.event(caller, action, k, now, changes)}})
+		if errors.Is(err, ErrConflict) && i+1 < attempts {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		k.Version++
+		return s.present(k, now), nil
+	}
+}
+
+func parseOptionalExpiry(raw json.RawMessage, now time.Time) (*time.Time, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, invalid("expiresAt", "want an RFC 3339 time or null")
+	}
+	t, err := parseExpiresAt(s, now)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func revoke(k *Key, now time.Time, changes map[string]Change) {
+	changes["status"] = Change{From: StatusActive, To: StatusRevoked}
+	k.Status = StatusRevoked
+	k.RevokedAt = &now
+}
+
+// grantableScopes normalizes scopes and checks that the caller holds each:
+// a key cannot grant more than it has.
+func (s *Service) grantableScopes(caller Caller, scopes []string) ([]string, error) {
+	out, err := s.cfg.normalizeScopes(scopes)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range out {
+		if !caller.holds(sc) {
+			return nil, &ForbiddenError{fmt.Sprintf("scopes: cannot grant scope %q, which the calling key does not hold", sc)}
+		}
+	}
+	return out, nil
+}
+
+// authorize lets through callers that may manage keys: the operator, or a
+// key with scope admin.
+func (s *Service) authorize(caller Caller) error {
+	if err := ValidateProject(caller.Project); err != nil {
+		return ErrUnauthorized
+	}
+	if !caller.holds(ScopeAdmin) {
+		return &ForbiddenError{"scope admin required"}
+	}
+	return nil
+}
+
+// present sets the status callers see.
+func (s *Service) present(k *Key, now time.Time) *Key {
+	k.Status = k.StatusAt(now)
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.IPAllowlist == nil {
+		k.IPAllowlist = []string{}
+	}
+	return k
+}
+
+func (s *Service) event(caller Caller, action string, k *Key, now time.Time, changes map[string]Change) *AuditEvent {
+	var id [8]byte
+	_, _ = io.ReadFull(rand.Reader, id[:])
+	return &AuditEvent{
+		ID:       "evt_" + hex.EncodeToString(id[:]),
+		Project:  k.Project,
+		Actor:    caller.actor(),
+		Action:   action,
+		Target:   k.ID,
+		Changes:  changes,
+		SourceIP: caller.SourceIP,
+		Time:     now,
+		PurgeAt:  now.Add(s.cfg.AuditRetention),
+	}
+}
+
+func createdChanges(k *Key) map[string]Change {
+	c := map[string]Change{
+		"name":   {To: k.Name},
+		"tier":   {To: k.Tier},
+		"scopes": {To: k.Scopes},
+	}
+	if k.Owner != "" {
+		c["owner"] = Change{To: k.Owner}
+	}
+	if len(k.IPAllowlist) > 0 {
+		c["ipAllowlist"] = Change{To: k.IPAllowlist}
+	}
+	if k.ExpiresAt != nil {
+		c["expiresAt"] = Change{To: k.ExpiresAt}
+	}
+	if k.Metadata != nil {
+		c["metadata"] = Change{To: k.Metadata}
+	}
+	return c
+}

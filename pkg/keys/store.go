@@ -1,0 +1,60 @@
+package keys
+
+import (
+	"context"
+	"time"
+)
+
+// Tx is a set of writes that succeed or fail together.
+type Tx struct {
+	// Create holds keys that must not exist yet.
+	Create []*Key
+	// Update holds keys whose stored Version must still be Key.Version; their
+	// management fields are written and the version advances. Usage counters
+	// and rate windows, which the authorizer owns, are never touched.
+	Update []*Key
+	Events []*AuditEvent
+}
+
+// MaxTxKeys is how many keys one Tx may change, each with its event, within
+// DynamoDB's limit of 100 items per transaction.
+const MaxTxKeys = 50
+
+// KeyFilter narrows a listing.
+type KeyFilter struct {
+	Status Status // "" for any
+	Owner  string
+	Tier   string
+}
+
+// ListQuery asks for one page of a project's keys, newest first.
+type ListQuery struct {
+	Project string
+	Filter  KeyFilter
+	Limit   int
+	Cursor  string
+	Now     time.Time
+}
+
+// AuditQuery asks for one page of a project's audit events, newest first.
+type AuditQuery struct {
+	Project string
+	Target  string
+	Action  string
+	Limit   int
+	Cursor  string
+	Now     time.Time
+}
+
+// Store is the persistence keygate's domain needs.
+type Store interface {
+	// Apply writes a Tx atomically. A key to create that exists, or a key to
+	// update whose version moved or that is gone, fails it with ErrConflict.
+	Apply(ctx context.Context, tx Tx) error
+	// GetKey reads a key with a strongly consistent read; ErrNotFound if absent.
+	GetKey(ctx context.Context, id string) (*Key, error)
+	// ListKeys returns a page and the cursor of the next one ("" at the end).
+	// An invalid cursor is an *InvalidError on field "cursor".
+	ListKeys(ctx context.Context, q ListQuery) ([]*Key, string, error)
+	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, string, error)
+}

@@ -1,0 +1,175 @@
+package keys
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on inputs. They keep a key item small: the authorizer writes it on
+// every request, and DynamoDB charges a write unit per started kilobyte.
+const (
+	MaxNameLen       = 128
+	MaxMetadataBytes = 1024
+	MaxAllowlist     = 16
+	DefaultPageSize  = 50
+	MaxPageSize      = 100
+)
+
+var (
+	namePattern    = regexp.MustCompile(`^[a-z][a-z0-9_:-]{0,63}$`)
+	projectPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	ownerPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$`)
+)
+
+// ValidateProject checks a project name: letters, digits, '.', '_' or '-', at most 64.
+func ValidateProject(p string) error {
+	if !projectPattern.MatchString(p) {
+		return invalid("project", "want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// ValidateOwner checks an owner id: letters, digits and . _ @ : + -, at most 128.
+func ValidateOwner(o string) error {
+	if !ownerPattern.MatchString(o) {
+		return invalid("owner", "want 1-128 letters, digits or . _ @ : + -, starting with a letter or digit")
+	}
+	return nil
+}
+
+func validateName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	n := utf8.RuneCountInString(name)
+	if n == 0 || n > MaxNameLen || !utf8.ValidString(name) {
+		return "", invalid("name", "want 1-%d characters", MaxNameLen)
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", invalid("name", "must not contain control characters")
+	}
+	return name, nil
+}
+
+// normalizeScopes checks each scope against the configured ones and returns
+// them sorted and without repeats.
+func (c Config) normalizeScopes(scopes []string) ([]string, error) {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if !slices.Contains(c.Scopes, s) {
+			return nil, invalid("scopes", "unknown scope %q (known: %s)", s, strings.Join(c.Scopes, ", "))
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// normalizeAllowlist parses IPs and CIDRs, IPv4 and IPv6, into canonical
+// form: a plain address stays an address, a CIDR keeps only its network bits.
+func normalizeAllowlist(entries []string) ([]string, error) {
+	if len(entries) > MaxAllowlist {
+		return nil, invalid("ipAllowlist", "at most %d entries", MaxAllowlist)
+	}
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if strings.Contains(e, "/") {
+			p, err := netip.ParsePrefix(e)
+			if err != nil {
+				return nil, invalid("ipAllowlist", "%q is not an IP address or CIDR", e)
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			out = append(out, p.Masked().String())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil || a.Zone() != "" {
+			return nil, invalid("ipAllowlist", "%q is not an IP address or CIDR", e)
+		}
+		out = append(out, a.Unmap().String())
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// normalizeMetadata checks that metadata is a JSON object of at most 1 KB
+// and returns it compacted; JSON null or nothing means no metadata.
+func normalizeMetadata(raw json.RawMessage) (json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return nil, nil
+	}
+	if trimmed[0] != '{' {
+		return nil, invalid("metadata", "want a JSON object")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, trimmed); err != nil {
+		return nil, invalid("metadata", "want a JSON object")
+	}
+	if buf.Len() > MaxMetadataBytes {
+		return nil, invalid("metadata", "at most %d bytes of JSON", MaxMetadataBytes)
+	}
+	return buf.Bytes(), nil
+}
+
+// parseExpiresAt reads an RFC 3339 time that must lie in the future.
+func parseExpiresAt(s string, now time.Time) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalid("expiresAt", "want an RFC 3339 time such as 2030-01-02T15:04:05Z")
+	}
+	t = t.UTC().Truncate(time.Millisecond)
+	if !t.After(now) {
+		return time.Time{}, invalid("expiresAt", "must be in the future")
+	}
+	if t.Year() > 9999 {
+		return time.Time{}, invalid("expiresAt", "must be before year 10000")
+	}
+	return t, nil
+}
+
+// PageLimit reads a page size: 0 means the default.
+func PageLimit(n int) (int, error) {
+	if n == 0 {
+		return DefaultPageSize, nil
+	}
+	if n < 1 || n > MaxPageSize {
+		return 0, invalid("limit", "want 1-%d", MaxPageSize)
+	}
+	return n, nil
+}
+
+func (c Config) validateFilter(f KeyFilter) error {
+	switch f.Status {
+	case "", StatusActive, StatusRevoked, StatusExpired:
+	default:
+		return invalid("status", "want active, revoked or expired")
+	}
+	if f.Tier != "" {
+		if _, ok := c.TierByName(f.Tier); !ok {
+			return invalid("tier", "unknown tier %q", f.Tier)
+		}
+	}
+	if f.Owner != "" {
+		if err := ValidateOwner(f.Owner); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tierNames(tiers []Tier) string {
+	names := make([]string, len(tiers))
+	for i, t := range tiers {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
