@@ -1,0 +1,16 @@
+// Command revoke-key is the Lambda function of keygate's revoke-key operation.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/keygate/keygate/pkg/app"
+)
+
+func main() {
+	a := app.Must(context.Background())
+	lambda.Start(httpadapter.New(a.API.Handler("revoke-key")).ProxyWithContext)
+}

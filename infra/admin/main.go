@@ -1,0 +1,32 @@
+// Command admin manages keys directly in DynamoDB, as an AWS operator with
+// IAM credentials: admin operations do not use API keys. It is how the
+// first admin key of a deployed stack is made.
+//
+//	go run ./infra/admin create-key --project P --tier T --scopes a,b --name N [--owner O] [--expires-at RFC3339]
+//	go run ./infra/admin list-keys --project P [--status S] [--owner O]
+//	go run ./infra/admin revoke-key --project P --id ID
+//	go run ./infra/admin revoke-owner --project P --owner O
+//
+// It reads DYNAMODB_ENDPOINT (unset: AWS, with the default credential
+// chain) and TABLE_NAME (default keygate), and the same KEYGATE_*
+// configuration as the functions.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"github.com/keygate/keygate/pkg/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	a, err := app.Load(ctx)
+	if err != nil {
+		os.Stderr.WriteString("admin: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Exit(run(ctx, os.Args[1:], a.Service, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,248 @@
+// Command authbench measures, against DynamoDB Local, the same
+// authorizations through keygate's single conditional UpdateItem and
+// through the common design (GetItem, then UpdateItem for usage, then
+// UpdateItem for the rate window), in one run:
+//
+//	go run ./infra/dynamodb-local -- go run ./infra/authbench
+//
+// It creates its own table from template.yaml (and deletes it), issues keys
+// through keygate's service, and runs both designs through the same
+// authorizer core, so only the store differs. The designs run in the order
+// keygate, common, common, keygate, half of the authorizations each time,
+// so that neither gains from running last on a warmer DynamoDB Local.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/keygate/keygate/internal/ddbcount"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/dynamo"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/tabledef"
+)
+
+// benchTier never rate-limits, so every authorization does the full work.
+var benchTier = keys.Tier{Name: "bench", Code: "bn", Limit: 1 << 40}
+
+func main() {
+	n := flag.Int("n", 10000, "authorizations per design")
+	workers := flag.Int("workers", 16, "concurrent workers")
+	keyCount := flag.Int("keys", 64, "keys per design")
+	warmup := flag.Int("warmup", 1000, "unmeasured authorizations per design first")
+	flag.Parse()
+	if err := run(context.Background(), *n, *workers, *keyCount, *warmup); err != nil {
+		fmt.Fprintln(os.Stderr, "authbench:", err)
+		os.Exit(1)
+	}
+}
+
+// design is one way to authorize, with its keys and its request counter.
+type design struct {
+	name      string
+	auth      *authorizer.Authorizer
+	requests  *ddbcount.Counter
+	keys      []string
+	latencies []time.Duration
+	elapsed   time.Duration
+	issued    int64 // DynamoDB requests, measured runs only
+}
+
+func run(ctx context.Context, n, workers, keyCount, warmup int) error {
+	endpoint := os.Getenv(app.EnvEndpoint)
+	if endpoint == "" {
+		return fmt.Errorf("%s is not set; run: go run ./infra/dynamodb-local -- go run ./infra/authbench", app.EnvEndpoint)
+	}
+	client, err := app.NewDynamoDB(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	table, drop, err := createTable(ctx, client)
+	if err != nil {
+		return err
+	}
+	defer drop()
+
+	cfg := keys.DefaultConfig()
+	cfg.Tiers = append(cfg.Tiers, benchTier)
+	svc := keys.NewService(cfg, dynamo.New(client, table))
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	keygateClient, keygateRequests := ddbcount.Instrument(client)
+	commonClient, commonRequests := ddbcount.Instrument(client)
+	designs := []*design{
+		{name: "keygate: 1 conditional UpdateItem", auth: authorizer.New(cfg, dynamo.New(keygateClient, table), log), requests: keygateRequests},
+		{name: "common: GetItem + 2 UpdateItem", auth: authorizer.New(cfg, dynamo.New(commonClient, table).ThreeStep(), log), requests: commonRequests},
+	}
+	for _, d := range designs {
+		if d.keys, err = issueKeys(ctx, svc, keyCount); err != nil {
+			return err
+		}
+		if _, err := d.run(ctx, warmup, workers); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	fmt.Printf("DynamoDB Local at %s: %d authorizations per design over %d workers, %d keys each, after %d warm-up\n\n",
+		endpoint, n, workers, keyCount, warmup)
+	keygate, common := designs[0], designs[1]
+	for _, d := range []*design{keygate, common, common, keygate} {
+		if err := d.measure(ctx, n/2, workers); err != nil {
+			return err
+		}
+	}
+	report(keygate, common)
+	return nil
+}
+
+func createTable(ctx context.Context, client *dynamodb.Client) (string, func(), error) {
+	path, err := tabledef.TemplatePath()
+	if err != nil {
+		return "", nil, err
+	}
+	def, err := tabledef.Load(path)
+	if err != nil {
+		return "", nil, err
+	}
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	table := "authbench-" + hex.EncodeToString(suffix[:])
+	if err := tabledef.Create(ctx, client, def, table, tabledef.CreateOptions{}); err != nil {
+		return "", nil, err
+	}
+	drop := func() {
+		if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+			fmt.Fprintln(os.Stderr, "authbench: delete table:", err)
+		}
+	}
+	return table, drop, nil
+}
+
+func issueKeys(ctx context.Context, svc *keys.Service, count int) ([]string, error) {
+	out := make([]string, count)
+	for i := range out {
+		created, err := svc.Create(ctx, keys.OperatorCaller("bench"), keys.CreateInput{
+			Name: fmt.Sprintf("bench %d", i), Tier: benchTier.Name, Scopes: []string{"contracts"},
+			IPAllowlist: []string{"198.51.100.0/24"},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("issue key: %w", err)
+		}
+		out[i] = created.RawKey
+	}
+	return out, nil
+}
+
+// measure runs count authorizations and adds their figures to d's.
+func (d *design) measure(ctx context.Context, count, workers int) error {
+	d.requests.Reset()
+	start := time.Now()
+	latencies, err := d.run(ctx, count, workers)
+	if err != nil {
+		return err
+	}
+	d.elapsed += time.Since(start)
+	d.latencies = append(d.latencies, latencies...)
+	d.issued += d.requests.Total()
+	return nil
+}
+
+// run makes count authorizations over workers goroutines and returns each
+// one's latency. Any outcome but Allowed is an error: both designs must do
+// the same, full work.
+func (d *design) run(ctx context.Context, count, workers int) ([]time.Duration, error) {
+	latencies := make([]time.Duration, count)
+	next := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				req := authorizer.Request{Key: d.keys[i%len(d.keys)], Scopes: []string{"contracts"}, SourceIP: "198.51.100.7"}
+				start := time.Now()
+				dec, err := d.auth.Decide(ctx, req)
+				latencies[i] = time.Since(start)
+				if err == nil && dec.Outcome != authorizer.Allowed {
+					err = errors.New("outcome " + string(dec.Outcome))
+				}
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", d.name, err)
+					return
+				}
+			}
+		})
+	}
+	for i := 0; i < count; i++ {
+		select {
+		case next <- i:
+		case err := <-errs:
+			close(next)
+			wg.Wait()
+			return nil, err
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+		return latencies, nil
+	}
+}
+
+// figures are a design's results.
+type figures struct {
+	p50, p99        time.Duration
+	throughput      float64 // authorizations per second
+	requestsPerAuth float64
+}
+
+func (d *design) figures() figures {
+	sorted := slices.Clone(d.latencies)
+	slices.Sort(sorted)
+	return figures{
+		p50:             percentile(sorted, 0.50),
+		p99:             percentile(sorted, 0.99),
+		throughput:      float64(len(sorted)) / d.elapsed.Seconds(),
+		requestsPerAuth: float64(d.issued) / float64(len(sorted)),
+	}
+}
+
+// percentile reads the nearest-rank percentile p of sorted latencies.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	rank := int(p*float64(len(sorted)) + 0.5)
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+func report(keygate, common *design) {
+	k, c := keygate.figures(), common.figures()
+	row := "%-36s %10s %10s %12s %14s\n"
+	fmt.Printf(row, "design", "p50", "p99", "auth/s", "requests/auth")
+	for _, d := range []struct {
+		name string
+		f    figures
+	}{{keygate.name, k}, {common.name, c}} {
+		fmt.Printf(row, d.name, ms(d.f.p50), ms(d.f.p99), fmt.Sprintf("%.0f", d.f.throughput), fmt.Sprintf("%.2f", d.f.requestsPerAuth))
+	}
+	fmt.Printf("\nkeygate against the common design: p50 %s lower, p99 %s lower, throughput %s higher, %s fewer DynamoDB requests\n",
+		ratio(c.p50.Seconds(), k.p50.Seconds()), ratio(c.p99.Seconds(), k.p99.Seconds()),
+		ratio(k.throughput, c.throughput), ratio(c.requestsPerAuth, k.requestsPerAuth))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func ratio(a, b float64) string { return fmt.Sprintf("%.2fx", a/b) }

@@ -1,0 +1,185 @@
+package authorizer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
+)
+
+// Outcome is what an authorization decided. The three refusals of a key
+// that authenticated (rate limited, insufficient scope, IP not allowed) are
+// also the errorCode of a Deny policy.
+type Outcome string
+
+const (
+	Allowed           Outcome = "allowed"
+	MissingKey        Outcome = "missing_key"
+	MalformedKey      Outcome = "malformed_key" // bad shape, checksum or tier code; or two different keys
+	NotFound          Outcome = "not_found"     // unknown, wrong hash, or another project's key
+	Revoked           Outcome = "revoked"
+	Expired           Outcome = "expired"
+	RateLimited       Outcome = "rate_limited"
+	InsufficientScope Outcome = "insufficient_scope"
+	IPNotAllowed      Outcome = "ip_not_allowed"
+)
+
+// Request is one authorization to decide.
+type Request struct {
+	// Key is the raw API key presented. It is hashed, never logged.
+	Key string
+	// Project, when set, restricts the decision to keys of that project: a
+	// key of another project is NotFound and not counted (verify).
+	Project string
+	// Scopes are the scopes the key must hold.
+	Scopes []string
+	// SourceIP is the client's address, matched against the key's IP
+	// allowlist; "" when unknown, which no allowlist admits.
+	SourceIP string
+	// Route is what the log names the request by, such as "GET /v1/whoami".
+	Route string
+}
+
+// Decision is an authorization's result.
+type Decision struct {
+	Outcome Outcome
+	// KeyID is the presented key's id, once the key was well-formed.
+	KeyID string
+	// Key is the key as stored, after this request was counted if it was;
+	// nil when the key was missing, malformed or not found.
+	Key *keys.Key
+	// RateLimit is the key's budget in the current window; nil unless the
+	// key is active.
+	RateLimit *RateLimit
+	// RetryAfter is, when rate limited, how long until the window ends.
+	RetryAfter time.Duration
+}
+
+// RateLimit is a key's budget in the current rate window.
+type RateLimit struct {
+	Limit     int64
+	Remaining int64
+	Reset     time.Time // when the window ends
+}
+
+// Authorizer decides whether a key may make a request, with one DynamoDB
+// request per well-formed key and none for a malformed one. It is the one
+// core behind the REST API authorizer, the HTTP API authorizer and verify.
+//
+// A request refused for scope or IP counts as a use of the key: the key
+// authenticated, the store counted it in the same request that proved it,
+// and so authorization stays at one DynamoDB request (not counting would
+// need the route's scopes and the allowlist checked before the write, that
+// is a read first). A rate-limited request is not counted: the write's own
+// condition refuses it.
+type Authorizer struct {
+	cfg   keys.Config
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// Option changes an Authorizer, for tests.
+type Option func(*Authorizer)
+
+// WithClock sets the clock.
+func WithClock(now func() time.Time) Option { return func(a *Authorizer) { a.now = now } }
+
+// New builds an Authorizer for the keys cfg describes.
+func New(cfg keys.Config, store Store, log *slog.Logger, opts ...Option) *Authorizer {
+	a := &Authorizer{cfg: cfg, store: store, log: log, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// Decide authorizes one request and logs the decision. An error means the
+// store failed: the caller must refuse (fail closed).
+func (a *Authorizer) Decide(ctx context.Context, req Request) (Decision, error) {
+	start := a.now()
+	d, err := a.decide(ctx, req, start)
+	a.logDecision(ctx, req, d, err, a.now().Sub(start))
+	return d, err
+}
+
+// refuse logs and returns a decision made before any key was found, such as
+// conflicting headers.
+func (a *Authorizer) refuse(ctx context.Context, req Request, o Outcome) Decision {
+	d := Decision{Outcome: o}
+	a.logDecision(ctx, req, d, nil, 0)
+	return d
+}
+
+func (a *Authorizer) decide(ctx context.Context, req Request, now time.Time) (Decision, error) {
+	if req.Key == "" {
+		return Decision{Outcome: MissingKey}, nil
+	}
+	tier, ok := a.tierOf(req.Key)
+	if !ok {
+		return Decision{Outcome: MalformedKey}, nil
+	}
+	hash := token.Hash(req.Key)
+	id := token.ID(hash)
+	window := windowAt(now, a.cfg.RateWindow)
+	used, err := a.store.UseKey(ctx, UseRequest{ID: id, Hash: hash, Project: req.Project, Limit: tier.Limit, Window: window, Now: now})
+	if err != nil {
+		return Decision{KeyID: id}, fmt.Errorf("authorize %s: %w", id, err)
+	}
+	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key}
+	switch used.Outcome {
+	case RateLimited:
+		d.RateLimit = &RateLimit{Limit: tier.Limit, Remaining: 0, Reset: window.End()}
+		d.RetryAfter = window.End().Sub(now)
+	case Allowed:
+		d.RateLimit = &RateLimit{Limit: tier.Limit, Remaining: max(0, tier.Limit-used.Count), Reset: window.End()}
+		d.Outcome = grant(used.Key, req)
+	}
+	return d, nil
+}
+
+// tierOf checks the key's shape and checksum and finds its tier, whose limit
+// the store's write enforces: all without any lookup.
+func (a *Authorizer) tierOf(key string) (keys.Tier, bool) {
+	parsed, err := token.Parse(key, a.cfg.KeyPrefix)
+	if err != nil {
+		return keys.Tier{}, false
+	}
+	return a.cfg.TierByCode(parsed.TierCode)
+}
+
+// grant checks what the store cannot: the route's scopes and the allowlist.
+func grant(k *keys.Key, req Request) Outcome {
+	for _, s := range req.Scopes {
+		if !slices.Contains(k.Scopes, s) {
+			return InsufficientScope
+		}
+	}
+	if !ipAllowed(k.IPAllowlist, req.SourceIP) {
+		return IPNotAllowed
+	}
+	return Allowed
+}
+
+// logDecision writes one line per decision: never the raw key or its hash,
+// only the key id, which is public.
+func (a *Authorizer) logDecision(ctx context.Context, req Request, d Decision, err error, latency time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("keyId", d.KeyID),
+		slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
+	}
+	if req.Route != "" {
+		attrs = append(attrs, slog.String("route", req.Route))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("outcome", "error"), slog.String("error", err.Error()))
+		a.log.LogAttrs(ctx, slog.LevelError, "authorization", attrs...)
+		return
+	}
+	attrs = append(attrs, slog.String("outcome", string(d.Outcome)))
+	a.log.LogAttrs(ctx, slog.LevelInfo, "authorization", attrs...)
+}

@@ -1,0 +1,190 @@
+package authorizer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// errUnauthorized is the error a REST API's Lambda authorizer returns for
+// API Gateway to answer 401; API Gateway matches its text exactly.
+var errUnauthorized = errors.New("Unauthorized")
+
+// codeUnauthorized is the errorCode of an HTTP API refusal of a key that
+// did not authenticate: missing, malformed, unknown, revoked or expired
+// alike, as the REST API's single 401, so that a refusal tells nothing
+// about a key it does not prove.
+const codeUnauthorized = "unauthorized"
+
+// Handler answers API Gateway's Lambda authorizer events with the
+// Authorizer's decisions: REST API REQUEST authorizers, and HTTP API
+// authorizers with payload 2.0 and simple responses.
+type Handler struct {
+	auth   *Authorizer
+	routes RouteScopes
+}
+
+// NewHandler builds a Handler requiring the scopes routes lists.
+func NewHandler(auth *Authorizer, routes RouteScopes) *Handler {
+	return &Handler{auth: auth, routes: routes}
+}
+
+// Invoke is the Lambda entry point for both kinds of API: an event with
+// version "2.0" is an HTTP API's; any other is a REST API's REQUEST event.
+func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+	var probe struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, fmt.Errorf("decode authorizer event: %w", err)
+	}
+	if probe.Version == "2.0" {
+		var ev events.APIGatewayV2CustomAuthorizerV2Request
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("decode HTTP API authorizer event: %w", err)
+		}
+		return h.HTTP(ctx, ev)
+	}
+	var ev events.APIGatewayCustomAuthorizerRequestTypeRequest
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, fmt.Errorf("decode REST API authorizer event: %w", err)
+	}
+	return h.REST(ctx, ev)
+}
+
+// REST answers a REST API REQUEST authorizer event. A key that does not
+// authenticate (missing, malformed, unknown, revoked, expired) gets the
+// error Unauthorized, which API Gateway answers with 401; a key that
+// authenticates but may not make the request gets a Deny policy (403) whose
+// context carries errorCode and, when rate limited, retryAfter; an allowed
+// one an Allow policy for exactly this method ARN, never a wildcard, since
+// another route may need other scopes. A store failure returns its error,
+// which API Gateway answers with a 5xx: it never allows.
+func (h *Handler) REST(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	d, err := h.decide(ctx, call{
+		headers:  headers{single: ev.Headers, multi: ev.MultiValueHeaders},
+		method:   ev.HTTPMethod,
+		resource: ev.Resource,
+		sourceIP: ev.RequestContext.Identity.SourceIP,
+	})
+	if err != nil {
+		return events.APIGatewayCustomAuthorizerResponse{}, err
+	}
+	switch {
+	case d.Outcome == Allowed:
+		return policy(d.KeyID, "Allow", ev.MethodArn, allowContext(d)), nil
+	case authenticatedRefusal(d.Outcome):
+		return policy(d.KeyID, "Deny", ev.MethodArn, denyContext(d)), nil
+	}
+	return events.APIGatewayCustomAuthorizerResponse{}, errUnauthorized
+}
+
+// HTTP answers an HTTP API authorizer event (payload 2.0) with a simple
+// response. An HTTP API cannot turn a Lambda authorizer's answer into 401,
+// so every refusal is isAuthorized false (403) and its context's errorCode
+// tells them apart: unauthorized, rate_limited, insufficient_scope or
+// ip_not_allowed. A store failure returns its error (API Gateway answers
+// 500): it never allows.
+func (h *Handler) HTTP(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	resource := ev.RouteKey // "GET /orders/{id}", or "$default"
+	if _, r, ok := strings.Cut(ev.RouteKey, " "); ok {
+		resource = r
+	}
+	d, err := h.decide(ctx, call{
+		headers:  headers{single: ev.Headers},
+		method:   ev.RequestContext.HTTP.Method,
+		resource: resource,
+		sourceIP: ev.RequestContext.HTTP.SourceIP,
+	})
+	if err != nil {
+		return events.APIGatewayV2CustomAuthorizerSimpleResponse{}, err
+	}
+	if d.Outcome == Allowed {
+		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: allowContext(d)}, nil
+	}
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{Context: denyContext(d)}, nil
+}
+
+// call is what an event tells about the request to authorize.
+type call struct {
+	headers  headers
+	method   string
+	resource string
+	sourceIP string
+}
+
+func (h *Handler) decide(ctx context.Context, c call) (Decision, error) {
+	req := Request{
+		Scopes:   h.routes.Required(c.method, c.resource),
+		SourceIP: c.sourceIP,
+		Route:    c.method + " " + c.resource,
+	}
+	key, problem := presentedKey(c.headers)
+	if problem != "" {
+		return h.auth.refuse(ctx, req, problem), nil
+	}
+	req.Key = key
+	return h.auth.Decide(ctx, req)
+}
+
+// authenticatedRefusal reports whether o refuses a key that proved itself:
+// those refusals are a Deny policy rather than a 401.
+func authenticatedRefusal(o Outcome) bool {
+	return o == RateLimited || o == InsufficientScope || o == IPNotAllowed
+}
+
+func policy(principal, effect, methodArn string, context map[string]any) events.APIGatewayCustomAuthorizerResponse {
+	return events.APIGatewayCustomAuthorizerResponse{
+		PrincipalID: principal,
+		PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{
+			Version: "2012-10-17",
+			Statement: []events.IAMPolicyStatement{{
+				Action:   []string{"execute-api:Invoke"},
+				Effect:   effect,
+				Resource: []string{methodArn},
+			}},
+		},
+		Context: context,
+	}
+}
+
+// allowContext is what the functions behind the gateway read about the
+// caller (httpapi.CallerFrom). Every value is a string, as API Gateway hands
+// REST API context values on.
+func allowContext(d Decision) map[string]any {
+	return map[string]any{
+		ContextKeyID:              d.KeyID,
+		ContextProject:            d.Key.Project,
+		ContextOwner:              d.Key.Owner,
+		ContextTier:               d.Key.Tier,
+		ContextScopes:             strings.Join(d.Key.Scopes, ","),
+		ContextRateLimitLimit:     strconv.FormatInt(d.RateLimit.Limit, 10),
+		ContextRateLimitRemaining: strconv.FormatInt(d.RateLimit.Remaining, 10),
+		ContextRateLimitReset:     strconv.FormatInt(d.RateLimit.Reset.Unix(), 10),
+	}
+}
+
+// denyContext feeds the gateway's error response: its errorCode and, when
+// rate limited, the Retry-After header.
+func denyContext(d Decision) map[string]any {
+	if !authenticatedRefusal(d.Outcome) {
+		return map[string]any{ContextErrorCode: codeUnauthorized}
+	}
+	c := map[string]any{ContextErrorCode: string(d.Outcome)}
+	if d.Outcome == RateLimited {
+		c[ContextRetryAfter] = strconv.FormatInt(retryAfterSeconds(d.RetryAfter), 10)
+	}
+	return c
+}
+
+// retryAfterSeconds rounds up, so a client that waits that long finds the
+// new window open.
+func retryAfterSeconds(d time.Duration) int64 {
+	return max(1, int64((d+time.Second-1)/time.Second))
+}

@@ -1,0 +1,490 @@
+package authorizer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/internal/ddbcount"
+	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
+	"github.com/keygate/keygate/pkg/dynamo"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
+)
+
+// The integration tests' tiers: "tiny" for rate limits, "fifty" for the
+// concurrency test, "huge" for tests that must never be rate limited.
+var dbConfig = func() keys.Config {
+	cfg := keys.DefaultConfig()
+	cfg.Tiers = append(cfg.Tiers,
+		keys.Tier{Name: "tiny", Code: "ti", Limit: 3},
+		keys.Tier{Name: "fifty", Code: "ff", Limit: 50},
+		keys.Tier{Name: "huge", Code: "hu", Limit: 1 << 40})
+	return cfg
+}()
+
+const window = 15 * time.Minute
+
+// testClock is a settable clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// dbEnv is one test's keygate on its own DynamoDB Local table. The
+// authorizer's client counts its requests; the service and the test's own
+// reads use another client, which does not.
+type dbEnv struct {
+	t        *testing.T
+	clock    *testClock
+	requests *ddbcount.Counter
+	raw      *dynamodb.Client
+	table    string
+	svc      *keys.Service
+	store    *dynamo.Store
+	auth     *authorizer.Authorizer
+}
+
+func newDBEnv(t *testing.T) *dbEnv {
+	t.Helper()
+	t.Parallel()
+	raw := ddbtest.Client(t)
+	table := ddbtest.NewTable(t, raw, ddbtest.TableOptions{}) // no TTL: expired items stay
+	counted, requests := ddbcount.Instrument(raw)
+	clock := &testClock{now: time.Date(2030, time.January, 15, 10, 7, 30, 0, time.UTC)}
+	store := dynamo.New(counted, table)
+	return &dbEnv{
+		t: t, clock: clock, requests: requests, raw: raw, table: table,
+		svc:   keys.NewService(dbConfig, dynamo.New(raw, table), keys.WithClock(clock.Now)),
+		store: store,
+		auth:  authorizer.New(dbConfig, store, slog.New(slog.NewJSONHandler(io.Discard, nil)), authorizer.WithClock(clock.Now)),
+	}
+}
+
+// create issues a key in project acme and returns it raw.
+func (e *dbEnv) create(in keys.CreateInput) string {
+	e.t.Helper()
+	return e.createIn("acme", in)
+}
+
+func (e *dbEnv) createIn(project string, in keys.CreateInput) string {
+	e.t.Helper()
+	if in.Name == "" {
+		in.Name = "test key"
+	}
+	created, err := e.svc.Create(context.Background(), keys.OperatorCaller(project), in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return created.RawKey
+}
+
+// decide authorizes req and returns the decision and the DynamoDB requests
+// it took.
+func (e *dbEnv) decide(req authorizer.Request) (authorizer.Decision, int64) {
+	e.t.Helper()
+	e.requests.Reset()
+	d, err := e.auth.Decide(context.Background(), req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d, e.requests.Total()
+}
+
+// item reads the raw key item, consistently.
+func (e *dbEnv) item(raw string) map[string]types.AttributeValue {
+	e.t.Helper()
+	id := token.ID(token.Hash(raw))
+	out, err := e.raw.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName:      &e.table,
+		Key:            map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "KEY#" + id}, "sk": &types.AttributeValueMemberS{Value: "KEY"}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out.Item
+}
+
+func (e *dbEnv) totalRequests(raw string) int64 {
+	e.t.Helper()
+	return number(e.t, e.item(raw), "totalRequests")
+}
+
+// windowCounters are the item's rate-window counters: "w<start>" to count.
+func (e *dbEnv) windowCounters(raw string) map[string]int64 {
+	e.t.Helper()
+	item := e.item(raw)
+	out := map[string]int64{}
+	for name := range item {
+		if len(name) > 1 && name[0] == 'w' {
+			if _, err := strconv.ParseInt(name[1:], 10, 64); err == nil {
+				out[name] = number(e.t, item, name)
+			}
+		}
+	}
+	return out
+}
+
+func (e *dbEnv) windowStart() int64 {
+	now := e.clock.Now().Unix()
+	return now - now%int64(window/time.Second)
+}
+
+func number(t *testing.T, item map[string]types.AttributeValue, name string) int64 {
+	t.Helper()
+	n, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		t.Fatalf("item has no number %s: %v", name, item)
+	}
+	v, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestDynamoDBOutcomes(t *testing.T) {
+	tests := []struct {
+		name     string
+		setup    func(e *dbEnv) (raw string, req authorizer.Request)
+		want     authorizer.Outcome
+		requests int64
+		counted  int64
+	}{
+		{"allowed", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "public", Scopes: []string{"contracts"}})
+			return raw, authorizer.Request{Scopes: []string{"contracts"}}
+		}, authorizer.Allowed, 1, 1},
+		{"malformed: no request at all", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "public"})
+			return raw, authorizer.Request{Key: raw[:len(raw)-1] + "0"}
+		}, authorizer.MalformedKey, 0, 0},
+		{"unknown", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "public"})
+			return raw, authorizer.Request{Key: authorizertest.Key("kg", "pk", "never stored")}
+		}, authorizer.NotFound, 1, 0},
+		{"another project's key", func(e *dbEnv) (string, authorizer.Request) {
+			return e.createIn("globex", keys.CreateInput{Tier: "public"}), authorizer.Request{Project: "acme"}
+		}, authorizer.NotFound, 1, 0},
+		{"own project's key", func(e *dbEnv) (string, authorizer.Request) {
+			return e.create(keys.CreateInput{Tier: "public"}), authorizer.Request{Project: "acme"}
+		}, authorizer.Allowed, 1, 1},
+		{"revoked", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "public"})
+			if err := e.svc.Revoke(context.Background(), keys.OperatorCaller("acme"), token.ID(token.Hash(raw))); err != nil {
+				e.t.Fatal(err)
+			}
+			return raw, authorizer.Request{}
+		}, authorizer.Revoked, 1, 0},
+		{"expired, not yet deleted", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "public", ExpiresAt: aws.String(e.clock.Now().Add(time.Minute).Format(time.RFC3339))})
+			e.clock.Advance(time.Minute)
+			return raw, authorizer.Request{}
+		}, authorizer.Expired, 1, 0},
+		{"rate limited", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "tiny"})
+			for range 3 {
+				if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Allowed {
+					e.t.Fatalf("use within the limit: %s", d.Outcome)
+				}
+			}
+			return raw, authorizer.Request{}
+		}, authorizer.RateLimited, 1, 3},
+		{"insufficient scope: counted", func(e *dbEnv) (string, authorizer.Request) {
+			return e.create(keys.CreateInput{Tier: "public", Scopes: []string{"contracts"}}), authorizer.Request{Scopes: []string{"payments"}}
+		}, authorizer.InsufficientScope, 1, 1},
+		{"IP not allowed: counted", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "public", IPAllowlist: []string{"2001:db8::/32", "203.0.113.7"}})
+			return raw, authorizer.Request{SourceIP: "203.0.113.8"}
+		}, authorizer.IPNotAllowed, 1, 1},
+		{"IP allowed", func(e *dbEnv) (string, authorizer.Request) {
+			raw := e.create(keys.CreateInput{Tier: "public", IPAllowlist: []string{"2001:db8::/32", "203.0.113.7"}})
+			return raw, authorizer.Request{SourceIP: "::ffff:203.0.113.7"}
+		}, authorizer.Allowed, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newDBEnv(t)
+			raw, req := tt.setup(e)
+			if req.Key == "" {
+				req.Key = raw
+			}
+			d, requests := e.decide(req)
+			if d.Outcome != tt.want {
+				t.Errorf("outcome %s, want %s", d.Outcome, tt.want)
+			}
+			if requests != tt.requests || e.requests.Of("UpdateItem") != tt.requests {
+				t.Errorf("%d DynamoDB requests (%d UpdateItem), want %d UpdateItem", requests, e.requests.Of("UpdateItem"), tt.requests)
+			}
+			if got := e.totalRequests(raw); got != tt.counted {
+				t.Errorf("totalRequests %d, want %d", got, tt.counted)
+			}
+			if tt.want == authorizer.RateLimited && d.RetryAfter != 450*time.Second {
+				t.Errorf("retry after %v, want 450s", d.RetryAfter)
+			}
+		})
+	}
+}
+
+// TestDynamoDBConcurrentRateLimitIsExact sends 4N concurrent authorizations
+// of a key with limit N in one window: exactly N pass and are counted.
+func TestDynamoDBConcurrentRateLimitIsExact(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "fifty"})
+	const limit, attempts, workers = 50, 4 * 50, 25
+	outcomes := make(chan authorizer.Outcome, attempts)
+	errs := make(chan error, attempts)
+	jobs := make(chan struct{}, attempts)
+	for range attempts {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range jobs {
+				d, err := e.auth.Decide(context.Background(), authorizer.Request{Key: raw})
+				if err != nil {
+					errs <- err
+					continue
+				}
+				outcomes <- d.Outcome
+			}
+		})
+	}
+	wg.Wait()
+	close(outcomes)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	count := map[authorizer.Outcome]int{}
+	for o := range outcomes {
+		count[o]++
+	}
+	if count[authorizer.Allowed] != limit || count[authorizer.RateLimited] != attempts-limit {
+		t.Errorf("outcomes %v, want %d allowed and %d rate limited", count, limit, attempts-limit)
+	}
+	if got := e.totalRequests(raw); got != limit {
+		t.Errorf("totalRequests %d, want %d", got, limit)
+	}
+	if got := e.windowCounters(raw); len(got) != 1 || got["w"+strconv.FormatInt(e.windowStart(), 10)] != limit {
+		t.Errorf("window counters %v, want the current one at %d", got, limit)
+	}
+	if got := e.requests.Total(); got != attempts {
+		t.Errorf("%d DynamoDB requests for %d authorizations, want one each", got, attempts)
+	}
+}
+
+// TestDynamoDBRevokedOnNextRequest revokes a key through the service: the
+// very next authorization refuses it.
+func TestDynamoDBRevokedOnNextRequest(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "public"})
+	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Allowed {
+		t.Fatalf("before revocation: %s", d.Outcome)
+	}
+	if err := e.svc.Revoke(context.Background(), keys.OperatorCaller("acme"), token.ID(token.Hash(raw))); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Revoked {
+		t.Errorf("after revocation: %s, want revoked", d.Outcome)
+	}
+	if got := e.totalRequests(raw); got != 1 {
+		t.Errorf("totalRequests %d, want 1", got)
+	}
+}
+
+// TestDynamoDBExpiredItemStillStored checks that a key past expiresAt is
+// refused while its item is still in the table (TTL is off here, and slow
+// in production).
+func TestDynamoDBExpiredItemStillStored(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "public", ExpiresAt: aws.String(e.clock.Now().Add(time.Second).Format(time.RFC3339))})
+	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Allowed {
+		t.Fatalf("before expiry: %s", d.Outcome)
+	}
+	e.clock.Advance(time.Second)
+	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Expired {
+		t.Errorf("at expiry: %s, want expired", d.Outcome)
+	}
+	if e.item(raw) == nil {
+		t.Fatal("the item is gone; the test needs it stored")
+	}
+}
+
+// TestDynamoDBWindowRollover walks a key through many windows: each
+// authorization costs one request, across window boundaries too, except
+// the first after an idle gap longer than K (4) windows, which costs two;
+// the item never holds more than the current window's counter.
+func TestDynamoDBWindowRollover(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "tiny"})
+	var total int64
+	// step authorizes n times in the current window, wanting the first to
+	// cost firstRequests.
+	step := func(n int, firstRequests int64) {
+		t.Helper()
+		for i := range n {
+			d, requests := e.decide(authorizer.Request{Key: raw})
+			wantRequests := int64(1)
+			if i == 0 {
+				wantRequests = firstRequests
+			}
+			want := authorizer.Allowed
+			if i >= 3 {
+				want = authorizer.RateLimited
+			} else {
+				total++
+			}
+			if d.Outcome != want || requests != wantRequests {
+				t.Fatalf("%v, use %d: %s in %d requests, want %s in %d", e.clock.Now(), i+1, d.Outcome, requests, want, wantRequests)
+			}
+		}
+		current := "w" + strconv.FormatInt(e.windowStart(), 10)
+		if got := e.windowCounters(raw); len(got) != 1 || got[current] != min(int64(n), 3) {
+			t.Fatalf("%v: window counters %v, want only %s = %d", e.clock.Now(), got, current, min(n, 3))
+		}
+		if got := number(t, e.item(raw), "lastWindow"); got != e.windowStart() {
+			t.Fatalf("lastWindow %d, want %d", got, e.windowStart())
+		}
+	}
+	step(4, 1) // the limit, then refused
+	for range 12 {
+		e.clock.Advance(window)
+		step(2, 1)
+	}
+	for gap := 2; gap <= 4; gap++ { // gaps of up to K windows: one request
+		e.clock.Advance(time.Duration(gap) * window)
+		step(4, 1)
+	}
+	for _, gap := range []int{5, 9, 400} { // longer gaps: the sweep
+		e.clock.Advance(time.Duration(gap) * window)
+		step(3, 2)
+	}
+	if got := e.totalRequests(raw); got != total {
+		t.Errorf("totalRequests %d, want %d", got, total)
+	}
+}
+
+// TestDynamoDBIdleGapRace authorizes one key from many goroutines at once
+// after a long idle gap: every authorization is counted exactly once and
+// the sweep leaves a single counter.
+func TestDynamoDBIdleGapRace(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "huge"})
+	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Allowed {
+		t.Fatal(d.Outcome)
+	}
+	e.clock.Advance(100 * window)
+	e.requests.Reset()
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			d, err := e.auth.Decide(context.Background(), authorizer.Request{Key: raw})
+			if err == nil && d.Outcome != authorizer.Allowed {
+				err = fmt.Errorf("outcome %s", d.Outcome)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := e.totalRequests(raw); got != n+1 {
+		t.Errorf("totalRequests %d, want %d", got, n+1)
+	}
+	current := "w" + strconv.FormatInt(e.windowStart(), 10)
+	if got := e.windowCounters(raw); len(got) != 1 || got[current] != n {
+		t.Errorf("window counters %v, want only %s = %d", got, current, n)
+	}
+	if got := e.requests.Total(); got < n || got > 3*n {
+		t.Errorf("%d requests for %d authorizations", got, n)
+	}
+}
+
+// TestDynamoDBUnavailableFailsClosed points the production client at a
+// closed port: the authorization fails with ErrUnavailable, within the
+// client's bounds, and is never allowed.
+func TestDynamoDBUnavailableFailsClosed(t *testing.T) {
+	t.Parallel()
+	client, err := app.NewDynamoDB(context.Background(), "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := authorizer.New(dbConfig, dynamo.New(client, "keygate"), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	raw := authorizertest.Key("kg", "pk", "never stored")
+	start := time.Now()
+	d, err := auth.Decide(context.Background(), authorizer.Request{Key: raw})
+	if !errors.Is(err, keys.ErrUnavailable) || d.Outcome == authorizer.Allowed {
+		t.Errorf("got %s, %v; want ErrUnavailable", d.Outcome, err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("took %v, more than the authorizer's 5 s timeout", elapsed)
+	}
+}
+
+// TestThreeStepStoreAgrees checks the benchmark's baseline against UseKey on
+// the outcomes both decide.
+func TestThreeStepStoreAgrees(t *testing.T) {
+	e := newDBEnv(t)
+	baseline := authorizer.New(dbConfig, e.store.ThreeStep(), slog.New(slog.NewJSONHandler(io.Discard, nil)), authorizer.WithClock(e.clock.Now))
+	raw := e.create(keys.CreateInput{Tier: "tiny"})
+	revoked := e.create(keys.CreateInput{Tier: "tiny"})
+	if err := e.svc.Revoke(context.Background(), keys.OperatorCaller("acme"), token.ID(token.Hash(revoked))); err != nil {
+		t.Fatal(err)
+	}
+	var got []authorizer.Outcome
+	for range 4 {
+		e.requests.Reset()
+		d, err := baseline.Decide(context.Background(), authorizer.Request{Key: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Outcome)
+	}
+	want := []authorizer.Outcome{authorizer.Allowed, authorizer.Allowed, authorizer.Allowed, authorizer.RateLimited}
+	if !slices.Equal(got, want) {
+		t.Errorf("outcomes %v, want %v", got, want)
+	}
+	if n := e.requests.Total(); n != 3 {
+		t.Errorf("%d requests for a rate-limited authorization, want 3", n)
+	}
+	d, err := baseline.Decide(context.Background(), authorizer.Request{Key: revoked})
+	if err != nil || d.Outcome != authorizer.Revoked {
+		t.Errorf("revoked key: %s, %v", d.Outcome, err)
+	}
+}

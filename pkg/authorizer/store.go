@@ -1,0 +1,63 @@
+package authorizer
+
+import (
+	"context"
+	"crypto/sha256"
+	"time"
+
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// Store checks and counts one use of a key. pkg/dynamo implements it with
+// a single strongly consistent conditional write.
+type Store interface {
+	// UseKey counts one use of the key if, and only if, the key exists with
+	// this hash (and project, when set), is active, is not expired, and has
+	// fewer than Limit uses in the window. Otherwise it counts nothing and
+	// says why. An error is a failure of the store, never a refusal.
+	UseKey(ctx context.Context, req UseRequest) (UseResult, error)
+}
+
+// UseRequest is one use of a key to count.
+type UseRequest struct {
+	ID   string
+	Hash [sha256.Size]byte
+	// Project, when set, makes a key of another project NotFound.
+	Project string
+	// Limit is the tier's number of requests per window; the tier code is
+	// part of the key, so it is known before any lookup.
+	Limit  int64
+	Window Window
+	Now    time.Time
+}
+
+// UseResult is what UseKey found.
+type UseResult struct {
+	// Outcome is Allowed when the use was counted; otherwise NotFound,
+	// Revoked, Expired or RateLimited.
+	Outcome Outcome
+	// Key is the key as stored: after the use when counted, as found
+	// otherwise; nil when NotFound.
+	Key *keys.Key
+	// Count is how many uses the current window holds, this one included
+	// when it was counted.
+	Count int64
+}
+
+// Window is a fixed rate window. Windows are aligned to the Unix epoch, so
+// every process agrees on them without coordination.
+type Window struct {
+	Start  time.Time
+	Length time.Duration
+}
+
+// End is when the window ends and the next begins.
+func (w Window) End() time.Time { return w.Start.Add(w.Length) }
+
+// windowAt is the window holding now. Lengths are whole seconds, as the
+// configuration gives them.
+func windowAt(now time.Time, length time.Duration) Window {
+	sec := int64(length / time.Second)
+	start := now.Unix() - now.Unix()%sec
+	return Window{Start: time.Unix(start, 0).UTC(), Length: length}
+}

@@ -1,0 +1,46 @@
+package authorizer
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// VerifyInput asks whether a key presented to a server not behind API
+// Gateway may be used.
+type VerifyInput struct {
+	Key string
+	// Scopes the key must hold; each must be a configured scope.
+	Scopes []string
+	// IP is the address the key was presented from, as the server saw it.
+	// A key with an IP allowlist verifies only with an IP the allowlist
+	// admits: without one, it is IP_NOT_ALLOWED, as at the gateway a key
+	// cannot be used from an unknown address. A key without an allowlist
+	// ignores it.
+	IP string
+}
+
+// Verify decides, with the same core and the same single write as the
+// authorizer, whether a key of project may be used; a verification counts
+// as one use of the key. A key of another project is NotFound and is not
+// counted. Invalid input is a *keys.InvalidError.
+func (a *Authorizer) Verify(ctx context.Context, project string, in VerifyInput) (Decision, error) {
+	if in.Key == "" {
+		return Decision{}, &keys.InvalidError{Field: "key", Message: "required"}
+	}
+	for _, s := range in.Scopes {
+		if !slices.Contains(a.cfg.Scopes, s) {
+			return Decision{}, &keys.InvalidError{Field: "scopes", Message: fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(a.cfg.Scopes, ", "))}
+		}
+	}
+	if in.IP != "" {
+		if _, err := netip.ParseAddr(in.IP); err != nil {
+			return Decision{}, &keys.InvalidError{Field: "ip", Message: "want an IPv4 or IPv6 address"}
+		}
+	}
+	return a.Decide(ctx, Request{Key: in.Key, Project: project, Scopes: in.Scopes, SourceIP: in.IP, Route: "verify"})
+}

@@ -1,0 +1,169 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// maxQueryRounds bounds the DynamoDB requests one page may take when a
+// filter discards most items; the page then ends early, with a cursor.
+const maxQueryRounds = 10
+
+// partition is one sorted list to page through: a table or index partition.
+type partition struct {
+	index   string // "" for the table itself
+	pkAttr  string
+	pkValue string
+	skAttr  string
+	// startKey builds the ExclusiveStartKey of the item with sort key sk and id.
+	startKey func(sk, id string) map[string]types.AttributeValue
+}
+
+func keyPartition(project string, owner string) partition {
+	p := partition{index: indexByProject, pkAttr: attrGSI1PK, pkValue: projectPK(project), skAttr: attrGSI1SK}
+	if owner != "" {
+		p = partition{index: indexByOwner, pkAttr: attrGSI2PK, pkValue: ownerPK(project, owner), skAttr: attrGSI2SK}
+	}
+	p.startKey = func(sk, id string) map[string]types.AttributeValue {
+		k := itemKey(keyPK(id), keySK)
+		k[p.pkAttr] = &types.AttributeValueMemberS{Value: p.pkValue}
+		k[p.skAttr] = &types.AttributeValueMemberS{Value: sk}
+		return k
+	}
+	return p
+}
+
+func auditPartition(project string) partition {
+	return partition{pkAttr: attrPK, pkValue: auditPK(project), skAttr: attrSK,
+		startKey: func(sk, _ string) map[string]types.AttributeValue { return itemKey(auditPK(project), sk) }}
+}
+
+// ListKeys pages through a project's keys, newest first. Items that TTL
+// would have deleted are left out even while DynamoDB still holds them.
+func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, string, error) {
+	filter := notPurged(q.Now.Unix())
+	switch q.Filter.Status {
+	case keys.StatusActive:
+		filter = filter.And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusActive)),
+			expression.Or(expression.AttributeNotExists(expression.Name(attrExpiresAt)), expression.Name(attrExpiresAt).GreaterThan(expression.Value(q.Now.UnixMilli()))))
+	case keys.StatusExpired:
+		filter = filter.And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusActive)),
+			expression.Name(attrExpiresAt).LessThanEqual(expression.Value(q.Now.UnixMilli())))
+	case keys.StatusRevoked:
+		filter = filter.And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusRevoked)))
+	}
+	if q.Filter.Tier != "" {
+		filter = filter.And(expression.Name(attrTier).Equal(expression.Value(q.Filter.Tier)))
+	}
+	items, next, err := s.page(ctx, keyPartition(q.Project, q.Filter.Owner), filter, q.Limit, q.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*keys.Key, len(items))
+	for i, item := range items {
+		var r keyRecord
+		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+			return nil, "", fmt.Errorf("decode key: %w", err)
+		}
+		out[i] = r.key()
+	}
+	return out, next, nil
+}
+
+// ListAudit pages through a project's audit events, newest first.
+func (s *Store) ListAudit(ctx context.Context, q keys.AuditQuery) ([]*keys.AuditEvent, string, error) {
+	filter := notPurged(q.Now.Unix())
+	if q.Target != "" {
+		filter = filter.And(expression.Name(attrTarget).Equal(expression.Value(q.Target)))
+	}
+	if q.Action != "" {
+		filter = filter.And(expression.Name(attrAction).Equal(expression.Value(q.Action)))
+	}
+	items, next, err := s.page(ctx, auditPartition(q.Project), filter, q.Limit, q.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*keys.AuditEvent, len(items))
+	for i, item := range items {
+		var r eventRecord
+		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+			return nil, "", fmt.Errorf("decode audit event: %w", err)
+		}
+		if out[i], err = r.event(); err != nil {
+			return nil, "", err
+		}
+	}
+	return out, next, nil
+}
+
+// notPurged keeps items whose TTL has not passed: DynamoDB deletes expired
+// items only within days, so reads must not rely on it.
+func notPurged(nowSec int64) expression.ConditionBuilder {
+	return expression.Or(expression.AttributeNotExists(expression.Name(attrTTL)), expression.Name(attrTTL).GreaterThan(expression.Value(nowSec)))
+}
+
+// page reads up to limit items of a partition, newest first, that pass the
+// filter, starting after the cursor. The next cursor is the sort key of the
+// last item returned, so a filtered page that stops mid-way through a
+// DynamoDB page loses nothing.
+func (s *Store) page(ctx context.Context, p partition, filter expression.ConditionBuilder, limit int, after string) ([]map[string]types.AttributeValue, string, error) {
+	keyCond := expression.Key(p.pkAttr).Equal(expression.Value(p.pkValue))
+	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).WithFilter(filter).Build()
+	if err != nil {
+		return nil, "", fmt.Errorf("build query: %w", err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    expr.KeyCondition(),
+		FilterExpression:          expr.Filter(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward:          aws.Bool(false),
+		// One more than asked tells whether another page exists.
+		Limit: aws.Int32(int32(limit + 1)),
+	}
+	if p.index != "" {
+		in.IndexName = aws.String(p.index)
+	}
+	if after != "" {
+		sk, id, err := decodeCursor(after)
+		if err != nil {
+			return nil, "", err
+		}
+		in.ExclusiveStartKey = p.startKey(sk, id)
+	}
+	var items []map[string]types.AttributeValue
+	for round := 0; ; round++ {
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return nil, "", classify("query", err)
+		}
+		items = append(items, out.Items...)
+		if len(items) > limit {
+			items = items[:limit]
+			return items, encodeCursor(stringAttr(items[limit-1], p.skAttr)), nil
+		}
+		if out.LastEvaluatedKey == nil {
+			return items, "", nil
+		}
+		if round+1 == maxQueryRounds {
+			return items, encodeCursor(stringAttr(out.LastEvaluatedKey, p.skAttr)), nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+func stringAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}

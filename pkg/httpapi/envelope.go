@@ -1,0 +1,93 @@
+// Package httpapi serves keygate's management API as plain net/http
+// handlers. The same handlers run in Lambda, behind aws-lambda-go-api-proxy,
+// and in the local gateway.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// Error codes of the envelope.
+const (
+	CodeBadRequest      = "bad_request"
+	CodeUnauthorized    = "unauthorized"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodePayloadTooLarge = "payload_too_large"
+	CodeRateLimited     = "rate_limited"
+	CodeInternal        = "internal"
+	CodeUnavailable     = "unavailable"
+)
+
+// Envelope is every response body.
+type Envelope struct {
+	Success    bool      `json:"success"`
+	Data       any       `json:"data,omitempty"`
+	NextCursor string    `json:"nextCursor,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	Error      *APIError `json:"error,omitempty"`
+}
+
+// APIError is the error part of the envelope.
+type APIError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, body Envelope) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func writeData(w http.ResponseWriter, status int, data any) {
+	writeJSON(w, status, Envelope{Success: true, Data: data})
+}
+
+// WriteError answers with the envelope for err: the one place where domain
+// errors become HTTP statuses. A 5xx never carries err's text; the log does,
+// with the request id.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, code, msg := classify(err)
+	reqID := requestID(r)
+	if status >= 500 {
+		log.ErrorContext(r.Context(), "request failed", "requestId", reqID, "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	writeJSON(w, status, Envelope{Error: &APIError{Code: code, Message: msg, RequestID: reqID}})
+}
+
+func classify(err error) (status int, code, message string) {
+	var invalid *keys.InvalidError
+	var tooLarge *http.MaxBytesError
+	var conflict *keys.ConflictError
+	var forbidden *keys.ForbiddenError
+	switch {
+	case errors.As(err, &invalid):
+		return http.StatusBadRequest, CodeBadRequest, invalid.Error()
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body is larger than 64 KB"
+	case errors.Is(err, keys.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound, "API key not found"
+	case errors.As(err, &conflict):
+		return http.StatusConflict, CodeConflict, conflict.Message
+	case errors.Is(err, keys.ErrConflict):
+		return http.StatusConflict, CodeConflict, "the resource changed concurrently; retry"
+	case errors.As(err, &forbidden):
+		return http.StatusForbidden, CodeForbidden, forbidden.Message
+	case errors.Is(err, keys.ErrForbidden):
+		return http.StatusForbidden, CodeForbidden, "forbidden"
+	case errors.Is(err, keys.ErrUnauthorized):
+		return http.StatusUnauthorized, CodeUnauthorized, "a valid API key is required"
+	case errors.Is(err, keys.ErrUnavailable):
+		return http.StatusServiceUnavailable, CodeUnavailable, "the service is briefly unavailable; retry"
+	}
+	return http.StatusInternalServerError, CodeInternal, "internal error"
+}

@@ -1,0 +1,214 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/httpapi"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+
+// clock is a settable clock for tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is one test's keygate: its own table, a settable clock, and every
+// operation behind the same Lambda adapter API Gateway events go through.
+type env struct {
+	t       *testing.T
+	clock   *clock
+	app     *app.App
+	client  *dynamodb.Client
+	table   string
+	adapter *httpadapter.HandlerAdapter
+}
+
+func newEnv(t *testing.T, opts ddbtest.TableOptions) *env {
+	t.Helper()
+	t.Parallel()
+	client := ddbtest.Client(t)
+	table := ddbtest.NewTable(t, client, opts)
+	// The clock starts tomorrow at noon, not at a fixed date: DynamoDB Local
+	// really deletes items whose TTL lies in the machine's past, within seconds.
+	c := &clock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(36 * time.Hour)}
+	a := app.New(keys.DefaultConfig(), client, table, slog.New(slog.NewJSONHandler(io.Discard, nil)), keys.WithClock(c.Now))
+	names := make([]string, 0, len(httpapi.Operations))
+	for _, op := range httpapi.Operations {
+		names = append(names, op.Name)
+	}
+	return &env{t: t, clock: c, app: a, client: client, table: table, adapter: httpadapter.New(a.API.Handler(names...))}
+}
+
+// caller is an authorizer context as API Gateway hands it to a function.
+type caller struct {
+	project, keyID, scopes string
+}
+
+var admin = caller{project: "acme", keyID: "key_000000000000000000000001", scopes: "admin,contracts,verify,webhooks"}
+
+// response is a decoded envelope.
+type response struct {
+	Status     int
+	Success    bool            `json:"success"`
+	Data       json.RawMessage `json:"data"`
+	NextCursor string          `json:"nextCursor"`
+	Message    string          `json:"message"`
+	Error      *struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"requestId"`
+	} `json:"error"`
+}
+
+// do sends one request through the Lambda proxy adapter, as API Gateway would.
+func (e *env) do(c *caller, method, target, body string) response {
+	e.t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ev := events.APIGatewayProxyRequest{
+		HTTPMethod: method,
+		Path:       u.Path,
+		Body:       body,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		RequestContext: events.APIGatewayProxyRequestContext{
+			RequestID: "req-test",
+			Identity:  events.APIGatewayRequestIdentity{SourceIP: "198.51.100.7"},
+		},
+	}
+	if q := u.Query(); len(q) > 0 {
+		ev.MultiValueQueryStringParameters = q
+	}
+	if c != nil {
+		ev.RequestContext.Authorizer = map[string]any{"keyId": c.keyID, "project": c.project, "scopes": c.scopes, "principalId": c.keyID}
+	}
+	out, err := e.adapter.ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	var r response
+	if err := json.Unmarshal([]byte(out.Body), &r); err != nil {
+		e.t.Fatalf("%s %s: body %q is not JSON: %v", method, target, out.Body, err)
+	}
+	r.Status = out.StatusCode
+	if got := out.MultiValueHeaders["Content-Type"]; len(got) != 1 || got[0] != "application/json" {
+		e.t.Errorf("%s %s: Content-Type %q", method, target, got)
+	}
+	if r.Success != (r.Status < 400) || (r.Error == nil) != r.Success {
+		e.t.Errorf("%s %s: envelope %d %s does not match its status", method, target, r.Status, out.Body)
+	}
+	return r
+}
+
+// keyView is the key object as the API shows it.
+type keyView struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Start       string          `json:"start"`
+	Tier        string          `json:"tier"`
+	Scopes      []string        `json:"scopes"`
+	Project     string          `json:"project"`
+	Owner       string          `json:"owner"`
+	Status      string          `json:"status"`
+	Usage       map[string]any  `json:"usage"`
+	IPAllowlist []string        `json:"ipAllowlist"`
+	Metadata    json.RawMessage `json:"metadata"`
+	ExpiresAt   *time.Time      `json:"expiresAt"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+	RevokedAt   *time.Time      `json:"revokedAt"`
+	RotatedFrom string          `json:"rotatedFrom"`
+	RotatedTo   string          `json:"rotatedTo"`
+	Key         string          `json:"key"`
+}
+
+func (e *env) create(c *caller, body string) keyView {
+	e.t.Helper()
+	r := e.do(c, "POST", "/v1/api-keys", body)
+	if r.Status != 201 {
+		e.t.Fatalf("create %s: %d %+v", body, r.Status, r.Error)
+	}
+	return decode[keyView](e.t, r.Data)
+}
+
+// at is the test clock's time plus d, in RFC 3339.
+func (e *env) at(d time.Duration) string { return e.clock.Now().Add(d).Format(time.RFC3339) }
+
+func decode[T any](t *testing.T, raw json.RawMessage) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+// itemCount counts every item in the table, to prove a 4xx wrote nothing.
+func (e *env) itemCount() int {
+	e.t.Helper()
+	out, err := e.client.Scan(context.Background(), &dynamodb.ScanInput{TableName: &e.table, ConsistentRead: boolPtr(true)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(out.Items)
+}
+
+// snapshot is the table's whole content, to prove a 4xx changed nothing.
+func (e *env) snapshot() string {
+	e.t.Helper()
+	out, err := e.client.Scan(context.Background(), &dynamodb.ScanInput{TableName: &e.table, ConsistentRead: boolPtr(true)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := json.Marshal(out.Items)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(b)
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+func must(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Fatalf(format, args...)
+	}
+}
+
+func errorCode(r response) string {
+	if r.Error == nil {
+		return ""
+	}
+	return r.Error.Code
+}

@@ -1,0 +1,178 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+func TestRotateKey(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	old := e.create(&admin, `{"name":"svc","tier":"partner","scopes":["contracts"],"ipAllowlist":["192.0.2.1"],"owner":"alice","metadata":{"env":"prod"}}`)
+
+	r := e.do(&admin, "POST", "/v1/api-keys/"+old.ID+"/rotate", `{"gracePeriodSeconds":3600}`)
+	must(t, r.Status == 201, "rotate: %d %+v", r.Status, r.Error)
+	next := decode[keyView](t, r.Data)
+	must(t, next.Key != "" && next.ID != old.ID && next.RotatedFrom == old.ID, "successor: %+v", next)
+	must(t, next.Name == old.Name && next.Tier == old.Tier && next.Owner == old.Owner && slices.Equal(next.Scopes, old.Scopes) &&
+		slices.Equal(next.IPAllowlist, old.IPAllowlist) && string(next.Metadata) == string(old.Metadata), "successor differs: %+v vs %+v", next, old)
+
+	got := decode[keyView](t, e.do(&admin, "GET", "/v1/api-keys/"+old.ID, "").Data)
+	must(t, got.RotatedTo == next.ID && got.Status == "active" && got.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)), "old key after rotation: %+v", got)
+
+	for _, tc := range []struct{ name, id, body string }{
+		{"already rotated", old.ID, `{}`},
+	} {
+		r := e.do(&admin, "POST", "/v1/api-keys/"+tc.id+"/rotate", tc.body)
+		must(t, r.Status == 409, "%s: %d %+v", tc.name, r.Status, r.Error)
+	}
+	e.clock.Advance(time.Hour)
+	got = decode[keyView](t, e.do(&admin, "GET", "/v1/api-keys/"+old.ID, "").Data)
+	must(t, got.Status == "expired", "old key after grace: %s", got.Status)
+
+	// Grace 0 ends the old key at once; a revoked or expired key cannot rotate.
+	zero := e.do(&admin, "POST", "/v1/api-keys/"+next.ID+"/rotate", `{"gracePeriodSeconds":0}`)
+	must(t, zero.Status == 201, "rotate with grace 0: %d", zero.Status)
+	must(t, decode[keyView](t, e.do(&admin, "GET", "/v1/api-keys/"+next.ID, "").Data).Status == "expired", "grace 0 left the key usable")
+	must(t, e.do(&admin, "POST", "/v1/api-keys/"+next.ID+"/rotate", `{}`).Status == 409, "rotated an expired key")
+	revoked := e.create(&admin, `{"name":"r","tier":"public"}`)
+	e.do(&admin, "DELETE", "/v1/api-keys/"+revoked.ID, "")
+	must(t, e.do(&admin, "POST", "/v1/api-keys/"+revoked.ID+"/rotate", "").Status == 409, "rotated a revoked key")
+
+	before := e.snapshot()
+	fresh := e.create(&admin, `{"name":"f","tier":"public"}`)
+	before = e.snapshot()
+	for _, body := range []string{`{"gracePeriodSeconds":-1}`, `{"gracePeriodSeconds":604801}`, `{"gracePeriodSeconds":"1"}`, `{"grace":1}`} {
+		r := e.do(&admin, "POST", "/v1/api-keys/"+fresh.ID+"/rotate", body)
+		must(t, r.Status == 400, "rotate %s: %d", body, r.Status)
+	}
+	must(t, e.snapshot() == before, "a refused rotation wrote to the table")
+	// The default grace is a day.
+	def := e.do(&admin, "POST", "/v1/api-keys/"+fresh.ID+"/rotate", "")
+	must(t, def.Status == 201, "rotate with no body: %d %+v", def.Status, def.Error)
+	got = decode[keyView](t, e.do(&admin, "GET", "/v1/api-keys/"+fresh.ID, "").Data)
+	must(t, got.ExpiresAt.Equal(e.clock.Now().Add(24*time.Hour)), "default grace: %v", got.ExpiresAt)
+}
+
+func TestRevokeOwner(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	// More keys than one transaction and one page hold.
+	const n = keys.MaxTxKeys*2 + 7
+	for i := range n {
+		e.create(&admin, fmt.Sprintf(`{"name":"k%d","tier":"public","owner":"leaver"}`, i))
+	}
+	stay := e.create(&admin, `{"name":"stays","tier":"public","owner":"stayer"}`)
+	other := caller{project: "globex", keyID: "key_000000000000000000000002", scopes: "admin"}
+	theirs := e.create(&other, `{"name":"theirs","tier":"public","owner":"leaver"}`)
+
+	r := e.do(&admin, "POST", "/v1/owners/leaver/revoke", "")
+	must(t, r.Status == 200, "revoke owner: %d %+v", r.Status, r.Error)
+	must(t, string(r.Data) == fmt.Sprintf(`{"revoked":%d}`, n), "revoked: %s", r.Data)
+	r = e.do(&admin, "POST", "/v1/owners/leaver/revoke", "")
+	must(t, string(r.Data) == `{"revoked":0}`, "second call: %s", r.Data)
+
+	active := decode[[]keyView](t, e.do(&admin, "GET", "/v1/api-keys?owner=leaver&status=active", "").Data)
+	must(t, len(active) == 0, "%d keys of the leaver still active", len(active))
+	must(t, decode[keyView](t, e.do(&admin, "GET", "/v1/api-keys/"+stay.ID, "").Data).Status == "active", "another owner's key was revoked")
+	must(t, decode[keyView](t, e.do(&other, "GET", "/v1/api-keys/"+theirs.ID, "").Data).Status == "active", "another project's key was revoked")
+
+	events := e.auditAll(&admin, "action=owner.revoked")
+	must(t, len(events) == n, "%d owner.revoked events, want %d", len(events), n)
+	must(t, e.do(&admin, "POST", "/v1/owners/-x/revoke", "").Status == 400, "bad owner accepted")
+}
+
+type eventView struct {
+	ID       string         `json:"id"`
+	Project  string         `json:"project"`
+	Actor    string         `json:"actor"`
+	Action   string         `json:"action"`
+	Target   string         `json:"target"`
+	Changes  map[string]any `json:"changes"`
+	SourceIP string         `json:"sourceIp"`
+	Time     time.Time      `json:"time"`
+}
+
+func (e *env) auditAll(c *caller, query string) []eventView {
+	e.t.Helper()
+	var all []eventView
+	cursor := ""
+	for pages := 0; ; pages++ {
+		must(e.t, pages < 100, "audit pagination does not end")
+		target := "/v1/audit?limit=7&" + query
+		if cursor != "" {
+			target += "&cursor=" + cursor
+		}
+		r := e.do(c, "GET", target, "")
+		must(e.t, r.Status == 200, "audit %s: %d %+v", target, r.Status, r.Error)
+		all = append(all, decode[[]eventView](e.t, r.Data)...)
+		if r.NextCursor == "" {
+			return all
+		}
+		cursor = r.NextCursor
+	}
+}
+
+func TestAuditTrail(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	k := e.create(&admin, `{"name":"a","tier":"public"}`)
+	e.clock.Advance(time.Second)
+	e.do(&admin, "PATCH", "/v1/api-keys/"+k.ID, `{"name":"b"}`)
+	e.clock.Advance(time.Second)
+	rot := decode[keyView](t, e.do(&admin, "POST", "/v1/api-keys/"+k.ID+"/rotate", `{"gracePeriodSeconds":0}`).Data)
+	e.clock.Advance(time.Second)
+	e.do(&admin, "DELETE", "/v1/api-keys/"+rot.ID, "")
+	other := caller{project: "globex", keyID: "key_000000000000000000000002", scopes: "admin"}
+	e.create(&other, `{"name":"theirs","tier":"public"}`)
+
+	all := e.auditAll(&admin, "")
+	actions := make([]string, len(all))
+	for i, ev := range all {
+		actions[i] = ev.Action
+		must(t, ev.Project == "acme" && ev.Actor == admin.keyID && ev.SourceIP == "198.51.100.7", "event %+v", ev)
+		must(t, i == 0 || !ev.Time.After(all[i-1].Time), "events not newest first")
+	}
+	// Rotation writes the old key's rotation and the new key's creation.
+	want := []string{keys.ActionRevoked, keys.ActionCreated, keys.ActionRotated, keys.ActionUpdated, keys.ActionCreated}
+	if !slices.Equal(actions, want) && !slices.Equal(actions, []string{want[0], want[2], want[1], want[3], want[4]}) {
+		t.Fatalf("actions = %v, want %v", actions, want)
+	}
+	upd := e.auditAll(&admin, "action=key.updated")
+	must(t, len(upd) == 1 && upd[0].Target == k.ID, "filter by action: %+v", upd)
+	must(t, fmt.Sprint(upd[0].Changes["name"]) == "map[from:a to:b]", "changes: %v", upd[0].Changes)
+	byKey := e.auditAll(&admin, "keyId="+k.ID)
+	must(t, len(byKey) == 3, "filter by key: %d events", len(byKey))
+	theirs := e.auditAll(&other, "")
+	must(t, len(theirs) == 1 && theirs[0].Project == "globex", "other project sees %+v", theirs)
+	for _, bad := range []string{"action=key.deleted", "keyId=nope", "limit=500", "cursor=xyz"} {
+		must(t, e.do(&admin, "GET", "/v1/audit?"+bad, "").Status == 400, "audit?%s accepted", bad)
+	}
+}
+
+// A transaction whose condition fails writes neither the change nor its event.
+func TestFailedTransactionWritesNothing(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	k := e.create(&admin, `{"name":"a","tier":"public"}`)
+	stored, err := e.app.Store.GetKey(context.Background(), k.ID)
+	must(t, err == nil, "get: %v", err)
+	before := e.snapshot()
+
+	stale := *stored
+	stale.Version-- // as if another change had come first
+	stale.Name = "lost"
+	ev := &keys.AuditEvent{ID: "evt_test", Project: "acme", Actor: "test", Action: keys.ActionUpdated, Target: k.ID, Time: e.clock.Now(), PurgeAt: e.clock.Now().Add(time.Hour)}
+	err = e.app.Store.Apply(context.Background(), keys.Tx{Update: []*keys.Key{&stale}, Events: []*keys.AuditEvent{ev}})
+	must(t, errors.Is(err, keys.ErrConflict), "stale update: %v", err)
+	must(t, e.snapshot() == before, "a failed transaction wrote something")
+
+	// Creating a key whose id exists fails the same way.
+	dup := *stored
+	err = e.app.Store.Apply(context.Background(), keys.Tx{Create: []*keys.Key{&dup}, Events: []*keys.AuditEvent{ev}})
+	must(t, errors.Is(err, keys.ErrConflict), "duplicate create: %v", err)
+	must(t, e.snapshot() == before, "a failed transaction wrote something")
+}

@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+// CallerFrom reads the caller's identity from the authorizer context that
+// API Gateway handed to the function. Without one the request is refused.
+func CallerFrom(r *http.Request) (keys.Caller, error) {
+	ctx, ok := core.GetAPIGatewayContextFromContext(r.Context())
+	if !ok {
+		return keys.Caller{}, keys.ErrUnauthorized
+	}
+	str := func(name string) string {
+		s, _ := ctx.Authorizer[name].(string)
+		return s
+	}
+	c := keys.Caller{
+		Project:  str(authorizer.ContextProject),
+		KeyID:    str(authorizer.ContextKeyID),
+		Owner:    str(authorizer.ContextOwner),
+		SourceIP: ctx.Identity.SourceIP,
+	}
+	if c.Project == "" || c.KeyID == "" {
+		return keys.Caller{}, keys.ErrUnauthorized
+	}
+	if s := str(authorizer.ContextScopes); s != "" {
+		c.Scopes = strings.Split(s, ",")
+	}
+	return c, nil
+}
+
+func requestID(r *http.Request) string {
+	if ctx, ok := core.GetAPIGatewayContextFromContext(r.Context()); ok {
+		return ctx.RequestID
+	}
+	return ""
+}
+
+// decodeBody reads a JSON object into dst strictly: at most MaxBodyBytes,
+// no unknown fields, no trailing data. Errors name the field.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	return decodeOptionalBody(w, r, dst, false)
+}
+
+// decodeOptionalBody is decodeBody where an empty body may leave dst as it is.
+func decodeOptionalBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return &keys.InvalidError{Message: "request body required: a JSON object"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return &keys.InvalidError{Message: "malformed JSON: one object expected"}
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return &keys.InvalidError{Message: "request body must be a JSON object"}
+		}
+		return &keys.InvalidError{Field: typeErr.Field, Message: "want " + jsonType(typeErr.Type.Kind().String())}
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return &keys.InvalidError{Message: "malformed JSON"}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		switch field {
+		case "project":
+			return &keys.InvalidError{Field: field, Message: "cannot be set: a key belongs to the caller's project"}
+		case "tier":
+			return &keys.InvalidError{Field: field, Message: "cannot be changed"}
+		}
+		return &keys.InvalidError{Field: field, Message: "unknown field"}
+	}
+	return &keys.InvalidError{Message: "malformed JSON"}
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "int", "int64", "int32", "float64", "uint", "uint64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "map", "struct", "ptr":
+		return "an object"
+	}
+	return "another type"
+}
+
+// queryParams reads the query string, refusing names not in allowed and
+// names given twice.
+func queryParams(r *http.Request, allowed ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for name, values := range r.URL.Query() {
+		if !slices.Contains(allowed, name) {
+			return nil, &keys.InvalidError{Field: name, Message: fmt.Sprintf("unknown query parameter (known: %s)", strings.Join(allowed, ", "))}
+		}
+		if len(values) != 1 {
+			return nil, &keys.InvalidError{Field: name, Message: "given more than once"}
+		}
+		out[name] = values[0]
+	}
+	return out, nil
+}
+
+func parseLimit(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n == 0 {
+		return 0, &keys.InvalidError{Field: "limit", Message: fmt.Sprintf("want 1-%d", keys.MaxPageSize)}
+	}
+	return n, nil
+}

@@ -1,0 +1,107 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// Verification codes.
+const (
+	VerifyValid             = "VALID"
+	VerifyNotFound          = "NOT_FOUND"
+	VerifyRevoked           = "REVOKED"
+	VerifyExpired           = "EXPIRED"
+	VerifyRateLimited       = "RATE_LIMITED"
+	VerifyInsufficientScope = "INSUFFICIENT_SCOPE"
+	VerifyIPNotAllowed      = "IP_NOT_ALLOWED"
+)
+
+// verifyCodes gives each authorizer outcome its verification code. A
+// missing or malformed key is NOT_FOUND, like an unknown one.
+var verifyCodes = map[authorizer.Outcome]string{
+	authorizer.Allowed:           VerifyValid,
+	authorizer.MissingKey:        VerifyNotFound,
+	authorizer.MalformedKey:      VerifyNotFound,
+	authorizer.NotFound:          VerifyNotFound,
+	authorizer.Revoked:           VerifyRevoked,
+	authorizer.Expired:           VerifyExpired,
+	authorizer.RateLimited:       VerifyRateLimited,
+	authorizer.InsufficientScope: VerifyInsufficientScope,
+	authorizer.IPNotAllowed:      VerifyIPNotAllowed,
+}
+
+// verifyInput is POST /v1/verify's body.
+type verifyInput struct {
+	Key    string   `json:"key"`
+	Scopes []string `json:"scopes"`
+	IP     string   `json:"ip"`
+}
+
+// verification is POST /v1/verify's answer. The fields describing the key
+// are set only when the key was found in the caller's project, so a key of
+// another project reads exactly as an unknown one.
+type verification struct {
+	Valid     bool            `json:"valid"`
+	Code      string          `json:"code"`
+	KeyID     string          `json:"keyId,omitempty"`
+	Project   string          `json:"project,omitempty"`
+	Owner     string          `json:"owner,omitempty"`
+	Tier      string          `json:"tier,omitempty"`
+	Scopes    []string        `json:"scopes"`
+	Metadata  json.RawMessage `json:"metadata"`
+	ExpiresAt *time.Time      `json:"expiresAt"`
+	RateLimit *rateLimitView  `json:"rateLimit"`
+}
+
+// rateLimitView is the key's budget in the current window; reset is the
+// window's end in Unix seconds, as the authorizer's rateLimitReset.
+type rateLimitView struct {
+	Limit     int64 `json:"limit"`
+	Remaining int64 `json:"remaining"`
+	Reset     int64 `json:"reset"`
+}
+
+// verify tells a server that is not behind API Gateway whether a key of
+// the caller's project may be used, and resolves its metadata. Any answer
+// about the key is 200 with its code; a verification counts as one use of
+// the verified key, as an authorization would.
+func (a *API) verify(w http.ResponseWriter, r *http.Request) {
+	caller, ok := a.withCaller(w, r)
+	if !ok {
+		return
+	}
+	// The authorizer requires the scope already; this holds if it is ever
+	// configured otherwise, as keys.Service does for admin.
+	if !slices.Contains(caller.Scopes, keys.ScopeVerify) {
+		WriteError(w, r, a.log, &keys.ForbiddenError{Message: "scope verify required"})
+		return
+	}
+	var in verifyInput
+	if err := decodeBody(w, r, &in); err != nil {
+		WriteError(w, r, a.log, err)
+		return
+	}
+	d, err := a.auth.Verify(r.Context(), caller.Project, authorizer.VerifyInput{Key: in.Key, Scopes: in.Scopes, IP: in.IP})
+	if err != nil {
+		WriteError(w, r, a.log, err)
+		return
+	}
+	writeData(w, http.StatusOK, newVerification(d))
+}
+
+func newVerification(d authorizer.Decision) verification {
+	v := verification{Valid: d.Outcome == authorizer.Allowed, Code: verifyCodes[d.Outcome], Scopes: []string{}}
+	if k := d.Key; k != nil {
+		v.KeyID, v.Project, v.Owner, v.Tier = k.ID, k.Project, k.Owner, k.Tier
+		v.Scopes, v.Metadata, v.ExpiresAt = nonNil(k.Scopes), k.Metadata, k.ExpiresAt
+	}
+	if rl := d.RateLimit; rl != nil {
+		v.RateLimit = &rateLimitView{Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.Reset.Unix()}
+	}
+	return v
+}
