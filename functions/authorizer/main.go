@@ -8,10 +8,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keygate/keygate/pkg/app"
-	"github.com/keygate/keygate/pkg/authorizer"
 )
 
 func main() {
 	a := app.Must(context.Background())
-	lambda.Start(authorizer.NewHandler(a.Authorizer, a.Routes).Invoke)
+	lambda.Start(a.AuthorizerHandler().Invoke)
 }

@@ -52,8 +52,10 @@ type App struct {
 	// Routes are the scopes routes need: keygate's own, with
 	// KEYGATE_ROUTE_SCOPES over them once Load has read it.
 	Routes authorizer.RouteScopes
-	API    *httpapi.API
-	Log    *slog.Logger
+	// CachedResults is set when API Gateway caches the authorizer's answers.
+	CachedResults bool
+	API           *httpapi.API
+	Log           *slog.Logger
 }
 
 // Load reads the environment and builds the App.
@@ -81,14 +83,25 @@ func LoadEnv(ctx context.Context, getenv func(string) string, log *slog.Logger) 
 	}
 	a := New(cfg, client, table, log)
 	a.Routes = a.Routes.Merge(routes)
+	a.CachedResults = getenv(authorizer.EnvCachedResults) == "true"
 	return a, nil
 }
 
-// New builds an App from its parts, with keygate's own route scopes.
+// AuthorizerHandler answers API Gateway's authorizer events.
+func (a *App) AuthorizerHandler() *authorizer.Handler {
+	var opts []authorizer.HandlerOption
+	if a.CachedResults {
+		opts = append(opts, authorizer.ForCachedResults())
+	}
+	return authorizer.NewHandler(a.Authorizer, a.Routes, opts...)
+}
+
+// New builds an App from its parts, with keygate's own route scopes. The
+// authorizer keeps the service's clock, so a test clock governs both.
 func New(cfg keys.Config, client *dynamodb.Client, table string, log *slog.Logger, opts ...keys.Option) *App {
 	store := dynamo.New(client, table)
 	svc := keys.NewService(cfg, store, opts...)
-	auth := authorizer.New(cfg, store, log)
+	auth := authorizer.New(cfg, store, log, authorizer.WithClock(svc.Now))
 	return &App{
 		Config: cfg, Table: table, DynamoDB: client, Store: store, Service: svc,
 		Authorizer: auth, Routes: httpapi.RouteScopes(), API: httpapi.New(svc, auth, log), Log: log,

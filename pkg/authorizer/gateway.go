@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,11 +30,32 @@ const codeUnauthorized = "unauthorized"
 type Handler struct {
 	auth   *Authorizer
 	routes RouteScopes
+	// stageWide answers for every route at once, for API Gateway's result cache.
+	stageWide bool
 }
 
+// HandlerOption changes a Handler.
+type HandlerOption func(*Handler)
+
+// EnvCachedResults names the variable template.yaml sets to "true" when API
+// Gateway caches the authorizer's results (the KeygateCachedAuthorizer).
+const EnvCachedResults = "KEYGATE_AUTHORIZER_CACHED"
+
+// ForCachedResults makes REST answers hold for every route of the stage.
+// API Gateway reuses a cached answer for whatever route the same identity
+// calls next, so an Allow for one method ARN would refuse all others: the
+// answer instead allows the whole stage and denies, by explicit Deny
+// statements, each configured route whose scopes the key lacks; a refusal
+// denies the whole stage. A cached answer is counted once, on the miss.
+func ForCachedResults() HandlerOption { return func(h *Handler) { h.stageWide = true } }
+
 // NewHandler builds a Handler requiring the scopes routes lists.
-func NewHandler(auth *Authorizer, routes RouteScopes) *Handler {
-	return &Handler{auth: auth, routes: routes}
+func NewHandler(auth *Authorizer, routes RouteScopes, opts ...HandlerOption) *Handler {
+	h := &Handler{auth: auth, routes: routes}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Invoke is the Lambda entry point for both kinds of API: an event with
@@ -72,9 +95,13 @@ func (h *Handler) REST(ctx context.Context, ev events.APIGatewayCustomAuthorizer
 		method:   ev.HTTPMethod,
 		resource: ev.Resource,
 		sourceIP: ev.RequestContext.Identity.SourceIP,
+		anyRoute: h.stageWide,
 	})
 	if err != nil {
 		return events.APIGatewayCustomAuthorizerResponse{}, err
+	}
+	if h.stageWide {
+		return h.stagePolicy(d, ev.MethodArn)
 	}
 	switch {
 	case d.Outcome == Allowed:
@@ -111,19 +138,87 @@ func (h *Handler) HTTP(ctx context.Context, ev events.APIGatewayV2CustomAuthoriz
 	return events.APIGatewayV2CustomAuthorizerSimpleResponse{Context: denyContext(d)}, nil
 }
 
+// stagePolicy is REST's answer under ForCachedResults.
+func (h *Handler) stagePolicy(d Decision, methodArn string) (events.APIGatewayCustomAuthorizerResponse, error) {
+	stage, ok := stageArn(methodArn)
+	switch {
+	case !ok:
+		return events.APIGatewayCustomAuthorizerResponse{}, fmt.Errorf("method ARN %q: want arn:...:api/stage/METHOD/path", methodArn)
+	case d.Outcome == Allowed:
+	case authenticatedRefusal(d.Outcome):
+		return policy(d.KeyID, "Deny", stage+"/*", denyContext(d)), nil
+	default:
+		return events.APIGatewayCustomAuthorizerResponse{}, errUnauthorized
+	}
+	resp := policy(d.KeyID, "Allow", stage+"/*", allowContext(d))
+	var denied []string
+	for _, route := range slices.Sorted(maps.Keys(h.routes)) {
+		if !holdsAll(d.Key.Scopes, h.routes[route]) {
+			denied = append(denied, routeArn(stage, route))
+		}
+	}
+	if len(denied) > 0 {
+		resp.PolicyDocument.Statement = append(resp.PolicyDocument.Statement, events.IAMPolicyStatement{
+			Action: []string{"execute-api:Invoke"}, Effect: "Deny", Resource: denied,
+		})
+		// Only a request a Deny statement matches sees this code.
+		resp.Context[ContextErrorCode] = string(InsufficientScope)
+	}
+	return resp, nil
+}
+
+// stageArn cuts "arn:aws:execute-api:region:account:api/stage/METHOD/path"
+// to "arn:aws:execute-api:region:account:api/stage".
+func stageArn(methodArn string) (string, bool) {
+	parts := strings.SplitN(methodArn, "/", 3)
+	if len(parts) < 3 || !strings.HasPrefix(methodArn, "arn:") {
+		return "", false
+	}
+	return parts[0] + "/" + parts[1], true
+}
+
+// routeArn is the ARN pattern of a configured route: each {param} becomes
+// *, and method ANY becomes *.
+func routeArn(stage, route string) string {
+	method, resource, _ := strings.Cut(route, " ")
+	if method == "ANY" {
+		method = "*"
+	}
+	segments := strings.Split(strings.TrimPrefix(resource, "/"), "/")
+	for i, seg := range segments {
+		if strings.HasPrefix(seg, "{") {
+			segments[i] = "*"
+		}
+	}
+	return stage + "/" + method + "/" + strings.Join(segments, "/")
+}
+
+func holdsAll(held, needed []string) bool {
+	for _, s := range needed {
+		if !slices.Contains(held, s) {
+			return false
+		}
+	}
+	return true
+}
+
 // call is what an event tells about the request to authorize.
 type call struct {
 	headers  headers
 	method   string
 	resource string
 	sourceIP string
+	// anyRoute decides for the key alone, leaving scopes to the policy.
+	anyRoute bool
 }
 
 func (h *Handler) decide(ctx context.Context, c call) (Decision, error) {
 	req := Request{
-		Scopes:   h.routes.Required(c.method, c.resource),
 		SourceIP: c.sourceIP,
 		Route:    c.method + " " + c.resource,
+	}
+	if !c.anyRoute {
+		req.Scopes = h.routes.Required(c.method, c.resource)
 	}
 	key, problem := presentedKey(c.headers)
 	if problem != "" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
@@ -175,4 +176,49 @@ func TestFailedTransactionWritesNothing(t *testing.T) {
 	err = e.app.Store.Apply(context.Background(), keys.Tx{Create: []*keys.Key{&dup}, Events: []*keys.AuditEvent{ev}})
 	must(t, errors.Is(err, keys.ErrConflict), "duplicate create: %v", err)
 	must(t, e.snapshot() == before, "a failed transaction wrote something")
+}
+
+// authorize runs the authorizer core on raw, as the gateway would for GET /v1/whoami.
+func (e *env) authorize(raw string) authorizer.Outcome {
+	e.t.Helper()
+	d, err := e.app.Authorizer.Decide(context.Background(), authorizer.Request{Key: raw, SourceIP: "198.51.100.7", Route: "GET /v1/whoami"})
+	must(e.t, err == nil, "authorize: %v", err)
+	return d.Outcome
+}
+
+func TestRotationAgainstTheAuthorizer(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	old := e.create(&admin, `{"name":"svc","tier":"public"}`)
+	must(t, e.authorize(old.Key) == authorizer.Allowed, "fresh key refused")
+
+	next := decode[keyView](t, e.do(&admin, "POST", "/v1/api-keys/"+old.ID+"/rotate", `{"gracePeriodSeconds":600}`).Data)
+	must(t, e.authorize(old.Key) == authorizer.Allowed, "old key refused within its grace period")
+	must(t, e.authorize(next.Key) == authorizer.Allowed, "new key refused")
+	e.clock.Advance(599 * time.Second)
+	must(t, e.authorize(old.Key) == authorizer.Allowed, "old key refused a second before the grace ends")
+	e.clock.Advance(time.Second)
+	must(t, e.authorize(old.Key) == authorizer.Expired, "old key allowed once the grace has passed")
+	must(t, e.authorize(next.Key) == authorizer.Allowed, "new key refused after the grace")
+
+	// Grace 0: the old key is refused on its very next request.
+	third := decode[keyView](t, e.do(&admin, "POST", "/v1/api-keys/"+next.ID+"/rotate", `{"gracePeriodSeconds":0}`).Data)
+	must(t, e.authorize(next.Key) == authorizer.Expired, "grace 0 left the old key working")
+	must(t, e.authorize(third.Key) == authorizer.Allowed, "rotated key refused")
+}
+
+func TestRevokeOwnerAgainstTheAuthorizer(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	var raws []string
+	for i := range keys.MaxTxKeys + 3 {
+		raws = append(raws, e.create(&admin, fmt.Sprintf(`{"name":"k%d","tier":"public","owner":"leaver"}`, i)).Key)
+	}
+	for _, raw := range raws[:3] {
+		must(t, e.authorize(raw) == authorizer.Allowed, "key refused before the owner left")
+	}
+	must(t, string(e.do(&admin, "POST", "/v1/owners/leaver/revoke", "").Data) == fmt.Sprintf(`{"revoked":%d}`, len(raws)), "owner revoke count")
+	for i, raw := range raws {
+		if got := e.authorize(raw); got != authorizer.Revoked {
+			t.Errorf("key %d after its owner was revoked: %s", i, got)
+		}
+	}
 }

@@ -69,6 +69,9 @@ func (s *Service) Config() Config { return s.cfg }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
+// Now is the service's clock, for whatever must agree with it on time.
+func (s *Service) Now() time.Time { return s.now() }
+
 // CreateInput is a new key's settings.
 type CreateInput struct {
 	Name        string          `json:"name"`
