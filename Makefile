@@ -71,8 +71,9 @@ build-%Function: ## (for sam build) build functions/<name> into $ARTIFACTS_DIR/b
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: this target is run by sam build" >&2; exit 1; }
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(call kebab,$*)
 
-bench: deps ## run all benchmarks with DynamoDB Local
+bench: deps ## run the Go benchmarks, then the authorizer against DynamoDB Local (infra/authbench)
 	$(WITH_DDB) $(GO) test -run '^$$' -bench . -benchmem ./...
+	$(WITH_DDB) $(GO) run ./infra/authbench
 
 run: deps ## run keygate locally on PORT (default 3000)
 	$(GO) run ./infra/local -port $(PORT)
