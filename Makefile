@@ -8,6 +8,9 @@ SHELL := bash
 
 GO   ?= go
 PORT ?= 3000
+# make run's DynamoDB Local listens on this fixed port, so that the
+# operator command it prints can reach it.
+DYNAMODB_PORT ?= 8000
 
 # Every folder functions/<name> with a main.go is one Lambda function.
 FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
@@ -75,8 +78,11 @@ bench: deps ## run the Go benchmarks, then the authorizer against DynamoDB Local
 	$(WITH_DDB) $(GO) test -run '^$$' -bench . -benchmem ./...
 	$(WITH_DDB) $(GO) run ./infra/authbench
 
-run: deps ## run keygate locally on PORT (default 3000)
-	$(GO) run ./infra/local -port $(PORT)
+# Built, then run, rather than `go run`: on Ctrl-C `go run` exits 1 even
+# when the program it ran stopped cleanly, and make reports that as an error.
+run: deps ## run keygate locally on PORT (default 3000), data in .keygate/
+	$(GO) build -o build/keygate-local ./infra/local
+	build/keygate-local -port $(PORT) -dynamodb-port $(DYNAMODB_PORT)
 
 clean: ## remove build output
 	rm -rf build .aws-sam

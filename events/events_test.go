@@ -1,0 +1,264 @@
+// Package events_test runs every event file of this folder through its
+// function's handler, against DynamoDB Local, as `sam local invoke -e` would
+// run it through the function: events/<name>.json goes to functions/<name>.
+// README.md says how the keys the events refer to are made.
+package events_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/tabledef"
+)
+
+func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+
+// project is the events' callers' project.
+const project = "acme"
+
+// Ids of the seeded keys the events name.
+const (
+	adminID  = "key_77c01ad466276207654770c5"
+	readerID = "key_e55e39c81941415a3ec30ae2"
+)
+
+// seeds are the keys every event runs against: the test keys of
+// pkg/authorizer/authorizertest that the events carry, made through
+// keys.Service. The admin key is created an hour before the reader, so
+// lists have one order.
+var seeds = []struct {
+	label string
+	at    time.Duration // before authorizertest.EventTime
+	in    keys.CreateInput
+}{
+	{"admin", 2 * time.Hour, keys.CreateInput{Name: "admin", Tier: "internal", Owner: "ops", Scopes: []string{"admin", "verify"}}},
+	{"reader", time.Hour, keys.CreateInput{Name: "reader", Tier: "public", Owner: "alice", Scopes: []string{"contracts"}, Metadata: json.RawMessage(`{"plan":"pro"}`)}},
+}
+
+// answer is a function's response, its envelope decoded.
+type answer struct {
+	status  int
+	Success bool            `json:"success"`
+	Data    json.RawMessage `json:"data"`
+	Message string          `json:"message"`
+}
+
+// expected is what each event's function answers on the seeded table.
+var expected = map[string]struct {
+	status int
+	check  func(t *testing.T, a answer)
+}{
+	"create-key": {201, func(t *testing.T, a answer) {
+		k := decode[keyView](t, a.Data)
+		want(t, k.Name == "Billing service" && k.Tier == "partner" && k.Project == project && k.Owner == "alice", "key %+v", k)
+		want(t, slices.Equal(k.Scopes, []string{"verify"}) && strings.HasPrefix(k.Key, "kg_pt_"), "key %+v", k)
+	}},
+	"list-keys": {200, func(t *testing.T, a answer) {
+		ids := []string{}
+		for _, k := range decode[[]keyView](t, a.Data) {
+			ids = append(ids, k.ID)
+		}
+		want(t, slices.Equal(ids, []string{readerID, adminID}), "ids %v, want the reader's and the admin's, newest first", ids)
+	}},
+	"get-key": {200, func(t *testing.T, a answer) {
+		k := decode[keyView](t, a.Data)
+		want(t, k.ID == readerID && k.Name == "reader" && string(k.Metadata) == `{"plan":"pro"}` && k.Key == "", "key %+v", k)
+	}},
+	"update-key": {200, func(t *testing.T, a answer) {
+		k := decode[keyView](t, a.Data)
+		want(t, k.ID == readerID && k.Name == "reader (renamed)" && string(k.Metadata) == `{"plan":"enterprise"}`, "key %+v", k)
+	}},
+	"revoke-key": {200, func(t *testing.T, a answer) {
+		want(t, a.Message == "API key revoked", "message %q", a.Message)
+	}},
+	"rotate-key": {201, func(t *testing.T, a answer) {
+		k := decode[keyView](t, a.Data)
+		want(t, k.RotatedFrom == readerID && k.ID != readerID && strings.HasPrefix(k.Key, "kg_pk_"), "key %+v", k)
+	}},
+	"revoke-owner": {200, func(t *testing.T, a answer) {
+		want(t, string(a.Data) == `{"revoked":1}`, "data %s", a.Data)
+	}},
+	"list-audit": {200, func(t *testing.T, a answer) {
+		evs := decode[[]struct{ Action, Target, Actor string }](t, a.Data)
+		want(t, len(evs) == 1 && evs[0].Action == keys.ActionCreated && evs[0].Target == readerID && evs[0].Actor == keys.ActorOperator, "events %+v", evs)
+	}},
+	"verify": {200, func(t *testing.T, a answer) {
+		v := decode[struct {
+			Valid bool
+			Code  string
+			KeyID string
+		}](t, a.Data)
+		want(t, v.Valid && v.Code == "VALID" && v.KeyID == readerID, "verification %+v", v)
+	}},
+	"whoami": {200, func(t *testing.T, a answer) {
+		w := decode[struct{ KeyID, Project string }](t, a.Data)
+		want(t, w.KeyID == readerID && w.Project == project, "whoami %+v", w)
+	}},
+}
+
+func TestEvents(t *testing.T) {
+	files, err := filepath.Glob("*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := tabledef.TemplatePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := samtemplate.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(file, ".json")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			exp, ok := expected[name]
+			if !ok {
+				t.Fatalf("%s has no expected answer in this test", file)
+			}
+			ev := readEvent(t, file)
+			checkShape(t, tpl, name, ev)
+			got := invoke(t, name, ev)
+			if got.status != exp.status || got.Success != (exp.status < 400) {
+				t.Fatalf("status %d, success %v, want %d: %s", got.status, got.Success, exp.status, got.Data)
+			}
+			exp.check(t, got)
+		})
+	}
+	t.Run("every expectation has its event", func(t *testing.T) {
+		for name := range expected {
+			want(t, slices.Contains(files, name+".json"), "no %s.json", name)
+		}
+	})
+}
+
+func readEvent(t *testing.T, file string) events.APIGatewayProxyRequest {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var ev events.APIGatewayProxyRequest
+	if err := dec.Decode(&ev); err != nil {
+		t.Fatalf("%s is not an API Gateway proxy event: %v", file, err)
+	}
+	return ev
+}
+
+// checkShape holds the event to what API Gateway would send the function:
+// one of its routes in template.yaml, the path that resource and the path
+// parameters make, and the authorizer's context with every value a string
+// but integrationLatency, and principalId the key id.
+func checkShape(t *testing.T, tpl *samtemplate.Template, function string, ev events.APIGatewayProxyRequest) {
+	t.Helper()
+	route := samtemplate.Route{Method: ev.HTTPMethod, Path: ev.Resource, Function: function}
+	want(t, slices.Contains(tpl.Routes(), route), "%s is not a route of function %s in template.yaml", route, function)
+	path := ev.Resource
+	for k, v := range ev.PathParameters {
+		path = strings.ReplaceAll(path, "{"+k+"}", v)
+	}
+	want(t, path == ev.Path && ev.RequestContext.ResourcePath == ev.Resource && ev.RequestContext.HTTPMethod == ev.HTTPMethod,
+		"path %s, resource %s, requestContext %+v do not agree", ev.Path, ev.Resource, ev.RequestContext)
+	want(t, ev.RequestContext.Identity.SourceIP != "" && ev.RequestContext.RequestID != "", "requestContext lacks identity.sourceIp or requestId")
+	for k, v := range ev.RequestContext.Authorizer {
+		if k == "integrationLatency" {
+			_, isNumber := v.(float64)
+			want(t, isNumber, "authorizer.integrationLatency is %T: API Gateway sends a number", v)
+			continue
+		}
+		_, isString := v.(string)
+		want(t, isString, "authorizer.%s is %T: API Gateway sends strings", k, v)
+	}
+	want(t, ev.RequestContext.Authorizer["principalId"] == ev.RequestContext.Authorizer["keyId"], "principalId is not the key id")
+}
+
+// invoke runs the event through the function's handler, built as its Lambda
+// main builds it, on a table seeded for this test, at the events' time.
+func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) answer {
+	t.Helper()
+	client := ddbtest.Client(t)
+	table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	// authorizertest.EventTime lies years ahead: DynamoDB Local deletes items
+	// whose TTL has passed in real time, so the clock must not be in the past.
+	a := app.New(keys.DefaultConfig(), client, table, log, keys.WithClock(func() time.Time { return authorizertest.EventTime }))
+	seed(t, a)
+	out, err := httpadapter.New(a.API.Handler(function)).ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := answer{status: out.StatusCode}
+	if err := json.Unmarshal([]byte(out.Body), &got); err != nil {
+		t.Fatalf("body %q: %v", out.Body, err)
+	}
+	return got
+}
+
+// seed makes the seeds in a's table. keys.WithRandom with the seed's fixed
+// secret makes the very key authorizertest.EventKey names, id and all.
+func seed(t *testing.T, a *app.App) {
+	t.Helper()
+	for _, s := range seeds {
+		secret := sha256.Sum256([]byte("keygate test key: " + s.label))
+		svc := keys.NewService(a.Config, a.Store,
+			keys.WithRandom(bytes.NewReader(secret[:])),
+			keys.WithClock(func() time.Time { return authorizertest.EventTime.Add(-s.at) }))
+		created, err := svc.Create(context.Background(), keys.OperatorCaller(project), s.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created.RawKey != authorizertest.EventKey(s.label) {
+			t.Fatalf("seed %s made %s, not authorizertest's key: the derivation changed there", s.label, created.ID)
+		}
+	}
+}
+
+// keyView is the key object as the API shows it.
+type keyView struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Tier        string          `json:"tier"`
+	Scopes      []string        `json:"scopes"`
+	Project     string          `json:"project"`
+	Owner       string          `json:"owner"`
+	Metadata    json.RawMessage `json:"metadata"`
+	RotatedFrom string          `json:"rotatedFrom"`
+	Key         string          `json:"key"`
+}
+
+func decode[T any](t *testing.T, raw json.RawMessage) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+func want(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Errorf(format, args...)
+	}
+}

@@ -1,0 +1,227 @@
+package main
+
+// Drift tests: template.yaml describes the deployed API, and these tests
+// hold the code to it. Every function of the template has its folder and
+// builds as `sam build` builds it, every route is served alike by the local
+// gateway and by pkg/httpapi's operations, and every function gets the
+// environment the code reads.
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/keygate/keygate/internal/gateway"
+	"github.com/keygate/keygate/internal/modroot"
+	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/httpapi"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+func loadTemplate(t *testing.T) (root string, tpl *samtemplate.Template) {
+	t.Helper()
+	root, err := modroot.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err = samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, tpl
+}
+
+// functionNames are the template's functions' names, sorted.
+func functionNames(tpl *samtemplate.Template) []string {
+	var names []string
+	for _, f := range tpl.Functions {
+		names = append(names, f.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestEveryFunctionHasItsFolder(t *testing.T) {
+	root, tpl := loadTemplate(t)
+	mains, err := filepath.Glob(filepath.Join(root, "functions", "*", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var folders []string
+	for _, m := range mains {
+		folders = append(folders, filepath.Base(filepath.Dir(m)))
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(folders) {
+		t.Errorf("functions/ holds %d entries, %d of them folders with a main.go: every entry must be a function", len(entries), len(folders))
+	}
+	if names := functionNames(tpl); !slices.Equal(names, folders) {
+		t.Errorf("template.yaml's functions %v, functions/ folders %v: each function is functions/<its logical id without Function, in kebab case>", names, folders)
+	}
+}
+
+// TestEveryFunctionBuildsForLambda builds every function as `make build`
+// and `sam build` do, in one go build, and checks that the Makefile's kebab
+// rule finds each function's folder as samtemplate.FunctionName does.
+func TestEveryFunctionBuildsForLambda(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles every function; skipped with -short")
+	}
+	root, tpl := loadTemplate(t)
+	out := t.TempDir()
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out+string(filepath.Separator), "./functions/...")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", build, err, msg)
+	}
+	for _, name := range functionNames(tpl) {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("function %s: no binary: %v", name, err)
+		}
+	}
+
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed: the Makefile's build-<LogicalId> targets are not checked")
+	}
+	for _, f := range tpl.Functions {
+		dryRun := exec.Command("make", "--no-print-directory", "-n", "build-"+f.LogicalID, "ARTIFACTS_DIR="+out)
+		dryRun.Dir = root
+		msg, err := dryRun.CombinedOutput()
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(msg)), " ./functions/"+f.Name) {
+			t.Errorf("make build-%s builds %q (%v), want ./functions/%s", f.LogicalID, msg, err, f.Name)
+		}
+	}
+}
+
+func TestRoutesMatchOperations(t *testing.T) {
+	_, tpl := loadTemplate(t)
+	var template, operations []string
+	for _, r := range tpl.Routes() {
+		template = append(template, r.String()+" -> "+r.Function)
+	}
+	for _, op := range httpapi.Operations {
+		for _, r := range op.Routes {
+			operations = append(operations, r+" -> "+op.Name)
+		}
+	}
+	slices.Sort(operations)
+	if !slices.Equal(template, operations) {
+		t.Errorf("template.yaml's routes\n\t%s\nhttpapi.Operations' routes\n\t%s", strings.Join(template, "\n\t"), strings.Join(operations, "\n\t"))
+	}
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+// offlineApp is an App whose DynamoDB client is never called.
+func offlineApp() *app.App {
+	return app.New(keys.DefaultConfig(), dynamodb.New(dynamodb.Options{Region: "us-east-1"}), "drift", discard)
+}
+
+// TestLocalGatewayServesEveryRoute builds the gateway of `make run`, which
+// refuses a route without its function and a function without a route,
+// and sends every route of the template through it to its function.
+func TestLocalGatewayServesEveryRoute(t *testing.T) {
+	_, tpl := loadTemplate(t)
+	a := offlineApp()
+	if _, err := newGateway(a, tpl, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var served []string
+	functions := map[string]gateway.Function{}
+	for name, fn := range lambdaFunctions(a) {
+		functions[name] = func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			mu.Lock()
+			served = append(served, name)
+			mu.Unlock()
+			return fn(ctx, ev)
+		}
+	}
+	allow := func(_ context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+		// No project in the context: each function answers 401 at once,
+		// without its store.
+		return events.APIGatewayCustomAuthorizerResponse{PrincipalID: "drift", PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{
+			Version: "2012-10-17", Statement: []events.IAMPolicyStatement{{Effect: "Allow", Action: []string{"execute-api:Invoke"}, Resource: []string{ev.MethodArn}}},
+		}}, nil
+	}
+	gw, err := gateway.New(gateway.Config{Template: tpl, Authorizer: allow, Functions: functions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tpl.Routes() {
+		served = nil
+		rec := httptest.NewRecorder()
+		gw.ServeHTTP(rec, httptest.NewRequest(r.Method, strings.NewReplacer("{", "", "}", "").Replace(r.Path), nil))
+		// 401 is the function's own answer to a context without a project;
+		// its fallback for a route it lacks would be 404.
+		if !slices.Equal(served, []string{r.Function}) || rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s: served by %v with %d %s, want function %s", r, served, rec.Code, rec.Body, r.Function)
+		}
+	}
+}
+
+// authorizerOnly are variables app.LoadEnv reads that only the authorizer
+// function acts on (app.App.AuthorizerHandler); unset elsewhere, they do no harm.
+var authorizerOnly = []string{authorizer.EnvCachedResults}
+
+const authorizerFunction = "AuthorizerFunction"
+
+// TestEnvironment checks that every function gets each variable the code
+// reads (app.LoadEnv, whatever it reads), but DYNAMODB_ENDPOINT, which only
+// local processes set; and that the template's defaults are the code's, so
+// that `make run` behaves as a stack deployed with the defaults.
+func TestEnvironment(t *testing.T) {
+	_, tpl := loadTemplate(t)
+	var read []string
+	record := func(name string) string {
+		if !slices.Contains(read, name) {
+			read = append(read, name)
+		}
+		return ""
+	}
+	if _, err := app.LoadEnv(context.Background(), record, discard); err != nil {
+		t.Fatal(err)
+	}
+	read = slices.DeleteFunc(read, func(name string) bool { return name == app.EnvEndpoint })
+	if len(read) < 2 {
+		t.Fatalf("app.LoadEnv read only %v", read)
+	}
+	for _, f := range tpl.Functions {
+		for _, name := range read {
+			if slices.Contains(authorizerOnly, name) && f.LogicalID != authorizerFunction {
+				continue
+			}
+			if _, ok := f.Environment[name]; !ok {
+				t.Errorf("%s: no environment variable %s", f.LogicalID, name)
+			}
+		}
+		deployed, err := app.LoadEnv(context.Background(), func(name string) string { return f.Environment[name] }, discard)
+		if err != nil {
+			t.Fatalf("%s: the template's defaults: %v", f.LogicalID, err)
+		}
+		defaults := offlineApp()
+		if !reflect.DeepEqual(deployed.Config, defaults.Config) || !reflect.DeepEqual(deployed.Routes, defaults.Routes) || deployed.CachedResults != defaults.CachedResults {
+			t.Errorf("%s: the template's defaults configure\n\t%+v %v cached=%v\nthe code's defaults\n\t%+v %v cached=%v", f.LogicalID,
+				deployed.Config, deployed.Routes, deployed.CachedResults, defaults.Config, defaults.Routes, defaults.CachedResults)
+		}
+	}
+}

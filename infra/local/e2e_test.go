@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/modroot"
+)
+
+// TestQuickstart builds this command, runs it as `make run` does, with
+// DynamoDB Local on disk, and walks the quickstart over real HTTP: the
+// printed admin key makes a key, the key calls whoami, is revoked, and is
+// refused. It then stops the process with SIGINT and starts it again on
+// the same data: the keys are still there, and no new admin key is made.
+func TestQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs keygate and DynamoDB Local as processes; skipped with -short")
+	}
+	if _, err := ddblocal.Dir(); errors.Is(err, ddblocal.ErrNotInstalled) {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	bin := filepath.Join(t.TempDir(), "keygate-local")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	ddbPort := freePort(t)
+	args := []string{"-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(ddbPort), "-data", data}
+
+	first := startLocal(t, bin, args...)
+	admin := first.adminKey()
+	if admin == "" {
+		t.Fatalf("no admin key printed on the first start:\n%s", first.banner)
+	}
+	if !strings.Contains(first.banner, `curl -H "Authorization: Bearer $KEY" `+first.url+"/v1/whoami") {
+		t.Errorf("no curl line to try the key:\n%s", first.banner)
+	}
+
+	// The README's quickstart, request for request.
+	r := call(t, "POST", first.url+"/v1/api-keys", bearer(admin), `{"name":"Production key","tier":"partner"}`)
+	var created struct{ ID, Key string }
+	if r.status != 201 || json.Unmarshal(r.Data, &created) != nil || !strings.HasPrefix(created.Key, "kg_pt_") {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	r = call(t, "GET", first.url+"/v1/whoami", apiKey(created.Key), "")
+	var me struct{ KeyID, Project string }
+	if r.status != 200 || json.Unmarshal(r.Data, &me) != nil || me.KeyID != created.ID || me.Project != adminProject {
+		t.Fatalf("whoami: %d %s", r.status, r.raw)
+	}
+	r = call(t, "GET", first.url+"/v1/api-keys", apiKey(created.Key), "")
+	if r.status != 403 || r.code() != "insufficient_scope" {
+		t.Errorf("a key without admin on a management route: %d %s, want 403 insufficient_scope", r.status, r.raw)
+	}
+	if r = call(t, "DELETE", first.url+"/v1/api-keys/"+created.ID, bearer(admin), ""); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	r = call(t, "GET", first.url+"/v1/whoami", apiKey(created.Key), "")
+	if r.status != 401 || r.Success || r.code() != "unauthorized" || r.header.Get("Content-Type") != "application/json" {
+		t.Errorf("a revoked key: %d %s, want 401 unauthorized", r.status, r.raw)
+	}
+	if r = call(t, "GET", first.url+"/v1/whoami", nil, ""); r.status != 401 || r.code() != "unauthorized" {
+		t.Errorf("no key: %d %s, want 401 unauthorized", r.status, r.raw)
+	}
+	first.stop(t)
+	for _, port := range []string{strconv.Itoa(ddbPort), strings.TrimPrefix(first.url, "http://127.0.0.1:")} {
+		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("port %s still answers after keygate stopped", port)
+		}
+	}
+
+	second := startLocal(t, bin, args...)
+	if k := second.adminKey(); k != "" {
+		t.Errorf("a second admin key was printed on a later start")
+	}
+	wantHint := fmt.Sprintf("DYNAMODB_ENDPOINT=http://127.0.0.1:%d TABLE_NAME=keygate go run ./infra/admin create-key --project default", ddbPort)
+	if !strings.Contains(second.banner, wantHint) {
+		t.Errorf("a later start does not say how to make a key (%s):\n%s", wantHint, second.banner)
+	}
+	r = call(t, "GET", second.url+"/v1/api-keys", bearer(admin), "")
+	var listed []struct{ ID, Status string }
+	if r.status != 200 || json.Unmarshal(r.Data, &listed) != nil || len(listed) != 2 || listed[0].ID != created.ID || listed[0].Status != "revoked" {
+		t.Errorf("keys after a restart: %d %s, want the revoked key and the admin key", r.status, r.raw)
+	}
+	second.stop(t)
+
+	for _, key := range []string{admin, created.Key} {
+		for _, p := range []*localProcess{first, second} {
+			if strings.Contains(p.stderr.String(), key) {
+				t.Errorf("the log holds a raw key")
+			}
+		}
+	}
+}
+
+// localProcess is a running infra/local.
+type localProcess struct {
+	cmd    *exec.Cmd
+	url    string
+	banner string // stdout up to "Press Ctrl-C to stop."
+	stderr *syncBuffer
+	exited chan error
+}
+
+// startLocal runs bin from the module root and waits for its banner.
+func startLocal(t *testing.T, bin string, args ...string) *localProcess {
+	t.Helper()
+	root, err := modroot.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &localProcess{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p.cmd.Dir = root
+	p.cmd.Stderr = p.stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A test that failed half-way: the JVM dies with its parent.
+		_ = p.cmd.Process.Kill()
+	})
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		p.exited <- p.cmd.Wait() // after the last read, as exec requires
+	}()
+
+	var banner strings.Builder
+	timeout := time.After(90 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("keygate exited before serving:\n%s\n%s", banner.String(), p.stderr)
+			}
+			banner.WriteString(line + "\n")
+			if url, ok := strings.CutPrefix(line, "keygate is running at "); ok {
+				p.url, _, _ = strings.Cut(url, " ")
+			}
+			if line == "Press Ctrl-C to stop." {
+				p.banner = banner.String()
+				return p
+			}
+		case <-timeout:
+			t.Fatalf("keygate did not start within 90s:\n%s\n%s", banner.String(), p.stderr)
+		}
+	}
+}
+
+// adminKey is the key the banner shows, "" if none.
+func (p *localProcess) adminKey() string {
+	for line := range strings.Lines(p.banner) {
+		if key, ok := strings.CutPrefix(strings.TrimSpace(line), "export KEY="); ok {
+			return key
+		}
+	}
+	return ""
+}
+
+// stop sends SIGINT, as Ctrl-C does, and wants a clean exit.
+func (p *localProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("keygate did not exit cleanly on SIGINT: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("keygate did not exit within 30s of SIGINT\n%s", p.stderr)
+	}
+}
+
+// reply is a response with its envelope decoded.
+type reply struct {
+	status  int
+	header  http.Header
+	raw     string
+	Success bool            `json:"success"`
+	Data    json.RawMessage `json:"data"`
+	Error   *struct{ Code string }
+}
+
+func (r reply) code() string {
+	if r.Error == nil {
+		return ""
+	}
+	return r.Error.Code
+}
+
+// call sends a request with header.
+func call(t *testing.T, method, url string, header http.Header, body string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%s %s: %d %q is not JSON", method, url, resp.StatusCode, raw)
+	}
+	return r
+}
+
+func bearer(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} }
+
+func apiKey(key string) http.Header { return http.Header{"X-Api-Key": {key}} }
+
+// freePort finds a port free on every interface, as DynamoDB Local binds them all.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a bytes.Buffer that exec's copying goroutine and the test
+// may use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

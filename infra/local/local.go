@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/modroot"
+	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/tabledef"
+)
+
+// What the local API is, where API Gateway would say: they make up the
+// method ARNs the authorizer sees.
+const (
+	localRegion    = ddblocal.Region
+	localAccountID = "123456789012"
+	localAPIID     = "local"
+)
+
+// The local store: one table, and the admin key of the first start.
+const (
+	tableName    = app.DefaultTableName
+	adminProject = "default"
+	adminTier    = "internal"
+	adminName    = "local admin"
+	dataDirName  = ".keygate" // at the module root, git-ignored
+)
+
+var adminScopes = []string{keys.ScopeAdmin, keys.ScopeVerify}
+
+// shutdownTimeout bounds the wait for requests in flight on Ctrl-C.
+const shutdownTimeout = 5 * time.Second
+
+type options struct {
+	port, dynamoDBPort int
+	dataDir            string    // "" for .keygate at the module root
+	out                io.Writer // the banner
+	log                *slog.Logger
+}
+
+// run serves keygate until ctx ends, then stops the gateway and DynamoDB Local.
+func run(ctx context.Context, opts options) (err error) {
+	root, err := modroot.Find()
+	if err != nil {
+		return err
+	}
+	templatePath := filepath.Join(root, "template.yaml")
+	tpl, err := samtemplate.Load(templatePath)
+	if err != nil {
+		return err
+	}
+	table, err := tabledef.Load(templatePath)
+	if err != nil {
+		return err
+	}
+	if opts.dataDir == "" {
+		opts.dataDir = filepath.Join(root, dataDirName)
+	}
+
+	// Bind the gateway's port first: a busy port fails before Java starts.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot serve on %s: %w; choose another port with -port (make run PORT=...)", addr, err)
+	}
+	defer ln.Close()
+
+	ddb, err := startDynamoDB(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, ddb.Stop()) }()
+
+	// The functions' environment is this process's, with the local table.
+	getenv := func(name string) string {
+		switch name {
+		case app.EnvEndpoint:
+			return ddb.Endpoint()
+		case app.EnvTableName:
+			return tableName
+		}
+		return os.Getenv(name)
+	}
+	a, err := app.LoadEnv(ctx, getenv, opts.log)
+	if err != nil {
+		return err
+	}
+	if err := tabledef.EnsureExists(ctx, a.DynamoDB, table, tableName); err != nil {
+		return err
+	}
+	adminKey, err := firstAdminKey(ctx, a.Service)
+	if err != nil {
+		return err
+	}
+	gw, err := newGateway(a, tpl, opts.log)
+	if err != nil {
+		return err
+	}
+
+	printBanner(opts.out, "http://"+ln.Addr().String(), tpl.StageName, ddb.Endpoint(), opts.dataDir, adminKey)
+	if err := serve(ctx, ln, gw); err != nil {
+		return err
+	}
+	fmt.Fprintln(opts.out, "\nStopping keygate and DynamoDB Local...")
+	return nil
+}
+
+// startDynamoDB starts DynamoDB Local on its fixed port, with its data in
+// opts.dataDir.
+func startDynamoDB(ctx context.Context, opts options) (*ddblocal.Instance, error) {
+	ddb, err := ddblocal.Start(ctx, ddblocal.Options{DataDir: opts.dataDir, Port: opts.dynamoDBPort})
+	switch {
+	case errors.Is(err, ddblocal.ErrNotInstalled):
+		return nil, fmt.Errorf("%w; install it with `make deps` (needs npm and Java 17+)", err)
+	case err != nil:
+		return nil, fmt.Errorf("%w\nIf port %d is taken (another keygate?), choose another with -dynamodb-port (make run DYNAMODB_PORT=...)", err, opts.dynamoDBPort)
+	}
+	return ddb, nil
+}
+
+// serve serves h on ln until ctx ends, then lets the requests in flight
+// finish.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// firstAdminKey makes the admin key of a fresh store, where project
+// default has no key at all, and returns it; "" when the project has keys.
+func firstAdminKey(ctx context.Context, svc *keys.Service) (string, error) {
+	operator := keys.OperatorCaller(adminProject)
+	page, err := svc.List(ctx, operator, keys.ListInput{Limit: 1})
+	if err != nil {
+		return "", fmt.Errorf("looking for keys of project %s: %w", adminProject, err)
+	}
+	if len(page.Items) > 0 {
+		return "", nil
+	}
+	created, err := svc.Create(ctx, operator, keys.CreateInput{Name: adminName, Tier: adminTier, Scopes: adminScopes})
+	if err != nil {
+		return "", fmt.Errorf("creating the admin key: %w", err)
+	}
+	return created.RawKey, nil
+}
+
+// printBanner says where keygate runs and how to use it: with the admin
+// key when it was just made (the only time it is shown), or else with how
+// to make another key.
+func printBanner(w io.Writer, url, stage, ddbEndpoint, dataDir, adminKey string) {
+	fmt.Fprintf(w, "keygate is running at %s (the routes of template.yaml, stage %s)\n", url, stage)
+	fmt.Fprintf(w, "DynamoDB Local: %s, table %s, data in %s\n\n", ddbEndpoint, tableName, dataDir)
+	if adminKey != "" {
+		fmt.Fprintf(w, "Created the admin key of project %s (scopes admin and verify, tier %s).\n", adminProject, adminTier)
+		fmt.Fprintf(w, "It is shown only this once:\n\n  export KEY=%s\n\n", adminKey)
+		fmt.Fprintf(w, "Try it:\n\n  curl -H \"Authorization: Bearer $KEY\" %s/v1/whoami\n\n", url)
+	} else {
+		fmt.Fprintf(w, "To make another key:\n\n  DYNAMODB_ENDPOINT=%s TABLE_NAME=%s go run ./infra/admin create-key --project %s --tier %s --scopes admin,verify --name \"another key\"\n\n",
+			ddbEndpoint, tableName, adminProject, adminTier)
+	}
+	fmt.Fprintln(w, "Press Ctrl-C to stop.")
+}

@@ -1,0 +1,75 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/keygate/keygate/internal/gateway"
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
+	"github.com/keygate/keygate/pkg/httpapi"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// TestKeygateAuthorizer serves keygate's own authorizer, on authorizertest's
+// in-memory store, and its whoami function: the 401s, the 403s and the
+// context hand-over of the deployed API.
+func TestKeygateAuthorizer(t *testing.T) {
+	cfg := keys.DefaultConfig()
+	store := authorizertest.NewStore()
+	authorizertest.SeedEventKeys(store, cfg.RateWindow)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	auth := authorizer.New(cfg, store, log, authorizer.WithClock(func() time.Time { return authorizertest.EventTime }))
+	// whoami reads only the authorizer's context: it needs no key store.
+	whoami := httpadapter.New(httpapi.New(keys.NewService(cfg, nil), auth, log).Handler("whoami")).ProxyWithContext
+	srv := serve(t, authorizer.NewHandler(auth, httpapi.RouteScopes()).REST, &recorder{real: map[string]gateway.Function{"whoami": whoami}})
+	bearer := func(label string) http.Header {
+		return http.Header{"Authorization": {"Bearer " + authorizertest.EventKey(label)}}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		target string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"no key", "/v1/whoami", nil, 401, "unauthorized"},
+		{"malformed key", "/v1/whoami", http.Header{"X-Api-Key": {"kg_pk_nonsense"}}, 401, "unauthorized"},
+		{"unknown key", "/v1/whoami", bearer("unknown"), 401, "unauthorized"},
+		{"revoked key", "/v1/whoami", bearer("revoked"), 401, "unauthorized"},
+		{"key without admin", "/v1/api-keys", bearer("reader"), 403, "insufficient_scope"},
+		{"rate limited", "/v1/whoami", bearer("limited"), 403, "rate_limited"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, srv, "GET", tc.target, tc.header, nil)
+			if r.status != tc.status || r.code() != tc.code {
+				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tc.status, tc.code)
+			}
+			if s, err := strconv.Atoi(r.header.Get("Retry-After")); tc.code == "rate_limited" && (err != nil || s < 1) {
+				t.Errorf("Retry-After %q, want seconds", r.header.Get("Retry-After"))
+			}
+		})
+	}
+
+	t.Run("allowed", func(t *testing.T) {
+		r := do(t, srv, "GET", "/v1/whoami", bearer("reader"), nil)
+		var got struct {
+			KeyID, Project, Owner, SourceIP string
+			Scopes                          []string
+		}
+		if r.status != 200 || json.Unmarshal(r.Data, &got) != nil {
+			t.Fatalf("got %d %s", r.status, r.body)
+		}
+		if got.Project != "acme" || got.Owner != "alice" || got.SourceIP != "127.0.0.1" || len(got.Scopes) != 1 || got.Scopes[0] != "contracts" {
+			t.Errorf("whoami %+v", got)
+		}
+	})
+}

@@ -1,0 +1,246 @@
+// Package gateway serves a SAM template's REST API in-process, with API
+// Gateway's semantics: it matches the request to a route of the template,
+// runs the Lambda authorizer on a REQUEST authorizer event, evaluates the
+// policy it returns, and calls the route's function with a Lambda proxy
+// event carrying the authorizer's context, as API Gateway would. Whatever
+// API Gateway answers itself (401, 403, 404, 413, authorizer failures) comes
+// from the template's GatewayResponses, so the local gateway and the
+// deployed API answer alike.
+//
+// It is the core of `make run` (infra/local); tests serve it with httptest.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/keygate/keygate/internal/samtemplate"
+)
+
+// MaxBodyBytes is API Gateway's limit on a request's payload: 10 MB.
+const MaxBodyBytes = 10 << 20
+
+// Authorizer answers a REST API REQUEST authorizer event, as a Lambda
+// authorizer does. The error "Unauthorized" asks for a 401.
+type Authorizer func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error)
+
+// Function answers a Lambda proxy integration event, as a Lambda function does.
+type Function func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// errUnauthorized is the authorizer error API Gateway answers with 401; it
+// matches the text exactly.
+const errUnauthorized = "Unauthorized"
+
+// Config is what a Gateway serves.
+type Config struct {
+	// Template gives the routes, the stage and the gateway responses.
+	Template *samtemplate.Template
+	// Authorizer runs before every route that is not public.
+	Authorizer Authorizer
+	// Functions serve the routes, by function name (samtemplate.Function.Name).
+	// Every route needs its function, and every function a route.
+	Functions map[string]Function
+	// Region, AccountID and APIID make up the method ARN the authorizer sees.
+	Region, AccountID, APIID string
+	// Log receives one line per request; nil discards them.
+	Log *slog.Logger
+}
+
+// Gateway is an http.Handler serving a Config.
+type Gateway struct {
+	resources []*resource
+	responses responses
+	authorize Authorizer
+	functions map[string]Function
+	stage     string
+	accountID string
+	apiID     string
+	arnPrefix string // the method ARN up to the method: arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/
+	log       *slog.Logger
+}
+
+// New checks that cfg's template and functions agree, and builds the Gateway.
+func New(cfg Config) (*Gateway, error) {
+	t := cfg.Template
+	if t == nil {
+		return nil, errors.New("gateway: no template")
+	}
+	resources, err := newResources(t.Routes())
+	if err != nil {
+		return nil, err
+	}
+	routed := map[string]bool{}
+	for _, r := range t.Routes() {
+		if cfg.Functions[r.Function] == nil {
+			return nil, fmt.Errorf("gateway: route %s: no handler for function %s", r, r.Function)
+		}
+		if !r.Public && cfg.Authorizer == nil {
+			return nil, fmt.Errorf("gateway: route %s needs an authorizer", r)
+		}
+		routed[r.Function] = true
+	}
+	for name := range cfg.Functions {
+		if !routed[name] {
+			return nil, fmt.Errorf("gateway: function %s serves no route of the template", name)
+		}
+	}
+	resp, err := newResponses(t.GatewayResponses)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{
+		resources: resources, responses: resp, authorize: cfg.Authorizer, functions: cfg.Functions,
+		stage: t.StageName, accountID: cfg.AccountID, apiID: cfg.APIID,
+		arnPrefix: fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/", cfg.Region, cfg.AccountID, cfg.APIID, t.StageName),
+		log:       log,
+	}, nil
+}
+
+// ServeHTTP answers one request as API Gateway would, and logs it: method,
+// path, status, latency and request id, never a header or the query, where
+// keys travel.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	req := g.newIncoming(r, start)
+	resp := g.serve(r.Context(), req)
+	// API Gateway names the request id in every answer, its own and the
+	// functions'; its own carry it in the body too.
+	resp.header.Set("X-Amzn-Requestid", req.id)
+	for k, vs := range resp.header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(resp.body)
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", resp.status),
+		slog.Float64("latencyMs", float64(time.Since(start).Microseconds())/1000), slog.String("requestId", req.id))
+}
+
+// serve carries the request through API Gateway's steps: payload limit,
+// route, authorizer and policy, function.
+func (g *Gateway) serve(ctx context.Context, req *incoming) response {
+	body, err := io.ReadAll(io.LimitReader(req.r.Body, MaxBodyBytes+1))
+	switch {
+	case err != nil: // the client broke the request off: no one reads the answer
+		return response{status: http.StatusBadRequest, header: http.Header{}}
+	case len(body) > MaxBodyBytes:
+		return g.responses.render(requestTooLarge, g.vars(req, nil))
+	}
+	req.body = body
+	route, params, ok := g.match(req.r.Method, req.r.URL)
+	if !ok {
+		// A REST API answers a path or method it does not have as if
+		// authentication were missing: it cannot tell the two apart.
+		return g.responses.render(missingAuthenticationToken, g.vars(req, nil))
+	}
+	req.route, req.pathParameters = route, params
+
+	var granted grant
+	if !route.Public {
+		var refusal *response
+		if granted, refusal = g.authorizeRequest(ctx, req); refusal != nil {
+			return *refusal
+		}
+	}
+	out, err := g.functions[route.Function](ctx, g.proxyEvent(req, granted))
+	if err == nil {
+		var resp response
+		if resp, err = fromProxyResponse(out); err == nil {
+			return resp
+		}
+	}
+	g.log.ErrorContext(ctx, "function failed", "requestId", req.id, "function", route.Function, "error", err.Error())
+	return g.responses.render(integrationFailure, g.vars(req, nil))
+}
+
+// grant is what API Gateway hands a function about an authorizer that
+// allowed the request.
+type grant struct {
+	context   map[string]string
+	principal string
+	latency   time.Duration
+}
+
+// authorizeRequest runs the authorizer and applies its answer: a grant, or
+// the gateway response refusing the request.
+func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (grant, *response) {
+	refuse := func(t responseType, authorizerContext map[string]string) (grant, *response) {
+		resp := g.responses.render(t, g.vars(req, authorizerContext))
+		return grant{}, &resp
+	}
+	start := time.Now()
+	answer, err := g.authorize(ctx, g.authorizerEvent(req))
+	latency := time.Since(start)
+	switch {
+	case err != nil && err.Error() == errUnauthorized:
+		return refuse(unauthorized, nil)
+	case err != nil:
+		g.log.ErrorContext(ctx, "authorizer failed", "requestId", req.id, "error", err.Error())
+		return refuse(authorizerFailure, nil)
+	}
+	authorizerContext, principal, err := decide(answer, g.methodArn(req))
+	switch {
+	case errors.Is(err, errExplicitDeny):
+		return refuse(explicitDeny, authorizerContext)
+	case errors.Is(err, errDenied):
+		return refuse(accessDenied, authorizerContext)
+	case err != nil:
+		g.log.ErrorContext(ctx, "authorizer answer refused", "requestId", req.id, "error", err.Error())
+		return refuse(authorizerConfigurationError, nil)
+	}
+	return grant{context: authorizerContext, principal: principal, latency: latency}, nil
+}
+
+// methodArn is the ARN of the request's method, with the request's own
+// path, as API Gateway hands it to the authorizer: the policy must allow it.
+func (g *Gateway) methodArn(req *incoming) string {
+	return g.arnPrefix + req.r.Method + "/" + strings.TrimPrefix(req.r.URL.Path, "/")
+}
+
+// incoming is a request on its way through the gateway.
+type incoming struct {
+	r              *http.Request
+	id             string
+	at             time.Time
+	sourceIP       string
+	headers, query values
+	body           []byte
+	route          samtemplate.Route
+	pathParameters map[string]string
+}
+
+func (g *Gateway) newIncoming(r *http.Request, at time.Time) *incoming {
+	// API Gateway sees the client's address on the connection, whatever
+	// X-Forwarded-For claims.
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	return &incoming{
+		r: r, id: newRequestID(), at: at, sourceIP: ip,
+		headers: newValues(forwardedHeaders(r, ip)), query: newValues(r.URL.Query()),
+	}
+}
+
+// newRequestID makes a random UUID, as API Gateway's request ids are.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
