@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -16,6 +17,9 @@ import (
 // maxQueryRounds bounds the DynamoDB requests one page may take when a
 // filter discards most items; the page then ends early, with a cursor.
 const maxQueryRounds = 10
+
+// maxBatchAttempts bounds the BatchGetItem calls of one page.
+const maxBatchAttempts = 4
 
 // partition is one sorted list to page through: a table or index partition.
 type partition struct {
@@ -67,15 +71,58 @@ func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, st
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]*keys.Key, len(items))
+	ids := make([]string, len(items))
 	for i, item := range items {
-		var r keyRecord
-		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
-			return nil, "", fmt.Errorf("decode key: %w", err)
+		ids[i] = keyIDFromPK(stringAttr(item, attrPK))
+	}
+	found, err := s.getKeys(ctx, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*keys.Key, 0, len(ids))
+	for _, id := range ids {
+		if k, ok := found[id]; ok && !k.GoneAt(q.Now) {
+			out = append(out, k)
 		}
-		out[i] = r.key()
 	}
 	return out, next, nil
+}
+
+// getKeys reads keys by id with strongly consistent reads. The indexes
+// hold only what listings filter on, so that authorizations never write
+// them; a page's keys are then read in one BatchGetItem. A key deleted
+// since the index was read is absent from the result.
+func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key, error) {
+	found := make(map[string]*keys.Key, len(ids))
+	if len(ids) == 0 {
+		return found, nil
+	}
+	request := &types.KeysAndAttributes{ConsistentRead: aws.Bool(true)}
+	for _, id := range ids {
+		request.Keys = append(request.Keys, itemKey(keyPK(id), keySK))
+	}
+	pending := map[string]types.KeysAndAttributes{s.table: *request}
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == maxBatchAttempts {
+			return nil, fmt.Errorf("batch get keys: %w: %d keys still unprocessed", keys.ErrUnavailable, len(pending[s.table].Keys))
+		}
+		if attempt > 0 { // DynamoDB left some keys unread: it asks for a pause.
+			time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+		}
+		out, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+		if err != nil {
+			return nil, classify("batch get keys", err)
+		}
+		for _, item := range out.Responses[s.table] {
+			var r keyRecord
+			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+				return nil, fmt.Errorf("decode key: %w", err)
+			}
+			found[r.ID] = r.key()
+		}
+		pending = out.UnprocessedKeys
+	}
+	return found, nil
 }
 
 // ListAudit pages through a project's audit events, newest first.

@@ -33,7 +33,6 @@ const (
 	attrGSI1SK        = "gsi1sk"
 	attrGSI2PK        = "gsi2pk"
 	attrGSI2SK        = "gsi2sk"
-	attrID            = "id"
 	attrProject       = "project"
 	attrTier          = "tier"
 	attrStatus        = "status"
@@ -53,6 +52,7 @@ const (
 const keySK = "KEY"
 
 func keyPK(id string) string               { return "KEY#" + id }
+func keyIDFromPK(pk string) string         { return strings.TrimPrefix(pk, "KEY#") }
 func projectPK(project string) string      { return "PROJECT#" + project }
 func ownerPK(project, owner string) string { return "OWNER#" + project + "#" + owner }
 func auditPK(project string) string        { return "AUDIT#" + project }

@@ -20,6 +20,7 @@ import (
 // Client is the part of the DynamoDB API the store uses.
 type Client interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
@@ -191,8 +192,11 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	var canceled *types.TransactionCanceledException
 	if errors.As(err, &canceled) {
 		for _, r := range canceled.CancellationReasons {
-			if code := aws.ToString(r.Code); code == "ConditionalCheckFailed" || code == "TransactionConflict" {
+			switch code := aws.ToString(r.Code); code {
+			case "ConditionalCheckFailed", "TransactionConflict":
 				return fmt.Errorf("%w: %s", keys.ErrConflict, code)
+			case "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+				return fmt.Errorf("write transaction: %w: %s", keys.ErrUnavailable, code)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,4 +222,53 @@ func TestRevokeOwnerAgainstTheAuthorizer(t *testing.T) {
 			t.Errorf("key %d after its owner was revoked: %s", i, got)
 		}
 	}
+}
+
+// A key may change or rotate only keys whose scopes it holds all of, or
+// it could mint itself powers through a rotation; revoking needs admin only.
+func TestWeakAdminCannotManageStrongerKeys(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	strong := e.create(&admin, `{"name":"strong","tier":"public","scopes":["contracts"]}`)
+	weak := caller{project: "acme", keyID: "key_000000000000000000000003", scopes: "admin"}
+	before := e.snapshot()
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/v1/api-keys/" + strong.ID + "/rotate", `{}`},
+		{"PATCH", "/v1/api-keys/" + strong.ID, `{"ipAllowlist":[]}`},
+		{"PATCH", "/v1/api-keys/" + strong.ID, `{"name":"mine","status":"revoked"}`},
+	} {
+		r := e.do(&weak, tc.method, tc.path, tc.body)
+		must(t, r.Status == 403 && strings.Contains(r.Error.Message, "contracts"), "%s %s %s: %d %+v", tc.method, tc.path, tc.body, r.Status, r.Error)
+	}
+	must(t, e.snapshot() == before, "a refused change wrote to the table")
+	must(t, e.do(&weak, "PATCH", "/v1/api-keys/"+strong.ID, `{"status":"revoked"}`).Status == 200, "a weaker admin cannot revoke")
+}
+
+// A rotated-out key's grace can shrink but never grow, and the successor
+// keeps the old key's expiry.
+func TestRotatedKeyCannotBeRevived(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	old := e.create(&admin, `{"name":"svc","tier":"public","expiresAt":"`+e.at(48*time.Hour)+`"}`)
+	next := decode[keyView](t, e.do(&admin, "POST", "/v1/api-keys/"+old.ID+"/rotate", `{"gracePeriodSeconds":3600}`).Data)
+	must(t, next.ExpiresAt != nil && next.ExpiresAt.Equal(e.clock.Now().Add(48*time.Hour)), "successor expiry %v", next.ExpiresAt)
+	for _, body := range []string{`{"expiresAt":null}`, `{"expiresAt":"` + e.at(2*time.Hour) + `"}`} {
+		r := e.do(&admin, "PATCH", "/v1/api-keys/"+old.ID, body)
+		must(t, r.Status == 409, "%s on a rotated key: %d %+v", body, r.Status, r.Error)
+	}
+	r := e.do(&admin, "PATCH", "/v1/api-keys/"+old.ID, `{"expiresAt":"`+e.at(time.Minute)+`"}`)
+	must(t, r.Status == 200, "shortening the grace: %d %+v", r.Status, r.Error)
+}
+
+// An owner revoke that runs out of time stops between transactions and
+// says so with a 503; calling again finishes the job.
+func TestRevokeOwnerStopsBeforeItsDeadline(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{TTL: true})
+	for i := range 3 {
+		e.create(&admin, fmt.Sprintf(`{"name":"k%d","tier":"public","owner":"leaver"}`, i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // inside the margin
+	defer cancel()
+	n, err := e.app.Service.RevokeOwner(ctx, keys.OperatorCaller("acme"), "leaver")
+	must(t, n == 0 && errors.Is(err, keys.ErrUnavailable), "near the deadline: %d, %v", n, err)
+	n, err = e.app.Service.RevokeOwner(context.Background(), keys.OperatorCaller("acme"), "leaver")
+	must(t, n == 3 && err == nil, "second call: %d, %v", n, err)
 }

@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -13,9 +14,9 @@ const (
 )
 
 // Rotate issues a successor to a key of the caller's project, with the same
-// name, tier, scopes, allowlist, metadata and owner. The old key keeps
-// working for grace, then reads expired; grace 0 refuses it at once. Each
-// links the other.
+// name, tier, scopes, allowlist, metadata, owner and expiry. The old key
+// keeps working for grace, then reads expired; grace 0 refuses it at once.
+// Each links the other.
 func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSeconds int) (*Created, error) {
 	if err := s.authorize(caller); err != nil {
 		return nil, err
@@ -23,31 +24,36 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 	if graceSeconds < 0 || graceSeconds > MaxGraceSeconds {
 		return nil, invalid("gracePeriodSeconds", "want 0-%d", MaxGraceSeconds)
 	}
-	const attempts = 3
-	for i := 0; ; i++ {
+	var created *Created
+	err := retryOnConflict(func() error {
 		old, err := s.load(ctx, caller, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		now := s.clock()
 		switch {
 		case old.StatusAt(now) != StatusActive:
-			return nil, &ConflictError{"API key is " + string(old.StatusAt(now)) + " and cannot be rotated"}
+			return &ConflictError{"API key is " + string(old.StatusAt(now)) + " and cannot be rotated"}
 		case old.RotatedTo != "":
-			return nil, &ConflictError{"API key was already rotated to " + old.RotatedTo}
+			return &ConflictError{"API key was already rotated to " + old.RotatedTo}
+		}
+		if err := canManage(caller, old); err != nil {
+			return err
 		}
 		tier, ok := s.cfg.TierByName(old.Tier)
 		if !ok {
-			return nil, &ConflictError{"API key's tier " + old.Tier + " is no longer configured"}
+			return &ConflictError{"API key's tier " + old.Tier + " is no longer configured"}
 		}
+		// A rotation replaces the secret, not the policy: the successor
+		// keeps the old key's expiry too.
 		next := &Key{
 			Name: old.Name, Tier: old.Tier, Scopes: old.Scopes, Project: old.Project, Owner: old.Owner,
-			Status: StatusActive, IPAllowlist: old.IPAllowlist, Metadata: old.Metadata,
+			Status: StatusActive, IPAllowlist: old.IPAllowlist, Metadata: old.Metadata, ExpiresAt: old.ExpiresAt,
 			CreatedAt: now, UpdatedAt: now, RotatedFrom: old.ID,
 		}
 		raw, err := s.issue(next, tier)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		end := now.Add(time.Duration(graceSeconds) * time.Second)
 		changes := map[string]Change{"rotatedTo": {To: next.ID}}
@@ -58,28 +64,40 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		old.RotatedTo = next.ID
 		old.UpdatedAt = now
 		old.PurgeAt = purgeTime(old, s.cfg.Retention)
-		created := createdChanges(next)
-		created["rotatedFrom"] = Change{To: old.ID}
+		createdChanges := createdChanges(next)
+		createdChanges["rotatedFrom"] = Change{To: old.ID}
 		err = s.store.Apply(ctx, Tx{
 			Create: []*Key{next},
 			Update: []*Key{old},
-			Events: []*AuditEvent{s.event(caller, ActionRotated, old, now, changes), s.event(caller, ActionCreated, next, now, created)},
+			Events: []*AuditEvent{s.event(caller, ActionRotated, old, now, changes), s.event(caller, ActionCreated, next, now, createdChanges)},
 		})
-		if errors.Is(err, ErrConflict) && i+1 < attempts {
-			continue
-		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return &Created{Key: s.present(next, now), RawKey: raw}, nil
-	}
+		created = &Created{Key: s.present(next, now), RawKey: raw}
+		return nil
+	})
+	return created, err
 }
+
+// Bounds of an owner revoke.
+const (
+	// ownerRevokePasses bounds the walks over an owner's keys: a key created
+	// while the first walk ran, or not yet in the index when it started, is
+	// found by the next; walking stops after a walk that revoked nothing.
+	ownerRevokePasses = 3
+	// deadlineMargin is the time an owner revoke keeps in hand before its
+	// context's deadline (the Lambda timeout): it stops between
+	// transactions rather than being killed in one, and says how far it got.
+	deadlineMargin = 3 * time.Second
+)
 
 // RevokeOwner revokes every active key of an owner in the caller's project,
 // as when a team member leaves, and returns how many it revoked. It walks
-// the owner's keys page by page and revokes each page in one transaction
-// with an event per key; run again after a failure, it carries on where the
-// last run stopped, and it revokes 0 once none is left.
+// the owner's keys page by page and revokes each page in one transaction,
+// with an event per key. If it cannot finish (a persistent conflict, or
+// time running out) it returns what it revoked with an ErrUnavailable
+// error: calling it again carries on, and once no key is left it revokes 0.
 func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string) (int, error) {
 	if err := s.authorize(caller); err != nil {
 		return 0, err
@@ -88,34 +106,57 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string) 
 		return 0, err
 	}
 	revoked := 0
+	for pass := 0; pass < ownerRevokePasses; pass++ {
+		n, err := s.revokeOwnerPass(ctx, caller, owner)
+		revoked += n
+		if err != nil {
+			return revoked, fmt.Errorf("%w: revoked %d keys of %s, then: %w", ErrUnavailable, revoked, owner, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return revoked, nil
+}
+
+// revokeOwnerPass walks the owner's active keys once, revoking page by page.
+func (s *Service) revokeOwnerPass(ctx context.Context, caller Caller, owner string) (int, error) {
+	revoked := 0
 	cursor := ""
 	for {
-		now := s.clock()
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin {
+			return revoked, context.DeadlineExceeded
+		}
 		page, next, err := s.store.ListKeys(ctx, ListQuery{
 			Project: caller.Project, Filter: KeyFilter{Owner: owner, Status: StatusActive},
-			Limit: MaxTxKeys, Cursor: cursor, Now: now,
+			Limit: MaxTxKeys, Cursor: cursor, Now: s.clock(),
 		})
 		if err != nil {
 			return revoked, err
 		}
 		n, err := s.revokeBatch(ctx, caller, page)
 		revoked += n
-		if err != nil {
+		if err != nil || next == "" {
 			return revoked, err
-		}
-		if next == "" {
-			return revoked, nil
 		}
 		cursor = next
 	}
 }
 
-// revokeBatch revokes keys in one transaction. The listing comes from an
-// index, which may lag; when a key moved on since, it re-reads each key
-// consistently and tries again with those still active.
+// revokeBatch revokes keys in one transaction. When one moved on since it
+// was read, it re-reads each key and tries again with those still active.
 func (s *Service) revokeBatch(ctx context.Context, caller Caller, batch []*Key) (int, error) {
-	const attempts = 3
-	for i := 0; ; i++ {
+	revoked := 0
+	retry := false
+	err := retryOnConflict(func() error {
+		if retry {
+			fresh, err := s.reload(ctx, batch)
+			if err != nil {
+				return err
+			}
+			batch = fresh
+		}
+		retry = true
 		now := s.clock()
 		tx := Tx{}
 		for _, k := range batch {
@@ -130,28 +171,31 @@ func (s *Service) revokeBatch(ctx context.Context, caller Caller, batch []*Key) 
 			tx.Events = append(tx.Events, s.event(caller, ActionOwnerRevoked, k, now, changes))
 		}
 		if len(tx.Update) == 0 {
-			return 0, nil
+			return nil
 		}
-		err := s.store.Apply(ctx, tx)
-		if err == nil {
-			return len(tx.Update), nil
+		if err := s.store.Apply(ctx, tx); err != nil {
+			return err
 		}
-		if !errors.Is(err, ErrConflict) || i+1 >= attempts {
-			return 0, err
+		revoked = len(tx.Update)
+		return nil
+	})
+	return revoked, err
+}
+
+// reload reads keys again, consistently; a key gone since is left out.
+func (s *Service) reload(ctx context.Context, batch []*Key) ([]*Key, error) {
+	fresh := make([]*Key, 0, len(batch))
+	for _, k := range batch {
+		k, err := s.store.GetKey(ctx, k.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue
 		}
-		fresh := batch[:0]
-		for _, k := range tx.Update {
-			k, err := s.store.GetKey(ctx, k.ID)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return 0, err
-			}
-			fresh = append(fresh, k)
+		if err != nil {
+			return nil, err
 		}
-		batch = fresh
+		fresh = append(fresh, k)
 	}
+	return fresh, nil
 }
 
 // AuditInput asks for a page of the caller's project's audit events.

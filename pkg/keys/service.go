@@ -64,9 +64,6 @@ func NewService(cfg Config, store Store, opts ...Option) *Service {
 	return s
 }
 
-// Config returns the service's configuration.
-func (s *Service) Config() Config { return s.cfg }
-
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
 // Now is the service's clock, for whatever must agree with it on time.
@@ -257,6 +254,14 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 		case StatusExpired:
 			return "", nil, &ConflictError{"API key has expired and cannot be changed"}
 		}
+		if !p.onlyRevokes() {
+			if err := canManage(caller, k); err != nil {
+				return "", nil, err
+			}
+		}
+		if p.setExpiresAt && k.RotatedTo != "" && (p.expiresAt == nil || p.expiresAt.After(*k.ExpiresAt)) {
+			return "", nil, &ConflictError{"API key was rotated to " + k.RotatedTo + ": its grace period can be shortened, not extended"}
+		}
 		changes := p.apply(k)
 		if p.revoke {
 			revoke(k, now, changes)
@@ -332,6 +337,11 @@ func (s *Service) parseUpdate(caller Caller, in UpdateInput, now time.Time) (pat
 	return p, nil
 }
 
+// onlyRevokes reports whether the patch does nothing but revoke.
+func (p patch) onlyRevokes() bool {
+	return p.revoke && p.name == nil && p.scopes == nil && p.ipAllowlist == nil && !p.setMetadata && !p.setExpiresAt
+}
+
 // apply sets the patch on k and returns what changed.
 func (p patch) apply(k *Key) map[string]Change {
 	changes := map[string]Change{}
@@ -383,32 +393,57 @@ func (s *Service) Revoke(ctx context.Context, caller Caller, id string) error {
 // audit event. A concurrent change makes it start again from a fresh read.
 // edit returns the audit action, or "" when there is nothing to write.
 func (s *Service) change(ctx context.Context, caller Caller, id string, edit func(k *Key, now time.Time) (string, map[string]Change, error)) (*Key, error) {
-	const attempts = 3
-	for i := 0; ; i++ {
-		k, err := s.load(ctx, caller, id)
-		if err != nil {
-			return nil, err
+	var k *Key
+	err := retryOnConflict(func() error {
+		var err error
+		if k, err = s.load(ctx, caller, id); err != nil {
+			return err
 		}
 		now := s.clock()
 		action, changes, err := edit(k, now)
-		if err != nil {
-			return nil, err
-		}
-		if action == "" {
-			return s.present(k, now), nil
+		if err != nil || action == "" {
+			return err
 		}
 		k.UpdatedAt = now
 		k.PurgeAt = purgeTime(k, s.cfg.Retention)
-		err = s.store.Apply(ctx, Tx{Update: []*Key{k}, Events: []*AuditEvent{s.event(caller, action, k, now, changes)}})
-		if errors.Is(err, ErrConflict) && i+1 < attempts {
-			continue
-		}
-		if err != nil {
-			return nil, err
+		if err := s.store.Apply(ctx, Tx{Update: []*Key{k}, Events: []*AuditEvent{s.event(caller, action, k, now, changes)}}); err != nil {
+			return err
 		}
 		k.Version++
-		return s.present(k, now), nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return s.present(k, s.clock()), nil
+}
+
+// conflictAttempts is how often a change computed from a read is tried
+// when another change moved the key in between.
+const conflictAttempts = 3
+
+// retryOnConflict runs attempt again, from its own fresh read, while it
+// fails with ErrConflict, up to conflictAttempts times in all.
+func retryOnConflict(attempt func() error) error {
+	for i := 1; ; i++ {
+		err := attempt()
+		if !errors.Is(err, ErrConflict) || i == conflictAttempts {
+			return err
+		}
+	}
+}
+
+// canManage reports whether caller may change k's settings: only a caller
+// that holds every scope k holds, or a key could hand out, through a
+// rotation or a longer life, powers its caller does not have. Revoking
+// needs no more than admin: taking power away is always allowed.
+func canManage(caller Caller, k *Key) error {
+	for _, sc := range k.Scopes {
+		if !caller.holds(sc) {
+			return &ForbiddenError{fmt.Sprintf("this key holds scope %q, which the calling key does not: only a key holding all of its scopes may change or rotate it", sc)}
+		}
+	}
+	return nil
 }
 
 func parseOptionalExpiry(raw json.RawMessage, now time.Time) (*time.Time, error) {

@@ -85,6 +85,9 @@ func normalizeAllowlist(entries []string) ([]string, error) {
 				return nil, invalid("ipAllowlist", "%q is not an IP address or CIDR", e)
 			}
 			if p.Addr().Is4In6() {
+				if p.Bits() < 96 { // wider than the IPv4-mapped range: no IPv4 CIDR says that
+					return nil, invalid("ipAllowlist", "%q is not an IP address or CIDR", e)
+				}
 				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 			}
 			out = append(out, p.Masked().String())

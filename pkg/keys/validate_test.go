@@ -25,6 +25,7 @@ func TestNormalizeAllowlist(t *testing.T) {
 		{in: []string{"example.com"}, err: true},
 		{in: []string{"10.0.0.0/33"}, err: true},
 		{in: []string{"fe80::1%eth0"}, err: true},
+		{in: []string{"::ffff:1.2.3.4/90"}, err: true},
 		{in: []string{""}, err: true},
 		{in: slices.Repeat([]string{"192.0.2.1"}, MaxAllowlist+1), err: true},
 	} {

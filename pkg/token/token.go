@@ -8,7 +8,6 @@
 package token
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -83,9 +82,6 @@ func Generate(rnd io.Reader, prefix, tierCode string) (string, error) {
 	body := b.String()
 	return body + checksum(body), nil
 }
-
-// New makes a key with a secret from crypto/rand.
-func New(prefix, tierCode string) (string, error) { return Generate(rand.Reader, prefix, tierCode) }
 
 // Parsed is a well-formed key's structure.
 type Parsed struct {
