@@ -48,10 +48,6 @@ func writeJSON(w http.ResponseWriter, status int, body Envelope) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func writeData(w http.ResponseWriter, status int, data any) {
-	writeJSON(w, status, Envelope{Success: true, Data: data})
-}
-
 // WriteError answers with the envelope for err: the one place where domain
 // errors become HTTP statuses. A 5xx never carries err's text; the log does,
 // with the request id.

@@ -138,13 +138,19 @@ func queryParams(r *http.Request, allowed ...string) (map[string]string, error) 
 	return out, nil
 }
 
-func parseLimit(s string) (int, error) {
+// pageParams reads a listing's query: its filters, limit and cursor.
+func pageParams(r *http.Request, filters ...string) (map[string]string, int, error) {
+	q, err := queryParams(r, append(filters, "limit", "cursor")...)
+	if err != nil {
+		return nil, 0, err
+	}
+	s := q["limit"]
 	if s == "" {
-		return 0, nil
+		return q, 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n == 0 {
-		return 0, &keys.InvalidError{Field: "limit", Message: fmt.Sprintf("want 1-%d", keys.MaxPageSize)}
+		return nil, 0, &keys.InvalidError{Field: "limit", Message: fmt.Sprintf("want 1-%d", keys.MaxPageSize)}
 	}
-	return n, nil
+	return q, n, nil
 }

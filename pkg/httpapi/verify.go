@@ -71,27 +71,19 @@ type rateLimitView struct {
 // about the key is 200 with its code; a verification counts as one use of
 // the verified key, as an authorization would.
 func (a *API) verify(w http.ResponseWriter, r *http.Request) {
-	caller, ok := a.withCaller(w, r)
-	if !ok {
-		return
-	}
-	// The authorizer requires the scope already; this holds if it is ever
-	// configured otherwise, as keys.Service does for admin.
-	if !slices.Contains(caller.Scopes, keys.ScopeVerify) {
-		WriteError(w, r, a.log, &keys.ForbiddenError{Message: "scope verify required"})
-		return
-	}
-	var in verifyInput
-	if err := decodeBody(w, r, &in); err != nil {
-		WriteError(w, r, a.log, err)
-		return
-	}
-	d, err := a.auth.Verify(r.Context(), caller.Project, authorizer.VerifyInput{Key: in.Key, Scopes: in.Scopes, IP: in.IP})
-	if err != nil {
-		WriteError(w, r, a.log, err)
-		return
-	}
-	writeData(w, http.StatusOK, newVerification(d))
+	a.serve(w, r, func(caller keys.Caller) (answer, error) {
+		// The authorizer requires the scope already; this holds if it is ever
+		// configured otherwise, as keys.Service does for admin.
+		if !slices.Contains(caller.Scopes, keys.ScopeVerify) {
+			return answer{}, &keys.ForbiddenError{Message: "scope verify required"}
+		}
+		var in verifyInput
+		if err := decodeBody(w, r, &in); err != nil {
+			return answer{}, err
+		}
+		d, err := a.auth.Verify(r.Context(), caller.Project, authorizer.VerifyInput{Key: in.Key, Scopes: in.Scopes, IP: in.IP})
+		return data(http.StatusOK, newVerification(d)), err
+	})
 }
 
 func newVerification(d authorizer.Decision) verification {
