@@ -7,7 +7,6 @@ package events_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -215,12 +214,13 @@ func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) ans
 	return got
 }
 
-// seed makes the seeds in a's table. keys.WithRandom with the seed's fixed
-// secret makes the very key authorizertest.EventKey names, id and all.
+// seed makes the seeds in a's table. keys.WithRandom with
+// authorizertest.Secret of the seed's label makes the very key
+// authorizertest.EventKey names, id and all.
 func seed(t *testing.T, a *app.App) {
 	t.Helper()
 	for _, s := range seeds {
-		secret := sha256.Sum256([]byte("keygate test key: " + s.label))
+		secret := authorizertest.Secret(s.label)
 		svc := keys.NewService(a.Config, a.Store,
 			keys.WithRandom(bytes.NewReader(secret[:])),
 			keys.WithClock(func() time.Time { return authorizertest.EventTime.Add(-s.at) }))

@@ -10,6 +10,12 @@
 // authorizer core, so only the store differs. The designs run in the order
 // keygate, common, common, keygate, half of the authorizations each time,
 // so that neither gains from running last on a warmer DynamoDB Local.
+//
+// Besides latency and throughput it reports the DynamoDB requests and the
+// capacity units each authorization costs, as DynamoDB reports them
+// (ReturnConsumedCapacity INDEXES): write units, of which index writes, and
+// read units. The table and its indexes are template.yaml's, so the units
+// are what the deployed table would consume.
 package main
 
 import (
@@ -60,7 +66,10 @@ type design struct {
 	keys      []string
 	latencies []time.Duration
 	elapsed   time.Duration
-	issued    int64 // DynamoDB requests, measured runs only
+	// Measured runs only: DynamoDB requests, and the capacity units they
+	// consumed.
+	issued                            int64
+	writeUnits, indexUnits, readUnits float64
 }
 
 func run(ctx context.Context, n, workers, keyCount, warmup int) error {
@@ -82,8 +91,8 @@ func run(ctx context.Context, n, workers, keyCount, warmup int) error {
 	cfg.Tiers = append(cfg.Tiers, benchTier)
 	svc := keys.NewService(cfg, dynamo.New(client, table))
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	keygateClient, keygateRequests := ddbcount.Instrument(client)
-	commonClient, commonRequests := ddbcount.Instrument(client)
+	keygateClient, keygateRequests := ddbcount.Instrument(client, ddbcount.WithConsumedCapacity())
+	commonClient, commonRequests := ddbcount.Instrument(client, ddbcount.WithConsumedCapacity())
 	designs := []*design{
 		{name: "keygate: 1 conditional UpdateItem", auth: authorizer.New(cfg, dynamo.New(keygateClient, table), log), requests: keygateRequests},
 		{name: "common: GetItem + 2 UpdateItem", auth: authorizer.New(cfg, dynamo.New(commonClient, table).ThreeStep(), log), requests: commonRequests},
@@ -134,9 +143,10 @@ func createTable(ctx context.Context, client *dynamodb.Client) (string, func(), 
 func issueKeys(ctx context.Context, svc *keys.Service, count int) ([]string, error) {
 	out := make([]string, count)
 	for i := range out {
+		// With an owner, so the key is in both indexes, as a typical key is.
 		created, err := svc.Create(ctx, keys.OperatorCaller("bench"), keys.CreateInput{
 			Name: fmt.Sprintf("bench %d", i), Tier: benchTier.Name, Scopes: []string{"contracts"},
-			IPAllowlist: []string{"198.51.100.0/24"},
+			IPAllowlist: []string{"198.51.100.0/24"}, Owner: fmt.Sprintf("owner-%d", i%8),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("issue key: %w", err)
@@ -157,6 +167,14 @@ func (d *design) measure(ctx context.Context, count, workers int) error {
 	d.elapsed += time.Since(start)
 	d.latencies = append(d.latencies, latencies...)
 	d.issued += d.requests.Total()
+	for _, op := range []string{"UpdateItem", "PutItem", "DeleteItem"} {
+		c := d.requests.Capacity(op)
+		d.writeUnits += c.Total
+		for _, units := range c.Indexes {
+			d.indexUnits += units
+		}
+	}
+	d.readUnits += d.requests.Capacity("GetItem").Total
 	return nil
 }
 
@@ -209,16 +227,23 @@ type figures struct {
 	p50, p99        time.Duration
 	throughput      float64 // authorizations per second
 	requestsPerAuth float64
+	// Capacity units per authorization: written (index writes included),
+	// of which on indexes, and read.
+	writeUnits, indexUnits, readUnits float64
 }
 
 func (d *design) figures() figures {
 	sorted := slices.Clone(d.latencies)
 	slices.Sort(sorted)
+	n := float64(len(sorted))
 	return figures{
 		p50:             percentile(sorted, 0.50),
 		p99:             percentile(sorted, 0.99),
-		throughput:      float64(len(sorted)) / d.elapsed.Seconds(),
-		requestsPerAuth: float64(d.issued) / float64(len(sorted)),
+		throughput:      n / d.elapsed.Seconds(),
+		requestsPerAuth: float64(d.issued) / n,
+		writeUnits:      d.writeUnits / n,
+		indexUnits:      d.indexUnits / n,
+		readUnits:       d.readUnits / n,
 	}
 }
 
@@ -230,17 +255,20 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func report(keygate, common *design) {
 	k, c := keygate.figures(), common.figures()
-	row := "%-36s %10s %10s %12s %14s\n"
-	fmt.Printf(row, "design", "p50", "p99", "auth/s", "requests/auth")
+	row := "%-36s %10s %10s %10s %14s %12s %12s %11s\n"
+	fmt.Printf(row, "design", "p50", "p99", "auth/s", "requests/auth", "WCU/auth", "of which GSI", "RCU/auth")
 	for _, d := range []struct {
 		name string
 		f    figures
 	}{{keygate.name, k}, {common.name, c}} {
-		fmt.Printf(row, d.name, ms(d.f.p50), ms(d.f.p99), fmt.Sprintf("%.0f", d.f.throughput), fmt.Sprintf("%.2f", d.f.requestsPerAuth))
+		fmt.Printf(row, d.name, ms(d.f.p50), ms(d.f.p99), fmt.Sprintf("%.0f", d.f.throughput), fmt.Sprintf("%.2f", d.f.requestsPerAuth),
+			fmt.Sprintf("%.2f", d.f.writeUnits), fmt.Sprintf("%.2f", d.f.indexUnits), fmt.Sprintf("%.2f", d.f.readUnits))
 	}
-	fmt.Printf("\nkeygate against the common design: p50 %s lower, p99 %s lower, throughput %s higher, %s fewer DynamoDB requests\n",
+	fmt.Printf("\nkeygate against the common design: p50 %s lower, p99 %s lower, throughput %s higher, %s fewer DynamoDB requests, %s fewer write units, %s fewer capacity units in all\n",
 		ratio(c.p50.Seconds(), k.p50.Seconds()), ratio(c.p99.Seconds(), k.p99.Seconds()),
-		ratio(k.throughput, c.throughput), ratio(c.requestsPerAuth, k.requestsPerAuth))
+		ratio(k.throughput, c.throughput), ratio(c.requestsPerAuth, k.requestsPerAuth),
+		ratio(c.writeUnits, k.writeUnits), ratio(c.writeUnits+c.readUnits, k.writeUnits+k.readUnits))
+	fmt.Println("(WCU: write capacity units, index writes included; RCU: read capacity units; as DynamoDB reports them)")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }

@@ -131,6 +131,9 @@ func (a *Authorizer) decide(ctx context.Context, req Request, now time.Time) (De
 		return Decision{KeyID: id}, fmt.Errorf("authorize %s: %w", id, err)
 	}
 	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key}
+	if used.Window.Length > 0 {
+		window = used.Window // the budget and reset are of the window counted in
+	}
 	switch used.Outcome {
 	case RateLimited:
 		d.RateLimit = &RateLimit{Limit: tier.Limit, Remaining: 0, Reset: window.End()}

@@ -26,11 +26,13 @@ import (
 	"github.com/keygate/keygate/pkg/token"
 )
 
-// The integration tests' tiers: "tiny" for rate limits, "fifty" for the
-// concurrency test, "huge" for tests that must never be rate limited.
+// The integration tests' tiers: "single" and "tiny" for rate limits,
+// "fifty" for the concurrency test, "huge" for tests that must never be
+// rate limited.
 var dbConfig = func() keys.Config {
 	cfg := keys.DefaultConfig()
 	cfg.Tiers = append(cfg.Tiers,
+		keys.Tier{Name: "single", Code: "sg", Limit: 1},
 		keys.Tier{Name: "tiny", Code: "ti", Limit: 3},
 		keys.Tier{Name: "fifty", Code: "ff", Limit: 50},
 		keys.Tier{Name: "huge", Code: "hu", Limit: 1 << 40})
@@ -57,9 +59,15 @@ func (c *testClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
 // dbEnv is one test's keygate on its own DynamoDB Local table. The
-// authorizer's client counts its requests; the service and the test's own
-// reads use another client, which does not.
+// authorizer's client counts its requests and the capacity they consume;
+// the service and the test's own reads use another client, which does not.
 type dbEnv struct {
 	t        *testing.T
 	clock    *testClock
@@ -76,7 +84,7 @@ func newDBEnv(t *testing.T) *dbEnv {
 	t.Parallel()
 	raw := ddbtest.Client(t)
 	table := ddbtest.NewTable(t, raw, ddbtest.TableOptions{}) // no TTL: expired items stay
-	counted, requests := ddbcount.Instrument(raw)
+	counted, requests := ddbcount.Instrument(raw, ddbcount.WithConsumedCapacity())
 	clock := &testClock{now: time.Date(2030, time.January, 15, 10, 7, 30, 0, time.UTC)}
 	store := dynamo.New(counted, table)
 	return &dbEnv{
@@ -486,5 +494,137 @@ func TestThreeStepStoreAgrees(t *testing.T) {
 	d, err := baseline.Decide(context.Background(), authorizer.Request{Key: revoked})
 	if err != nil || d.Outcome != authorizer.Revoked {
 		t.Errorf("revoked key: %s, %v", d.Outcome, err)
+	}
+}
+
+// TestDynamoDBLateRequestAfterWindowRollover replays the reviewer's
+// sequence with a limit of 1: a request stamped with window S reaches
+// DynamoDB after the first request of window S+W, whose write removed
+// w<S>. It must not recreate w<S> (a second use in S) nor move lastWindow
+// back: it is counted in the key's current window S+W, where the limit is
+// already reached.
+func TestDynamoDBLateRequestAfterWindowRollover(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "single"})
+	s := time.Unix(e.windowStart(), 0).UTC()
+	next := s.Add(window)
+	late := next.Add(-time.Millisecond) // stamped in S, arriving after S+W began
+	steps := []struct {
+		at       time.Time
+		want     authorizer.Outcome
+		requests int64
+	}{
+		{s.Add(time.Minute), authorizer.Allowed, 1},
+		{s.Add(2 * time.Minute), authorizer.RateLimited, 1},
+		{next, authorizer.Allowed, 1},
+		// The late request finds lastWindow ahead of its window and runs
+		// once more in the key's window: two requests.
+		{late, authorizer.RateLimited, 2},
+		{next.Add(time.Second), authorizer.RateLimited, 1},
+	}
+	for i, st := range steps {
+		e.clock.Set(st.at)
+		d, requests := e.decide(authorizer.Request{Key: raw})
+		if d.Outcome != st.want || requests != st.requests {
+			t.Errorf("step %d at %v: %s in %d requests, want %s in %d", i+1, st.at, d.Outcome, requests, st.want, st.requests)
+		}
+		if st.at.Equal(late) && (d.RateLimit == nil || !d.RateLimit.Reset.Equal(next.Add(window)) || d.RetryAfter != window+time.Millisecond) {
+			t.Errorf("late request: rate limit %+v, retry after %v; want the reset of window S+W, %v", d.RateLimit, d.RetryAfter, next.Add(window))
+		}
+	}
+	if got := e.totalRequests(raw); got != 2 {
+		t.Errorf("totalRequests %d, want 2", got)
+	}
+	current := "w" + strconv.FormatInt(next.Unix(), 10)
+	if got := e.windowCounters(raw); len(got) != 1 || got[current] != 1 {
+		t.Errorf("window counters %v, want only %s = 1", got, current)
+	}
+	if got := number(t, e.item(raw), "lastWindow"); got != next.Unix() {
+		t.Errorf("lastWindow %d, want %d: it moved backwards", got, next.Unix())
+	}
+}
+
+// TestDynamoDBLateRequestCountsInKeysWindow: a late request of window S
+// that the key's current window S+W still has room for is allowed and
+// counted there, with that window's budget and reset, so S+W passes
+// exactly its limit.
+func TestDynamoDBLateRequestCountsInKeysWindow(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "tiny"}) // limit 3
+	s := time.Unix(e.windowStart(), 0).UTC()
+	next := s.Add(window)
+	late := next.Add(-time.Millisecond)
+	steps := []struct {
+		at        time.Time
+		want      authorizer.Outcome
+		remaining int64
+	}{
+		{s.Add(time.Minute), authorizer.Allowed, 2},
+		{next, authorizer.Allowed, 2},
+		{late, authorizer.Allowed, 1}, // counted in S+W
+		{next.Add(time.Second), authorizer.Allowed, 0},
+		{next.Add(2 * time.Second), authorizer.RateLimited, 0},
+	}
+	for i, st := range steps {
+		e.clock.Set(st.at)
+		d, _ := e.decide(authorizer.Request{Key: raw})
+		if d.Outcome != st.want || d.RateLimit == nil || d.RateLimit.Remaining != st.remaining {
+			t.Errorf("step %d at %v: %s, rate limit %+v; want %s with %d remaining", i+1, st.at, d.Outcome, d.RateLimit, st.want, st.remaining)
+			continue
+		}
+		if wantReset := windowOf(st.at).Add(window); st.at.Equal(late) {
+			if !d.RateLimit.Reset.Equal(next.Add(window)) {
+				t.Errorf("late request: reset %v, want %v, the end of the window it was counted in", d.RateLimit.Reset, next.Add(window))
+			}
+		} else if !d.RateLimit.Reset.Equal(wantReset) {
+			t.Errorf("step %d: reset %v, want %v", i+1, d.RateLimit.Reset, wantReset)
+		}
+	}
+	if got := e.totalRequests(raw); got != 4 {
+		t.Errorf("totalRequests %d, want 4", got)
+	}
+	current := "w" + strconv.FormatInt(next.Unix(), 10)
+	if got := e.windowCounters(raw); len(got) != 1 || got[current] != 3 {
+		t.Errorf("window counters %v, want only %s = 3", got, current)
+	}
+	if got := number(t, e.item(raw), "lastWindow"); got != next.Unix() {
+		t.Errorf("lastWindow %d, want %d", got, next.Unix())
+	}
+}
+
+func windowOf(at time.Time) time.Time {
+	sec := int64(window / time.Second)
+	return time.Unix(at.Unix()-at.Unix()%sec, 0).UTC()
+}
+
+// TestDynamoDBAuthorizationCostsOneWriteUnit checks, with the capacity
+// DynamoDB reports, that an authorization of a key in both indexes (it has
+// an owner) writes the table alone: the indexes project none of the
+// attributes an authorization changes, so it costs exactly one write unit,
+// within a window and across a window boundary alike.
+func TestDynamoDBAuthorizationCostsOneWriteUnit(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "public", Owner: "alice", Scopes: []string{"contracts"}})
+	item := e.item(raw)
+	for _, attr := range []string{"gsi1pk", "gsi2pk"} {
+		if _, ok := item[attr]; !ok {
+			t.Fatalf("the key item has no %s: it must be in both indexes for this test", attr)
+		}
+	}
+	for i, advance := range []time.Duration{0, time.Second, window} {
+		e.clock.Advance(advance)
+		d, requests := e.decide(authorizer.Request{Key: raw, Scopes: []string{"contracts"}})
+		if d.Outcome != authorizer.Allowed || requests != 1 {
+			t.Fatalf("authorization %d: %s in %d requests", i+1, d.Outcome, requests)
+		}
+		got := e.requests.Capacity("UpdateItem")
+		var indexes float64
+		for _, v := range got.Indexes {
+			indexes += v
+		}
+		if got.Total != 1 || got.Table != 1 || indexes != 0 {
+			t.Errorf("authorization %d consumed %v units in all, %v on the table, %v on indexes (%v); want 1, 1 and none",
+				i+1, got.Total, got.Table, indexes, got.Indexes)
+		}
 	}
 }

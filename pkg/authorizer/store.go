@@ -39,9 +39,14 @@ type UseResult struct {
 	// Key is the key as stored: after the use when counted, as found
 	// otherwise; nil when NotFound.
 	Key *keys.Key
-	// Count is how many uses the current window holds, this one included
-	// when it was counted.
+	// Count is how many uses the window holds, this one included when it
+	// was counted.
 	Count int64
+	// Window is the window Count is of, when not the request's: a store
+	// that finds the key already counting in a later window (the request's
+	// clock is behind, or it arrived late) counts the use there. The zero
+	// Window means the request's.
+	Window Window
 }
 
 // Window is a fixed rate window. Windows are aligned to the Unix epoch, so

@@ -21,6 +21,27 @@ import (
 // removes the counters of.
 const windowsSwept = 4
 
+// useKeyBudget bounds one UseKey call, every request and retry included.
+// Each DynamoDB call is bounded on its own (pkg/app: 3 attempts of at most
+// 1 s each), but a use can take up to three conditional writes (idle sweep,
+// then a lost race) plus a retry after a transaction conflict: ≈ 9 s and
+// more, beyond the authorizer function's 5 s timeout, where Lambda kills
+// the invocation and the client gets API Gateway's 500 with no log line of
+// ours. 3 s fails closed well before, with keys.ErrUnavailable (503 from
+// verify, an error from the authorizer), leaving 2 s of the 5 for the rest
+// of the invocation. It is about one call's own bound: a table that cannot
+// answer a single write in 3 s gets a refusal either way.
+const useKeyBudget = 3 * time.Second
+
+// maxUseWrites bounds the conditional writes of one use; see UseKey.
+const maxUseWrites = 3
+
+// transactionConflictPause is how long UseKey waits before its one retry
+// after a TransactionConflictException: a management transaction on the
+// key is in flight, and transactions take some tens of milliseconds, so
+// retrying at once would likely meet it again.
+const transactionConflictPause = 25 * time.Millisecond
+
 var _ authorizer.Store = (*Store)(nil)
 
 // UseKey checks and counts one use of a key with a single strongly
@@ -28,7 +49,8 @@ var _ authorizer.Store = (*Store)(nil)
 //
 // Rate windows are fixed, W seconds long, aligned to the Unix epoch. The
 // count of the window starting at S (Unix seconds) is attribute w<S>, and
-// lastWindow holds the S of the last window a use was counted in. A use is
+// lastWindow holds the S of the latest window a use was counted in. A use
+// is
 //
 //	SET w<S> = if_not_exists(w<S>, 0) + 1, lastWindow = S, lastUsed = now
 //	ADD totalRequests 1
@@ -36,43 +58,114 @@ var _ authorizer.Store = (*Store)(nil)
 //
 // on condition that the item exists with this key hash (and project, for
 // verify), is active, is not expired, w<S> is below the tier's limit, and
-// lastWindow is absent or at least S-K·W. That condition on lastWindow is
-// what bounds the item: any counter not removed by a use's REMOVE would
-// belong to a window older than K windows, and the condition refuses to
-// write while one may exist. So the item holds the current window's counter
-// alone, and a steady stream of requests costs one request each, across
-// window boundaries too. (A process whose clock runs a little ahead may
-// count in the next window early; that counter is current soon after, or
-// removed by the sweep below.)
+// S-K·W <= lastWindow <= S (or lastWindow is absent).
+//
+// The lower bound is what bounds the item: any counter not removed by a
+// use's REMOVE would belong to a window older than K windows, and the
+// condition refuses to write while one may exist. The upper bound is what
+// keeps the limit exact at window boundaries: once a use of window S+W has
+// removed w<S>, a use still stamped with S (it reached DynamoDB late, or its
+// Lambda's clock is behind) must not recreate w<S> from zero, which would
+// pass a second full budget in S, nor move lastWindow back. So lastWindow
+// only ever grows, the item holds w<lastWindow> alone, and a steady stream
+// of requests costs one request each, across window boundaries too.
 //
 // When the condition fails, DynamoDB returns the item as it was
 // (ReturnValuesOnConditionCheckFailure ALL_OLD), which tells why without a
 // second read: no item, another hash or another project → NotFound;
 // revoked → Revoked; expiresAt passed → Expired (DynamoDB's TTL deletes
 // items only eventually); w<S> at the limit → RateLimited, not counted.
-// Otherwise the key sat idle for more than K windows and its last counter
-// may be stranded: a second UpdateItem counts the use while removing every
-// window counter the old item holds, on condition that lastWindow is still
-// the one read. Should a concurrent request win that race, the counters
-// are current again and the first UpdateItem runs once more.
+// Otherwise lastWindow failed one of its bounds:
+//
+//   - lastWindow > S: this request is behind the key's current window. It
+//     runs once more in the item's window (lastWindow), as the request it
+//     is, arriving now: it is counted there, against that window's limit,
+//     and the result carries that window for the budget and Retry-After.
+//     (Refusing it instead would turn a few milliseconds of clock skew or
+//     latency into a spurious 403.) A process whose clock runs ahead counts
+//     in the next window early, and moves the key there for everyone: each
+//     window still passes exactly its limit. lastWindow never moves back,
+//     so a clock far ahead (Lambda's is synchronised, so not expected)
+//     would hold the key in its future window, failing closed, rather than
+//     let two windows' counters alternate and the limit go unenforced.
+//   - lastWindow < S-K·W: the key sat idle for more than K windows and its
+//     last counter may be stranded. A second UpdateItem counts the use
+//     while removing every window counter the old item holds, on condition
+//     that lastWindow is still the one read. Should a concurrent request
+//     win that race, the counters are current again and the first
+//     UpdateItem runs once more (in the item's window, if that is ahead).
 //
 // Hence exactly one request per authorization, except the first one after
 // an idle gap longer than K windows, which takes two (three when it races
-// another request of the same key).
+// another request of the same key), and a request behind the key's
+// window, which takes two. At most maxUseWrites conditional writes: a
+// window that moves under every one of them is keys.ErrUnavailable, a
+// contention a retry cures.
+//
+// A TransactionConflictException (a management transaction on the key is in
+// flight; the SDK does not retry it) means the write was not applied: the
+// write is retried once, after transactionConflictPause. The whole call is
+// bounded by useKeyBudget; an error that may be transient, that budget's
+// expiry included, is keys.ErrUnavailable.
 func (s *Store) UseKey(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, error) {
-	res, idle, err := s.countUse(ctx, req, recentWindows(req.Window))
-	if err != nil || idle == nil {
-		return res, err
-	}
-	res, raced, err := s.countUse(ctx, req, idleWindows(req.Window, idle))
-	if err != nil || raced == nil {
-		return res, err
-	}
-	res, idle, err = s.countUse(ctx, req, recentWindows(req.Window))
-	if err == nil && idle != nil {
-		err = fmt.Errorf("count use of %s: rate window moved under concurrent requests", req.ID)
+	ctx, cancel := context.WithTimeout(ctx, useKeyBudget)
+	defer cancel()
+	res, err := s.useKey(ctx, req)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, keys.ErrUnavailable) {
+		err = fmt.Errorf("count use of %s: %w: %w", req.ID, keys.ErrUnavailable, err)
 	}
 	return res, err
+}
+
+func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, error) {
+	c := recentWindows(req.Window)
+	conflictRetried, shifted := false, false
+	for writes := 0; ; {
+		res, next, err := s.countUse(ctx, req, c)
+		if isTransactionConflict(err) && !conflictRetried {
+			conflictRetried = true
+			if err := pause(ctx, transactionConflictPause); err != nil {
+				return authorizer.UseResult{}, classify("count key use", err)
+			}
+			continue // the same write again; it was not applied
+		}
+		writes++
+		if err != nil || next == nil {
+			if err == nil && shifted {
+				res.Window = req.Window
+			}
+			return res, err
+		}
+		if writes == maxUseWrites || next.behind && shifted {
+			return authorizer.UseResult{}, fmt.Errorf("count use of %s: %w: rate window moved under concurrent requests", req.ID, keys.ErrUnavailable)
+		}
+		if next.behind {
+			shifted = true
+			req.Window = next.window
+		}
+		c = next.cleanup
+	}
+}
+
+// pause waits d, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nextWrite is what a use whose lastWindow bound failed does next.
+type nextWrite struct {
+	// behind is set when the item's lastWindow is past the request's
+	// window: the use runs again in window, the item's.
+	behind  bool
+	window  authorizer.Window
+	cleanup windowCleanup
 }
 
 // windowCleanup is how a use keeps the window counters bounded: the
@@ -132,9 +225,9 @@ func isWindowAttr(name string) bool {
 	return err == nil
 }
 
-// countUse runs one conditional UpdateItem. It returns the old item only
-// when nothing but the guard on lastWindow failed.
-func (s *Store) countUse(ctx context.Context, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, map[string]types.AttributeValue, error) {
+// countUse runs one conditional UpdateItem. It returns the write to make
+// next when nothing but a bound on lastWindow failed.
+func (s *Store) countUse(ctx context.Context, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, *nextWrite, error) {
 	out, err := s.client.UpdateItem(ctx, s.useInput(req, c))
 	var failed *types.ConditionalCheckFailedException
 	switch {
@@ -184,7 +277,8 @@ func (s *Store) useInput(req authorizer.UseRequest, c windowCleanup) *dynamodb.U
 	}
 	cond := "attribute_exists(#pk) AND #hash = :hash AND #status = :active" +
 		" AND (attribute_not_exists(#exp) OR #exp > :now)" +
-		" AND (attribute_not_exists(#cur) OR #cur < :limit) AND " + c.guard
+		" AND (attribute_not_exists(#cur) OR #cur < :limit)" +
+		" AND (attribute_not_exists(#last) OR #last <= :start) AND " + c.guard
 	if req.Project != "" {
 		names["#project"] = attrProject
 		values[":project"] = &types.AttributeValueMemberS{Value: req.Project}
@@ -203,9 +297,11 @@ func (s *Store) useInput(req authorizer.UseRequest, c windowCleanup) *dynamodb.U
 }
 
 // refusal tells why a use's condition failed from the item as it was
-// before the write. It returns the old item, for a sweep, when the guard on
-// lastWindow alone failed.
-func refusal(old map[string]types.AttributeValue, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, map[string]types.AttributeValue, error) {
+// before the write. When a bound on lastWindow alone failed, it returns the
+// write to make next: the use in the item's window when the request is
+// behind it; the plain use again when a sweep lost its race; else (the key
+// sat idle) a sweep of the old item's counters.
+func refusal(old map[string]types.AttributeValue, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, *nextWrite, error) {
 	if len(old) == 0 {
 		return authorizer.UseResult{Outcome: authorizer.NotFound}, nil, nil
 	}
@@ -220,10 +316,19 @@ func refusal(old map[string]types.AttributeValue, req authorizer.UseRequest, c w
 	if count >= req.Limit {
 		return authorizer.UseResult{Outcome: authorizer.RateLimited, Key: k, Count: count}, nil, nil
 	}
-	if last, present := itemNumber(old, attrLastWindow); c.admits(last, present) {
-		return authorizer.UseResult{}, nil, fmt.Errorf("count use of %s: condition failed for no reason the item shows", req.ID)
+	last, present := itemNumber(old, attrLastWindow)
+	switch {
+	case present && last > req.Window.Start.Unix():
+		w := authorizer.Window{Start: time.Unix(last, 0).UTC(), Length: req.Window.Length}
+		return authorizer.UseResult{}, &nextWrite{behind: true, window: w, cleanup: recentWindows(w)}, nil
+	case !c.admits(last, present) && c.exact:
+		// A sweep lost its race: another use moved lastWindow, so the
+		// counters are current again.
+		return authorizer.UseResult{}, &nextWrite{window: req.Window, cleanup: recentWindows(req.Window)}, nil
+	case !c.admits(last, present):
+		return authorizer.UseResult{}, &nextWrite{window: req.Window, cleanup: idleWindows(req.Window, old)}, nil
 	}
-	return authorizer.UseResult{}, old, nil
+	return authorizer.UseResult{}, nil, fmt.Errorf("count use of %s: condition failed for no reason the item shows", req.ID)
 }
 
 // standing checks a stored key against a use, rate window aside: Allowed,

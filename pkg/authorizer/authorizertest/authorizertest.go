@@ -14,12 +14,20 @@ import (
 	"github.com/keygate/keygate/pkg/token"
 )
 
+// Secret is the secret of the test key named label: the SHA-256 of the
+// label. This is the one place the derivation lives; a test that makes the
+// key through keys.Service (keys.WithRandom over these bytes) gets the very
+// key Key returns.
+func Secret(label string) [sha256.Size]byte {
+	return sha256.Sum256([]byte("keygate test key: " + label))
+}
+
 // Key is the test key named label: a well-formed key with the prefix and
-// tier code whose secret is the SHA-256 of the label, so that tests and the
-// event files under events/ agree on it. Test keys are public by design:
-// never issue one.
+// tier code whose secret is Secret(label), so that tests and the event files
+// under events/ agree on it. Test keys are public by design: never issue
+// one.
 func Key(prefix, tierCode, label string) string {
-	secret := sha256.Sum256([]byte("keygate test key: " + label))
+	secret := Secret(label)
 	k, err := token.Generate(bytes.NewReader(secret[:]), prefix, tierCode)
 	if err != nil {
 		panic(err) // the reader always holds 32 bytes
