@@ -18,6 +18,7 @@ import (
 
 	"github.com/keygate/keygate/internal/ddbcount"
 	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
@@ -41,36 +42,12 @@ var dbConfig = func() keys.Config {
 
 const window = 15 * time.Minute
 
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // dbEnv is one test's keygate on its own DynamoDB Local table. The
 // authorizer's client counts its requests and the capacity they consume;
 // the service and the test's own reads use another client, which does not.
 type dbEnv struct {
 	t        *testing.T
-	clock    *testClock
+	clock    *testclock.Clock
 	requests *ddbcount.Counter
 	raw      *dynamodb.Client
 	table    string
@@ -85,7 +62,7 @@ func newDBEnv(t *testing.T) *dbEnv {
 	raw := ddbtest.Client(t)
 	table := ddbtest.NewTable(t, raw, ddbtest.TableOptions{}) // no TTL: expired items stay
 	counted, requests := ddbcount.Instrument(raw, ddbcount.WithConsumedCapacity())
-	clock := &testClock{now: time.Date(2030, time.January, 15, 10, 7, 30, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, time.January, 15, 10, 7, 30, 0, time.UTC))
 	store := dynamo.New(counted, table)
 	return &dbEnv{
 		t: t, clock: clock, requests: requests, raw: raw, table: table,

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
@@ -23,29 +23,11 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
 
-// clock is a settable clock for tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is one test's keygate: its own table, a settable clock, and every
 // operation behind the same Lambda adapter API Gateway events go through.
 type env struct {
 	t       *testing.T
-	clock   *clock
+	clock   *testclock.Clock
 	app     *app.App
 	client  *dynamodb.Client
 	table   string
@@ -59,7 +41,7 @@ func newEnv(t *testing.T, opts ddbtest.TableOptions) *env {
 	table := ddbtest.NewTable(t, client, opts)
 	// The clock starts tomorrow at noon, not at a fixed date: DynamoDB Local
 	// really deletes items whose TTL lies in the machine's past, within seconds.
-	c := &clock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(36 * time.Hour)}
+	c := testclock.New(time.Now().UTC().Truncate(24 * time.Hour).Add(36 * time.Hour))
 	a := app.New(keys.DefaultConfig(), client, table, slog.New(slog.NewJSONHandler(io.Discard, nil)), keys.WithClock(c.Now))
 	names := make([]string, 0, len(httpapi.Operations))
 	for _, op := range httpapi.Operations {
