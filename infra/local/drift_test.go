@@ -183,8 +183,6 @@ func TestLocalGatewayServesEveryRoute(t *testing.T) {
 // function acts on (app.App.AuthorizerHandler); unset elsewhere, they do no harm.
 var authorizerOnly = []string{authorizer.EnvCachedResults}
 
-const authorizerFunction = "AuthorizerFunction"
-
 // TestEnvironment checks that every function gets each variable the code
 // reads (app.LoadEnv, whatever it reads), but DYNAMODB_ENDPOINT, which only
 // local processes set; and that the template's defaults are the code's, so
@@ -207,7 +205,7 @@ func TestEnvironment(t *testing.T) {
 	}
 	for _, f := range tpl.Functions {
 		for _, name := range read {
-			if slices.Contains(authorizerOnly, name) && f.LogicalID != authorizerFunction {
+			if slices.Contains(authorizerOnly, name) && f.Name != authorizerFunction {
 				continue
 			}
 			if _, ok := f.Environment[name]; !ok {

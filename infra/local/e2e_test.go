@@ -50,7 +50,7 @@ func TestQuickstart(t *testing.T) {
 	if admin == "" {
 		t.Fatalf("no admin key printed on the first start:\n%s", first.banner)
 	}
-	if !strings.Contains(first.banner, `curl -H "Authorization: Bearer $KEY" `+first.url+"/v1/whoami") {
+	if !strings.Contains(first.banner, `curl -H "Authorization: Bearer $ADMIN" `+first.url+"/v1/whoami") {
 		t.Errorf("no curl line to try the key:\n%s", first.banner)
 	}
 
@@ -176,7 +176,7 @@ func startLocal(t *testing.T, bin string, args ...string) *localProcess {
 // adminKey is the key the banner shows, "" if none.
 func (p *localProcess) adminKey() string {
 	for line := range strings.Lines(p.banner) {
-		if key, ok := strings.CutPrefix(strings.TrimSpace(line), "export KEY="); ok {
+		if key, ok := strings.CutPrefix(strings.TrimSpace(line), "export ADMIN="); ok {
 			return key
 		}
 	}

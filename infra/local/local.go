@@ -154,7 +154,9 @@ func firstAdminKey(ctx context.Context, svc *keys.Service) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("looking for keys of project %s: %w", adminProject, err)
 	}
-	if len(page.Items) > 0 {
+	// A page can come back empty with a cursor when many keys are filtered
+	// out (past their retention): those are keys too.
+	if len(page.Items) > 0 || page.NextCursor != "" {
 		return "", nil
 	}
 	created, err := svc.Create(ctx, operator, keys.CreateInput{Name: adminName, Tier: adminTier, Scopes: adminScopes})
@@ -164,19 +166,18 @@ func firstAdminKey(ctx context.Context, svc *keys.Service) (string, error) {
 	return created.RawKey, nil
 }
 
-// printBanner says where keygate runs and how to use it: with the admin
-// key when it was just made (the only time it is shown), or else with how
-// to make another key.
+// printBanner says where keygate runs and how to use it: the admin key
+// when it was just made (the only time it is shown), and always how to make
+// another key.
 func printBanner(w io.Writer, url, stage, ddbEndpoint, dataDir, adminKey string) {
 	fmt.Fprintf(w, "keygate is running at %s (the routes of template.yaml, stage %s)\n", url, stage)
 	fmt.Fprintf(w, "DynamoDB Local: %s, table %s, data in %s\n\n", ddbEndpoint, tableName, dataDir)
 	if adminKey != "" {
 		fmt.Fprintf(w, "Created the admin key of project %s (scopes admin and verify, tier %s).\n", adminProject, adminTier)
-		fmt.Fprintf(w, "It is shown only this once:\n\n  export KEY=%s\n\n", adminKey)
-		fmt.Fprintf(w, "Try it:\n\n  curl -H \"Authorization: Bearer $KEY\" %s/v1/whoami\n\n", url)
-	} else {
-		fmt.Fprintf(w, "To make another key:\n\n  DYNAMODB_ENDPOINT=%s TABLE_NAME=%s go run ./infra/admin create-key --project %s --tier %s --scopes admin,verify --name \"another key\"\n\n",
-			ddbEndpoint, tableName, adminProject, adminTier)
+		fmt.Fprintf(w, "It is shown only this once:\n\n  export ADMIN=%s\n\n", adminKey)
+		fmt.Fprintf(w, "Try it:\n\n  curl -H \"Authorization: Bearer $ADMIN\" %s/v1/whoami\n\n", url)
 	}
+	fmt.Fprintf(w, "To make another key, as an operator would:\n\n  DYNAMODB_ENDPOINT=%s TABLE_NAME=%s go run ./infra/admin create-key --project %s --tier %s --scopes admin,verify --name \"another key\"\n\n",
+		ddbEndpoint, tableName, adminProject, adminTier)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

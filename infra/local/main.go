@@ -58,16 +58,24 @@ func main() {
 // newGateway serves tpl's routes with a's authorizer and functions, as the
 // Lambda authorizer and functions of the deployed API serve them.
 func newGateway(a *app.App, tpl *samtemplate.Template, log *slog.Logger) (*gateway.Gateway, error) {
+	authorizerFn, ok := tpl.Function(authorizerFunction)
+	if !ok {
+		return nil, fmt.Errorf("template.yaml has no function %s", authorizerFunction)
+	}
 	return gateway.New(gateway.Config{
-		Template:   tpl,
-		Authorizer: a.AuthorizerHandler().REST,
-		Functions:  lambdaFunctions(a),
-		Region:     localRegion,
-		AccountID:  localAccountID,
-		APIID:      localAPIID,
-		Log:        log,
+		Template:          tpl,
+		Authorizer:        a.AuthorizerHandler().REST,
+		AuthorizerTimeout: authorizerFn.Timeout,
+		Functions:         lambdaFunctions(a),
+		Region:            localRegion,
+		AccountID:         localAccountID,
+		APIID:             localAPIID,
+		Log:               log,
 	})
 }
+
+// authorizerFunction is the template's Lambda authorizer, functions/authorizer.
+const authorizerFunction = "authorizer"
 
 // lambdaFunctions are the functions' handlers by name, each built as its
 // main under functions/ builds it.

@@ -17,7 +17,7 @@ func (g *Gateway) authorizerEvent(req *incoming) events.APIGatewayCustomAuthoriz
 		Type:                            "REQUEST",
 		MethodArn:                       g.methodArn(req),
 		Resource:                        req.route.Path,
-		Path:                            req.r.URL.Path,
+		Path:                            req.r.URL.EscapedPath(),
 		HTTPMethod:                      req.r.Method,
 		Headers:                         req.headers.last,
 		MultiValueHeaders:               req.headers.all,
@@ -41,8 +41,10 @@ func (g *Gateway) authorizerEvent(req *incoming) events.APIGatewayCustomAuthoriz
 // route's function, with what the authorizer granted.
 func (g *Gateway) proxyEvent(req *incoming, granted grant) events.APIGatewayProxyRequest {
 	ev := events.APIGatewayProxyRequest{
-		Resource:                        req.route.Path,
-		Path:                            req.r.URL.Path,
+		Resource: req.route.Path,
+		// A REST API hands on the path as the client sent it, still
+		// percent-encoded; only pathParameters are decoded.
+		Path:                            req.r.URL.EscapedPath(),
 		HTTPMethod:                      req.r.Method,
 		Headers:                         req.headers.last,
 		MultiValueHeaders:               req.headers.all,
@@ -82,7 +84,7 @@ func (g *Gateway) proxyEvent(req *incoming, granted grant) events.APIGatewayProx
 }
 
 // stagePath is the path as the deployed API sees it, behind its stage.
-func (g *Gateway) stagePath(req *incoming) string { return "/" + g.stage + req.r.URL.Path }
+func (g *Gateway) stagePath(req *incoming) string { return "/" + g.stage + req.r.URL.EscapedPath() }
 
 // values are a request's headers or query parameters as API Gateway hands
 // them on: each name's last value in one map, all of them in the other;

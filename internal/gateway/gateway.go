@@ -11,6 +11,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,9 +54,16 @@ type Config struct {
 	Functions map[string]Function
 	// Region, AccountID and APIID make up the method ARN the authorizer sees.
 	Region, AccountID, APIID string
+	// AuthorizerTimeout is the authorizer function's Lambda timeout; 0
+	// leaves it to the integration timeout.
+	AuthorizerTimeout time.Duration
 	// Log receives one line per request; nil discards them.
 	Log *slog.Logger
 }
+
+// integrationTimeout is how long API Gateway waits for a REST API's
+// integration, whatever the function's own timeout.
+const integrationTimeout = 29 * time.Second
 
 // Gateway is an http.Handler serving a Config.
 type Gateway struct {
@@ -62,11 +71,14 @@ type Gateway struct {
 	responses responses
 	authorize Authorizer
 	functions map[string]Function
-	stage     string
-	accountID string
-	apiID     string
-	arnPrefix string // the method ARN up to the method: arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/
-	log       *slog.Logger
+	// timeouts are the functions' Lambda timeouts, by name, and the authorizer's.
+	timeouts          map[string]time.Duration
+	authorizerTimeout time.Duration
+	stage             string
+	accountID         string
+	apiID             string
+	arnPrefix         string // the method ARN up to the method: arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/
+	log               *slog.Logger
 }
 
 // New checks that cfg's template and functions agree, and builds the Gateway.
@@ -102,8 +114,13 @@ func New(cfg Config) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	timeouts := map[string]time.Duration{}
+	for _, f := range t.Functions {
+		timeouts[f.Name] = f.Timeout
+	}
 	return &Gateway{
 		resources: resources, responses: resp, authorize: cfg.Authorizer, functions: cfg.Functions,
+		timeouts: timeouts, authorizerTimeout: cmp.Or(cfg.AuthorizerTimeout, integrationTimeout),
 		stage: t.StageName, accountID: cfg.AccountID, apiID: cfg.APIID,
 		arnPrefix: fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/", cfg.Region, cfg.AccountID, cfg.APIID, t.StageName),
 		log:       log,
@@ -116,7 +133,8 @@ func New(cfg Config) (*Gateway, error) {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	req := g.newIncoming(r, start)
-	resp := g.serve(r.Context(), req)
+	// As in AWS, a client that hangs up does not stop the functions.
+	resp := g.serve(context.WithoutCancel(r.Context()), req)
 	// API Gateway names the request id in every answer, its own and the
 	// functions'; its own carry it in the body too.
 	resp.header.Set("X-Amzn-Requestid", req.id)
@@ -156,7 +174,9 @@ func (g *Gateway) serve(ctx context.Context, req *incoming) response {
 			return *refusal
 		}
 	}
-	out, err := g.functions[route.Function](ctx, g.proxyEvent(req, granted))
+	fctx, cancel := context.WithTimeout(ctx, min(g.timeouts[route.Function], integrationTimeout))
+	defer cancel()
+	out, err := invoke(fctx, g.functions[route.Function], g.proxyEvent(req, granted))
 	if err == nil {
 		var resp response
 		if resp, err = fromProxyResponse(out); err == nil {
@@ -165,6 +185,21 @@ func (g *Gateway) serve(ctx context.Context, req *incoming) response {
 	}
 	g.log.ErrorContext(ctx, "function failed", "requestId", req.id, "function", route.Function, "error", err.Error())
 	return g.responses.render(integrationFailure, g.vars(req, nil))
+}
+
+// invoke runs a handler as Lambda would: past its deadline, or panicking,
+// it has failed.
+func invoke[In, Out any](ctx context.Context, handler func(context.Context, In) (Out, error), in In) (out Out, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	out, err = handler(ctx, in)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("timed out: %w", ctx.Err())
+	}
+	return out, err
 }
 
 // grant is what API Gateway hands a function about an authorizer that
@@ -183,14 +218,18 @@ func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (grant, *
 		return grant{}, &resp
 	}
 	start := time.Now()
-	answer, err := g.authorize(ctx, g.authorizerEvent(req))
+	actx, cancel := context.WithTimeout(ctx, g.authorizerTimeout)
+	defer cancel()
+	answer, err := invoke(actx, g.authorize, g.authorizerEvent(req))
 	latency := time.Since(start)
 	switch {
 	case err != nil && err.Error() == errUnauthorized:
 		return refuse(unauthorized, nil)
 	case err != nil:
+		// API Gateway answers a Lambda authorizer's failure (any error but
+		// Unauthorized, a timeout, a crash) as a configuration error.
 		g.log.ErrorContext(ctx, "authorizer failed", "requestId", req.id, "error", err.Error())
-		return refuse(authorizerFailure, nil)
+		return refuse(authorizerConfigurationError, nil)
 	}
 	authorizerContext, principal, err := decide(answer, g.methodArn(req))
 	switch {
@@ -232,7 +271,7 @@ func (g *Gateway) newIncoming(r *http.Request, at time.Time) *incoming {
 	}
 	return &incoming{
 		r: r, id: newRequestID(), at: at, sourceIP: ip,
-		headers: newValues(forwardedHeaders(r, ip)), query: newValues(r.URL.Query()),
+		headers: newValues(forwardedHeaders(r, ip)), query: newValues(parseQuery(r.URL.RawQuery)),
 	}
 }
 
@@ -243,4 +282,24 @@ func newRequestID() string {
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// parseQuery splits a query string on & alone, as API Gateway does: Go's
+// url.ParseQuery drops any pair holding a semicolon.
+func parseQuery(raw string) url.Values {
+	q := url.Values{}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if key, err := url.QueryUnescape(k); err == nil {
+			k = key
+		}
+		if value, err := url.QueryUnescape(v); err == nil {
+			v = value
+		}
+		q[k] = append(q[k], v)
+	}
+	return q
 }

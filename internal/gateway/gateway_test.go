@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -292,8 +293,8 @@ func TestPolicy(t *testing.T) {
 		{"allow another action", []events.IAMPolicyStatement{statement("Allow", "execute-api:ManageConnections", arn)}, 403},
 		{"resources keep case", []events.IAMPolicyStatement{statement("Allow", "execute-api:Invoke", strings.ToUpper(arn))}, 403},
 		{"deny wins", []events.IAMPolicyStatement{statement("Allow", "execute-api:Invoke", arn), statement("Deny", "execute-api:Invoke", "*")}, 403},
-		{"no statement", nil, 500},
-		{"bad effect", []events.IAMPolicyStatement{statement("allow", "execute-api:Invoke", arn)}, 500},
+		{"no statement", nil, 503},
+		{"bad effect", []events.IAMPolicyStatement{statement("allow", "execute-api:Invoke", arn)}, 503},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			authorize := func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
@@ -334,7 +335,10 @@ func TestGatewayResponses(t *testing.T) {
 		{"authorizer failure", answering(events.APIGatewayCustomAuthorizerResponse{}, errors.New("store unavailable")),
 			503, "unavailable", nil},
 		{"an object in the context", answering(policy("key_1", "Allow", anyArn, map[string]any{"nested": map[string]any{}}), nil),
-			500, "internal", nil},
+			503, "unavailable", nil},
+		{"authorizer panics", func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+			panic("boom")
+		}, 503, "unavailable", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, serve(t, tc.authorize, &recorder{}), "GET", "/v1/api-keys", nil, nil)
@@ -441,5 +445,51 @@ func wantEqual(t *testing.T, what, got, want string) {
 	t.Helper()
 	if got != want {
 		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
+
+// A REST API hands the function the path as sent, percent-encoded, and
+// decodes the path parameters; it splits the query on & alone.
+func TestPathAndQueryAsAPIGatewayHandsThemOn(t *testing.T) {
+	rec := &recorder{}
+	allow := func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+		return policy("key_1", "Allow", "*", nil), nil
+	}
+	srv := serve(t, allow, rec)
+	if r := do(t, srv, "GET", "/v1/api-keys/a%2Fb%3Fc?status=revoked;x=1&limit=2", nil, nil); r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	ev := rec.events["get-key"][0]
+	if ev.Path != "/v1/api-keys/a%2Fb%3Fc" || ev.PathParameters["id"] != "a/b?c" {
+		t.Errorf("path %q, parameters %v", ev.Path, ev.PathParameters)
+	}
+	if ev.QueryStringParameters["status"] != "revoked;x=1" || ev.QueryStringParameters["limit"] != "2" {
+		t.Errorf("query %v", ev.QueryStringParameters)
+	}
+}
+
+// A function runs with its Lambda timeout as its deadline, and one that
+// panics has failed: 502.
+func TestFunctionDeadlineAndPanic(t *testing.T) {
+	allow := func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+		return policy("key_1", "Allow", "*", nil), nil
+	}
+	var left time.Duration
+	rec := &recorder{real: map[string]gateway.Function{
+		"whoami": func(ctx context.Context, _ events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			deadline, _ := ctx.Deadline()
+			left = time.Until(deadline)
+			return events.APIGatewayProxyResponse{StatusCode: 200, Body: "{}"}, nil
+		},
+		"get-key": func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			panic("boom")
+		},
+	}}
+	srv := serve(t, allow, rec)
+	if r := do(t, srv, "GET", "/v1/whoami", nil, nil); r.status != 200 || left <= 9*time.Second || left > 10*time.Second {
+		t.Errorf("whoami: %d, deadline in %v, want Globals' 10 s", r.status, left)
+	}
+	if r := do(t, srv, "GET", "/v1/api-keys/x", nil, nil); r.status != 502 {
+		t.Errorf("a panicking function: %d %s, want 502", r.status, r.body)
 	}
 }

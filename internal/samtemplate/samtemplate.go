@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -46,7 +47,12 @@ type Function struct {
 	// value that refers to a parameter is the parameter's default; one only
 	// CloudFormation can work out (a resource's name) is "".
 	Environment map[string]string
+	// Timeout is the function's Lambda timeout: its own, Globals', or Lambda's default.
+	Timeout time.Duration
 }
+
+// lambdaDefaultTimeout is Lambda's timeout for a function that sets none.
+const lambdaDefaultTimeout = 3 * time.Second
 
 // Route is one Api event of a function: a method on a resource.
 type Route struct {
@@ -82,6 +88,7 @@ type (
 		Globals struct {
 			Function struct {
 				Environment environment `yaml:"Environment"`
+				Timeout     int         `yaml:"Timeout"`
 			} `yaml:"Function"`
 		} `yaml:"Globals"`
 		Resources map[string]struct {
@@ -94,6 +101,7 @@ type (
 	}
 	functionProps struct {
 		Environment environment `yaml:"Environment"`
+		Timeout     int         `yaml:"Timeout"`
 		Events      map[string]struct {
 			Type       string `yaml:"Type"`
 			Properties struct {
@@ -157,11 +165,15 @@ func parse(data []byte) (*Template, error) {
 
 	t := &Template{}
 	globalEnv := envOf(doc.Globals.Function.Environment)
+	globalTimeout := lambdaDefaultTimeout
+	if s := doc.Globals.Function.Timeout; s > 0 {
+		globalTimeout = time.Duration(s) * time.Second
+	}
 	for _, id := range slices.Sorted(maps.Keys(doc.Resources)) {
 		res := doc.Resources[id]
 		switch res.Type {
 		case functionType:
-			f, err := parseFunction(id, res.Properties, globalEnv, envOf)
+			f, err := parseFunction(id, res.Properties, globalEnv, globalTimeout, envOf)
 			if err != nil {
 				return nil, err
 			}
@@ -191,7 +203,7 @@ func parse(data []byte) (*Template, error) {
 	return t, nil
 }
 
-func parseFunction(id string, node yaml.Node, globalEnv map[string]string, envOf func(environment) map[string]string) (Function, error) {
+func parseFunction(id string, node yaml.Node, globalEnv map[string]string, globalTimeout time.Duration, envOf func(environment) map[string]string) (Function, error) {
 	name, err := FunctionName(id)
 	if err != nil {
 		return Function{}, err
@@ -200,7 +212,10 @@ func parseFunction(id string, node yaml.Node, globalEnv map[string]string, envOf
 	if err := node.Decode(&props); err != nil {
 		return Function{}, fmt.Errorf("%s.Properties: %w", id, err)
 	}
-	f := Function{LogicalID: id, Name: name, Environment: maps.Clone(globalEnv)}
+	f := Function{LogicalID: id, Name: name, Environment: maps.Clone(globalEnv), Timeout: globalTimeout}
+	if props.Timeout > 0 {
+		f.Timeout = time.Duration(props.Timeout) * time.Second
+	}
 	maps.Copy(f.Environment, envOf(props.Environment))
 	for eventName, ev := range props.Events {
 		if ev.Type != "Api" {
@@ -228,6 +243,15 @@ func literal(n yaml.Node) (string, bool) {
 		return "", false
 	}
 	return n.Value, true
+}
+
+// Function finds a function by name.
+func (t *Template) Function(name string) (Function, bool) {
+	i := slices.IndexFunc(t.Functions, func(f Function) bool { return f.Name == name })
+	if i < 0 {
+		return Function{}, false
+	}
+	return t.Functions[i], true
 }
 
 // Routes are every function's routes, sorted.
