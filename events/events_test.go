@@ -25,7 +25,6 @@ import (
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
 	"github.com/keygate/keygate/pkg/keys"
-	"github.com/keygate/keygate/pkg/tabledef"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -118,11 +117,7 @@ func TestEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := tabledef.TemplatePath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl, err := samtemplate.Load(path)
+	tpl, err := samtemplate.LoadModule()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func loadTemplate(t *testing.T) (root string, tpl *samtemplate.Template) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl, err = samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err = samtemplate.LoadModule()
 	if err != nil {
 		t.Fatal(err)
 	}

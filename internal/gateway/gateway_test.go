@@ -19,17 +19,12 @@ import (
 
 	"github.com/keygate/keygate/internal/gateway"
 	"github.com/keygate/keygate/internal/samtemplate"
-	"github.com/keygate/keygate/pkg/tabledef"
 )
 
 // template is keygate's template.yaml: the tests render its gateway responses.
 func template(t *testing.T) *samtemplate.Template {
 	t.Helper()
-	path, err := tabledef.TemplatePath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl, err := samtemplate.Load(path)
+	tpl, err := samtemplate.LoadModule()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/keygate/keygate/pkg/tabledef"
 )
 
 const (
@@ -124,6 +126,16 @@ type (
 		} `yaml:"GatewayResponses"`
 	}
 )
+
+// LoadModule reads the module's own template.yaml, at the root of the
+// repository, wherever the caller runs from.
+func LoadModule() (*Template, error) {
+	path, err := tabledef.TemplatePath()
+	if err != nil {
+		return nil, err
+	}
+	return Load(path)
+}
 
 // Load reads the SAM template at path.
 func Load(path string) (*Template, error) {
