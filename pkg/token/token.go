@@ -65,6 +65,25 @@ func Pattern(prefix string) string {
 	return `\b` + regexp.QuoteMeta(prefix) + `_[a-z]{2}_[0-9A-Za-z]{` + fmt.Sprint(SecretLen+ChecksumLen) + `}\b`
 }
 
+// secretRun finds what could be a key's secret in any text: a tier code
+// between underscores, then a long base62 run. It asks for neither the
+// configured prefix nor the full length, so a key with another prefix, cut
+// short or run into other characters is caught too.
+var secretRun = regexp.MustCompile(`(_[a-z]{2}_[0-9A-Za-z]{4})[0-9A-Za-z]{16,}`)
+
+// Redact masks every key-like secret in s, keeping the display hint (as
+// Start shows it), so that a key pasted into a URL or an error message never
+// reaches a log.
+func Redact(s string) string {
+	if !strings.Contains(s, "_") {
+		return s
+	}
+	return secretRun.ReplaceAllString(s, "${1}"+redactedMark)
+}
+
+// redactedMark stands where Redact removed a secret.
+const redactedMark = "[redacted]"
+
 // Generate makes a new key for the prefix and tier code, reading the secret from rnd
 // (crypto/rand.Reader in production).
 func Generate(rnd io.Reader, prefix, tierCode string) (string, error) {

@@ -170,3 +170,36 @@ func ExampleParse() {
 	// <nil>
 	// malformed API key
 }
+
+func TestRedact(t *testing.T) {
+	key, err := Generate(strings.NewReader(strings.Repeat("k", 64)), "kg", "pk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := Generate(strings.NewReader(strings.Repeat("o", 64)), "acme2", "in")
+	hint := Start(key)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"path", "/v1/api-keys/" + key, "/v1/api-keys/" + hint + "[redacted]"},
+		{"query", "/v1/x?key=" + key + "&a=1", "/v1/x?key=" + hint + "[redacted]&a=1"},
+		{"other prefix", "bad key " + other, "bad key " + Start(other) + "[redacted]"},
+		{"run into text", key + "ZZZ", hint + "[redacted]"},
+		{"cut short", key[:30], key[:len(hint)] + "[redacted]"},
+		{"two keys", key + "," + other, hint + "[redacted]," + Start(other) + "[redacted]"},
+		{"key id stays", "/v1/api-keys/key_0123456789abcdef01234567", "/v1/api-keys/key_0123456789abcdef01234567"},
+		{"short tail stays", "kg_pk_abc", "kg_pk_abc"},
+		{"no underscore", "plain text", "plain text"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Redact(tc.in)
+			if got != tc.want {
+				t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if strings.Contains(got, key[len(hint):]) || strings.Contains(got, other[len(Start(other)):]) {
+				t.Errorf("Redact(%q) = %q still holds a secret", tc.in, got)
+			}
+		})
+	}
+}
