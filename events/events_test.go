@@ -1,7 +1,8 @@
 // Package events_test runs every event file of this folder through its
 // function's handler, against DynamoDB Local, as `sam local invoke -e` would
-// run it through the function: events/<name>.json goes to functions/<name>.
-// README.md says how the keys the events refer to are made.
+// run it through the function: events/<name>.json and
+// events/base-path/<name>.json go to functions/<name>. README.md says how
+// the keys the events refer to are made.
 package events_test
 
 import (
@@ -31,6 +32,10 @@ func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
 
 // project is the events' callers' project.
 const project = "acme"
+
+// basePath is the base path mapping of the custom domain the events of
+// base-path/ come through.
+const basePath = "/keygate"
 
 // Ids of the seeded keys the events name.
 const (
@@ -130,8 +135,8 @@ func TestEvents(t *testing.T) {
 				t.Fatalf("%s has no expected answer in this test", file)
 			}
 			ev := readEvent(t, file)
-			checkShape(t, tpl, name, ev)
-			got := invoke(t, name, ev)
+			checkShape(t, tpl, name, "", ev)
+			got := decodeAnswer(t, invoke(t, name, ev))
 			if got.status != exp.status || got.Success != (exp.status < 400) {
 				t.Fatalf("status %d, success %v, want %d: %s", got.status, got.Success, exp.status, got.Data)
 			}
@@ -143,6 +148,39 @@ func TestEvents(t *testing.T) {
 			want(t, slices.Contains(files, name+".json"), "no %s.json", name)
 		}
 	})
+}
+
+// TestBasePathEvents runs each request of base-path/, which came through a
+// custom domain with a base path mapping, and its twin of this folder, which
+// came through the API's own endpoint: the function must answer both alike.
+// The event's path carries the base path; the function routes on the
+// resource.
+func TestBasePathEvents(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("base-path", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no events in base-path/ (%v)", err)
+	}
+	tpl, err := samtemplate.LoadModule()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ev, twin := readEvent(t, file), readEvent(t, name+".json")
+			checkShape(t, tpl, name, basePath, ev)
+			want(t, ev.RequestContext.Path == ev.Path && ev.Path == basePath+twin.Path,
+				"path %s, requestContext.path %s: behind the custom domain both are %s%s", ev.Path, ev.RequestContext.Path, basePath, twin.Path)
+			got, direct := invoke(t, name, ev), invoke(t, name, twin)
+			if got.StatusCode != direct.StatusCode || got.Body != direct.Body {
+				t.Errorf("behind the base path: %d %s\nwithout it: %d %s", got.StatusCode, got.Body, direct.StatusCode, direct.Body)
+			}
+			if exp, ok := expected[name]; !ok || got.StatusCode != exp.status {
+				t.Errorf("status %d, want %s.json's expected answer", got.StatusCode, name)
+			}
+		})
+	}
 }
 
 func readEvent(t *testing.T, file string) events.APIGatewayProxyRequest {
@@ -161,10 +199,10 @@ func readEvent(t *testing.T, file string) events.APIGatewayProxyRequest {
 }
 
 // checkShape holds the event to what API Gateway would send the function:
-// one of its routes in template.yaml, the path that resource and the path
-// parameters make, and the authorizer's context with every value a string
-// but integrationLatency, and principalId the key id.
-func checkShape(t *testing.T, tpl *samtemplate.Template, function string, ev events.APIGatewayProxyRequest) {
+// one of its routes in template.yaml, the path that base, resource and the
+// path parameters make, and the authorizer's context with every value a
+// string but integrationLatency, and principalId the key id.
+func checkShape(t *testing.T, tpl *samtemplate.Template, function, base string, ev events.APIGatewayProxyRequest) {
 	t.Helper()
 	route := samtemplate.Route{Method: ev.HTTPMethod, Path: ev.Resource, Function: function}
 	want(t, slices.Contains(tpl.Routes(), route), "%s is not a route of function %s in template.yaml", route, function)
@@ -172,7 +210,7 @@ func checkShape(t *testing.T, tpl *samtemplate.Template, function string, ev eve
 	for k, v := range ev.PathParameters {
 		path = strings.ReplaceAll(path, "{"+k+"}", v)
 	}
-	want(t, path == ev.Path && ev.RequestContext.ResourcePath == ev.Resource && ev.RequestContext.HTTPMethod == ev.HTTPMethod,
+	want(t, base+path == ev.Path && ev.RequestContext.ResourcePath == ev.Resource && ev.RequestContext.HTTPMethod == ev.HTTPMethod,
 		"path %s, resource %s, requestContext %+v do not agree", ev.Path, ev.Resource, ev.RequestContext)
 	want(t, ev.RequestContext.Identity.SourceIP != "" && ev.RequestContext.RequestID != "", "requestContext lacks identity.sourceIp or requestId")
 	for k, v := range ev.RequestContext.Authorizer {
@@ -188,8 +226,8 @@ func checkShape(t *testing.T, tpl *samtemplate.Template, function string, ev eve
 }
 
 // invoke runs the event through the function's handler, built as its Lambda
-// main builds it, on a table seeded for this test, at the events' time.
-func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) answer {
+// main builds it, on a table seeded for this call, at the events' time.
+func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
 	t.Helper()
 	client := ddbtest.Client(t)
 	table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
@@ -202,6 +240,11 @@ func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) ans
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+func decodeAnswer(t *testing.T, out events.APIGatewayProxyResponse) answer {
+	t.Helper()
 	got := answer{status: out.StatusCode}
 	if err := json.Unmarshal([]byte(out.Body), &got); err != nil {
 		t.Fatalf("body %q: %v", out.Body, err)

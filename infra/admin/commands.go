@@ -19,7 +19,8 @@ commands:
                 prints the new key as JSON, the raw key (field "key") included: it is shown only once
   list-keys     --project P [--status active|revoked|expired] [--owner O]
   revoke-key    --project P --id ID
-  revoke-owner  --project P --owner O
+  revoke-owner  --project P --owner O [--include-created true]
+                with --include-created, also the keys the owner's keys created, transitively
 `
 
 // run carries out one command and returns the exit code: 0 done, 1 failed, 2 misused.
@@ -109,9 +110,9 @@ var commands = map[string]command{
 			}
 			return map[string]string{"revoked": f("id")}, nil
 		}},
-	"revoke-owner": {names: []string{"owner"},
+	"revoke-owner": {names: []string{"owner", "include-created"},
 		run: func(ctx context.Context, svc *keys.Service, c keys.Caller, f flagValues) (any, error) {
-			n, err := svc.RevokeOwner(ctx, c, f("owner"))
+			n, err := svc.RevokeOwner(ctx, c, f("owner"), f("include-created") == "true")
 			if err != nil {
 				return nil, err
 			}

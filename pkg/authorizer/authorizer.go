@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
@@ -70,12 +69,14 @@ type RateLimit struct {
 // request per well-formed key and none for a malformed one. It is the one
 // core behind the REST API authorizer, the HTTP API authorizer and verify.
 //
-// A request refused for scope or IP counts as a use of the key: the key
-// authenticated, the store counted it in the same request that proved it,
-// and so authorization stays at one DynamoDB request (not counting would
-// need the route's scopes and the allowlist checked before the write, that
-// is a read first). A rate-limited request is not counted: the write's own
-// condition refuses it.
+// A refused request spends none of the key's budget, so that whoever holds
+// a leaked key cannot lock its owner out from an address or a route the
+// key does not allow. The write's own condition refuses a rate-limited
+// request and a key lacking the route's scopes. An IP allowlist (CIDRs)
+// cannot be checked in a condition expression: a request from an address
+// it does not admit is counted, then returned by a second write (on that
+// refusal path only), so for a few milliseconds it holds one unit of the
+// window's budget. lastUsed keeps the time of that refused use.
 type Authorizer struct {
 	cfg   keys.Config
 	store Store
@@ -126,7 +127,8 @@ func (a *Authorizer) decide(ctx context.Context, req Request, now time.Time) (De
 	hash := token.Hash(req.Key)
 	id := token.ID(hash)
 	window := windowAt(now, a.cfg.RateWindow)
-	used, err := a.store.UseKey(ctx, UseRequest{ID: id, Hash: hash, Project: req.Project, Limit: tier.Limit, Window: window, Now: now})
+	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, Limit: tier.Limit, Window: window, Now: now}
+	used, err := a.store.UseKey(ctx, use)
 	if err != nil {
 		return Decision{KeyID: id}, fmt.Errorf("authorize %s: %w", id, err)
 	}
@@ -139,10 +141,23 @@ func (a *Authorizer) decide(ctx context.Context, req Request, now time.Time) (De
 		d.RateLimit = &RateLimit{Limit: tier.Limit, Remaining: 0, Reset: window.End()}
 		d.RetryAfter = window.End().Sub(now)
 	case Allowed:
+		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
+			d.Outcome = IPNotAllowed
+			used.Count--
+			d.Key.Usage.TotalRequests--
+			a.returnUse(ctx, use, window)
+		}
 		d.RateLimit = &RateLimit{Limit: tier.Limit, Remaining: max(0, tier.Limit-used.Count), Reset: window.End()}
-		d.Outcome = grant(used.Key, req)
 	}
 	return d, nil
+}
+
+// returnUse gives back the budget a refused request took. Its failure
+// leaves the refusal as it is: it costs the key one use, and is logged.
+func (a *Authorizer) returnUse(ctx context.Context, use UseRequest, window Window) {
+	if err := a.store.ReturnUse(ctx, use, window); err != nil {
+		a.log.ErrorContext(ctx, "return of a refused use failed", "keyId", use.ID, "error", err.Error())
+	}
 }
 
 // tierOf checks the key's shape and checksum and finds its tier, whose limit
@@ -153,19 +168,6 @@ func (a *Authorizer) tierOf(key string) (keys.Tier, bool) {
 		return keys.Tier{}, false
 	}
 	return a.cfg.TierByCode(parsed.TierCode)
-}
-
-// grant checks what the store cannot: the route's scopes and the allowlist.
-func grant(k *keys.Key, req Request) Outcome {
-	for _, s := range req.Scopes {
-		if !slices.Contains(k.Scopes, s) {
-			return InsufficientScope
-		}
-	}
-	if !ipAllowed(k.IPAllowlist, req.SourceIP) {
-		return IPNotAllowed
-	}
-	return Allowed
 }
 
 // logDecision writes one line per decision: never the raw key or its hash,

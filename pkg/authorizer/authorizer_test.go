@@ -74,13 +74,13 @@ func TestDecide(t *testing.T) {
 		{name: "expired", label: "expired", want: authorizer.Expired, calls: 1},
 		{name: "rate limited, not counted", label: "limited", want: authorizer.RateLimited, calls: 1,
 			limit: &authorizer.RateLimit{Limit: 100, Remaining: 0, Reset: windowEnd}},
-		// Refusals of a key that authenticated count as a use (see Authorizer).
-		{name: "insufficient scope, counted", req: authorizer.Request{Scopes: []string{"contracts", "admin"}}, label: "reader", want: authorizer.InsufficientScope, calls: 1, counted: 1,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 99, Reset: windowEnd}},
-		{name: "IP not allowed, counted", req: authorizer.Request{SourceIP: "198.51.100.7"}, label: "allowlisted", want: authorizer.IPNotAllowed, calls: 1, counted: 1,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 99, Reset: windowEnd}},
-		{name: "IP unknown, allowlist set", label: "allowlisted", want: authorizer.IPNotAllowed, calls: 1, counted: 1,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 99, Reset: windowEnd}},
+		// Refusals spend no budget (see Authorizer): scope is refused by the
+		// write itself; an IP refusal's use is returned by a second request.
+		{name: "insufficient scope, not counted", req: authorizer.Request{Scopes: []string{"contracts", "admin"}}, label: "reader", want: authorizer.InsufficientScope, calls: 1},
+		{name: "IP not allowed, returned", req: authorizer.Request{SourceIP: "198.51.100.7"}, label: "allowlisted", want: authorizer.IPNotAllowed, calls: 2,
+			limit: &authorizer.RateLimit{Limit: 100, Remaining: 100, Reset: windowEnd}},
+		{name: "IP unknown, allowlist set", label: "allowlisted", want: authorizer.IPNotAllowed, calls: 2,
+			limit: &authorizer.RateLimit{Limit: 100, Remaining: 100, Reset: windowEnd}},
 		{name: "IP in allowlist", req: authorizer.Request{SourceIP: "2001:db8::5"}, label: "allowlisted", want: authorizer.Allowed, calls: 1, counted: 1,
 			limit: &authorizer.RateLimit{Limit: 100, Remaining: 99, Reset: windowEnd}},
 	}
@@ -162,7 +162,7 @@ func TestVerify(t *testing.T) {
 	}{
 		{"valid", "acme", authorizer.VerifyInput{Key: reader, Scopes: []string{"contracts"}}, authorizer.Allowed, 1},
 		{"another project's key is not found, not counted", "globex", authorizer.VerifyInput{Key: reader}, authorizer.NotFound, 0},
-		{"missing scope", "acme", authorizer.VerifyInput{Key: reader, Scopes: []string{"payments"}}, authorizer.InsufficientScope, 1},
+		{"missing scope is not counted", "acme", authorizer.VerifyInput{Key: reader, Scopes: []string{"payments"}}, authorizer.InsufficientScope, 0},
 		{"an IP is checked only against an allowlist", "acme", authorizer.VerifyInput{Key: reader, IP: "192.0.2.1"}, authorizer.Allowed, 1},
 		{"malformed", "acme", authorizer.VerifyInput{Key: malformed()}, authorizer.MalformedKey, 0},
 	}

@@ -11,7 +11,8 @@ const (
 	ContextProject            = "project"
 	ContextOwner              = "owner"
 	ContextTier               = "tier"
-	ContextScopes             = "scopes" // comma-separated
+	ContextScopes             = "scopes"    // comma-separated
+	ContextExpiresAt          = "expiresAt" // Unix milliseconds; absent if the key never expires
 	ContextRateLimitLimit     = "rateLimitLimit"
 	ContextRateLimitRemaining = "rateLimitRemaining"
 	ContextRateLimitReset     = "rateLimitReset" // Unix seconds

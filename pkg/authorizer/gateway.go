@@ -153,7 +153,7 @@ func (h *Handler) stagePolicy(d Decision, methodArn string) (events.APIGatewayCu
 	resp := policy(d.KeyID, "Allow", stage+"/*", allowContext(d))
 	var denied []string
 	for _, route := range slices.Sorted(maps.Keys(h.routes)) {
-		if !holdsAll(d.Key.Scopes, h.routes[route]) {
+		if !d.Key.HoldsScopes(h.routes[route]) {
 			denied = append(denied, routeArn(stage, route))
 		}
 	}
@@ -191,15 +191,6 @@ func routeArn(stage, route string) string {
 		}
 	}
 	return stage + "/" + method + "/" + strings.Join(segments, "/")
-}
-
-func holdsAll(held, needed []string) bool {
-	for _, s := range needed {
-		if !slices.Contains(held, s) {
-			return false
-		}
-	}
-	return true
 }
 
 // call is what an event tells about the request to authorize.
@@ -253,7 +244,7 @@ func policy(principal, effect, methodArn string, context map[string]any) events.
 // caller (httpapi.CallerFrom). Every value is a string, as API Gateway hands
 // REST API context values on.
 func allowContext(d Decision) map[string]any {
-	return map[string]any{
+	c := map[string]any{
 		ContextKeyID:              d.KeyID,
 		ContextProject:            d.Key.Project,
 		ContextOwner:              d.Key.Owner,
@@ -263,6 +254,10 @@ func allowContext(d Decision) map[string]any {
 		ContextRateLimitRemaining: strconv.FormatInt(d.RateLimit.Remaining, 10),
 		ContextRateLimitReset:     strconv.FormatInt(d.RateLimit.Reset.Unix(), 10),
 	}
+	if d.Key.ExpiresAt != nil {
+		c[ContextExpiresAt] = strconv.FormatInt(d.Key.ExpiresAt.UnixMilli(), 10)
+	}
+	return c
 }
 
 // denyContext feeds the gateway's error response: its errorCode and, when

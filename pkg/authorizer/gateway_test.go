@@ -50,7 +50,7 @@ var eventCases = map[string]eventCase{
 	"revoked-key":        {outcome: authorizer.Revoked, calls: 1},
 	"expired-key":        {outcome: authorizer.Expired, calls: 1},
 	"insufficient-scope": {outcome: authorizer.InsufficientScope, label: "reader", calls: 1},
-	"ip-not-allowed":     {outcome: authorizer.IPNotAllowed, label: "allowlisted", calls: 1},
+	"ip-not-allowed":     {outcome: authorizer.IPNotAllowed, label: "allowlisted", calls: 2}, // the use, then its return
 	"rate-limited":       {outcome: authorizer.RateLimited, label: "limited", calls: 1},
 }
 
@@ -182,16 +182,16 @@ func checkPolicy(t *testing.T, resp events.APIGatewayCustomAuthorizerResponse, e
 	}
 }
 
-// checkCalls checks the store requests, and that a key that did not
-// authenticate was not counted.
+// checkCalls checks the store requests, and that a refused request spent
+// none of its key's budget.
 func checkCalls(t *testing.T, f *fixture, want eventCase) {
 	t.Helper()
 	if got := f.store.Calls(); got != want.calls {
 		t.Errorf("%d store requests, want %d", got, want.calls)
 	}
-	if want.outcome == authorizer.RateLimited {
+	if want.outcome != authorizer.Allowed && want.label != "" {
 		if n := f.store.TotalRequests(keyID(want.label)); n != 0 {
-			t.Errorf("rate-limited request counted: total %d", n)
+			t.Errorf("%s request counted: total %d", want.outcome, n)
 		}
 	}
 }

@@ -202,13 +202,16 @@ func TestDynamoDBOutcomes(t *testing.T) {
 			}
 			return raw, authorizer.Request{}
 		}, authorizer.RateLimited, 1, 3},
-		{"insufficient scope: counted", func(e *dbEnv) (string, authorizer.Request) {
+		{"insufficient scope: refused by the write, not counted", func(e *dbEnv) (string, authorizer.Request) {
 			return e.create(keys.CreateInput{Tier: "public", Scopes: []string{"contracts"}}), authorizer.Request{Scopes: []string{"payments"}}
-		}, authorizer.InsufficientScope, 1, 1},
-		{"IP not allowed: counted", func(e *dbEnv) (string, authorizer.Request) {
+		}, authorizer.InsufficientScope, 1, 0},
+		{"insufficient scope, no scopes at all", func(e *dbEnv) (string, authorizer.Request) {
+			return e.create(keys.CreateInput{Tier: "public"}), authorizer.Request{Scopes: []string{"contracts"}}
+		}, authorizer.InsufficientScope, 1, 0},
+		{"IP not allowed: counted, then returned", func(e *dbEnv) (string, authorizer.Request) {
 			raw := e.create(keys.CreateInput{Tier: "public", IPAllowlist: []string{"2001:db8::/32", "203.0.113.7"}})
 			return raw, authorizer.Request{SourceIP: "203.0.113.8"}
-		}, authorizer.IPNotAllowed, 1, 1},
+		}, authorizer.IPNotAllowed, 2, 0},
 		{"IP allowed", func(e *dbEnv) (string, authorizer.Request) {
 			raw := e.create(keys.CreateInput{Tier: "public", IPAllowlist: []string{"2001:db8::/32", "203.0.113.7"}})
 			return raw, authorizer.Request{SourceIP: "::ffff:203.0.113.7"}
@@ -231,10 +234,38 @@ func TestDynamoDBOutcomes(t *testing.T) {
 			if got := e.totalRequests(raw); got != tt.counted {
 				t.Errorf("totalRequests %d, want %d", got, tt.counted)
 			}
+			if tt.counted == 0 {
+				for name, n := range e.windowCounters(raw) {
+					if n != 0 {
+						t.Errorf("window counter %s = %d after a refusal, want 0", name, n)
+					}
+				}
+			}
 			if tt.want == authorizer.RateLimited && d.RetryAfter != 450*time.Second {
 				t.Errorf("retry after %v, want 450s", d.RetryAfter)
 			}
 		})
+	}
+}
+
+// TestIPRefusalsCannotLockOutTheOwner: whoever holds a leaked IP-pinned key
+// sends more requests than its limit from elsewhere; the owner's next
+// requests, from the allowed address, still pass, and only they count.
+func TestIPRefusalsCannotLockOutTheOwner(t *testing.T) {
+	e := newDBEnv(t)
+	raw := e.create(keys.CreateInput{Tier: "tiny", IPAllowlist: []string{"203.0.113.0/24"}})
+	for range 5 { // tiny allows 3 per window
+		if d, _ := e.decide(authorizer.Request{Key: raw, SourceIP: "198.51.100.9"}); d.Outcome != authorizer.IPNotAllowed {
+			t.Fatalf("request from outside the allowlist: %s", d.Outcome)
+		}
+	}
+	for i := range 3 {
+		if d, _ := e.decide(authorizer.Request{Key: raw, SourceIP: "203.0.113.5"}); d.Outcome != authorizer.Allowed {
+			t.Fatalf("owner's request %d after the refusals: %s, want allowed", i+1, d.Outcome)
+		}
+	}
+	if got := e.totalRequests(raw); got != 3 {
+		t.Errorf("totalRequests %d, want 3: refusals must not count", got)
 	}
 }
 

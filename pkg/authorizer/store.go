@@ -12,10 +12,17 @@ import (
 // a single strongly consistent conditional write.
 type Store interface {
 	// UseKey counts one use of the key if, and only if, the key exists with
-	// this hash (and project, when set), is active, is not expired, and has
-	// fewer than Limit uses in the window. Otherwise it counts nothing and
-	// says why. An error is a failure of the store, never a refusal.
+	// this hash (and project, when set), is active, is not expired, holds
+	// every scope of Scopes and has fewer than Limit uses in the window.
+	// Otherwise it counts nothing and says why, in this order: NotFound,
+	// Revoked, Expired, InsufficientScope, RateLimited. An error is a
+	// failure of the store, never a refusal.
 	UseKey(ctx context.Context, req UseRequest) (UseResult, error)
+	// ReturnUse takes back a use UseKey counted in window, for a request
+	// refused after the count (its IP): the window's count and the key's
+	// totalRequests go down by one, never below zero. A window already gone
+	// leaves its count alone.
+	ReturnUse(ctx context.Context, req UseRequest, window Window) error
 }
 
 // UseRequest is one use of a key to count.
@@ -24,6 +31,9 @@ type UseRequest struct {
 	Hash [sha256.Size]byte
 	// Project, when set, makes a key of another project NotFound.
 	Project string
+	// Scopes the key must hold: the route's, checked in the same write, so
+	// a request refused for scope is not counted.
+	Scopes []string
 	// Limit is the tier's number of requests per window; the tier code is
 	// part of the key, so it is known before any lookup.
 	Limit  int64

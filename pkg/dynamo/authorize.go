@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -145,6 +146,46 @@ func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 		}
 		c = next.cleanup
 	}
+}
+
+// ReturnUse takes back one counted use: the window's count, while the
+// window is still held, and totalRequests, each only while above zero and
+// on the key whose hash was counted.
+func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, w authorizer.Window) error {
+	ctx, cancel := context.WithTimeout(ctx, useKeyBudget)
+	defer cancel()
+	names := map[string]string{"#hash": attrKeyHash, "#total": attrTotalRequests, "#cur": windowAttr(w.Start.Unix())}
+	values := map[string]types.AttributeValue{":hash": &types.AttributeValueMemberB{Value: req.Hash[:]}, ":one": numberValue(1), ":zero": numberValue(0)}
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       itemKey(keyPK(req.ID), keySK),
+		UpdateExpression:          aws.String("SET #cur = #cur - :one, #total = #total - :one"),
+		ConditionExpression:       aws.String("#hash = :hash AND #cur > :zero AND #total > :zero"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}
+	_, err := s.client.UpdateItem(ctx, in)
+	var failed *types.ConditionalCheckFailedException
+	if !errors.As(err, &failed) {
+		return classifyIf("return key use", err)
+	}
+	// The window rolled over since (its counter is gone): the total alone.
+	delete(names, "#cur")
+	in.UpdateExpression = aws.String("SET #total = #total - :one")
+	in.ConditionExpression = aws.String("#hash = :hash AND #total > :zero")
+	_, err = s.client.UpdateItem(ctx, in)
+	if errors.As(err, &failed) {
+		return nil // the key is gone or replaced: nothing to return
+	}
+	return classifyIf("return key use", err)
+}
+
+// classifyIf is classify for an error that may be nil.
+func classifyIf(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return classify(op, err)
 }
 
 // pause waits d, or until ctx is done.
@@ -284,6 +325,14 @@ func (s *Store) useInput(req authorizer.UseRequest, c windowCleanup) *dynamodb.U
 		values[":project"] = &types.AttributeValueMemberS{Value: req.Project}
 		cond += " AND #project = :project"
 	}
+	if len(req.Scopes) > 0 {
+		names["#scopes"] = attrScopes
+		for i, scope := range req.Scopes {
+			ref := ":scope" + strconv.Itoa(i)
+			values[ref] = &types.AttributeValueMemberS{Value: scope}
+			cond += " AND contains(#scopes, " + ref + ")"
+		}
+	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                           &s.table,
 		Key:                                 itemKey(keyPK(req.ID), keySK),
@@ -311,6 +360,9 @@ func refusal(old map[string]types.AttributeValue, req authorizer.UseRequest, c w
 	}
 	if o := standing(k, req); o != authorizer.Allowed {
 		return refused(o, k), nil, nil
+	}
+	if !k.HoldsScopes(req.Scopes) {
+		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: k}, nil, nil
 	}
 	count, _ := itemNumber(old, windowAttr(req.Window.Start.Unix()))
 	if count >= req.Limit {

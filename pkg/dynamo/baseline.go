@@ -24,6 +24,11 @@ func (s *Store) ThreeStep() ThreeStepStore { return ThreeStepStore{store: s} }
 
 var _ authorizer.Store = ThreeStepStore{}
 
+// ReturnUse is the Store's own.
+func (t ThreeStepStore) ReturnUse(ctx context.Context, req authorizer.UseRequest, w authorizer.Window) error {
+	return t.store.ReturnUse(ctx, req, w)
+}
+
 // UseKey implements authorizer.Store in three requests.
 func (t ThreeStepStore) UseKey(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, error) {
 	s := t.store
@@ -41,6 +46,9 @@ func (t ThreeStepStore) UseKey(ctx context.Context, req authorizer.UseRequest) (
 	}
 	if o := standing(k, req); o != authorizer.Allowed {
 		return refused(o, k), nil
+	}
+	if !k.HoldsScopes(req.Scopes) {
+		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: k}, nil
 	}
 	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,

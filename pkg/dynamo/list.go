@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,15 +28,26 @@ type partition struct {
 	pkAttr  string
 	pkValue string
 	skAttr  string
+	// query names the listing a cursor belongs to: the partition and
+	// every filter, so that a cursor serves no other.
+	query string
 	// startKey builds the ExclusiveStartKey of the item with sort key sk and id.
 	startKey func(sk, id string) map[string]types.AttributeValue
 }
 
-func keyPartition(project string, owner string) partition {
-	p := partition{index: indexByProject, pkAttr: attrGSI1PK, pkValue: projectPK(project), skAttr: attrGSI1SK}
-	if owner != "" {
-		p = partition{index: indexByOwner, pkAttr: attrGSI2PK, pkValue: ownerPK(project, owner), skAttr: attrGSI2SK}
+// keyPartition is the index that lists a project's keys for f: by creator,
+// by owner, or all; the other filters are a FilterExpression.
+func keyPartition(project string, f keys.KeyFilter) partition {
+	var p partition
+	switch {
+	case f.CreatedBy != "":
+		p = partition{index: indexByCreator, pkAttr: attrGSI3PK, pkValue: creatorPK(project, f.CreatedBy), skAttr: attrGSI3SK}
+	case f.Owner != "":
+		p = partition{index: indexByOwner, pkAttr: attrGSI2PK, pkValue: ownerPK(project, f.Owner), skAttr: attrGSI2SK}
+	default:
+		p = partition{index: indexByProject, pkAttr: attrGSI1PK, pkValue: projectPK(project), skAttr: attrGSI1SK}
 	}
+	p.query = strings.Join([]string{"keys", project, string(f.Status), f.Owner, f.Tier, f.CreatedBy}, "\x00")
 	p.startKey = func(sk, id string) map[string]types.AttributeValue {
 		k := itemKey(keyPK(id), keySK)
 		k[p.pkAttr] = &types.AttributeValueMemberS{Value: p.pkValue}
@@ -45,9 +57,10 @@ func keyPartition(project string, owner string) partition {
 	return p
 }
 
-func auditPartition(project string) partition {
-	return partition{pkAttr: attrPK, pkValue: auditPK(project), skAttr: attrSK,
-		startKey: func(sk, _ string) map[string]types.AttributeValue { return itemKey(auditPK(project), sk) }}
+func auditPartition(q keys.AuditQuery) partition {
+	return partition{pkAttr: attrPK, pkValue: auditPK(q.Project), skAttr: attrSK,
+		query:    strings.Join([]string{"audit", q.Project, q.Target, q.Action}, "\x00"),
+		startKey: func(sk, _ string) map[string]types.AttributeValue { return itemKey(auditPK(q.Project), sk) }}
 }
 
 // ListKeys pages through a project's keys, newest first. Items that TTL
@@ -67,7 +80,10 @@ func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, st
 	if q.Filter.Tier != "" {
 		filter = filter.And(expression.Name(attrTier).Equal(expression.Value(q.Filter.Tier)))
 	}
-	items, next, err := s.page(ctx, keyPartition(q.Project, q.Filter.Owner), filter, q.Limit, q.Cursor)
+	if q.Filter.CreatedBy != "" && q.Filter.Owner != "" { // listed by creator: owner is a filter
+		filter = filter.And(expression.Name(attrOwner).Equal(expression.Value(q.Filter.Owner)))
+	}
+	items, next, err := s.page(ctx, keyPartition(q.Project, q.Filter), filter, q.Limit, q.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -134,7 +150,7 @@ func (s *Store) ListAudit(ctx context.Context, q keys.AuditQuery) ([]*keys.Audit
 	if q.Action != "" {
 		filter = filter.And(expression.Name(attrAction).Equal(expression.Value(q.Action)))
 	}
-	items, next, err := s.page(ctx, auditPartition(q.Project), filter, q.Limit, q.Cursor)
+	items, next, err := s.page(ctx, auditPartition(q), filter, q.Limit, q.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -181,7 +197,7 @@ func (s *Store) page(ctx context.Context, p partition, filter expression.Conditi
 		in.IndexName = aws.String(p.index)
 	}
 	if after != "" {
-		sk, id, err := decodeCursor(after)
+		sk, id, err := s.decodeCursor(ctx, p.query, after)
 		if err != nil {
 			return nil, "", err
 		}
@@ -196,13 +212,15 @@ func (s *Store) page(ctx context.Context, p partition, filter expression.Conditi
 		items = append(items, out.Items...)
 		if len(items) > limit {
 			items = items[:limit]
-			return items, encodeCursor(stringAttr(items[limit-1], p.skAttr)), nil
+			next, err := s.encodeCursor(ctx, p.query, stringAttr(items[limit-1], p.skAttr))
+			return items, next, err
 		}
 		if out.LastEvaluatedKey == nil {
 			return items, "", nil
 		}
 		if round+1 == maxQueryRounds {
-			return items, encodeCursor(stringAttr(out.LastEvaluatedKey, p.skAttr)), nil
+			next, err := s.encodeCursor(ctx, p.query, stringAttr(out.LastEvaluatedKey, p.skAttr))
+			return items, next, err
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}

@@ -2,10 +2,10 @@ package dynamo
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +20,7 @@ import (
 // Client is the part of the DynamoDB API the store uses.
 type Client interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
@@ -28,8 +29,9 @@ type Client interface {
 
 // Store implements keys.Store on one DynamoDB table.
 type Store struct {
-	client Client
-	table  string
+	client  Client
+	table   string
+	cursors cursorSecret
 }
 
 // New returns a Store on the named table.
@@ -45,6 +47,8 @@ type keyRecord struct {
 	GSI1SK        string   `dynamodbav:"gsi1sk"`
 	GSI2PK        string   `dynamodbav:"gsi2pk,omitempty"`
 	GSI2SK        string   `dynamodbav:"gsi2sk,omitempty"`
+	GSI3PK        string   `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK        string   `dynamodbav:"gsi3sk,omitempty"`
 	ID            string   `dynamodbav:"id"`
 	Name          string   `dynamodbav:"name"`
 	Start         string   `dynamodbav:"start"`
@@ -64,6 +68,7 @@ type keyRecord struct {
 	RevokedAt     int64    `dynamodbav:"revokedAt,omitempty"`
 	RotatedFrom   string   `dynamodbav:"rotatedFrom,omitempty"`
 	RotatedTo     string   `dynamodbav:"rotatedTo,omitempty"`
+	CreatedBy     string   `dynamodbav:"createdBy,omitempty"`
 	Version       int64    `dynamodbav:"version"`
 	TTL           int64    `dynamodbav:"ttl,omitempty"`
 }
@@ -77,10 +82,13 @@ func toRecord(k *keys.Key) keyRecord {
 		TotalRequests: k.Usage.TotalRequests, LastUsed: millis(k.Usage.LastUsed),
 		IPAllowlist: k.IPAllowlist, Metadata: string(k.Metadata), ExpiresAt: millis(k.ExpiresAt),
 		CreatedAt: k.CreatedAt.UnixMilli(), UpdatedAt: k.UpdatedAt.UnixMilli(), RevokedAt: millis(k.RevokedAt),
-		RotatedFrom: k.RotatedFrom, RotatedTo: k.RotatedTo, Version: k.Version, TTL: ttlSeconds(k.PurgeAt),
+		RotatedFrom: k.RotatedFrom, RotatedTo: k.RotatedTo, CreatedBy: k.CreatedBy, Version: k.Version, TTL: ttlSeconds(k.PurgeAt),
 	}
 	if k.Owner != "" {
 		r.GSI2PK, r.GSI2SK = ownerPK(k.Project, k.Owner), r.GSI1SK
+	}
+	if k.CreatedBy != "" {
+		r.GSI3PK, r.GSI3SK = creatorPK(k.Project, k.CreatedBy), r.GSI1SK
 	}
 	return r
 }
@@ -91,11 +99,11 @@ func (r keyRecord) key() *keys.Key {
 		Owner: r.Owner, Status: keys.Status(r.Status),
 		Usage:       keys.Usage{TotalRequests: r.TotalRequests, LastUsed: fromMillis(r.LastUsed)},
 		IPAllowlist: r.IPAllowlist, ExpiresAt: fromMillis(r.ExpiresAt),
-		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(),
-		RevokedAt: fromMillis(r.RevokedAt), RotatedFrom: r.RotatedFrom, RotatedTo: r.RotatedTo, Version: r.Version,
+		CreatedAt: timeOf(r.CreatedAt), UpdatedAt: timeOf(r.UpdatedAt),
+		RevokedAt: fromMillis(r.RevokedAt), RotatedFrom: r.RotatedFrom, RotatedTo: r.RotatedTo, CreatedBy: r.CreatedBy, Version: r.Version,
 	}
 	if r.Metadata != "" {
-		k.Metadata = json.RawMessage(r.Metadata)
+		k.Metadata = readableJSON(r.Metadata)
 	}
 	copy(k.Hash[:], r.KeyHash)
 	if r.TTL != 0 {
@@ -116,8 +124,28 @@ func fromMillis(ms int64) *time.Time {
 	if ms == 0 {
 		return nil
 	}
-	t := time.UnixMilli(ms).UTC()
+	t := timeOf(ms)
 	return &t
+}
+
+// Times JSON can carry: RFC 3339 has four-digit years.
+var (
+	earliestTime = time.Date(0, time.January, 1, 0, 0, 0, 0, time.UTC)
+	latestTime   = time.Date(9999, time.December, 31, 23, 59, 59, 999e6, time.UTC)
+)
+
+// timeOf reads a stored time in Unix milliseconds. keygate stores only
+// times within years 0-9999; one beyond (an item not written by keygate)
+// is held at that edge, so that no answer fails to encode.
+func timeOf(ms int64) time.Time {
+	t := time.UnixMilli(ms).UTC()
+	if t.Before(earliestTime) {
+		return earliestTime
+	}
+	if t.After(latestTime) {
+		return latestTime
+	}
+	return t
 }
 
 // ttlSeconds rounds up, so that DynamoDB never purges an item before the
@@ -176,6 +204,13 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	}
 	for _, k := range tx.Update {
 		update, err := s.updateKey(k)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Update: update})
+	}
+	for _, k := range tx.Revoke {
+		update, err := s.revokeKey(k)
 		if err != nil {
 			return err
 		}
@@ -251,6 +286,34 @@ func (s *Store) updateKey(k *keys.Key) (*types.Update, error) {
 	}, nil
 }
 
+// revokeKey revokes a key on the sole condition that it is still active in
+// its project: whatever edits landed since it was read, the revoke wins.
+// Its purge time follows from revokedAt, which is now, before any
+// unexpired expiresAt, so no concurrent edit can make it stale.
+func (s *Store) revokeKey(k *keys.Key) (*types.Update, error) {
+	r := toRecord(k)
+	upd := expression.Set(expression.Name(attrStatus), expression.Value(keys.StatusRevoked)).
+		Set(expression.Name("revokedAt"), expression.Value(r.RevokedAt)).
+		Set(expression.Name("updatedAt"), expression.Value(r.UpdatedAt)).
+		Set(expression.Name(attrTTL), expression.Value(r.TTL)).
+		Set(expression.Name(attrVersion), expression.Name(attrVersion).Plus(expression.Value(1)))
+	cond := expression.AttributeExists(expression.Name(attrPK)).
+		And(expression.Name(attrProject).Equal(expression.Value(k.Project))).
+		And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusActive)))
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build revoke: %w", err)
+	}
+	return &types.Update{
+		TableName:                 &s.table,
+		Key:                       itemKey(keyPK(k.ID), keySK),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}, nil
+}
+
 // eventRecord is an audit event as stored.
 type eventRecord struct {
 	PK       string `dynamodbav:"pk"`
@@ -285,41 +348,32 @@ func (s *Store) putEvent(e *keys.AuditEvent) (*types.Put, error) {
 func (r eventRecord) event() (*keys.AuditEvent, error) {
 	e := &keys.AuditEvent{
 		ID: r.ID, Project: r.Project, Actor: r.Actor, Action: r.Action, Target: r.Target,
-		SourceIP: r.SourceIP, Time: time.UnixMilli(r.Time).UTC(), PurgeAt: time.Unix(r.TTL, 0).UTC(),
+		SourceIP: r.SourceIP, Time: timeOf(r.Time), PurgeAt: time.Unix(r.TTL, 0).UTC(),
 	}
 	if r.Changes != "" {
-		if err := json.Unmarshal([]byte(r.Changes), &e.Changes); err != nil {
-			return nil, fmt.Errorf("decode audit changes: %w", err)
+		// Each value stays the JSON it was written as: decoding it into Go
+		// values would fail on, or round off, numbers float64 cannot hold.
+		var raw map[string]struct{ From, To json.RawMessage }
+		if err := json.Unmarshal([]byte(r.Changes), &raw); err != nil {
+			// Not written by keygate: shown as it is rather than failing
+			// the whole page of the audit log.
+			raw = map[string]struct{ From, To json.RawMessage }{"unreadable": {From: json.RawMessage("null"), To: readableJSON(r.Changes)}}
+		}
+		e.Changes = make(map[string]keys.Change, len(raw))
+		for field, c := range raw {
+			e.Changes[field] = keys.Change{From: c.From, To: c.To}
 		}
 	}
 	return e, nil
 }
 
-// cursor is what a page's cursor carries: the sort key of the last item
-// returned. The partition comes from the caller's own query, so a cursor
-// can never lead into another project.
-type cursor struct {
-	SortKey string `json:"s"`
-}
-
-func encodeCursor(sk string) string {
-	b, _ := json.Marshal(cursor{SortKey: sk})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(s string) (sk string, id string, err error) {
-	bad := &keys.InvalidError{Field: "cursor", Message: "not a cursor from a previous page"}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return "", "", bad
+// readableJSON returns stored JSON as it is, or, if it is not valid JSON
+// (an item not written by keygate), as a JSON string: no stored value may
+// make an answer fail to encode.
+func readableJSON(s string) json.RawMessage {
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
 	}
-	var c cursor
-	if err := json.Unmarshal(b, &c); err != nil {
-		return "", "", bad
-	}
-	_, id, ok := parseSortKey(c.SortKey)
-	if !ok {
-		return "", "", bad
-	}
-	return c.SortKey, id, nil
+	b, _ := json.Marshal(strings.ToValidUTF8(s, "\uFFFD"))
+	return b
 }

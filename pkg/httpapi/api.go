@@ -78,9 +78,9 @@ func (a *API) Handler(names ...string) http.Handler {
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, Envelope{Error: &APIError{Code: CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, RequestID: requestID(r)}})
+		_ = writeJSON(w, http.StatusNotFound, Envelope{Error: &APIError{Code: CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, RequestID: requestID(r)}})
 	})
-	return mux
+	return byResource(mux)
 }
 
 // logged writes one structured line per request. It never logs a body, so

@@ -4,12 +4,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
 )
 
 // Error codes of the envelope.
@@ -27,11 +30,13 @@ const (
 
 // Envelope is every response body.
 type Envelope struct {
-	Success    bool      `json:"success"`
-	Data       any       `json:"data,omitempty"`
-	NextCursor string    `json:"nextCursor,omitempty"`
-	Message    string    `json:"message,omitempty"`
-	Error      *APIError `json:"error,omitempty"`
+	Success    bool   `json:"success"`
+	Data       any    `json:"data,omitempty"`
+	NextCursor string `json:"nextCursor,omitempty"`
+	Message    string `json:"message,omitempty"`
+	// Warnings tell of a valid request that is likely a mistake.
+	Warnings []string  `json:"warnings,omitempty"`
+	Error    *APIError `json:"error,omitempty"`
 }
 
 // APIError is the error part of the envelope.
@@ -41,11 +46,23 @@ type APIError struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, body Envelope) {
+// writeJSON writes an envelope, or writes nothing and returns the error if
+// it cannot be encoded, so that no answer is ever cut off half-way. HTML
+// characters are not escaped, so that metadata is returned byte for byte
+// as stored; nosniff keeps a browser from reading the JSON as anything else.
+func writeJSON(w http.ResponseWriter, status int, body Envelope) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	_, _ = w.Write(buf.Bytes())
+	return nil
 }
 
 // WriteError answers with the envelope for err: the one place where domain
@@ -55,9 +72,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	status, code, msg := classify(err)
 	reqID := requestID(r)
 	if status >= 500 {
-		log.ErrorContext(r.Context(), "request failed", "requestId", reqID, "method", r.Method, "path", r.URL.Path, "error", err.Error())
+		log.ErrorContext(r.Context(), "request failed", "requestId", reqID, "method", r.Method,
+			"path", token.Redact(r.URL.Path), "error", token.Redact(err.Error()))
 	}
-	writeJSON(w, status, Envelope{Error: &APIError{Code: code, Message: msg, RequestID: reqID}})
+	_ = writeJSON(w, status, Envelope{Error: &APIError{Code: code, Message: msg, RequestID: reqID}}) // strings only: cannot fail
 }
 
 func classify(err error) (status int, code, message string) {

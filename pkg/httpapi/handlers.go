@@ -2,7 +2,11 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
@@ -13,6 +17,15 @@ type answer struct {
 }
 
 func data(status int, v any) answer { return answer{status, Envelope{Success: true, Data: v}} }
+
+// withAllowlistWarnings adds the warnings a key's allowlist calls for, when
+// the request set it.
+func withAllowlistWarnings(ans answer, set bool, list []string) answer {
+	if set {
+		ans.body.Warnings = keys.AllowlistWarnings(list)
+	}
+	return ans
+}
 
 func page[T any](p keys.Page[T]) answer {
 	return answer{http.StatusOK, Envelope{Success: true, Data: p.Items, NextCursor: p.NextCursor}}
@@ -25,8 +38,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, op func(keys.Caller)
 	if err == nil {
 		var ans answer
 		if ans, err = op(caller); err == nil {
-			writeJSON(w, ans.status, ans.body)
-			return
+			if err = writeJSON(w, ans.status, ans.body); err == nil {
+				return
+			}
 		}
 	}
 	WriteError(w, r, a.log, err)
@@ -39,18 +53,21 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 			return answer{}, err
 		}
 		created, err := a.svc.Create(r.Context(), caller, in)
-		return data(http.StatusCreated, created), err
+		if err != nil {
+			return answer{}, err
+		}
+		return withAllowlistWarnings(data(http.StatusCreated, created), in.IPAllowlist != nil, created.IPAllowlist), nil
 	})
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
-		q, limit, err := pageParams(r, "status", "owner", "tier")
+		q, limit, err := pageParams(r, "status", "owner", "tier", "createdBy")
 		if err != nil {
 			return answer{}, err
 		}
 		p, err := a.svc.List(r.Context(), caller, keys.ListInput{
-			Filter: keys.KeyFilter{Status: keys.Status(q["status"]), Owner: q["owner"], Tier: q["tier"]},
+			Filter: keys.KeyFilter{Status: keys.Status(q["status"]), Owner: q["owner"], Tier: q["tier"], CreatedBy: q["createdBy"]},
 			Limit:  limit, Cursor: q["cursor"],
 		})
 		return page(p), err
@@ -71,7 +88,10 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request) {
 			return answer{}, err
 		}
 		k, err := a.svc.Update(r.Context(), caller, r.PathValue("id"), in)
-		return data(http.StatusOK, k), err
+		if err != nil {
+			return answer{}, err
+		}
+		return withAllowlistWarnings(data(http.StatusOK, k), in.IPAllowlist != nil, k.IPAllowlist), nil
 	})
 }
 
@@ -102,7 +122,15 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) revokeOwner(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
-		n, err := a.svc.RevokeOwner(r.Context(), caller, r.PathValue("owner"))
+		q, err := queryParams(r, "includeCreated")
+		if err != nil {
+			return answer{}, err
+		}
+		includeCreated, err := boolParam(q, "includeCreated")
+		if err != nil {
+			return answer{}, err
+		}
+		n, err := a.svc.RevokeOwner(r.Context(), caller, r.PathValue("owner"), includeCreated)
 		return data(http.StatusOK, map[string]int{"revoked": n}), err
 	})
 }
@@ -118,14 +146,30 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// whoami answers with the authorizer context API Gateway handed over: an
-// example of how a protected function reads who is calling.
+// whoami answers with the authorizer context API Gateway handed over, as
+// the authorizer set it, and the source IP: an example of how a protected
+// function reads who is calling.
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
-		return data(http.StatusOK, map[string]any{
-			"keyId": caller.KeyID, "project": caller.Project, "owner": caller.Owner,
-			"scopes": nonNil(caller.Scopes), "sourceIp": caller.SourceIP,
-		}), nil
+		ctx, _ := core.GetAPIGatewayContextFromContext(r.Context())
+		str := func(name string) string {
+			s, _ := ctx.Authorizer[name].(string)
+			return s
+		}
+		out := map[string]any{
+			"keyId": caller.KeyID, "project": caller.Project, "owner": caller.Owner, "tier": str(authorizer.ContextTier),
+			"scopes": nonNil(caller.Scopes), "expiresAt": caller.ExpiresAt, "sourceIp": caller.SourceIP,
+		}
+		if str(authorizer.ContextRateLimitLimit) != "" {
+			num := func(name string) int64 {
+				n, _ := strconv.ParseInt(str(name), 10, 64)
+				return n
+			}
+			out["rateLimit"] = rateLimitView{
+				Limit: num(authorizer.ContextRateLimitLimit), Remaining: num(authorizer.ContextRateLimitRemaining), Reset: num(authorizer.ContextRateLimitReset),
+			}
+		}
+		return data(http.StatusOK, out), nil
 	})
 }
 

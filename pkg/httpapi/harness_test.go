@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +56,13 @@ func newEnv(t *testing.T, opts ddbtest.TableOptions) *env {
 // caller is an authorizer context as API Gateway hands it to a function.
 type caller struct {
 	project, keyID, scopes string
+	owner                  string
+	expiresAt              *time.Time
+}
+
+// callerOf is the context the authorizer hands on for key k.
+func callerOf(k keyView) *caller {
+	return &caller{project: k.Project, keyID: k.ID, scopes: strings.Join(k.Scopes, ","), owner: k.Owner, expiresAt: k.ExpiresAt}
 }
 
 var admin = caller{project: "acme", keyID: "key_000000000000000000000001", scopes: "admin,contracts,verify,webhooks"}
@@ -60,6 +70,8 @@ var admin = caller{project: "acme", keyID: "key_000000000000000000000001", scope
 // response is a decoded envelope.
 type response struct {
 	Status     int
+	Body       string          // as sent
+	Warnings   []string        `json:"warnings"`
 	Success    bool            `json:"success"`
 	Data       json.RawMessage `json:"data"`
 	NextCursor string          `json:"nextCursor"`
@@ -74,9 +86,18 @@ type response struct {
 // do sends one request through the Lambda proxy adapter, as API Gateway would.
 func (e *env) do(c *caller, method, target, body string) response {
 	e.t.Helper()
-	u, err := url.Parse(target)
+	r, err := e.try(c, method, target, body)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for any goroutine: it reports what do would fail the test for.
+func (e *env) try(c *caller, method, target, body string) (response, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return response{}, err
 	}
 	ev := events.APIGatewayProxyRequest{
 		HTTPMethod: method,
@@ -92,24 +113,28 @@ func (e *env) do(c *caller, method, target, body string) response {
 		ev.MultiValueQueryStringParameters = q
 	}
 	if c != nil {
-		ev.RequestContext.Authorizer = map[string]any{"keyId": c.keyID, "project": c.project, "scopes": c.scopes, "principalId": c.keyID}
+		ev.RequestContext.Authorizer = map[string]any{"keyId": c.keyID, "project": c.project, "scopes": c.scopes, "owner": c.owner, "principalId": c.keyID}
+		if c.expiresAt != nil {
+			ev.RequestContext.Authorizer["expiresAt"] = strconv.FormatInt(c.expiresAt.UnixMilli(), 10)
+		}
 	}
 	out, err := e.adapter.ProxyWithContext(context.Background(), ev)
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, target, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, target, err)
 	}
 	var r response
 	if err := json.Unmarshal([]byte(out.Body), &r); err != nil {
-		e.t.Fatalf("%s %s: body %q is not JSON: %v", method, target, out.Body, err)
+		return response{}, fmt.Errorf("%s %s: body %q is not JSON: %w", method, target, out.Body, err)
 	}
 	r.Status = out.StatusCode
+	r.Body = out.Body
 	if got := out.MultiValueHeaders["Content-Type"]; len(got) != 1 || got[0] != "application/json" {
-		e.t.Errorf("%s %s: Content-Type %q", method, target, got)
+		return r, fmt.Errorf("%s %s: Content-Type %q", method, target, got)
 	}
 	if r.Success != (r.Status < 400) || (r.Error == nil) != r.Success {
-		e.t.Errorf("%s %s: envelope %d %s does not match its status", method, target, r.Status, out.Body)
+		return r, fmt.Errorf("%s %s: envelope %d %s does not match its status", method, target, r.Status, out.Body)
 	}
-	return r
+	return r, nil
 }
 
 // keyView is the key object as the API shows it.
@@ -131,6 +156,7 @@ type keyView struct {
 	RevokedAt   *time.Time      `json:"revokedAt"`
 	RotatedFrom string          `json:"rotatedFrom"`
 	RotatedTo   string          `json:"rotatedTo"`
+	CreatedBy   string          `json:"createdBy"`
 	Key         string          `json:"key"`
 }
 

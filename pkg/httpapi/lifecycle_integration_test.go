@@ -267,8 +267,8 @@ func TestRevokeOwnerStopsBeforeItsDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // inside the margin
 	defer cancel()
-	n, err := e.app.Service.RevokeOwner(ctx, keys.OperatorCaller("acme"), "leaver")
+	n, err := e.app.Service.RevokeOwner(ctx, keys.OperatorCaller("acme"), "leaver", false)
 	must(t, n == 0 && errors.Is(err, keys.ErrUnavailable), "near the deadline: %d, %v", n, err)
-	n, err = e.app.Service.RevokeOwner(context.Background(), keys.OperatorCaller("acme"), "leaver")
+	n, err = e.app.Service.RevokeOwner(context.Background(), keys.OperatorCaller("acme"), "leaver", false)
 	must(t, n == 3 && err == nil, "second call: %d, %v", n, err)
 }

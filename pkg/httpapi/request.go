@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/jsonstrict"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
@@ -43,6 +46,14 @@ func CallerFrom(r *http.Request) (keys.Caller, error) {
 	if s := str(authorizer.ContextScopes); s != "" {
 		c.Scopes = strings.Split(s, ",")
 	}
+	if s := str(authorizer.ContextExpiresAt); s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return keys.Caller{}, keys.ErrUnauthorized // never from our authorizer: fail closed
+		}
+		t := time.UnixMilli(ms).UTC()
+		c.ExpiresAt = &t
+	}
 	return c, nil
 }
 
@@ -71,6 +82,9 @@ func decodeOptionalBody(w http.ResponseWriter, r *http.Request, dst any, optiona
 		}
 		return &keys.InvalidError{Message: "request body required: a JSON object"}
 	}
+	if err := checkStrict(body, dst); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -80,6 +94,50 @@ func decodeOptionalBody(w http.ResponseWriter, r *http.Request, dst any, optiona
 		return &keys.InvalidError{Message: "malformed JSON: one object expected"}
 	}
 	return nil
+}
+
+// checkStrict refuses what encoding/json would quietly resolve: a key given
+// twice (the last would win), a number beyond float64, and a key that
+// matches one of dst's fields only in another letter case ("Tier" would
+// set tier).
+func checkStrict(body []byte, dst any) error {
+	var strict *jsonstrict.Error
+	if err := jsonstrict.Check(body); errors.As(err, &strict) {
+		return &keys.InvalidError{Field: strict.Path, Message: strict.Message}
+	} else if err != nil {
+		return &keys.InvalidError{Message: "malformed JSON"}
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil // not an object: Decode names the problem
+	}
+	fields := jsonFields(reflect.TypeOf(dst).Elem())
+	for key := range top {
+		for _, f := range fields {
+			if key != f && strings.EqualFold(key, f) {
+				return &keys.InvalidError{Field: key, Message: fmt.Sprintf("unknown field (field names are case-sensitive: %q)", f)}
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFields are the JSON names of a struct's fields.
+func jsonFields(t reflect.Type) []string {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name != "-" && f.IsExported() {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 func decodeError(err error) error {
@@ -136,6 +194,17 @@ func queryParams(r *http.Request, allowed ...string) (map[string]string, error) 
 		out[name] = values[0]
 	}
 	return out, nil
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(q map[string]string, name string) (bool, error) {
+	switch q[name] {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, &keys.InvalidError{Field: name, Message: "want true or false"}
 }
 
 // pageParams reads a listing's query: its filters, limit and cursor.

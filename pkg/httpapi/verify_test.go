@@ -86,7 +86,8 @@ func TestVerifyEventFile(t *testing.T) {
 func TestWhoamiEventFile(t *testing.T) {
 	adapter, _ := fakeAPI(t)
 	r := serve(t, adapter, proxyEvent(t, "whoami.json"))
-	want := `{"keyId":"` + eventKeyID("reader") + `","project":"acme","owner":"alice","scopes":["contracts"],"sourceIp":"198.51.100.7"}`
+	want := `{"keyId":"` + eventKeyID("reader") + `","project":"acme","owner":"alice","tier":"public","scopes":["contracts"],` +
+		`"expiresAt":null,"sourceIp":"198.51.100.7","rateLimit":{"limit":100,"remaining":41,"reset":1894702500}}`
 	if r.Status != 200 || !jsonEqual(t, r.Data, want) {
 		t.Errorf("got %d %s\nwant 200 %s", r.Status, r.Data, want)
 	}
@@ -112,8 +113,9 @@ func TestVerifyCodes(t *testing.T) {
 			`{"valid":false,"code":"RATE_LIMITED","keyId":"` + eventKeyID("limited") + `","project":"acme","tier":"public","scopes":[],` +
 				`"metadata":null,"expiresAt":null,"rateLimit":{"limit":100,"remaining":0,"reset":1894702500}}`},
 		{"insufficient scope", `{"key":"` + reader + `","scopes":["contracts","payments"]}`, "INSUFFICIENT_SCOPE", 1, ""},
-		{"IP not allowed", `{"key":"` + authorizertest.EventKey("allowlisted") + `","ip":"198.51.100.7"}`, "IP_NOT_ALLOWED", 1, ""},
-		{"no IP for an allowlisted key", `{"key":"` + authorizertest.EventKey("allowlisted") + `"}`, "IP_NOT_ALLOWED", 1, ""},
+		// An IP refusal is counted, then returned: two store requests.
+		{"IP not allowed", `{"key":"` + authorizertest.EventKey("allowlisted") + `","ip":"198.51.100.7"}`, "IP_NOT_ALLOWED", 2, ""},
+		{"no IP for an allowlisted key", `{"key":"` + authorizertest.EventKey("allowlisted") + `"}`, "IP_NOT_ALLOWED", 2, ""},
 		{"IP allowed", `{"key":"` + authorizertest.EventKey("allowlisted") + `","ip":"203.0.113.1"}`, "VALID", 1, ""},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -38,11 +39,17 @@ type AuditEvent struct {
 	PurgeAt  time.Time         `json:"-"`
 }
 
-// MarshalChanges is how the store keeps Changes: one JSON string.
+// MarshalChanges is how the store keeps Changes: one JSON string. HTML
+// characters stay as they are, so that metadata reads back byte for byte.
 func (e *AuditEvent) MarshalChanges() (string, error) {
 	if len(e.Changes) == 0 {
 		return "", nil
 	}
-	b, err := json.Marshal(e.Changes)
-	return string(b), err
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e.Changes); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }

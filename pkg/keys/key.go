@@ -5,6 +5,7 @@ package keys
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -45,6 +46,9 @@ type Key struct {
 	RevokedAt   *time.Time      `json:"revokedAt"`
 	RotatedFrom string          `json:"rotatedFrom,omitempty"`
 	RotatedTo   string          `json:"rotatedTo,omitempty"`
+	// CreatedBy is the id of the key that created this one, or
+	// ActorOperator; a rotation's successor names the key that rotated.
+	CreatedBy string `json:"createdBy"`
 
 	Hash [32]byte `json:"-"`
 	// Version counts management changes; a change is written only if the
@@ -53,6 +57,16 @@ type Key struct {
 	// PurgeAt is when DynamoDB's TTL may delete the item; past it the key
 	// is treated as gone even if the item is still there.
 	PurgeAt *time.Time `json:"-"`
+}
+
+// HoldsScopes reports whether the key holds every scope of needed.
+func (k *Key) HoldsScopes(needed []string) bool {
+	for _, s := range needed {
+		if !slices.Contains(k.Scopes, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // StatusAt is the key's status at the given time.

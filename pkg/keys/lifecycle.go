@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -25,7 +26,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		return nil, invalid("gracePeriodSeconds", "want 0-%d", MaxGraceSeconds)
 	}
 	var created *Created
-	err := retryOnConflict(func() error {
+	err := retryOnConflict(ctx, editRetries, func() error {
 		old, err := s.load(ctx, caller, id)
 		if err != nil {
 			return err
@@ -40,6 +41,11 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		if err := canManage(caller, old); err != nil {
 			return err
 		}
+		// The successor keeps old's expiry: a time-boxed caller may rotate
+		// only a key that ends no later than itself.
+		if err := caller.mayGrantUntil(old.ExpiresAt); err != nil {
+			return err
+		}
 		tier, ok := s.cfg.TierByName(old.Tier)
 		if !ok {
 			return &ConflictError{"API key's tier " + old.Tier + " is no longer configured"}
@@ -49,7 +55,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		next := &Key{
 			Name: old.Name, Tier: old.Tier, Scopes: old.Scopes, Project: old.Project, Owner: old.Owner,
 			Status: StatusActive, IPAllowlist: old.IPAllowlist, Metadata: old.Metadata, ExpiresAt: old.ExpiresAt,
-			CreatedAt: now, UpdatedAt: now, RotatedFrom: old.ID,
+			CreatedAt: now, UpdatedAt: now, RotatedFrom: old.ID, CreatedBy: caller.actor(),
 		}
 		raw, err := s.issue(next, tier)
 		if err != nil {
@@ -95,10 +101,12 @@ const (
 // RevokeOwner revokes every active key of an owner in the caller's project,
 // as when a team member leaves, and returns how many it revoked. It walks
 // the owner's keys page by page and revokes each page in one transaction,
-// with an event per key. If it cannot finish (a persistent conflict, or
-// time running out) it returns what it revoked with an ErrUnavailable
-// error: calling it again carries on, and once no key is left it revokes 0.
-func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string) (int, error) {
+// with an event per key. With includeCreated it then revokes every active
+// key those keys created, transitively, and the successors of their
+// rotations. If it cannot finish (a persistent conflict, or time running
+// out) it returns what it revoked with an ErrUnavailable error: calling it
+// again carries on, and once no key is left it revokes 0.
+func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, includeCreated bool) (int, error) {
 	if err := s.authorize(caller); err != nil {
 		return 0, err
 	}
@@ -106,49 +114,123 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string) 
 		return 0, err
 	}
 	revoked := 0
+	fail := func(err error) (int, error) {
+		return revoked, fmt.Errorf("%w: revoked %d keys of %s, then: %w", ErrUnavailable, revoked, owner, err)
+	}
 	for pass := 0; pass < ownerRevokePasses; pass++ {
-		n, err := s.revokeOwnerPass(ctx, caller, owner)
+		n := 0
+		err := s.eachPage(ctx, caller.Project, KeyFilter{Owner: owner, Status: StatusActive}, MaxTxKeys, func(page []*Key) error {
+			m, err := s.revokeBatch(ctx, caller, page)
+			n += m
+			return err
+		})
 		revoked += n
 		if err != nil {
-			return revoked, fmt.Errorf("%w: revoked %d keys of %s, then: %w", ErrUnavailable, revoked, owner, err)
+			return fail(err)
 		}
 		if n == 0 {
 			break
 		}
 	}
+	if includeCreated {
+		n, err := s.revokeCreated(ctx, caller, owner)
+		revoked += n
+		if err != nil {
+			return fail(err)
+		}
+	}
 	return revoked, nil
 }
 
-// revokeOwnerPass walks the owner's active keys once, revoking page by page.
-func (s *Service) revokeOwnerPass(ctx context.Context, caller Caller, owner string) (int, error) {
-	revoked := 0
-	cursor := ""
-	for {
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin {
-			return revoked, context.DeadlineExceeded
+// revokeCreated walks down from the owner's keys, of any status, to the
+// keys each created and to each one's rotation successor, revoking those
+// still active: a departing member's keys cannot leave keys of theirs
+// behind under another owner, or none.
+func (s *Service) revokeCreated(ctx context.Context, caller Caller, owner string) (int, error) {
+	var queue []string
+	held := map[string]bool{} // ids read by a listing, so already at hand
+	enqueued := map[string]bool{}
+	visit := func(k *Key) {
+		held[k.ID] = true
+		for _, id := range []string{k.ID, k.RotatedTo} {
+			if id != "" && !enqueued[id] {
+				enqueued[id] = true
+				queue = append(queue, id)
+			}
 		}
-		page, next, err := s.store.ListKeys(ctx, ListQuery{
-			Project: caller.Project, Filter: KeyFilter{Owner: owner, Status: StatusActive},
-			Limit: MaxTxKeys, Cursor: cursor, Now: s.clock(),
+	}
+	err := s.eachPage(ctx, caller.Project, KeyFilter{Owner: owner}, MaxPageSize, func(page []*Key) error {
+		for _, k := range page {
+			visit(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	revoked := 0
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		var batch []*Key
+		if !held[id] { // a rotation successor no listing has shown yet
+			k, err := s.load(ctx, caller, id)
+			switch {
+			case err == nil:
+				visit(k)
+				batch = append(batch, k)
+			case !errors.Is(err, ErrNotFound):
+				return revoked, err
+			}
+		}
+		err := s.eachPage(ctx, caller.Project, KeyFilter{CreatedBy: id}, MaxTxKeys, func(page []*Key) error {
+			for _, k := range page {
+				visit(k)
+			}
+			batch = append(batch, page...)
+			return nil
 		})
 		if err != nil {
 			return revoked, err
 		}
-		n, err := s.revokeBatch(ctx, caller, page)
-		revoked += n
-		if err != nil || next == "" {
-			return revoked, err
+		for chunk := range slices.Chunk(batch, MaxTxKeys) {
+			n, err := s.revokeBatch(ctx, caller, chunk)
+			revoked += n
+			if err != nil {
+				return revoked, err
+			}
+		}
+	}
+	return revoked, nil
+}
+
+// eachPage hands fn the caller's project's keys that pass filter, a page of
+// at most limit at a time, stopping early (DeadlineExceeded) when the
+// context's deadline is nearer than deadlineMargin.
+func (s *Service) eachPage(ctx context.Context, project string, filter KeyFilter, limit int, fn func([]*Key) error) error {
+	cursor := ""
+	for {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin {
+			return context.DeadlineExceeded
+		}
+		page, next, err := s.store.ListKeys(ctx, ListQuery{Project: project, Filter: filter, Limit: limit, Cursor: cursor, Now: s.clock()})
+		if err != nil {
+			return err
+		}
+		if err := fn(page); err != nil || next == "" {
+			return err
 		}
 		cursor = next
 	}
 }
 
-// revokeBatch revokes keys in one transaction. When one moved on since it
-// was read, it re-reads each key and tries again with those still active.
+// revokeBatch revokes keys in one transaction. When one was revoked or
+// deleted since it was read, it re-reads each key and tries again with
+// those still active; edits of the keys cannot make it fail (Tx.Revoke).
 func (s *Service) revokeBatch(ctx context.Context, caller Caller, batch []*Key) (int, error) {
 	revoked := 0
 	retry := false
-	err := retryOnConflict(func() error {
+	err := retryOnConflict(ctx, revokeRetries, func() error {
 		if retry {
 			fresh, err := s.reload(ctx, batch)
 			if err != nil {
@@ -167,16 +249,16 @@ func (s *Service) revokeBatch(ctx context.Context, caller Caller, batch []*Key) 
 			revoke(k, now, changes)
 			k.UpdatedAt = now
 			k.PurgeAt = purgeTime(k, s.cfg.Retention)
-			tx.Update = append(tx.Update, k)
+			tx.Revoke = append(tx.Revoke, k)
 			tx.Events = append(tx.Events, s.event(caller, ActionOwnerRevoked, k, now, changes))
 		}
-		if len(tx.Update) == 0 {
+		if len(tx.Revoke) == 0 {
 			return nil
 		}
 		if err := s.store.Apply(ctx, tx); err != nil {
 			return err
 		}
-		revoked = len(tx.Update)
+		revoked = len(tx.Revoke)
 		return nil
 	})
 	return revoked, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"slices"
 	"time"
 
@@ -22,6 +23,9 @@ type Caller struct {
 	Owner    string
 	Scopes   []string
 	SourceIP string
+	// ExpiresAt is when the calling key expires; nil if never. Nothing it
+	// creates or changes may outlive it.
+	ExpiresAt *time.Time
 	// Operator callers hold every scope; the operator command sets it.
 	Operator bool
 }
@@ -37,6 +41,16 @@ func (c Caller) actor() string {
 }
 
 func (c Caller) holds(scope string) bool { return c.Operator || slices.Contains(c.Scopes, scope) }
+
+// mayGrantUntil refuses a key life (nil: forever) that would outlast the
+// calling key: a time-boxed key cannot make, through another key, a
+// credential that outlives it.
+func (c Caller) mayGrantUntil(end *time.Time) error {
+	if c.ExpiresAt == nil || end != nil && !end.After(*c.ExpiresAt) {
+		return nil
+	}
+	return &ForbiddenError{"expiresAt: the calling key expires at " + c.ExpiresAt.Format(time.RFC3339) + "; it cannot give a key a longer life"}
+}
 
 // Service carries out key operations under keygate's rules.
 type Service struct {
@@ -103,11 +117,15 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 	if !ok {
 		return nil, invalid("tier", "unknown tier %q (one of %s)", in.Tier, tierNames(s.cfg.Tiers))
 	}
-	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now}
+	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.actor()}
 	if in.Owner != "" {
 		if err := ValidateOwner(in.Owner); err != nil {
 			return nil, err
 		}
+	} else {
+		// A key's keys belong to its owner, so that revoking the owner
+		// reaches them too.
+		k.Owner = caller.Owner
 	}
 	if k.Scopes, err = s.grantableScopes(caller, in.Scopes); err != nil {
 		return nil, err
@@ -124,6 +142,11 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 			return nil, err
 		}
 		k.ExpiresAt = &t
+	} else {
+		k.ExpiresAt = caller.ExpiresAt // a time-boxed key's keys end with it
+	}
+	if err := caller.mayGrantUntil(k.ExpiresAt); err != nil {
+		return nil, err
 	}
 	raw, err := s.issue(k, tier)
 	if err != nil {
@@ -243,6 +266,9 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 	if err != nil {
 		return nil, err
 	}
+	if p.onlyRevokes() {
+		return s.revoke(ctx, caller, id)
+	}
 	return s.change(ctx, caller, id, func(k *Key, now time.Time) (string, map[string]Change, error) {
 		status := k.StatusAt(now)
 		if p.revoke && status != StatusActive {
@@ -254,13 +280,11 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 		case StatusExpired:
 			return "", nil, &ConflictError{"API key has expired and cannot be changed"}
 		}
-		if !p.onlyRevokes() {
-			if err := canManage(caller, k); err != nil {
-				return "", nil, err
-			}
+		if err := canManage(caller, k); err != nil {
+			return "", nil, err
 		}
-		if p.setExpiresAt && k.RotatedTo != "" && (p.expiresAt == nil || p.expiresAt.After(*k.ExpiresAt)) {
-			return "", nil, &ConflictError{"API key was rotated to " + k.RotatedTo + ": its grace period can be shortened, not extended"}
+		if err := p.allowedFor(caller, k); err != nil {
+			return "", nil, err
 		}
 		changes := p.apply(k)
 		if p.revoke {
@@ -272,6 +296,39 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 		}
 		return ActionUpdated, changes, nil
 	})
+}
+
+// allowedFor refuses what no caller may do to k through this patch: extend
+// a rotated key's grace, give k a life longer than the caller's, or let a
+// key extend its own expiry or widen its own IP allowlist (a leaked
+// time-boxed or pinned key must stay as bounded as it was issued).
+func (p patch) allowedFor(caller Caller, k *Key) error {
+	if p.setExpiresAt {
+		if k.RotatedTo != "" && laterThan(p.expiresAt, k.ExpiresAt) {
+			return &ConflictError{"API key was rotated to " + k.RotatedTo + ": its grace period can be shortened, not extended"}
+		}
+		if caller.KeyID == k.ID && laterThan(p.expiresAt, k.ExpiresAt) {
+			return &ForbiddenError{"expiresAt: a key cannot extend its own life"}
+		}
+		if err := caller.mayGrantUntil(p.expiresAt); err != nil {
+			return err
+		}
+	}
+	if p.ipAllowlist != nil && caller.KeyID == k.ID && widens(k.IPAllowlist, *p.ipAllowlist) {
+		return &ForbiddenError{"ipAllowlist: a key cannot widen its own allowlist"}
+	}
+	return nil
+}
+
+// laterThan reports whether end a comes after end b; nil is never.
+func laterThan(a, b *time.Time) bool {
+	switch {
+	case b == nil:
+		return false
+	case a == nil:
+		return true
+	}
+	return a.After(*b)
 }
 
 // patch is an UpdateInput, validated and normalized.
@@ -378,15 +435,38 @@ func (s *Service) Revoke(ctx context.Context, caller Caller, id string) error {
 	if err := s.authorize(caller); err != nil {
 		return err
 	}
-	_, err := s.change(ctx, caller, id, func(k *Key, now time.Time) (string, map[string]Change, error) {
+	_, err := s.revoke(ctx, caller, id)
+	return err
+}
+
+// revoke always wins over concurrent edits: its write requires only that
+// the key is still active (Tx.Revoke), not that it is unchanged since read,
+// and it retries, with backoff, while other transactions hold the key.
+func (s *Service) revoke(ctx context.Context, caller Caller, id string) (*Key, error) {
+	var k *Key
+	err := retryOnConflict(ctx, revokeRetries, func() error {
+		var err error
+		if k, err = s.load(ctx, caller, id); err != nil {
+			return err
+		}
+		now := s.clock()
 		if k.StatusAt(now) != StatusActive {
-			return "", nil, nil
+			return nil // revoking twice is not an error
 		}
 		changes := map[string]Change{}
 		revoke(k, now, changes)
-		return ActionRevoked, changes, nil
+		k.UpdatedAt = now
+		k.PurgeAt = purgeTime(k, s.cfg.Retention)
+		if err := s.store.Apply(ctx, Tx{Revoke: []*Key{k}, Events: []*AuditEvent{s.event(caller, ActionRevoked, k, now, changes)}}); err != nil {
+			return err
+		}
+		k.Version++
+		return nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return s.present(k, s.clock()), nil
 }
 
 // change reads a key, lets edit change it, and writes the change with its
@@ -394,7 +474,7 @@ func (s *Service) Revoke(ctx context.Context, caller Caller, id string) error {
 // edit returns the audit action, or "" when there is nothing to write.
 func (s *Service) change(ctx context.Context, caller Caller, id string, edit func(k *Key, now time.Time) (string, map[string]Change, error)) (*Key, error) {
 	var k *Key
-	err := retryOnConflict(func() error {
+	err := retryOnConflict(ctx, editRetries, func() error {
 		var err error
 		if k, err = s.load(ctx, caller, id); err != nil {
 			return err
@@ -418,19 +498,61 @@ func (s *Service) change(ctx context.Context, caller Caller, id string, edit fun
 	return s.present(k, s.clock()), nil
 }
 
-// conflictAttempts is how often a change computed from a read is tried
-// when another change moved the key in between.
-const conflictAttempts = 3
+// retryPolicy is how a change computed from a read is tried again when
+// another change moved the key in between.
+type retryPolicy struct {
+	attempts int
+	// pause is the wait before the second attempt, doubled before each
+	// later one, with jitter; 0 retries at once.
+	pause time.Duration
+}
+
+var (
+	// An edit that lost a race is recomputed at once: the other change
+	// landed, so the key is free again.
+	editRetries = retryPolicy{attempts: 3}
+	// A revoke must win: it keeps trying through a burst of concurrent
+	// transactions on the key (TransactionConflict), backing off so they
+	// can finish, for about a second in all.
+	revokeRetries = retryPolicy{attempts: 8, pause: 10 * time.Millisecond}
+)
 
 // retryOnConflict runs attempt again, from its own fresh read, while it
-// fails with ErrConflict, up to conflictAttempts times in all.
-func retryOnConflict(attempt func() error) error {
+// fails with ErrConflict, as the policy allows and ctx lasts.
+func retryOnConflict(ctx context.Context, policy retryPolicy, attempt func() error) error {
+	pause := policy.pause
 	for i := 1; ; i++ {
 		err := attempt()
-		if !errors.Is(err, ErrConflict) || i == conflictAttempts {
+		if !errors.Is(err, ErrConflict) || i == policy.attempts {
 			return err
 		}
+		if pause > 0 {
+			if err := sleep(ctx, pause/2+jitter(pause/2)); err != nil {
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			pause *= 2
+		}
 	}
+}
+
+// sleep waits d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// jitter is a random duration in [0, d], so that racing writers spread out.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(mrand.Int64N(int64(d) + 1))
 }
 
 // canManage reports whether caller may change k's settings: only a caller

@@ -13,6 +13,11 @@ type Tx struct {
 	// management fields are written and the version advances. Usage counters
 	// and rate windows, which the authorizer owns, are never touched.
 	Update []*Key
+	// Revoke holds keys to revoke: their status, revokedAt, updatedAt and
+	// purge time are written on the sole condition that the key exists in
+	// its project and is still active, so that no edit can make a revoke
+	// fail. The version advances.
+	Revoke []*Key
 	Events []*AuditEvent
 }
 
@@ -25,6 +30,8 @@ type KeyFilter struct {
 	Status Status // "" for any
 	Owner  string
 	Tier   string
+	// CreatedBy is the id of the key that created the keys, or ActorOperator.
+	CreatedBy string
 }
 
 // ListQuery asks for one page of a project's keys, newest first.

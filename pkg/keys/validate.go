@@ -3,6 +3,8 @@ package keys
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -10,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/keygate/keygate/pkg/jsonstrict"
 )
 
 // Limits on inputs. They keep a key item small: the authorizer writes it on
@@ -50,10 +54,25 @@ func validateName(name string) (string, error) {
 	if n == 0 || n > MaxNameLen || !utf8.ValidString(name) {
 		return "", invalid("name", "want 1-%d characters", MaxNameLen)
 	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", invalid("name", "must not contain control characters")
+	if err := validateDisplay("name", name); err != nil {
+		return "", err
 	}
 	return name, nil
+}
+
+// hiddenCharacters are what a display string must not hold: control
+// characters (Cc), format characters such as zero-width spaces and
+// bidirectional overrides (Cf), and line and paragraph separators (Zl, Zp).
+// Each can make a console or audit view show one name while it is another.
+var hiddenCharacters = []*unicode.RangeTable{unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp}
+
+// validateDisplay refuses a string shown to people that holds a hidden character.
+func validateDisplay(field, s string) error {
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsOneOf(hiddenCharacters, r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return invalid(field, "must not contain invisible, control or bidirectional characters (found U+%04X)", r)
+	}
+	return nil
 }
 
 // normalizeScopes checks each scope against the configured ones and returns
@@ -78,6 +97,9 @@ func normalizeAllowlist(entries []string) ([]string, error) {
 	}
 	out := make([]string, 0, len(entries))
 	for _, e := range entries {
+		if len(e) > maxAllowlistEntryLen {
+			return nil, invalid("ipAllowlist", "an entry is longer than %d characters", maxAllowlistEntryLen)
+		}
 		e = strings.TrimSpace(e)
 		if strings.Contains(e, "/") {
 			p, err := netip.ParsePrefix(e)
@@ -103,8 +125,76 @@ func normalizeAllowlist(entries []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+// maxAllowlistEntryLen bounds an entry before parsing, and what an error echoes.
+const maxAllowlistEntryLen = 64
+
+// AllowlistWarnings tells of entries that are valid but almost certainly
+// mistakes: a /0 admits every address of its family, and the unspecified
+// address (0.0.0.0, ::) is never a client's, so it admits nothing.
+func AllowlistWarnings(list []string) []string {
+	var warnings []string
+	for _, e := range list {
+		p, err := parseAllowlistEntry(e)
+		switch {
+		case err != nil:
+		case p.Bits() == 0:
+			warnings = append(warnings, fmt.Sprintf("ipAllowlist: %s admits every %s address, as no allowlist would", e, family(p.Addr())))
+		case p.Addr().IsUnspecified() && p.IsSingleIP():
+			warnings = append(warnings, fmt.Sprintf("ipAllowlist: %s is the unspecified address, which no client has: it admits nothing", e))
+		}
+	}
+	return warnings
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// parseAllowlistEntry reads a stored (normalized) entry as a prefix.
+func parseAllowlistEntry(e string) (netip.Prefix, error) {
+	if strings.Contains(e, "/") {
+		return netip.ParsePrefix(e)
+	}
+	a, err := netip.ParseAddr(e)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// widens reports whether allowlist next admits an address that allowlist
+// prev does not. An empty allowlist admits every address.
+func widens(prev, next []string) bool {
+	if len(prev) == 0 {
+		return false
+	}
+	if len(next) == 0 {
+		return true
+	}
+	for _, n := range next {
+		np, err := parseAllowlistEntry(n)
+		if err != nil {
+			return true
+		}
+		covered := slices.ContainsFunc(prev, func(p string) bool {
+			pp, err := parseAllowlistEntry(p)
+			return err == nil && pp.Bits() <= np.Bits() && pp.Contains(np.Addr())
+		})
+		if !covered {
+			return true
+		}
+	}
+	return false
+}
+
 // normalizeMetadata checks that metadata is a JSON object of at most 1 KB
-// and returns it compacted; JSON null or nothing means no metadata.
+// and returns it compacted; JSON null or nothing means no metadata. Every
+// answer returns the compacted bytes as they are, so what may be stored is
+// only what every JSON reader reads back the same: valid UTF-8, no key
+// twice (in any letter case), no number beyond float64's range.
 func normalizeMetadata(raw json.RawMessage) (json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
@@ -119,6 +209,15 @@ func normalizeMetadata(raw json.RawMessage) (json.RawMessage, error) {
 	}
 	if buf.Len() > MaxMetadataBytes {
 		return nil, invalid("metadata", "at most %d bytes of JSON", MaxMetadataBytes)
+	}
+	if !utf8.Valid(buf.Bytes()) {
+		return nil, invalid("metadata", "must be valid UTF-8")
+	}
+	var strict *jsonstrict.Error
+	if err := jsonstrict.Check(buf.Bytes()); errors.As(err, &strict) {
+		return nil, invalid("metadata."+strict.Path, "%s", strict.Message)
+	} else if err != nil {
+		return nil, invalid("metadata", "want a JSON object")
 	}
 	return buf.Bytes(), nil
 }
@@ -165,6 +264,9 @@ func (c Config) validateFilter(f KeyFilter) error {
 		if err := ValidateOwner(f.Owner); err != nil {
 			return err
 		}
+	}
+	if f.CreatedBy != "" && f.CreatedBy != ActorOperator && !validKeyID(f.CreatedBy) {
+		return invalid("createdBy", "want a key id or %q", ActorOperator)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func TestLoadTemplate(t *testing.T) {
 	for _, a := range def.AttributeDefinitions {
 		attrs = append(attrs, aws.ToString(a.AttributeName)+":"+string(a.AttributeType))
 	}
-	if want := []string{"pk:S", "sk:S", "gsi1pk:S", "gsi1sk:S", "gsi2pk:S", "gsi2sk:S"}; !slices.Equal(attrs, want) {
+	if want := []string{"pk:S", "sk:S", "gsi1pk:S", "gsi1sk:S", "gsi2pk:S", "gsi2sk:S", "gsi3pk:S", "gsi3sk:S"}; !slices.Equal(attrs, want) {
 		t.Errorf("AttributeDefinitions = %v, want %v", attrs, want)
 	}
 	if got, want := keys(def.KeySchema), "pk HASH,sk RANGE"; got != want {
@@ -67,7 +67,11 @@ func TestLoadTemplate(t *testing.T) {
 			fmt.Sprint(g.Projection.NonKeyAttributes))
 	}
 	// The indexes leave the authorizer's attributes out, so authorizations never write them.
-	want := []string{"gsi1(gsi1pk HASH,gsi1sk RANGE)INCLUDE[status tier expiresAt ttl]", "gsi2(gsi2pk HASH,gsi2sk RANGE)INCLUDE[status tier expiresAt ttl]"}
+	want := []string{
+		"gsi1(gsi1pk HASH,gsi1sk RANGE)INCLUDE[status tier expiresAt ttl]",
+		"gsi2(gsi2pk HASH,gsi2sk RANGE)INCLUDE[status tier expiresAt ttl]",
+		"gsi3(gsi3pk HASH,gsi3sk RANGE)INCLUDE[status tier expiresAt ttl owner]",
+	}
 	if !slices.Equal(gsis, want) {
 		t.Errorf("GlobalSecondaryIndexes = %v, want %v", gsis, want)
 	}

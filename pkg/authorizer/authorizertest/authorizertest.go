@@ -76,7 +76,7 @@ func (s *Store) FailWith(err error) {
 	s.err = err
 }
 
-// Calls is how many times UseKey was called.
+// Calls is how many times UseKey and ReturnUse were called.
 func (s *Store) Calls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,6 +109,8 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 		return authorizer.UseResult{Outcome: authorizer.Revoked, Key: &k}, nil
 	case k.ExpiresAt != nil && !req.Now.Before(*k.ExpiresAt):
 		return authorizer.UseResult{Outcome: authorizer.Expired, Key: &k}, nil
+	case !k.HoldsScopes(req.Scopes):
+		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: &k}, nil
 	case uses >= req.Limit:
 		return authorizer.UseResult{Outcome: authorizer.RateLimited, Key: &k, Count: uses}, nil
 	}
@@ -117,6 +119,27 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	e.key.Usage = keys.Usage{TotalRequests: k.Usage.TotalRequests + 1, LastUsed: &now}
 	k = e.key
 	return authorizer.UseResult{Outcome: authorizer.Allowed, Key: &k, Count: uses + 1}, nil
+}
+
+// ReturnUse implements authorizer.Store.
+func (s *Store) ReturnUse(_ context.Context, req authorizer.UseRequest, w authorizer.Window) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.err != nil {
+		return s.err
+	}
+	e, ok := s.keys[req.ID]
+	if !ok || e.key.Hash != req.Hash {
+		return nil
+	}
+	if n := e.windows[w.Start.Unix()]; n > 0 {
+		e.windows[w.Start.Unix()] = n - 1
+	}
+	if e.key.Usage.TotalRequests > 0 {
+		e.key.Usage.TotalRequests--
+	}
+	return nil
 }
 
 // EventTime is the time the event files under events/ are decided at.
