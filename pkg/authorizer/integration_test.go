@@ -636,3 +636,40 @@ func TestDynamoDBAuthorizationCostsOneWriteUnit(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredHashIsWhatAuthenticates: an item whose id matches the presented
+// key but whose stored hash differs (the id holds only 96 bits of the hash)
+// is NOT_FOUND, shows nothing of the stored key and counts nothing, whether
+// that item is active or revoked. Both the write's hash condition and the
+// refusal's constant-time comparison are needed for this.
+func TestStoredHashIsWhatAuthenticates(t *testing.T) {
+	for _, status := range []keys.Status{keys.StatusActive, keys.StatusRevoked} {
+		t.Run(string(status), func(t *testing.T) {
+			e := newDBEnv(t)
+			presented := authorizertest.Key("kg", "pk", "presented")
+			now := e.clock.Now()
+			impostor := &keys.Key{
+				ID: token.ID(token.Hash(presented)), Hash: token.Hash(authorizertest.Key("kg", "pk", "stored")),
+				Name: "stored", Tier: "public", Project: "acme", Status: status, CreatedAt: now, UpdatedAt: now,
+			}
+			if status == keys.StatusRevoked {
+				impostor.RevokedAt = &now
+			}
+			if err := dynamo.New(e.raw, e.table).Apply(context.Background(), keys.Tx{Create: []*keys.Key{impostor}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, project := range []string{"", "acme"} { // the authorizer, and verify
+				d, _ := e.decide(authorizer.Request{Key: presented, Project: project})
+				if d.Outcome != authorizer.NotFound || d.Key != nil || d.RateLimit != nil {
+					t.Errorf("project %q: outcome %s, key %+v, rate limit %+v; want NOT_FOUND and nothing of the stored key", project, d.Outcome, d.Key, d.RateLimit)
+				}
+			}
+			if got := e.totalRequests(presented); got != 0 {
+				t.Errorf("totalRequests %d, want 0", got)
+			}
+			if w := e.windowCounters(presented); len(w) != 0 {
+				t.Errorf("window counters %v, want none", w)
+			}
+		})
+	}
+}

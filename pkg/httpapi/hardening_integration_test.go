@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
 )
 
 // TestMetadataRoundTripsExactly: metadata comes back byte for byte as
@@ -395,4 +399,109 @@ func toStrings(v any) []string {
 		out = append(out, s.(string))
 	}
 	return out
+}
+
+// TestEveryReadPathSurvivesStoredEdgeValues plants items that keygate's
+// validation would refuse today (written by an older version, or by hand)
+// and walks every read route, and the routes that read before they write,
+// over them: each answers, and none with a 5xx.
+func TestEveryReadPathSurvivesStoredEdgeValues(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{})
+	now := e.clock.Now()
+	farFuture := time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC)
+	farPast := time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)
+	edge := []struct {
+		label string
+		key   keys.Key
+	}{
+		{"overflow metadata", keys.Key{Metadata: json.RawMessage(`{"n":-1e309,"m":1e400}`)}},
+		{"huge integer metadata", keys.Key{Metadata: json.RawMessage(`{"big":123456789012345678901234567890}`)}},
+		{"not JSON metadata", keys.Key{Metadata: json.RawMessage(`{{not json`)}},
+		{"duplicate metadata keys", keys.Key{Metadata: json.RawMessage(`{"role":"user","role":"admin"}`)}},
+		{"bidi name", keys.Key{Name: "admin\u202egnp.exe\u200b"}},
+		{"far-future times", keys.Key{CreatedAt: farFuture, ExpiresAt: &farFuture}},
+		{"far-past times", keys.Key{CreatedAt: farPast, UpdatedAt: farPast}},
+		{"unknown tier, scope and status", keys.Key{Tier: "retired", Scopes: []string{"ghost"}, Status: "weird"}},
+		{"garbage allowlist", keys.Key{IPAllowlist: []string{"not-an-ip", "300.1.1.1/99"}}},
+		{"dangling rotation", keys.Key{RotatedTo: "key_ffffffffffffffffffffffff", RotatedFrom: "key_eeeeeeeeeeeeeeeeeeeeeeee"}},
+	}
+	var ids []string
+	var raws []string
+	tx := keys.Tx{}
+	for i, ed := range edge {
+		k := ed.key
+		raw := authorizertest.Key("kg", "pk", ed.label)
+		k.Hash = token.Hash(raw)
+		k.ID = token.ID(k.Hash)
+		k.Project, k.Owner, k.CreatedBy = "acme", "edgy", admin.keyID
+		if k.Name == "" {
+			k.Name = ed.label
+		}
+		if k.Tier == "" {
+			k.Tier = "public"
+		}
+		if k.Status == "" {
+			k.Status = keys.StatusActive
+		}
+		if k.CreatedAt.IsZero() {
+			k.CreatedAt = now.Add(time.Duration(i) * time.Millisecond)
+		}
+		if k.UpdatedAt.IsZero() {
+			k.UpdatedAt = k.CreatedAt
+		}
+		tx.Create = append(tx.Create, &k)
+		changes := map[string]keys.Change{"name": {To: k.Name}, "n": {From: json.RawMessage(`-1e309`), To: json.RawMessage(`123456789012345678901234567890`)}}
+		if json.Valid(k.Metadata) { // the store cannot write invalid JSON into an event
+			changes["metadata"] = keys.Change{To: k.Metadata}
+		}
+		tx.Events = append(tx.Events, &keys.AuditEvent{
+			ID: fmt.Sprintf("evt_%016x", i), Project: "acme", Actor: admin.keyID, Action: keys.ActionCreated, Target: k.ID,
+			Time: k.CreatedAt, PurgeAt: now.Add(time.Hour), Changes: changes,
+		})
+		ids, raws = append(ids, k.ID), append(raws, raw)
+	}
+	if err := e.app.Store.Apply(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(method, target, body string) response {
+		t.Helper()
+		r, err := e.try(&admin, method, target, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status >= 500 {
+			t.Errorf("%s %s: %d %s", method, target, r.Status, r.Body)
+		}
+		return r
+	}
+	// Every listing, walked one item a page so that every item is a cursor.
+	for _, list := range []string{"/v1/api-keys?", "/v1/api-keys?status=active&", "/v1/api-keys?status=expired&", "/v1/api-keys?status=revoked&",
+		"/v1/api-keys?owner=edgy&", "/v1/api-keys?tier=public&", "/v1/api-keys?createdBy=" + admin.keyID + "&", "/v1/audit?", "/v1/audit?action=key.created&"} {
+		seen := 0
+		for cursor, pages := "", 0; pages < 50; pages++ {
+			r := check("GET", list+"limit=1&cursor="+url.QueryEscape(cursor), "")
+			var items []json.RawMessage
+			_ = json.Unmarshal(r.Data, &items)
+			seen += len(items)
+			if cursor = r.NextCursor; cursor == "" {
+				break
+			}
+		}
+		if strings.HasPrefix(list, "/v1/audit") && seen != len(edge) {
+			t.Errorf("%s: %d events, want %d", list, seen, len(edge))
+		}
+	}
+	for i, id := range ids {
+		check("GET", "/v1/api-keys/"+id, "")
+		check("GET", "/v1/audit?keyId="+id, "")
+		check("POST", "/v1/verify", `{"key":"`+raws[i]+`"}`)
+		check("PATCH", "/v1/api-keys/"+id, `{"name":"renamed"}`)
+		check("POST", "/v1/api-keys/"+id+"/rotate", `{"gracePeriodSeconds":0}`)
+	}
+	check("POST", "/v1/owners/edgy/revoke?includeCreated=true", "")
+	for _, id := range ids {
+		check("DELETE", "/v1/api-keys/"+id, "")
+		check("GET", "/v1/api-keys/"+id, "")
+	}
 }

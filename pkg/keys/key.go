@@ -35,7 +35,7 @@ type Key struct {
 	Tier        string          `json:"tier"`
 	Scopes      []string        `json:"scopes"`
 	Project     string          `json:"project"`
-	Owner       string          `json:"owner,omitempty"`
+	Owner       string          `json:"owner"`
 	Status      Status          `json:"status"`
 	Usage       Usage           `json:"usage"`
 	IPAllowlist []string        `json:"ipAllowlist"`
