@@ -126,7 +126,7 @@ func (a *Authorizer) decide(ctx context.Context, req Request, now time.Time) (De
 	}
 	hash := token.Hash(req.Key)
 	id := token.ID(hash)
-	window := windowAt(now, a.cfg.RateWindow)
+	window := WindowAt(now, a.cfg.RateWindow)
 	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, Limit: tier.Limit, Window: window, Now: now}
 	used, err := a.store.UseKey(ctx, use)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -271,10 +270,4 @@ func denyContext(d Decision) map[string]any {
 		c[ContextRetryAfter] = strconv.FormatInt(retryAfterSeconds(d.RetryAfter), 10)
 	}
 	return c
-}
-
-// retryAfterSeconds rounds up, so a client that waits that long finds the
-// new window open.
-func retryAfterSeconds(d time.Duration) int64 {
-	return max(1, int64((d+time.Second-1)/time.Second))
 }

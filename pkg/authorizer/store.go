@@ -58,21 +58,3 @@ type UseResult struct {
 	// Window means the request's.
 	Window Window
 }
-
-// Window is a fixed rate window. Windows are aligned to the Unix epoch, so
-// every process agrees on them without coordination.
-type Window struct {
-	Start  time.Time
-	Length time.Duration
-}
-
-// End is when the window ends and the next begins.
-func (w Window) End() time.Time { return w.Start.Add(w.Length) }
-
-// windowAt is the window holding now. Lengths are whole seconds, as the
-// configuration gives them.
-func windowAt(now time.Time, length time.Duration) Window {
-	sec := int64(length / time.Second)
-	start := now.Unix() - now.Unix()%sec
-	return Window{Start: time.Unix(start, 0).UTC(), Length: length}
-}

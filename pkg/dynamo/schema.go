@@ -51,9 +51,6 @@ const (
 	attrLastUsed      = "lastUsed"
 	attrTarget        = "target"
 	attrAction        = "action"
-	// attrLastWindow is the start (Unix seconds) of the last rate window the
-	// authorizer counted in; the count itself is in attribute windowAttr(start).
-	attrLastWindow = "lastWindow"
 )
 
 const keySK = "KEY"
@@ -89,6 +86,3 @@ func parseSortKey(s string) (ms int64, id string, ok bool) {
 	ms, err := strconv.ParseInt(digits, 10, 64)
 	return ms, id, err == nil
 }
-
-// windowAttr names the counter of the rate window starting at start (Unix seconds).
-func windowAttr(start int64) string { return "w" + strconv.FormatInt(start, 10) }

@@ -22,16 +22,9 @@ import (
 // removes the counters of.
 const windowsSwept = 4
 
-// useKeyBudget bounds one UseKey call, every request and retry included.
-// Each DynamoDB call is bounded on its own (pkg/app: 3 attempts of at most
-// 1 s each), but a use can take up to three conditional writes (idle sweep,
-// then a lost race) plus a retry after a transaction conflict: ≈ 9 s and
-// more, beyond the authorizer function's 5 s timeout, where Lambda kills
-// the invocation and the client gets API Gateway's 500 with no log line of
-// ours. 3 s fails closed well before, with keys.ErrUnavailable (503 from
-// verify, an error from the authorizer), leaving 2 s of the 5 for the rest
-// of the invocation. It is about one call's own bound: a table that cannot
-// answer a single write in 3 s gets a refusal either way.
+// useKeyBudget bounds one UseKey call, every write and retry included, so
+// that it fails closed (keys.ErrUnavailable) well inside the authorizer
+// function's 5 s timeout; see docs/rate-window.md.
 const useKeyBudget = 3 * time.Second
 
 // maxUseWrites bounds the conditional writes of one use; see UseKey.
@@ -46,68 +39,8 @@ const transactionConflictPause = 25 * time.Millisecond
 var _ authorizer.Store = (*Store)(nil)
 
 // UseKey checks and counts one use of a key with a single strongly
-// consistent conditional UpdateItem on the key item.
-//
-// Rate windows are fixed, W seconds long, aligned to the Unix epoch. The
-// count of the window starting at S (Unix seconds) is attribute w<S>, and
-// lastWindow holds the S of the latest window a use was counted in. A use
-// is
-//
-//	SET w<S> = if_not_exists(w<S>, 0) + 1, lastWindow = S, lastUsed = now
-//	ADD totalRequests 1
-//	REMOVE w<S-W>, w<S-2W>, ..., w<S-K·W>
-//
-// on condition that the item exists with this key hash (and project, for
-// verify), is active, is not expired, w<S> is below the tier's limit, and
-// S-K·W <= lastWindow <= S (or lastWindow is absent).
-//
-// The lower bound is what bounds the item: any counter not removed by a
-// use's REMOVE would belong to a window older than K windows, and the
-// condition refuses to write while one may exist. The upper bound is what
-// keeps the limit exact at window boundaries: once a use of window S+W has
-// removed w<S>, a use still stamped with S (it reached DynamoDB late, or its
-// Lambda's clock is behind) must not recreate w<S> from zero, which would
-// pass a second full budget in S, nor move lastWindow back. So lastWindow
-// only ever grows, the item holds w<lastWindow> alone, and a steady stream
-// of requests costs one request each, across window boundaries too.
-//
-// When the condition fails, DynamoDB returns the item as it was
-// (ReturnValuesOnConditionCheckFailure ALL_OLD), which tells why without a
-// second read: no item, another hash or another project → NotFound;
-// revoked → Revoked; expiresAt passed → Expired (DynamoDB's TTL deletes
-// items only eventually); w<S> at the limit → RateLimited, not counted.
-// Otherwise lastWindow failed one of its bounds:
-//
-//   - lastWindow > S: this request is behind the key's current window. It
-//     runs once more in the item's window (lastWindow), as the request it
-//     is, arriving now: it is counted there, against that window's limit,
-//     and the result carries that window for the budget and Retry-After.
-//     (Refusing it instead would turn a few milliseconds of clock skew or
-//     latency into a spurious 403.) A process whose clock runs ahead counts
-//     in the next window early, and moves the key there for everyone: each
-//     window still passes exactly its limit. lastWindow never moves back,
-//     so a clock far ahead (Lambda's is synchronised, so not expected)
-//     would hold the key in its future window, failing closed, rather than
-//     let two windows' counters alternate and the limit go unenforced.
-//   - lastWindow < S-K·W: the key sat idle for more than K windows and its
-//     last counter may be stranded. A second UpdateItem counts the use
-//     while removing every window counter the old item holds, on condition
-//     that lastWindow is still the one read. Should a concurrent request
-//     win that race, the counters are current again and the first
-//     UpdateItem runs once more (in the item's window, if that is ahead).
-//
-// Hence exactly one request per authorization, except the first one after
-// an idle gap longer than K windows, which takes two (three when it races
-// another request of the same key), and a request behind the key's
-// window, which takes two. At most maxUseWrites conditional writes: a
-// window that moves under every one of them is keys.ErrUnavailable, a
-// contention a retry cures.
-//
-// A TransactionConflictException (a management transaction on the key is in
-// flight; the SDK does not retry it) means the write was not applied: the
-// write is retried once, after transactionConflictPause. The whole call is
-// bounded by useKeyBudget; an error that may be transient, that budget's
-// expiry included, is keys.ErrUnavailable.
+// consistent conditional UpdateItem on the key item; docs/rate-window.md
+// explains the write, its condition and what a refusal's old item tells.
 func (s *Store) UseKey(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, useKeyBudget)
 	defer cancel()
@@ -256,6 +189,12 @@ func (c windowCleanup) admits(last int64, present bool) bool {
 	}
 	return !present || last >= c.value
 }
+
+// windowAttr names the counter of the rate window starting at start (Unix
+// seconds); attrLastWindow holds the start of the latest window counted in.
+func windowAttr(start int64) string { return "w" + strconv.FormatInt(start, 10) }
+
+const attrLastWindow = "lastWindow"
 
 // isWindowAttr reports whether name is a window counter: "w" and digits.
 func isWindowAttr(name string) bool {

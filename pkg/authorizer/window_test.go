@@ -19,9 +19,9 @@ func TestWindowAt(t *testing.T) {
 		{time.Unix(1000, 0).In(time.FixedZone("UTC+2", 7200)), time.Second, time.Unix(1000, 0)},
 	}
 	for _, tt := range tests {
-		w := windowAt(tt.now, tt.length)
+		w := WindowAt(tt.now, tt.length)
 		if !w.Start.Equal(tt.start) || w.Length != tt.length || !w.End().Equal(tt.start.Add(tt.length)) {
-			t.Errorf("windowAt(%v, %v) = %v..%v, want start %v", tt.now, tt.length, w.Start, w.End(), tt.start)
+			t.Errorf("WindowAt(%v, %v) = %v..%v, want start %v", tt.now, tt.length, w.Start, w.End(), tt.start)
 		}
 	}
 }
