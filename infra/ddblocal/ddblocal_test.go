@@ -16,9 +16,13 @@ import (
 	"github.com/keygate/keygate/infra/ddblocal"
 )
 
-// requireInstalled skips when DynamoDB Local is missing, except in CI.
+// requireInstalled skips with -short, and when DynamoDB Local is missing,
+// except in CI.
 func requireInstalled(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts DynamoDB Local; skipped with -short")
+	}
 	if _, err := ddblocal.Dir(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("DynamoDB Local is required in CI: %v", err)
@@ -129,5 +133,76 @@ func TestPortInUse(t *testing.T) {
 		t.Fatalf("Start on busy port %d succeeded", port)
 	} else if !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("Start on busy port: %v, want a port-in-use error", err)
+	}
+}
+
+// With a JDK, DynamoDB Local must not answer on the machine's other
+// addresses: anyone who reached it could write its tables.
+func TestListensOnLoopbackOnly(t *testing.T) {
+	requireInstalled(t)
+	t.Parallel()
+	inst := start(t, ddblocal.Options{})
+	if err := inst.Exposed(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI needs a JDK, so that DynamoDB Local listens on 127.0.0.1 only: %v", err)
+		}
+		t.Skipf("DynamoDB Local listens on every interface: %v", err)
+	}
+	ip := nonLoopbackIP(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(inst.Endpoint(), "http://"), ":")
+	if conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), port), 2*time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("DynamoDB Local answers on %s, not only on 127.0.0.1", ip)
+	}
+	if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 2*time.Second); err != nil {
+		t.Fatalf("DynamoDB Local does not answer on 127.0.0.1: %v", err)
+	} else {
+		conn.Close()
+	}
+}
+
+// nonLoopbackIP is an address of this machine that another one could
+// reach; the test is skipped on a machine without any.
+func nonLoopbackIP(t *testing.T) net.IP {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		// A link-local IPv6 address needs its zone to be dialled.
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP
+		}
+	}
+	t.Skip("this machine has no address but loopback ones")
+	return nil
+}
+
+// A DynamoDB Local that dies on its own closes Done, and Err says how.
+func TestDoneWhenKilled(t *testing.T) {
+	requireInstalled(t)
+	t.Parallel()
+	inst := start(t, ddblocal.Options{})
+	if err := inst.Err(); err != nil {
+		t.Fatalf("Err() of a running instance = %v", err)
+	}
+	jvm, err := os.FindProcess(inst.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jvm.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inst.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Done not closed 30s after the JVM was killed")
+	}
+	if err := inst.Err(); !errors.Is(err, ddblocal.ErrExited) || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Err() = %v, want ErrExited saying it was killed", err)
+	}
+	if err := inst.Stop(); err != nil {
+		t.Errorf("Stop after the JVM died: %v", err)
 	}
 }

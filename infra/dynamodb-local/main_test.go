@@ -13,6 +13,9 @@ import (
 // TestWrapper builds the command and checks its contract: the child sees
 // DYNAMODB_ENDPOINT and its exit code comes back unchanged.
 func TestWrapper(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts DynamoDB Local; skipped with -short")
+	}
 	if _, err := ddblocal.Dir(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("DynamoDB Local is required in CI: %v", err)

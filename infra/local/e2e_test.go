@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,11 @@ func TestQuickstart(t *testing.T) {
 	if admin == "" {
 		t.Fatalf("no admin key printed on the first start:\n%s", first.banner)
 	}
+	for _, progress := range []string{"Starting DynamoDB Local on port ", "Creating table keygate "} {
+		if !strings.Contains(first.banner, progress) {
+			t.Errorf("no progress line %q:\n%s", progress, first.banner)
+		}
+	}
 	if !strings.Contains(first.banner, `curl -H "Authorization: Bearer $ADMIN" `+first.url+"/v1/whoami") {
 		t.Errorf("no curl line to try the key:\n%s", first.banner)
 	}
@@ -80,6 +86,10 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("no key: %d %s, want 401 unauthorized", r.status, r.raw)
 	}
 	first.stop(t)
+	// The default log format: a line per request.
+	if line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d POST /v1/api-keys 201 \d+\.\dms key_[0-9a-f]{6}… allowed$`); !line.MatchString(first.stderr.String()) {
+		t.Errorf("no line %s in the log:\n%s", line, first.stderr)
+	}
 	for _, port := range []string{strconv.Itoa(ddbPort), strings.TrimPrefix(first.url, "http://127.0.0.1:")} {
 		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
 			conn.Close()
@@ -87,7 +97,7 @@ func TestQuickstart(t *testing.T) {
 		}
 	}
 
-	second := startLocal(t, bin, args...)
+	second := startLocal(t, bin, append(args, "-log", "json")...)
 	if k := second.adminKey(); k != "" {
 		t.Errorf("a second admin key was printed on a later start")
 	}
@@ -101,6 +111,9 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("keys after a restart: %d %s, want the revoked key and the admin key", r.status, r.raw)
 	}
 	second.stop(t)
+	if !strings.Contains(second.stderr.String(), `"msg":"gateway","method":"GET","path":"/v1/api-keys"`) {
+		t.Errorf("-log json: no JSON record of the request:\n%s", second.stderr)
+	}
 
 	for _, key := range []string{admin, created.Key} {
 		for _, p := range []*localProcess{first, second} {
@@ -108,6 +121,49 @@ func TestQuickstart(t *testing.T) {
 				t.Errorf("the log holds a raw key")
 			}
 		}
+	}
+}
+
+// TestDynamoDBLocalDies kills the JVM under a running keygate: keygate
+// must not go on answering 503, but exit with an error naming DynamoDB Local.
+func TestDynamoDBLocalDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs keygate and DynamoDB Local as processes; skipped with -short")
+	}
+	if _, err := ddblocal.Dir(); errors.Is(err, ddblocal.ErrNotInstalled) {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	bin := filepath.Join(t.TempDir(), "keygate-local")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	p := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
+	m := regexp.MustCompile(`DynamoDB Local: \S+ \(pid (\d+)\)`).FindStringSubmatch(p.banner)
+	if m == nil {
+		t.Fatalf("no pid of DynamoDB Local in the banner:\n%s", p.banner)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	jvm, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jvm.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
+			t.Errorf("keygate ended with %v, want exit status 1", err)
+		}
+		if want := "keygate: stopping, as every request would fail: DynamoDB Local exited (pid " + m[1] + ", signal: killed)"; !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("keygate still runs 30s after DynamoDB Local was killed\n%s", p.stderr)
 	}
 }
 
@@ -249,7 +305,8 @@ func bearer(key string) http.Header { return http.Header{"Authorization": {"Bear
 
 func apiKey(key string) http.Header { return http.Header{"X-Api-Key": {key}} }
 
-// freePort finds a port free on every interface, as DynamoDB Local binds them all.
+// freePort finds a port free on every interface, as DynamoDB Local binds
+// them all without a JDK.
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", ":0")

@@ -50,7 +50,9 @@ type options struct {
 	log                *slog.Logger
 }
 
-// run serves keygate until ctx ends, then stops the gateway and DynamoDB Local.
+// run serves keygate until ctx ends, then stops the gateway and DynamoDB
+// Local. Should DynamoDB Local exit first, every request would fail: run
+// then stops too, and its error says so.
 func run(ctx context.Context, opts options) (err error) {
 	root, err := modroot.Find()
 	if err != nil {
@@ -77,6 +79,9 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 	defer ln.Close()
 
+	// Java takes seconds to start, and the first start compiles
+	// infra/ddblocal's LoopbackServer: say what is going on.
+	fmt.Fprintf(opts.out, "Starting DynamoDB Local on port %d, data in %s...\n", opts.dynamoDBPort, opts.dataDir)
 	ddb, err := startDynamoDB(ctx, opts)
 	if err != nil {
 		return err
@@ -97,6 +102,7 @@ func run(ctx context.Context, opts options) (err error) {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(opts.out, "Creating table %s from template.yaml if it is missing...\n", tableName)
 	if err := tabledef.EnsureExists(ctx, a.DynamoDB, table, tableName); err != nil {
 		return err
 	}
@@ -109,8 +115,16 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 
-	printBanner(opts.out, "http://"+ln.Addr().String(), tpl.StageName, ddb.Endpoint(), opts.dataDir, adminKey)
-	if err := serve(ctx, ln, gw); err != nil {
+	printBanner(opts.out, banner{
+		url: "http://" + ln.Addr().String(), stage: tpl.StageName,
+		ddbEndpoint: ddb.Endpoint(), ddbPid: ddb.Pid(), ddbExposed: ddb.Exposed(), dataDir: opts.dataDir,
+		adminKey: adminKey,
+	})
+	err = serve(ctx, ln, gw, ddb.Done())
+	if died := ddb.Err(); died != nil {
+		return errors.Join(fmt.Errorf("stopping, as every request would fail: %w", died), err)
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(opts.out, "\nStopping keygate and DynamoDB Local...")
@@ -130,9 +144,9 @@ func startDynamoDB(ctx context.Context, opts options) (*ddblocal.Instance, error
 	return ddb, nil
 }
 
-// serve serves h on ln until ctx ends, then lets the requests in flight
-// finish.
-func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// serve serves h on ln until ctx ends or stop is closed, then lets the
+// requests in flight finish.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, stop <-chan struct{}) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -140,6 +154,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
+	case <-stop:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -166,18 +181,34 @@ func firstAdminKey(ctx context.Context, svc *keys.Service) (string, error) {
 	return created.RawKey, nil
 }
 
+// banner is what printBanner shows.
+type banner struct {
+	url, stage  string
+	ddbEndpoint string
+	ddbPid      int
+	ddbExposed  error // why DynamoDB Local listens on every interface; nil if it does not
+	dataDir     string
+	adminKey    string // "" but on the first start
+}
+
 // printBanner says where keygate runs and how to use it: the admin key
 // when it was just made (the only time it is shown), and always how to make
-// another key.
-func printBanner(w io.Writer, url, stage, ddbEndpoint, dataDir, adminKey string) {
-	fmt.Fprintf(w, "keygate is running at %s (the routes of template.yaml, stage %s)\n", url, stage)
-	fmt.Fprintf(w, "DynamoDB Local: %s, table %s, data in %s\n\n", ddbEndpoint, tableName, dataDir)
-	if adminKey != "" {
+// another key. A DynamoDB Local that other machines can reach gets a
+// warning first: they could write the table, and make an admin key.
+func printBanner(w io.Writer, b banner) {
+	fmt.Fprintf(w, "\nkeygate is running at %s (the routes of template.yaml, stage %s)\n", b.url, b.stage)
+	fmt.Fprintf(w, "DynamoDB Local: %s (pid %d), table %s, data in %s\n\n", b.ddbEndpoint, b.ddbPid, tableName, b.dataDir)
+	if b.ddbExposed != nil {
+		fmt.Fprintf(w, "WARNING: DynamoDB Local listens on every network interface, not only on 127.0.0.1:\n"+
+			"anyone who can reach this machine can read and write its table, and make an admin key.\n"+
+			"Install a JDK (with javac) to keep it on 127.0.0.1 (%v).\n\n", b.ddbExposed)
+	}
+	if b.adminKey != "" {
 		fmt.Fprintf(w, "Created the admin key of project %s (scopes admin and verify, tier %s).\n", adminProject, adminTier)
-		fmt.Fprintf(w, "It is shown only this once:\n\n  export ADMIN=%s\n\n", adminKey)
-		fmt.Fprintf(w, "Try it:\n\n  curl -H \"Authorization: Bearer $ADMIN\" %s/v1/whoami\n\n", url)
+		fmt.Fprintf(w, "It is shown only this once:\n\n  export ADMIN=%s\n\n", b.adminKey)
+		fmt.Fprintf(w, "Try it:\n\n  curl -H \"Authorization: Bearer $ADMIN\" %s/v1/whoami\n\n", b.url)
 	}
 	fmt.Fprintf(w, "To make another key, as an operator would:\n\n  DYNAMODB_ENDPOINT=%s TABLE_NAME=%s go run ./infra/admin create-key --project %s --tier %s --scopes admin,verify --name \"another key\"\n\n",
-		ddbEndpoint, tableName, adminProject, adminTier)
+		b.ddbEndpoint, tableName, adminProject, adminTier)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

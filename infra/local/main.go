@@ -1,13 +1,14 @@
 // Command local runs keygate on this machine, as `make run` does:
 //
-//	go run ./infra/local [-port 3000] [-dynamodb-port 8000] [-data .keygate]
+//	go run ./infra/local [-port 3000] [-dynamodb-port 8000] [-data .keygate] [-log text|json]
 //
 // It starts DynamoDB Local with its data on disk, creates the table from
 // template.yaml if it is missing, and serves every route of template.yaml
 // on http://127.0.0.1:PORT through the local gateway (internal/gateway),
 // which runs the same authorizer and function code as the Lambda functions,
 // in this process. On the first start it creates an admin key and prints it
-// once. Ctrl-C stops the gateway and DynamoDB Local.
+// once. Ctrl-C stops the gateway and DynamoDB Local. Should DynamoDB Local
+// exit on its own, keygate stops too, with an error naming it.
 package main
 
 import (
@@ -32,13 +33,18 @@ func main() {
 	flag.IntVar(&opts.port, "port", 3000, "port to serve the API on, on 127.0.0.1")
 	flag.IntVar(&opts.dynamoDBPort, "dynamodb-port", 8000, "port for DynamoDB Local")
 	flag.StringVar(&opts.dataDir, "data", "", "directory for DynamoDB Local's data (default: .keygate at the repository root)")
+	logFormat := flag.String("log", logText, "log format on stderr: "+logText+" (one line per request) or "+logJSON+" (every record, as in CloudWatch)")
 	flag.Parse()
-	if flag.NArg() > 0 {
+	log, err := newLogger(*logFormat, os.Stderr)
+	if err != nil || flag.NArg() > 0 {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 		flag.Usage()
 		os.Exit(2)
 	}
 	opts.out = os.Stdout
-	opts.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	opts.log = log
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,12 +22,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/pkg/token"
 )
 
 // MaxBodyBytes is API Gateway's limit on a request's payload: 10 MB.
@@ -57,7 +60,9 @@ type Config struct {
 	// AuthorizerTimeout is the authorizer function's Lambda timeout; 0
 	// leaves it to the integration timeout.
 	AuthorizerTimeout time.Duration
-	// Log receives one line per request; nil discards them.
+	// Log receives one record per request (message "gateway") and one per
+	// failure; nil discards them. Paths, queries and errors are redacted
+	// (token.Redact): a key pasted into a URL never reaches the log.
 	Log *slog.Logger
 }
 
@@ -128,8 +133,8 @@ func New(cfg Config) (*Gateway, error) {
 }
 
 // ServeHTTP answers one request as API Gateway would, and logs it: method,
-// path, status, latency and request id, never a header or the query, where
-// keys travel.
+// path and query, redacted, status, latency, request id, and the
+// authorizer's answer; never a header, where keys travel.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	req := g.newIncoming(r, start)
@@ -143,9 +148,38 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(resp.body)
-	g.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", resp.status),
-		slog.Float64("latencyMs", float64(time.Since(start).Microseconds())/1000), slog.String("requestId", req.id))
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway", req.logAttrs(resp.status, time.Since(start))...)
+}
+
+// logAttrs describe the request in its log record.
+func (req *incoming) logAttrs(status int, latency time.Duration) []slog.Attr {
+	attrs := []slog.Attr{slog.String("method", req.r.Method), slog.String("path", token.Redact(req.r.URL.Path))}
+	if req.r.URL.RawQuery != "" {
+		attrs = append(attrs, slog.String("query", loggedQuery(req.r.URL.RawQuery)))
+	}
+	attrs = append(attrs, slog.Int("status", status), slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
+		slog.String("requestId", req.id))
+	if req.authorized != "" {
+		attrs = append(attrs, slog.String("authorizer", req.authorized))
+	}
+	if req.principal != "" {
+		attrs = append(attrs, slog.String("principal", token.Redact(req.principal)))
+	}
+	return attrs
+}
+
+// percentEscape is one %XX of a URL.
+var percentEscape = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
+
+// loggedQuery is a raw query as the log shows it: redacted, after every
+// valid escape is decoded, so that a key with an escaped character (%5F for
+// _) is found too, even beside a broken escape.
+func loggedQuery(raw string) string {
+	decoded := percentEscape.ReplaceAllStringFunc(raw, func(e string) string {
+		b, _ := hex.DecodeString(e[1:])
+		return string(b)
+	})
+	return token.Redact(decoded)
 }
 
 // serve carries the request through API Gateway's steps: payload limit,
@@ -183,7 +217,7 @@ func (g *Gateway) serve(ctx context.Context, req *incoming) response {
 			return resp
 		}
 	}
-	g.log.ErrorContext(ctx, "function failed", "requestId", req.id, "function", route.Function, "error", err.Error())
+	g.log.ErrorContext(ctx, "function failed", "requestId", req.id, "function", route.Function, "error", token.Redact(err.Error()))
 	return g.responses.render(integrationFailure, g.vars(req, nil))
 }
 
@@ -224,23 +258,30 @@ func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (grant, *
 	latency := time.Since(start)
 	switch {
 	case err != nil && err.Error() == errUnauthorized:
+		req.authorized = authorizerUnauthorized
 		return refuse(unauthorized, nil)
 	case err != nil:
 		// API Gateway answers a Lambda authorizer's failure (any error but
 		// Unauthorized, a timeout, a crash) as a configuration error.
-		g.log.ErrorContext(ctx, "authorizer failed", "requestId", req.id, "error", err.Error())
+		req.authorized = authorizerFailed
+		g.log.ErrorContext(ctx, "authorizer failed", "requestId", req.id, "error", token.Redact(err.Error()))
 		return refuse(authorizerConfigurationError, nil)
 	}
 	authorizerContext, principal, err := decide(answer, g.methodArn(req))
+	req.principal = principal
 	switch {
 	case errors.Is(err, errExplicitDeny):
+		req.authorized = authorizerDenied
 		return refuse(explicitDeny, authorizerContext)
 	case errors.Is(err, errDenied):
+		req.authorized = authorizerDenied
 		return refuse(accessDenied, authorizerContext)
 	case err != nil:
-		g.log.ErrorContext(ctx, "authorizer answer refused", "requestId", req.id, "error", err.Error())
+		req.authorized = authorizerFailed
+		g.log.ErrorContext(ctx, "authorizer answer refused", "requestId", req.id, "error", token.Redact(err.Error()))
 		return refuse(authorizerConfigurationError, nil)
 	}
+	req.authorized = authorizerAllowed
 	return grant{context: authorizerContext, principal: principal, latency: latency}, nil
 }
 
@@ -249,6 +290,14 @@ func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (grant, *
 func (g *Gateway) methodArn(req *incoming) string {
 	return g.arnPrefix + req.r.Method + "/" + strings.TrimPrefix(req.r.URL.Path, "/")
 }
+
+// The authorizer's answers, as the request's log record names them.
+const (
+	authorizerAllowed      = "allowed"
+	authorizerDenied       = "denied"
+	authorizerUnauthorized = "unauthorized"
+	authorizerFailed       = "failed" // an error, a timeout, a crash, or an answer API Gateway refuses
+)
 
 // incoming is a request on its way through the gateway.
 type incoming struct {
@@ -260,6 +309,9 @@ type incoming struct {
 	body           []byte
 	route          samtemplate.Route
 	pathParameters map[string]string
+	// For the log: the authorizer's answer ("" when it did not run), and
+	// the principal of its policy.
+	authorized, principal string
 }
 
 func (g *Gateway) newIncoming(r *http.Request, at time.Time) *incoming {

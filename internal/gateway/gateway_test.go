@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -104,13 +105,19 @@ func policy(principal, effect, resource string, ctx map[string]any) events.APIGa
 // serve starts a Gateway for keygate's template with authorize and rec's functions.
 func serve(t *testing.T, authorize gateway.Authorizer, rec *recorder) *httptest.Server {
 	t.Helper()
+	return serveLogged(t, authorize, rec, nil)
+}
+
+// serveLogged is serve, logging to log.
+func serveLogged(t *testing.T, authorize gateway.Authorizer, rec *recorder, log *slog.Logger) *httptest.Server {
+	t.Helper()
 	tpl := template(t)
 	if rec.events == nil {
 		rec.events = map[string][]events.APIGatewayProxyRequest{}
 	}
 	gw, err := gateway.New(gateway.Config{
 		Template: tpl, Authorizer: authorize, Functions: rec.functions(tpl),
-		Region: "us-east-1", AccountID: "123456789012", APIID: "local",
+		Region: "us-east-1", AccountID: "123456789012", APIID: "local", Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
