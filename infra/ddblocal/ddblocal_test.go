@@ -14,21 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/testenv"
 )
 
 // requireInstalled skips with -short, and when DynamoDB Local is missing,
 // except in CI.
 func requireInstalled(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts DynamoDB Local; skipped with -short")
-	}
-	if _, err := ddblocal.Dir(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("DynamoDB Local is required in CI: %v", err)
-		}
-		t.Skipf("%v (run `make deps`)", err)
-	}
+	testenv.Integration(t)
+	_, missing := ddblocal.Dir()
+	testenv.Require(t, missing)
 }
 
 func start(t *testing.T, opts ddblocal.Options) *ddblocal.Instance {
@@ -142,12 +137,7 @@ func TestListensOnLoopbackOnly(t *testing.T) {
 	requireInstalled(t)
 	t.Parallel()
 	inst := start(t, ddblocal.Options{})
-	if err := inst.Exposed(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs a JDK, so that DynamoDB Local listens on 127.0.0.1 only: %v", err)
-		}
-		t.Skipf("DynamoDB Local listens on every interface: %v", err)
-	}
+	testenv.Require(t, inst.Exposed()) // CI needs a JDK, so that DynamoDB Local listens on 127.0.0.1 only
 	ip := nonLoopbackIP(t)
 	_, port, _ := strings.Cut(strings.TrimPrefix(inst.Endpoint(), "http://"), ":")
 	if conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), port), 2*time.Second); err == nil {

@@ -2,26 +2,20 @@ package main
 
 import (
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/testenv"
 )
 
 // TestWrapper builds the command and checks its contract: the child sees
 // DYNAMODB_ENDPOINT and its exit code comes back unchanged.
 func TestWrapper(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts DynamoDB Local; skipped with -short")
-	}
-	if _, err := ddblocal.Dir(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("DynamoDB Local is required in CI: %v", err)
-		}
-		t.Skipf("%v (run `make deps`)", err)
-	}
+	testenv.Integration(t)
+	_, missing := ddblocal.Dir()
+	testenv.Require(t, missing)
 	bin := filepath.Join(t.TempDir(), "dynamodb-local")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

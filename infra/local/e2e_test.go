@@ -21,7 +21,18 @@ import (
 
 	"github.com/keygate/keygate/infra/ddblocal"
 	"github.com/keygate/keygate/internal/modroot"
+	"github.com/keygate/keygate/internal/testenv"
 )
+
+// requireDynamoDBLocal skips the process tests under -short and where
+// DynamoDB Local is not installed (fails them in CI).
+func requireDynamoDBLocal(t *testing.T) {
+	t.Helper()
+	testenv.Integration(t)
+	if _, err := ddblocal.Dir(); errors.Is(err, ddblocal.ErrNotInstalled) {
+		testenv.Require(t, err)
+	}
+}
 
 // TestQuickstart builds this command, runs it as `make run` does, with
 // DynamoDB Local on disk, and walks the quickstart over real HTTP: the
@@ -29,15 +40,7 @@ import (
 // refused. It then stops the process with SIGINT and starts it again on
 // the same data: the keys are still there, and no new admin key is made.
 func TestQuickstart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs keygate and DynamoDB Local as processes; skipped with -short")
-	}
-	if _, err := ddblocal.Dir(); errors.Is(err, ddblocal.ErrNotInstalled) {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	requireDynamoDBLocal(t)
 	bin := filepath.Join(t.TempDir(), "keygate-local")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -127,15 +130,7 @@ func TestQuickstart(t *testing.T) {
 // TestDynamoDBLocalDies kills the JVM under a running keygate: keygate
 // must not go on answering 503, but exit with an error naming DynamoDB Local.
 func TestDynamoDBLocalDies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs keygate and DynamoDB Local as processes; skipped with -short")
-	}
-	if _, err := ddblocal.Dir(); errors.Is(err, ddblocal.ErrNotInstalled) {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	requireDynamoDBLocal(t)
 	bin := filepath.Join(t.TempDir(), "keygate-local")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

