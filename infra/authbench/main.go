@@ -36,11 +36,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/ddbcount"
+	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/keys"
-	"github.com/keygate/keygate/pkg/tabledef"
 )
 
 // benchTier never rate-limits, so every authorization does the full work.
@@ -118,18 +118,17 @@ func run(ctx context.Context, n, workers, keyCount, warmup int) error {
 }
 
 func createTable(ctx context.Context, client *dynamodb.Client) (string, func(), error) {
-	path, err := tabledef.TemplatePath()
+	tpl, err := samtemplate.LoadModule()
 	if err != nil {
 		return "", nil, err
 	}
-	def, err := tabledef.Load(path)
-	if err != nil {
-		return "", nil, err
+	if tpl.Table == nil {
+		return "", nil, fmt.Errorf("template.yaml has no %s", samtemplate.TableResource)
 	}
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
 	table := "authbench-" + hex.EncodeToString(suffix[:])
-	if err := tabledef.Create(ctx, client, def, table, tabledef.CreateOptions{}); err != nil {
+	if err := samtemplate.Create(ctx, client, tpl.Table, table, samtemplate.CreateOptions{}); err != nil {
 		return "", nil, err
 	}
 	drop := func() {

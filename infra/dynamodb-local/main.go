@@ -19,7 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/ddblocal"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/testenv"
 )
 

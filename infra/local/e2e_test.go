@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/modroot"
 	"github.com/keygate/keygate/internal/testenv"
 )

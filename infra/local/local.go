@@ -13,12 +13,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/modroot"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/keys"
-	"github.com/keygate/keygate/pkg/tabledef"
 )
 
 // What the local API is, where API Gateway would say: they make up the
@@ -63,9 +62,9 @@ func run(ctx context.Context, opts options) (err error) {
 	if err != nil {
 		return err
 	}
-	table, err := tabledef.Load(templatePath)
-	if err != nil {
-		return err
+	table := tpl.Table
+	if table == nil {
+		return fmt.Errorf("%s has no %s", templatePath, samtemplate.TableResource)
 	}
 	if opts.dataDir == "" {
 		opts.dataDir = filepath.Join(root, dataDirName)
@@ -80,7 +79,7 @@ func run(ctx context.Context, opts options) (err error) {
 	defer ln.Close()
 
 	// Java takes seconds to start, and the first start compiles
-	// infra/ddblocal's LoopbackServer: say what is going on.
+	// internal/ddblocal's LoopbackServer: say what is going on.
 	fmt.Fprintf(opts.out, "Starting DynamoDB Local on port %d, data in %s...\n", opts.dynamoDBPort, opts.dataDir)
 	ddb, err := startDynamoDB(ctx, opts)
 	if err != nil {
@@ -103,7 +102,7 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	fmt.Fprintf(opts.out, "Creating table %s from template.yaml if it is missing...\n", tableName)
-	if err := tabledef.EnsureExists(ctx, a.DynamoDB, table, tableName); err != nil {
+	if err := samtemplate.EnsureExists(ctx, a.DynamoDB, table, tableName); err != nil {
 		return err
 	}
 	adminKey, err := firstAdminKey(ctx, a.Service)

@@ -51,7 +51,7 @@ func main() {
 	go func() {
 		// The first signal stops keygate gracefully; a second one, with the
 		// default action back, ends a stuck shutdown at once (the kernel
-		// then stops DynamoDB Local, see infra/ddblocal).
+		// then stops DynamoDB Local, see internal/ddblocal).
 		<-ctx.Done()
 		stop()
 	}()

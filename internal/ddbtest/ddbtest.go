@@ -33,9 +33,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/ddblocal"
+	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/internal/testenv"
-	"github.com/keygate/keygate/pkg/tabledef"
 )
 
 // EndpointEnv names the environment variable holding the endpoint of an
@@ -51,7 +51,7 @@ var state struct {
 	missing  error  // why there is no DynamoDB Local, if there is none
 	inst     *ddblocal.Instance
 	client   *dynamodb.Client
-	def      *tabledef.Definition
+	table    *samtemplate.Table
 }
 
 // Main runs the package's tests and stops the DynamoDB Local a test started,
@@ -132,14 +132,14 @@ type TableOptions struct {
 // in template.yaml, deletes it when the test ends, and returns its name.
 func NewTable(t testing.TB, client *dynamodb.Client, opts TableOptions) string {
 	t.Helper()
-	def, err := definition()
+	table, err := tableDefinition()
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := tableName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := tabledef.Create(ctx, client, def, name, tabledef.CreateOptions{TTL: opts.TTL}); err != nil {
+	if err := samtemplate.Create(ctx, client, table, name, samtemplate.CreateOptions{TTL: opts.TTL}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -153,23 +153,22 @@ func NewTable(t testing.TB, client *dynamodb.Client, opts TableOptions) string {
 	return name
 }
 
-// definition loads the table definition from template.yaml once.
-func definition() (*tabledef.Definition, error) {
+// tableDefinition loads the table definition from template.yaml once.
+func tableDefinition() (*samtemplate.Table, error) {
 	state.mu.Lock()
 	defer state.mu.Unlock()
-	if state.def != nil {
-		return state.def, nil
+	if state.table != nil {
+		return state.table, nil
 	}
-	path, err := tabledef.TemplatePath()
+	tpl, err := samtemplate.LoadModule()
 	if err != nil {
 		return nil, err
 	}
-	def, err := tabledef.Load(path)
-	if err != nil {
-		return nil, err
+	if tpl.Table == nil {
+		return nil, fmt.Errorf("ddbtest: template.yaml has no %s", samtemplate.TableResource)
 	}
-	state.def = def
-	return def, nil
+	state.table = tpl.Table
+	return state.table, nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)

@@ -1,6 +1,6 @@
 // Package samtemplate reads what keygate's code must agree on from the SAM
 // template (template.yaml): the functions with their routes and environment,
-// the API's stage, and its gateway responses. The local gateway serves what
+// the API's stage, its gateway responses, and the DynamoDB table. The local gateway serves what
 // it reads here and the drift tests check the code against it, so the
 // template stays the one description of the deployed API.
 package samtemplate
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,7 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/keygate/keygate/pkg/tabledef"
+	"github.com/keygate/keygate/internal/modroot"
 )
 
 const (
@@ -36,6 +37,8 @@ type Template struct {
 	// GatewayResponses are the API's responses to requests it answers
 	// itself, by response type (UNAUTHORIZED, ACCESS_DENIED, ...).
 	GatewayResponses map[string]GatewayResponse
+	// Table is the KeysTable resource; nil in a template without one.
+	Table *Table
 }
 
 // Function is an AWS::Serverless::Function.
@@ -130,11 +133,11 @@ type (
 // LoadModule reads the module's own template.yaml, at the root of the
 // repository, wherever the caller runs from.
 func LoadModule() (*Template, error) {
-	path, err := tabledef.TemplatePath()
+	root, err := modroot.Find()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("samtemplate: %w", err)
 	}
-	return Load(path)
+	return Load(filepath.Join(root, "template.yaml"))
 }
 
 // Load reads the SAM template at path.
@@ -175,7 +178,11 @@ func parse(data []byte) (*Template, error) {
 		return out
 	}
 
-	t := &Template{}
+	table, err := parseTable(data)
+	if err != nil {
+		return nil, err
+	}
+	t := &Template{Table: table}
 	globalEnv := envOf(doc.Globals.Function.Environment)
 	globalTimeout := lambdaDefaultTimeout
 	if s := doc.Globals.Function.Timeout; s > 0 {
@@ -251,10 +258,16 @@ func parseFunction(id string, node yaml.Node, globalEnv map[string]string, globa
 // literal is a scalar's value, unless it is an intrinsic function (a
 // short-form tag such as !Sub) whose value only CloudFormation knows.
 func literal(n yaml.Node) (string, bool) {
-	if n.Kind != yaml.ScalarNode || strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+	if n.Kind != yaml.ScalarNode || intrinsic(&n) {
 		return "", false
 	}
 	return n.Value, true
+}
+
+// intrinsic reports whether n is tagged with a short-form intrinsic
+// function (!Ref, !Sub, ...), as opposed to a YAML type tag (!!str).
+func intrinsic(n *yaml.Node) bool {
+	return strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!")
 }
 
 // Function finds a function by name.

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keygate/keygate/infra/ddblocal"
+	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/testenv"
 )
 

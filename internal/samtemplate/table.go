@@ -1,15 +1,13 @@
-// Package tabledef reads keygate's DynamoDB table definition from the SAM
-// template (resource KeysTable in template.yaml) and creates tables from it,
-// so DynamoDB Local in tests and tools always has the production schema:
-// the table is defined once, in the template.
-package tabledef
+package samtemplate
+
+// The table: keygate's DynamoDB table definition (resource KeysTable), and
+// creating tables from it, so DynamoDB Local in tests and tools always has
+// the production schema: the table is defined once, in the template.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,17 +15,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
-
-	"github.com/keygate/keygate/internal/modroot"
 )
 
-// ResourceName is the logical id of the table in template.yaml.
-const ResourceName = "KeysTable"
+// TableResource is the logical id of the table in template.yaml.
+const TableResource = "KeysTable"
 
-// Definition is the part of the table's CloudFormation definition that
+// Table is the part of the table's CloudFormation definition that
 // shapes data: keys, indexes, billing and time to live. Settings such as
 // encryption, backups and deletion protection are left to CloudFormation.
-type Definition struct {
+type Table struct {
 	AttributeDefinitions   []types.AttributeDefinition
 	KeySchema              []types.KeySchemaElement
 	GlobalSecondaryIndexes []types.GlobalSecondaryIndex
@@ -37,24 +33,10 @@ type Definition struct {
 	TTLAttribute string
 }
 
-// TemplatePath returns the path of template.yaml at the module root, found by
-// walking up from the working directory to the directory holding go.mod.
-func TemplatePath() (string, error) {
-	root, err := modroot.Find()
-	if err != nil {
-		return "", fmt.Errorf("tabledef: %w", err)
-	}
-	p := filepath.Join(root, "template.yaml")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("tabledef: %w", err)
-	}
-	return p, nil
-}
-
 // The YAML shapes of the fields read. Each is first held as a yaml.Node so
 // intrinsic functions can be rejected (see literal) before decoding.
 type (
-	templateDoc struct {
+	tableDoc struct {
 		Resources map[string]struct {
 			Type       string    `yaml:"Type"`
 			Properties yaml.Node `yaml:"Properties"`
@@ -89,36 +71,24 @@ type (
 	}
 )
 
-// Load reads the KeysTable resource of the SAM template at templatePath.
-func Load(templatePath string) (*Definition, error) {
-	data, err := os.ReadFile(templatePath)
-	if err != nil {
-		return nil, fmt.Errorf("tabledef: %w", err)
-	}
-	def, err := parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("tabledef: %s: %w", templatePath, err)
-	}
-	return def, nil
-}
-
-func parse(data []byte) (*Definition, error) {
+// parseTable reads the KeysTable resource; nil when the template has none.
+func parseTable(data []byte) (*Table, error) {
 	// yaml.v3 accepts CloudFormation's short-form tags (!Ref, !Sub, ...)
 	// elsewhere in the template; only the fields read here must be literal.
-	var doc templateDoc
+	var doc tableDoc
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err
 	}
-	res, ok := doc.Resources[ResourceName]
+	res, ok := doc.Resources[TableResource]
 	if !ok {
-		return nil, fmt.Errorf("no resource %s", ResourceName)
+		return nil, nil
 	}
 	if res.Type != "AWS::DynamoDB::Table" {
-		return nil, fmt.Errorf("%s is a %s, not an AWS::DynamoDB::Table", ResourceName, res.Type)
+		return nil, fmt.Errorf("%s is a %s, not an AWS::DynamoDB::Table", TableResource, res.Type)
 	}
 	var props tableProps
 	if err := res.Properties.Decode(&props); err != nil {
-		return nil, fmt.Errorf("%s.Properties: %w", ResourceName, err)
+		return nil, fmt.Errorf("%s.Properties: %w", TableResource, err)
 	}
 
 	var (
@@ -142,15 +112,15 @@ func parse(data []byte) (*Definition, error) {
 		if f.node.Kind == 0 { // absent
 			continue
 		}
-		if err := literal(f.node); err != nil {
-			return nil, fmt.Errorf("%s.%s: %w", ResourceName, f.name, err)
+		if err := requireLiteral(f.node); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", TableResource, f.name, err)
 		}
 		if err := f.node.Decode(f.into); err != nil {
-			return nil, fmt.Errorf("%s.%s: %w", ResourceName, f.name, err)
+			return nil, fmt.Errorf("%s.%s: %w", TableResource, f.name, err)
 		}
 	}
 
-	def := &Definition{BillingMode: types.BillingMode(billing)}
+	def := &Table{BillingMode: types.BillingMode(billing)}
 	if ttl.Enabled {
 		def.TTLAttribute = ttl.AttributeName
 	}
@@ -186,12 +156,12 @@ func keySchema(keys []keyElem) []types.KeySchemaElement {
 	return out
 }
 
-// literal rejects CloudFormation intrinsic functions (short-form tags such as
+// requireLiteral rejects CloudFormation intrinsic functions (short-form tags such as
 // !Ref, or long-form keys such as Ref and Fn::If), whose values only
 // CloudFormation can work out: decoded naively, `BillingMode: !Ref Mode`
 // would silently read as "Mode".
-func literal(n *yaml.Node) error {
-	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+func requireLiteral(n *yaml.Node) error {
+	if intrinsic(n) {
 		return fmt.Errorf("line %d: intrinsic function %s is not supported here; use a literal value", n.Line, n.Tag)
 	}
 	if n.Kind == yaml.MappingNode {
@@ -202,21 +172,21 @@ func literal(n *yaml.Node) error {
 		}
 	}
 	for _, c := range n.Content {
-		if err := literal(c); err != nil {
+		if err := requireLiteral(c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (d *Definition) validate() error {
+func (d *Table) validate() error {
 	if len(d.KeySchema) == 0 {
-		return fmt.Errorf("%s has no KeySchema", ResourceName)
+		return fmt.Errorf("%s has no KeySchema", TableResource)
 	}
 	// Without PAY_PER_REQUEST, CreateTable would also need provisioned
 	// throughput, which this package does not read.
 	if d.BillingMode != types.BillingModePayPerRequest {
-		return fmt.Errorf("%s: BillingMode %q is not supported; want PAY_PER_REQUEST", ResourceName, d.BillingMode)
+		return fmt.Errorf("%s: BillingMode %q is not supported; want PAY_PER_REQUEST", TableResource, d.BillingMode)
 	}
 	defined := map[string]bool{}
 	for _, a := range d.AttributeDefinitions {
@@ -230,7 +200,7 @@ func (d *Definition) validate() error {
 		}
 		return nil
 	}
-	if err := check(ResourceName+".KeySchema", d.KeySchema); err != nil {
+	if err := check(TableResource+".KeySchema", d.KeySchema); err != nil {
 		return err
 	}
 	for _, g := range d.GlobalSecondaryIndexes {
@@ -244,7 +214,7 @@ func (d *Definition) validate() error {
 // CreateTableInput returns the CreateTable request for a table named
 // tableName with this definition. Each call returns fresh values, so the
 // caller may modify the result.
-func (d *Definition) CreateTableInput(tableName string) *dynamodb.CreateTableInput {
+func (d *Table) CreateTableInput(tableName string) *dynamodb.CreateTableInput {
 	in := &dynamodb.CreateTableInput{
 		TableName:   aws.String(tableName),
 		BillingMode: d.BillingMode,
@@ -290,12 +260,12 @@ type CreateOptions struct {
 
 // Create creates the table, waits until it is ACTIVE and, with opts.TTL,
 // enables time to live.
-func Create(ctx context.Context, client *dynamodb.Client, def *Definition, tableName string, opts CreateOptions) error {
+func Create(ctx context.Context, client *dynamodb.Client, def *Table, tableName string, opts CreateOptions) error {
 	if opts.TTL && def.TTLAttribute == "" {
-		return fmt.Errorf("tabledef: TTL requested for %s, but the template enables no time to live", tableName)
+		return fmt.Errorf("samtemplate: TTL requested for %s, but the template enables no time to live", tableName)
 	}
 	if _, err := client.CreateTable(ctx, def.CreateTableInput(tableName)); err != nil {
-		return fmt.Errorf("tabledef: creating table %s: %w", tableName, err)
+		return fmt.Errorf("samtemplate: creating table %s: %w", tableName, err)
 	}
 	if err := waitActive(ctx, client, tableName); err != nil {
 		return err
@@ -309,14 +279,14 @@ func Create(ctx context.Context, client *dynamodb.Client, def *Definition, table
 // EnsureExists creates the table as Create with time to live enabled when
 // the template enables it, unless a table of that name exists already. It
 // does not compare an existing table with the definition.
-func EnsureExists(ctx context.Context, client *dynamodb.Client, def *Definition, tableName string) error {
+func EnsureExists(ctx context.Context, client *dynamodb.Client, def *Table, tableName string) error {
 	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
 	var notFound *types.ResourceNotFoundException
 	switch {
 	case err == nil:
 		return waitActive(ctx, client, tableName)
 	case !errors.As(err, &notFound):
-		return fmt.Errorf("tabledef: describing table %s: %w", tableName, err)
+		return fmt.Errorf("samtemplate: describing table %s: %w", tableName, err)
 	}
 	err = Create(ctx, client, def, tableName, CreateOptions{TTL: def.TTLAttribute != ""})
 	var inUse *types.ResourceInUseException
@@ -335,12 +305,12 @@ func waitActive(ctx context.Context, client *dynamodb.Client, tableName string) 
 		o.MaxDelay = 5 * time.Second
 	})
 	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)}, 5*time.Minute); err != nil {
-		return fmt.Errorf("tabledef: waiting for table %s: %w", tableName, err)
+		return fmt.Errorf("samtemplate: waiting for table %s: %w", tableName, err)
 	}
 	return nil
 }
 
-func enableTTL(ctx context.Context, client *dynamodb.Client, def *Definition, tableName string) error {
+func enableTTL(ctx context.Context, client *dynamodb.Client, def *Table, tableName string) error {
 	_, err := client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: aws.String(tableName),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{
@@ -349,7 +319,7 @@ func enableTTL(ctx context.Context, client *dynamodb.Client, def *Definition, ta
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("tabledef: enabling time to live on %s: %w", tableName, err)
+		return fmt.Errorf("samtemplate: enabling time to live on %s: %w", tableName, err)
 	}
 	return nil
 }

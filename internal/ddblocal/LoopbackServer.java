@@ -4,7 +4,7 @@
 // server with a port alone, which listens on every interface, so anyone who
 // can reach the machine could write its tables. This class builds the server
 // from DynamoDB Local's own command line, as its ServerRunner does, sets the
-// connector's host before the server starts, and starts it. infra/ddblocal
+// connector's host before the server starts, and starts it. internal/ddblocal
 // compiles it once against the jar and runs it with the jar on the class
 // path:
 //

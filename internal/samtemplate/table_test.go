@@ -1,10 +1,9 @@
-package tabledef_test
+package samtemplate_test
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,22 +13,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/internal/ddbtest"
-	"github.com/keygate/keygate/pkg/tabledef"
+	"github.com/keygate/keygate/internal/samtemplate"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
 
-func loadTemplate(t *testing.T) *tabledef.Definition {
+func loadTemplate(t *testing.T) *samtemplate.Table {
 	t.Helper()
-	path, err := tabledef.TemplatePath()
+	tpl, err := samtemplate.LoadModule()
 	if err != nil {
 		t.Fatal(err)
 	}
-	def, err := tabledef.Load(path)
-	if err != nil {
-		t.Fatal(err)
+	if tpl.Table == nil {
+		t.Fatal("template.yaml has no KeysTable")
 	}
-	return def
+	return tpl.Table
 }
 
 // keys renders a key schema as "pk HASH,sk RANGE".
@@ -74,51 +72,6 @@ func TestLoadTemplate(t *testing.T) {
 	}
 	if !slices.Equal(gsis, want) {
 		t.Errorf("GlobalSecondaryIndexes = %v, want %v", gsis, want)
-	}
-}
-
-func TestLoadErrors(t *testing.T) {
-	t.Parallel()
-	const table = `
-Resources:
-  Other:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: !Sub "${AWS::StackName}"
-  KeysTable:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      TableName: !Sub "${AWS::StackName}-keys"
-      BillingMode: %s
-      AttributeDefinitions:
-        - {AttributeName: pk, AttributeType: S}
-      KeySchema:
-        - {AttributeName: %s, KeyType: HASH}
-`
-	for _, tc := range []struct {
-		name, billing, hashKey, wantErr string
-	}{
-		{"ok", "PAY_PER_REQUEST", "pk", ""},
-		{"short-form intrinsic", "!Ref Billing", "pk", "intrinsic function !Ref"},
-		{"long-form intrinsic", "{Ref: Billing}", "pk", "intrinsic function Ref"},
-		{"provisioned", "PROVISIONED", "pk", "not supported"},
-		{"undefined key attribute", "PAY_PER_REQUEST", "id", `"id" is not in AttributeDefinitions`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			path := filepath.Join(t.TempDir(), "template.yaml")
-			yml := strings.Replace(strings.Replace(table, "%s", tc.billing, 1), "%s", tc.hashKey, 1)
-			if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, err := tabledef.Load(path)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("Load: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("Load error = %v, want it to contain %q", err, tc.wantErr)
-			}
-		})
 	}
 }
 
@@ -210,7 +163,7 @@ func TestEnsureExistsIsIdempotent(t *testing.T) {
 		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
 	for i := range 2 {
-		if err := tabledef.EnsureExists(ctx, client, def, name); err != nil {
+		if err := samtemplate.EnsureExists(ctx, client, def, name); err != nil {
 			t.Fatalf("EnsureExists #%d: %v", i+1, err)
 		}
 	}
@@ -222,7 +175,7 @@ func TestEnsureExistsIsIdempotent(t *testing.T) {
 		t.Errorf("time to live = %s, want ENABLED", ttl.TimeToLiveDescription.TimeToLiveStatus)
 	}
 	// Creating it again must fail: EnsureExists did not hide a second table.
-	if err := tabledef.Create(ctx, client, def, name, tabledef.CreateOptions{}); err == nil {
+	if err := samtemplate.Create(ctx, client, def, name, samtemplate.CreateOptions{}); err == nil {
 		t.Error("Create of an existing table succeeded")
 	}
 }
