@@ -29,7 +29,7 @@ WITH_DDB := $(GO) run ./infra/dynamodb-local --
 # unless infra/package*.json changed since.
 NPM_STAMP := infra/node_modules/.package-lock.json
 
-.PHONY: help deps test lint lint-template build bench run clean FORCE
+.PHONY: help deps test fuzz lint lint-template build bench run clean FORCE
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[A-Za-z%_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,9 +41,22 @@ $(NPM_STAMP): infra/package.json infra/package-lock.json
 	npm ci --prefix infra --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: deps ## run all tests with DynamoDB Local, then lint template.yaml
+test: deps ## run all tests with DynamoDB Local, each fuzz target briefly, then lint template.yaml
 	$(WITH_DDB) $(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 	@$(MAKE) --no-print-directory lint-template
+
+# Every fuzz target, found in the tests, as <package dir>:<FuzzName>.
+FUZZ_TARGETS = $(shell grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' pkg internal infra | sed -E 's|^(.*)/[^/]*:func (.*)|\1:\2|')
+FUZZTIME ?= 1m
+# How long make test fuzzes each target.
+TEST_FUZZTIME ?= 5s
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 1m)
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		echo "fuzz $$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${target#*:}$$" -fuzztime $(FUZZTIME) ./$${target%:*}; \
+	done
 
 lint: ## check formatting, go vet, and cfn-lint template.yaml
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*')); \

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,6 +24,8 @@ import (
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
+	"github.com/keygate/keygate/pkg/config"
+	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
@@ -231,12 +232,12 @@ func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) eve
 	t.Helper()
 	client := ddbtest.Client(t)
 	table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	// authorizertest.EventTime lies years ahead: DynamoDB Local deletes items
 	// whose TTL has passed in real time, so the clock must not be in the past.
-	a := app.New(keys.DefaultConfig(), client, table, log, keys.WithClock(func() time.Time { return authorizertest.EventTime }))
+	a := app.New(config.Default().WithTable(table), client, log, app.WithClock(func() time.Time { return authorizertest.EventTime }))
 	seed(t, a)
-	out, err := httpadapter.New(a.API.Handler(function)).ProxyWithContext(context.Background(), ev)
+	out, err := httpadapter.New(a.API.Handler(httpapi.OperationName(function))).ProxyWithContext(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func seed(t *testing.T, a *app.App) {
 	t.Helper()
 	for _, s := range seeds {
 		secret := authorizertest.Secret(s.label)
-		svc := keys.NewService(a.Config, a.Store,
+		svc := keys.NewService(a.Config.Keys, a.Store,
 			keys.WithRandom(bytes.NewReader(secret[:])),
 			keys.WithClock(func() time.Time { return authorizertest.EventTime.Add(-s.at) }))
 		created, err := svc.Create(context.Background(), keys.OperatorCaller(project), s.in)

@@ -8,9 +8,10 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/httpapi"
 )
 
 func main() {
 	a := app.Must(context.Background())
-	lambda.Start(httpadapter.New(a.API.Handler("revoke-key")).ProxyWithContext)
+	lambda.Start(httpadapter.New(a.API.Handler(httpapi.RevokeKey)).ProxyWithContext)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/token"
 )
@@ -22,7 +22,7 @@ func newApp(t *testing.T) *app.App {
 	t.Helper()
 	client := ddbtest.Client(t)
 	table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
-	return app.New(keys.DefaultConfig(), client, table, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	return app.New(config.Default().WithTable(table), client, slog.New(slog.DiscardHandler))
 }
 
 func runArgs(t *testing.T, a *app.App, args string) (int, string, string) {

@@ -5,16 +5,18 @@
 //
 //	go run ./infra/dynamodb-local -- go run ./infra/authbench
 //
-// It creates its own table from template.yaml (and deletes it), issues keys
-// through keygate's service, and runs both designs through the same
-// authorizer core, so only the store differs. The designs run in the order
+// It creates two tables (and deletes them): keygate's from template.yaml,
+// and the common design's own, one item per key (baseline.go). It issues the
+// keys through keygate's service, copies each into the common design's
+// table, and runs both designs through the same authorizer core on the same
+// keys, so only the store differs. The designs run in the order
 // keygate, common, common, keygate, half of the authorizations each time,
 // so that neither gains from running last on a warmer DynamoDB Local.
 //
 // Besides latency and throughput it reports the DynamoDB requests and the
 // capacity units each authorization costs, as DynamoDB reports them
 // (ReturnConsumedCapacity INDEXES): write units, of which index writes, and
-// read units. The table and its indexes are template.yaml's, so the units
+// read units. keygate's table and indexes are template.yaml's, so its units
 // are what the deployed table would consume.
 package main
 
@@ -25,7 +27,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -33,12 +34,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/ddbcount"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/keys"
 )
@@ -49,7 +52,7 @@ var benchTier = keys.Tier{Name: "bench", Code: "bn", Limit: 1 << 40}
 func main() {
 	n := flag.Int("n", 10000, "authorizations per design")
 	workers := flag.Int("workers", 16, "concurrent workers")
-	keyCount := flag.Int("keys", 64, "keys per design")
+	keyCount := flag.Int("keys", 64, "keys, the same for both designs")
 	warmup := flag.Int("warmup", 1000, "unmeasured authorizations per design first")
 	flag.Parse()
 	if err := run(context.Background(), *n, *workers, *keyCount, *warmup); err != nil {
@@ -73,39 +76,49 @@ type design struct {
 }
 
 func run(ctx context.Context, n, workers, keyCount, warmup int) error {
-	endpoint := os.Getenv(app.EnvEndpoint)
+	endpoint := os.Getenv(config.EnvEndpoint)
 	if endpoint == "" {
-		return fmt.Errorf("%s is not set; run: go run ./infra/dynamodb-local -- go run ./infra/authbench", app.EnvEndpoint)
+		return fmt.Errorf("%s is not set; run: go run ./infra/dynamodb-local -- go run ./infra/authbench", config.EnvEndpoint)
 	}
 	client, err := app.NewDynamoDB(ctx, endpoint)
 	if err != nil {
 		return err
 	}
-	table, drop, err := createTable(ctx, client)
-	if err != nil {
+	// The designs run on the Lambda functions' client; the setup lifts its
+	// 1 s attempt timeout, which can cut a CreateTable on a busy DynamoDB
+	// Local, whose retry then fails on the table it made.
+	setup := dynamodb.New(client.Options(), func(o *dynamodb.Options) { o.HTTPClient = awshttp.NewBuildableClient() })
+	table := uniqueName("authbench")
+	if err := createTable(ctx, setup, table); err != nil {
 		return err
 	}
-	defer drop()
+	defer dropTable(setup, table)
+	commonTable := table + "-common"
+	if err := createBaselineTable(ctx, setup, commonTable); err != nil {
+		return err
+	}
+	defer dropTable(setup, commonTable)
 
 	cfg := keys.DefaultConfig()
 	cfg.Tiers = append(cfg.Tiers, benchTier)
-	svc := keys.NewService(cfg, dynamo.New(client, table))
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc := keys.NewService(cfg, dynamo.New(setup, table))
+	rawKeys, err := issueKeys(ctx, svc, &baselineStore{client: setup, table: commonTable}, keyCount)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
 	keygateClient, keygateRequests := ddbcount.Instrument(client, ddbcount.WithConsumedCapacity())
 	commonClient, commonRequests := ddbcount.Instrument(client, ddbcount.WithConsumedCapacity())
 	designs := []*design{
-		{name: "keygate: 1 conditional UpdateItem", auth: authorizer.New(cfg, dynamo.New(keygateClient, table), log), requests: keygateRequests},
-		{name: "common: GetItem + 2 UpdateItem", auth: authorizer.New(cfg, dynamo.New(commonClient, table).ThreeStep(), log), requests: commonRequests},
+		{name: "keygate: 1 conditional UpdateItem", auth: authorizer.New(cfg, dynamo.New(keygateClient, table), log), requests: keygateRequests, keys: rawKeys},
+		{name: "common: GetItem + 2 UpdateItem", auth: authorizer.New(cfg, &baselineStore{client: commonClient, table: commonTable}, log), requests: commonRequests, keys: rawKeys},
 	}
 	for _, d := range designs {
-		if d.keys, err = issueKeys(ctx, svc, keyCount); err != nil {
-			return err
-		}
 		if _, err := d.run(ctx, warmup, workers); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	fmt.Printf("DynamoDB Local at %s: %d authorizations per design over %d workers, %d keys each, after %d warm-up\n\n",
+	fmt.Printf("DynamoDB Local at %s: %d authorizations per design over %d workers, the same %d keys, after %d warm-up\n\n",
 		endpoint, n, workers, keyCount, warmup)
 	keygate, common := designs[0], designs[1]
 	for _, d := range []*design{keygate, common, common, keygate} {
@@ -117,29 +130,35 @@ func run(ctx context.Context, n, workers, keyCount, warmup int) error {
 	return nil
 }
 
-func createTable(ctx context.Context, client *dynamodb.Client) (string, func(), error) {
-	tpl, err := samtemplate.LoadModule()
-	if err != nil {
-		return "", nil, err
-	}
-	if tpl.Table == nil {
-		return "", nil, fmt.Errorf("template.yaml has no %s", samtemplate.TableResource)
-	}
+// uniqueName is prefix and a random suffix: runs side by side on one
+// DynamoDB Local do not collide.
+func uniqueName(prefix string) string {
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
-	table := "authbench-" + hex.EncodeToString(suffix[:])
-	if err := samtemplate.Create(ctx, client, tpl.Table, table, samtemplate.CreateOptions{}); err != nil {
-		return "", nil, err
-	}
-	drop := func() {
-		if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
-			fmt.Fprintln(os.Stderr, "authbench: delete table:", err)
-		}
-	}
-	return table, drop, nil
+	return prefix + "-" + hex.EncodeToString(suffix[:])
 }
 
-func issueKeys(ctx context.Context, svc *keys.Service, count int) ([]string, error) {
+// createTable creates keygate's table, as template.yaml defines it.
+func createTable(ctx context.Context, client *dynamodb.Client, table string) error {
+	tpl, err := samtemplate.LoadModule()
+	if err != nil {
+		return err
+	}
+	if tpl.Table == nil {
+		return fmt.Errorf("template.yaml has no %s", samtemplate.TableResource)
+	}
+	return samtemplate.Create(ctx, client, tpl.Table, table, samtemplate.CreateOptions{})
+}
+
+func dropTable(client *dynamodb.Client, table string) {
+	if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+		fmt.Fprintln(os.Stderr, "authbench: delete table:", err)
+	}
+}
+
+// issueKeys issues count keys through keygate's service and copies each
+// into the common design's table.
+func issueKeys(ctx context.Context, svc *keys.Service, baseline *baselineStore, count int) ([]string, error) {
 	out := make([]string, count)
 	for i := range out {
 		// With an owner, so the key is in both indexes, as a typical key is.
@@ -149,6 +168,9 @@ func issueKeys(ctx context.Context, svc *keys.Service, count int) ([]string, err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("issue key: %w", err)
+		}
+		if err := baseline.put(ctx, created.Key); err != nil {
+			return nil, err
 		}
 		out[i] = created.RawKey
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/keygate/keygate/internal/ddblocal"
+	"github.com/keygate/keygate/pkg/config"
 )
 
 func main() {
@@ -66,7 +67,7 @@ func run() int {
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "DYNAMODB_ENDPOINT="+inst.Endpoint())
+	cmd.Env = append(os.Environ(), config.EnvEndpoint+"="+inst.Endpoint())
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "dynamodb-local: %v\n", err)
 		return 127

@@ -17,20 +17,21 @@ import (
 	"github.com/keygate/keygate/internal/modroot"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
 // What the local API is, where API Gateway would say: they make up the
 // method ARNs the authorizer sees.
 const (
-	localRegion    = ddblocal.Region
+	localRegion    = app.LocalRegion
 	localAccountID = "123456789012"
 	localAPIID     = "local"
 )
 
 // The local store: one table, and the admin key of the first start.
 const (
-	tableName    = app.DefaultTableName
+	tableName    = config.DefaultTableName
 	adminProject = "default"
 	adminTier    = "internal"
 	adminName    = "local admin"
@@ -90,9 +91,9 @@ func run(ctx context.Context, opts options) (err error) {
 	// The functions' environment is this process's, with the local table.
 	getenv := func(name string) string {
 		switch name {
-		case app.EnvEndpoint:
+		case config.EnvEndpoint:
 			return ddb.Endpoint()
-		case app.EnvTableName:
+		case config.EnvTableName:
 			return tableName
 		}
 		return os.Getenv(name)

@@ -26,7 +26,7 @@ func testKey(t *testing.T) (key, redacted string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return key, token.Start(key) + "[redacted]"
+	return key, token.DisplayPrefix(key) + "[redacted]"
 }
 
 // Whatever logs a key, in whichever format, only its hint is written.
@@ -43,7 +43,7 @@ func TestLogFormatsRedact(t *testing.T) {
 			log.Error("request failed", "path", "/v1/api-keys/"+key, "error", errors.New("no key "+key))
 			log.With("caller", key).WithGroup("g").Warn("quoting "+key, slog.Group("inner", "k", key))
 			out := buf.String()
-			if strings.Contains(out, key[len(token.Start(key)):]) {
+			if strings.Contains(out, key[len(token.DisplayPrefix(key)):]) {
 				t.Errorf("the log holds the key's secret:\n%s", out)
 			}
 			if n := strings.Count(out, redacted); n < 7 {

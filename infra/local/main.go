@@ -88,7 +88,7 @@ const authorizerFunction = "authorizer"
 func lambdaFunctions(a *app.App) map[string]gateway.Function {
 	functions := map[string]gateway.Function{}
 	for _, op := range httpapi.Operations {
-		functions[op.Name] = httpadapter.New(a.API.Handler(op.Name)).ProxyWithContext
+		functions[string(op.Name)] = httpadapter.New(a.API.Handler(op.Name)).ProxyWithContext
 	}
 	return functions
 }

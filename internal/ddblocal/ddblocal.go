@@ -28,20 +28,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/modroot"
+	"github.com/keygate/keygate/pkg/app"
 )
 
 // DirEnv names the environment variable that overrides where
 // DynamoDBLocal.jar (with DynamoDBLocal_lib beside it) is looked for.
 const DirEnv = "DYNAMODB_LOCAL_DIR"
-
-// Region is the region NewClient configures. DynamoDB Local runs with
-// -sharedDb, so the region and credentials a client uses do not matter, but
-// the SDK requires both.
-const Region = "us-east-1"
 
 const (
 	defaultStartTimeout = 30 * time.Second
@@ -264,13 +259,17 @@ func start(ctx context.Context, l launcher, port int, opts Options) (*Instance, 
 
 // waitReady polls ListTables until it succeeds, the process exits or ctx ends.
 func (i *Instance) waitReady(ctx context.Context) error {
-	client := newClient(i.endpoint, func(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} })
+	client, err := app.NewDynamoDB(ctx, i.endpoint)
+	if err != nil {
+		return err
+	}
+	noRetries := func(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} } // the loop polls
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var lastErr error
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := client.ListTables(callCtx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
+		_, err := client.ListTables(callCtx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)}, noRetries)
 		cancel()
 		if err == nil {
 			select {
@@ -339,29 +338,6 @@ func (i *Instance) Stop() error {
 		<-i.done
 	})
 	return i.stopErr
-}
-
-// NewClient returns a DynamoDB client for a DynamoDB Local endpoint, with
-// static dummy credentials and region us-east-1. It deliberately ignores the
-// AWS environment (profiles, SSO, real credentials) so a developer's AWS
-// setup can neither break local tests nor leak into them. ctx is accepted for
-// symmetry with config.LoadDefaultConfig; no I/O happens here.
-func NewClient(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
-	if endpoint == "" {
-		return nil, errors.New("ddblocal: empty endpoint")
-	}
-	return newClient(endpoint), nil
-}
-
-func newClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Client {
-	cfg := aws.Config{
-		Region:      Region,
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	}
-	optFns = append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-	}}, optFns...)
-	return dynamodb.NewFromConfig(cfg, optFns...)
 }
 
 // freePort asks the kernel for a free TCP port. Without a JDK, DynamoDB

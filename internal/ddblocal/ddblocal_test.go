@@ -15,6 +15,7 @@ import (
 
 	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/testenv"
+	"github.com/keygate/keygate/pkg/app"
 )
 
 // requireInstalled skips with -short, and when DynamoDB Local is missing,
@@ -38,7 +39,7 @@ func start(t *testing.T, opts ddblocal.Options) *ddblocal.Instance {
 
 func client(t *testing.T, inst *ddblocal.Instance) *dynamodb.Client {
 	t.Helper()
-	c, err := ddblocal.NewClient(t.Context(), inst.Endpoint())
+	c, err := app.NewDynamoDB(t.Context(), inst.Endpoint())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,13 +103,6 @@ func TestNotInstalled(t *testing.T) {
 	_, err := ddblocal.Start(t.Context(), ddblocal.Options{})
 	if !errors.Is(err, ddblocal.ErrNotInstalled) {
 		t.Fatalf("Start with an empty %s: err = %v, want ErrNotInstalled", ddblocal.DirEnv, err)
-	}
-}
-
-func TestNewClientRejectsEmptyEndpoint(t *testing.T) {
-	t.Parallel()
-	if _, err := ddblocal.NewClient(t.Context(), ""); err == nil {
-		t.Error("NewClient(\"\") succeeded")
 	}
 }
 

@@ -36,11 +36,9 @@ import (
 	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/internal/testenv"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/config"
 )
-
-// EndpointEnv names the environment variable holding the endpoint of an
-// already running DynamoDB (Local) to use instead of starting one.
-const EndpointEnv = "DYNAMODB_ENDPOINT"
 
 // state is what Main and the first Client set up; NewTable reads it.
 var state struct {
@@ -97,7 +95,7 @@ func Client(t testing.TB) *dynamodb.Client {
 		t.Fatalf("starting DynamoDB Local: %v", state.missing)
 	}
 	if state.client == nil {
-		c, err := ddblocal.NewClient(context.Background(), state.endpoint)
+		c, err := app.NewDynamoDB(context.Background(), state.endpoint)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +106,7 @@ func Client(t testing.TB) *dynamodb.Client {
 
 // find is the DynamoDB at $DYNAMODB_ENDPOINT, or a DynamoDB Local it starts.
 func find() (string, *ddblocal.Instance, error) {
-	if ep := os.Getenv(EndpointEnv); ep != "" {
+	if ep := os.Getenv(config.EnvEndpoint); ep != "" {
 		return ep, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

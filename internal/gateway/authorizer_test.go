@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,10 +24,10 @@ func TestKeygateAuthorizer(t *testing.T) {
 	cfg := keys.DefaultConfig()
 	store := authorizertest.NewStore()
 	authorizertest.SeedEventKeys(store, cfg.RateWindow)
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	auth := authorizer.New(cfg, store, log, authorizer.WithClock(func() time.Time { return authorizertest.EventTime }))
 	// whoami reads only the authorizer's context: it needs no key store.
-	whoami := httpadapter.New(httpapi.New(keys.NewService(cfg, nil), auth, log).Handler("whoami")).ProxyWithContext
+	whoami := httpadapter.New(httpapi.New(keys.NewService(cfg, nil), auth, log).Handler(httpapi.Whoami)).ProxyWithContext
 	srv := serve(t, authorizer.NewHandler(auth, httpapi.RouteScopes()).REST, &recorder{real: map[string]gateway.Function{"whoami": whoami}})
 	bearer := func(label string) http.Header {
 		return http.Header{"Authorization": {"Bearer " + authorizertest.EventKey(label)}}

@@ -39,7 +39,7 @@ func (g *Gateway) authorizerEvent(req *incoming) events.APIGatewayCustomAuthoriz
 
 // proxyEvent is the Lambda proxy integration event API Gateway sends the
 // route's function, with what the authorizer granted.
-func (g *Gateway) proxyEvent(req *incoming, granted grant) events.APIGatewayProxyRequest {
+func (g *Gateway) proxyEvent(req *incoming, allowed allowance) events.APIGatewayProxyRequest {
 	ev := events.APIGatewayProxyRequest{
 		Resource: req.route.Path,
 		// A REST API hands on the path as the client sent it, still
@@ -69,17 +69,15 @@ func (g *Gateway) proxyEvent(req *incoming, granted grant) events.APIGatewayProx
 			APIID:            g.apiID,
 		},
 	}
-	if !req.route.Public {
-		// API Gateway adds the principal and the authorizer's latency in
-		// milliseconds, a number, to the authorizer's context.
-		authorizer := make(map[string]any, len(granted.context)+2)
-		for k, v := range granted.context {
-			authorizer[k] = v
-		}
-		authorizer["principalId"] = granted.principal
-		authorizer["integrationLatency"] = granted.latency.Milliseconds()
-		ev.RequestContext.Authorizer = authorizer
+	// API Gateway adds the principal and the authorizer's latency in
+	// milliseconds, a number, to the authorizer's context.
+	authorizer := make(map[string]any, len(allowed.context)+2)
+	for k, v := range allowed.context {
+		authorizer[k] = v
 	}
+	authorizer["principalId"] = allowed.principal
+	authorizer["integrationLatency"] = allowed.latency.Milliseconds()
+	ev.RequestContext.Authorizer = authorizer
 	return ev
 }
 

@@ -5,7 +5,8 @@
 // event carrying the authorizer's context, as API Gateway would. Whatever
 // API Gateway answers itself (401, 403, 404, 413, authorizer failures) comes
 // from the template's GatewayResponses, so the local gateway and the
-// deployed API answer alike.
+// deployed API answer alike. It emulates what keygate's template uses of
+// API Gateway, and New refuses a template that needs more.
 //
 // It is the core of `make run` (infra/local); tests serve it with httptest.
 package gateway
@@ -50,7 +51,7 @@ const errUnauthorized = "Unauthorized"
 type Config struct {
 	// Template gives the routes, the stage and the gateway responses.
 	Template *samtemplate.Template
-	// Authorizer runs before every route that is not public.
+	// Authorizer runs before every route.
 	Authorizer Authorizer
 	// Functions serve the routes, by function name (samtemplate.Function.Name).
 	// Every route needs its function, and every function a route.
@@ -92,6 +93,9 @@ func New(cfg Config) (*Gateway, error) {
 	if t == nil {
 		return nil, errors.New("gateway: no template")
 	}
+	if cfg.Authorizer == nil {
+		return nil, errors.New("gateway: no authorizer; every route runs it")
+	}
 	resources, err := newResources(t.Routes())
 	if err != nil {
 		return nil, err
@@ -100,9 +104,6 @@ func New(cfg Config) (*Gateway, error) {
 	for _, r := range t.Routes() {
 		if cfg.Functions[r.Function] == nil {
 			return nil, fmt.Errorf("gateway: route %s: no handler for function %s", r, r.Function)
-		}
-		if !r.Public && cfg.Authorizer == nil {
-			return nil, fmt.Errorf("gateway: route %s needs an authorizer", r)
 		}
 		routed[r.Function] = true
 	}
@@ -190,27 +191,24 @@ func (g *Gateway) serve(ctx context.Context, req *incoming) response {
 	case err != nil: // the client broke the request off: no one reads the answer
 		return response{status: http.StatusBadRequest, header: http.Header{}}
 	case len(body) > MaxBodyBytes:
-		return g.responses.render(requestTooLarge, g.vars(req, nil))
+		return g.responses.render(requestTooLarge, vars{requestID: req.id})
 	}
 	req.body = body
 	route, params, ok := g.match(req.r.Method, req.r.URL)
 	if !ok {
 		// A REST API answers a path or method it does not have as if
 		// authentication were missing: it cannot tell the two apart.
-		return g.responses.render(missingAuthenticationToken, g.vars(req, nil))
+		return g.responses.render(missingAuthenticationToken, vars{requestID: req.id})
 	}
 	req.route, req.pathParameters = route, params
 
-	var granted grant
-	if !route.Public {
-		var refusal *response
-		if granted, refusal = g.authorizeRequest(ctx, req); refusal != nil {
-			return *refusal
-		}
+	allowed, refusal := g.authorizeRequest(ctx, req)
+	if refusal != nil {
+		return *refusal
 	}
 	fctx, cancel := context.WithTimeout(ctx, min(g.timeouts[route.Function], integrationTimeout))
 	defer cancel()
-	out, err := invoke(fctx, g.functions[route.Function], g.proxyEvent(req, granted))
+	out, err := invoke(fctx, g.functions[route.Function], g.proxyEvent(req, allowed))
 	if err == nil {
 		var resp response
 		if resp, err = fromProxyResponse(out); err == nil {
@@ -218,7 +216,7 @@ func (g *Gateway) serve(ctx context.Context, req *incoming) response {
 		}
 	}
 	g.log.ErrorContext(ctx, "function failed", "requestId", req.id, "function", route.Function, "error", token.Redact(err.Error()))
-	return g.responses.render(integrationFailure, g.vars(req, nil))
+	return g.responses.render(integrationFailure, vars{requestID: req.id})
 }
 
 // invoke runs a handler as Lambda would: past its deadline, or panicking,
@@ -236,20 +234,20 @@ func invoke[In, Out any](ctx context.Context, handler func(context.Context, In) 
 	return out, err
 }
 
-// grant is what API Gateway hands a function about an authorizer that
+// allowance is what API Gateway hands a function about an authorizer that
 // allowed the request.
-type grant struct {
+type allowance struct {
 	context   map[string]string
 	principal string
 	latency   time.Duration
 }
 
-// authorizeRequest runs the authorizer and applies its answer: a grant, or
+// authorizeRequest runs the authorizer and applies its answer: an allowance, or
 // the gateway response refusing the request.
-func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (grant, *response) {
-	refuse := func(t responseType, authorizerContext map[string]string) (grant, *response) {
-		resp := g.responses.render(t, g.vars(req, authorizerContext))
-		return grant{}, &resp
+func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (allowance, *response) {
+	refuse := func(t responseType, authorizerContext map[string]string) (allowance, *response) {
+		resp := g.responses.render(t, vars{requestID: req.id, authorizer: authorizerContext})
+		return allowance{}, &resp
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, g.authorizerTimeout)
@@ -267,12 +265,9 @@ func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (grant, *
 		g.log.ErrorContext(ctx, "authorizer failed", "requestId", req.id, "error", token.Redact(err.Error()))
 		return refuse(authorizerConfigurationError, nil)
 	}
-	authorizerContext, principal, err := decide(answer, g.methodArn(req))
+	authorizerContext, principal, err := evaluatePolicy(answer, g.methodArn(req))
 	req.principal = principal
 	switch {
-	case errors.Is(err, errExplicitDeny):
-		req.authorized = authorizerDenied
-		return refuse(explicitDeny, authorizerContext)
 	case errors.Is(err, errDenied):
 		req.authorized = authorizerDenied
 		return refuse(accessDenied, authorizerContext)
@@ -282,7 +277,7 @@ func (g *Gateway) authorizeRequest(ctx context.Context, req *incoming) (grant, *
 		return refuse(authorizerConfigurationError, nil)
 	}
 	req.authorized = authorizerAllowed
-	return grant{context: authorizerContext, principal: principal, latency: latency}, nil
+	return allowance{context: authorizerContext, principal: principal, latency: latency}, nil
 }
 
 // methodArn is the ARN of the request's method, with the request's own

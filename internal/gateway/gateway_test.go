@@ -111,7 +111,12 @@ func serve(t *testing.T, authorize gateway.Authorizer, rec *recorder) *httptest.
 // serveLogged is serve, logging to log.
 func serveLogged(t *testing.T, authorize gateway.Authorizer, rec *recorder, log *slog.Logger) *httptest.Server {
 	t.Helper()
-	tpl := template(t)
+	return serveTemplate(t, template(t), authorize, rec, log)
+}
+
+// serveTemplate starts a Gateway for tpl.
+func serveTemplate(t *testing.T, tpl *samtemplate.Template, authorize gateway.Authorizer, rec *recorder, log *slog.Logger) *httptest.Server {
+	t.Helper()
 	if rec.events == nil {
 		rec.events = map[string][]events.APIGatewayProxyRequest{}
 	}
@@ -431,7 +436,23 @@ func TestNew(t *testing.T) {
 	}{
 		{"a route without its function", func(c *gateway.Config) { delete(c.Functions, "whoami") }, "no handler for function whoami"},
 		{"a function without a route", func(c *gateway.Config) { c.Functions["extra"] = c.Functions["whoami"] }, "function extra serves no route"},
-		{"no authorizer", func(c *gateway.Config) { c.Authorizer = nil }, "needs an authorizer"},
+		{"no authorizer", func(c *gateway.Config) { c.Authorizer = nil }, "no authorizer"},
+		// What keygate's template does not use of API Gateway, New refuses.
+		{"the ANY method", withRoute(samtemplate.Route{Method: "ANY", Path: "/v1/things"}), "does not serve the ANY method"},
+		{"a greedy path parameter", withRoute(samtemplate.Route{Method: "GET", Path: "/v1/files/{path+}"}), "greedy path parameter"},
+		{"a public route", withRoute(samtemplate.Route{Method: "GET", Path: "/v1/health", Public: true}), "without authorizer"},
+		{"a response left to DEFAULT_4XX", withResponses(func(rs map[string]samtemplate.GatewayResponse) {
+			delete(rs, "REQUEST_TOO_LARGE")
+		}), "GatewayResponses.REQUEST_TOO_LARGE"},
+		{"a context variable", withResponses(func(rs map[string]samtemplate.GatewayResponse) {
+			rs["UNAUTHORIZED"] = samtemplate.GatewayResponse{Templates: map[string]string{"application/json": `{"stage":"$context.stage"}`}}
+		}), "does not supply $context.stage"},
+		{"a header from the request", withResponses(func(rs map[string]samtemplate.GatewayResponse) {
+			rs["UNAUTHORIZED"] = samtemplate.GatewayResponse{
+				Headers:   map[string]string{"X-Id": "method.request.header.x-id"},
+				Templates: map[string]string{"application/json": "{}"},
+			}
+		}), "header X-Id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid()
@@ -440,6 +461,27 @@ func TestNew(t *testing.T) {
 				t.Fatalf("got %v, want an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// withRoute adds a function "extra" serving r to the config's template.
+func withRoute(r samtemplate.Route) func(*gateway.Config) {
+	return func(c *gateway.Config) {
+		tpl := *c.Template
+		r.Function = "extra"
+		tpl.Functions = append(slices.Clone(tpl.Functions), samtemplate.Function{Name: "extra", Routes: []samtemplate.Route{r}})
+		c.Template = &tpl
+		c.Functions["extra"] = c.Functions["whoami"]
+	}
+}
+
+// withResponses changes a copy of the config's template's gateway responses.
+func withResponses(change func(map[string]samtemplate.GatewayResponse)) func(*gateway.Config) {
+	return func(c *gateway.Config) {
+		tpl := *c.Template
+		tpl.GatewayResponses = maps.Clone(tpl.GatewayResponses)
+		change(tpl.GatewayResponses)
+		c.Template = &tpl
 	}
 }
 

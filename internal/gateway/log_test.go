@@ -62,7 +62,7 @@ func TestLogRedactsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, hint := key[len(token.Start(key)):], token.Start(key)+"[redacted]"
+	secret, hint := key[len(token.DisplayPrefix(key)):], token.DisplayPrefix(key)+"[redacted]"
 	allow := (&allowing{}).authorize
 	failing := func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 		return events.APIGatewayCustomAuthorizerResponse{}, errors.New("looking up " + key + ": timeout")

@@ -10,23 +10,20 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// Refusals of an authorizer's policy: API Gateway answers both with
-// ACCESS_DENIED, with different messages.
-var (
-	errDenied       = errors.New("the policy does not allow this method")
-	errExplicitDeny = errors.New("the policy denies this method")
-)
+// errDenied is a policy's refusal, explicit (Deny) or not: API Gateway
+// answers both with ACCESS_DENIED; only its message, which keygate's
+// template does not show, tells them apart.
+var errDenied = errors.New("the policy does not allow this method")
 
 // invokeAction is the action a policy must allow for a request to pass.
 const invokeAction = "execute-api:Invoke"
 
-// decide reads a REST authorizer's answer for the method ARN: the context
+// evaluatePolicy reads a REST authorizer's answer for the method ARN: the context
 // as API Gateway hands it on (every value a string), the principal, and
-// whether the policy allows the method: nil, errDenied or errExplicitDeny
-// (the context set all the same, for the gateway response), or another
-// error for an answer API Gateway refuses as an authorizer configuration
-// error.
-func decide(answer events.APIGatewayCustomAuthorizerResponse, methodArn string) (map[string]string, string, error) {
+// whether the policy allows the method: nil, errDenied (the context set all
+// the same, for the gateway response), or another error for an answer API
+// Gateway refuses as an authorizer configuration error.
+func evaluatePolicy(answer events.APIGatewayCustomAuthorizerResponse, methodArn string) (map[string]string, string, error) {
 	ctx, err := stringContext(answer.Context)
 	if err != nil {
 		return nil, "", err
@@ -50,7 +47,7 @@ func evaluate(policy events.APIGatewayCustomAuthorizerPolicy, methodArn string) 
 			continue
 		}
 		if s.Effect == "Deny" {
-			return errExplicitDeny
+			return errDenied
 		}
 		allowed = true
 	}

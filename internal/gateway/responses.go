@@ -1,52 +1,48 @@
 package gateway
 
 import (
-	"encoding/json"
+	"cmp"
 	"fmt"
-	"maps"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/internal/samtemplate"
 )
 
-// responseType is a response API Gateway makes itself.
+// responseType is a response API Gateway makes itself: its key in
+// GatewayResponses, and its status code when the template sets none.
 type responseType struct {
-	name    string // its key in GatewayResponses
-	status  int    // API Gateway's status code when the template sets none
-	message string // $context.error.message
+	name   string
+	status int
 }
 
 var (
-	unauthorized                 = responseType{"UNAUTHORIZED", http.StatusUnauthorized, "Unauthorized"}
-	accessDenied                 = responseType{"ACCESS_DENIED", http.StatusForbidden, "User is not authorized to access this resource"}
-	explicitDeny                 = responseType{"ACCESS_DENIED", http.StatusForbidden, "User is not authorized to access this resource with an explicit deny"}
-	missingAuthenticationToken   = responseType{"MISSING_AUTHENTICATION_TOKEN", http.StatusForbidden, "Missing Authentication Token"}
-	requestTooLarge              = responseType{"REQUEST_TOO_LARGE", http.StatusRequestEntityTooLarge, "Request Too Long"}
-	authorizerFailure            = responseType{"AUTHORIZER_FAILURE", http.StatusInternalServerError, "Internal server error"}
-	authorizerConfigurationError = responseType{"AUTHORIZER_CONFIGURATION_ERROR", http.StatusInternalServerError, "Internal server error"}
+	unauthorized                 = responseType{"UNAUTHORIZED", http.StatusUnauthorized}
+	accessDenied                 = responseType{"ACCESS_DENIED", http.StatusForbidden}
+	missingAuthenticationToken   = responseType{"MISSING_AUTHENTICATION_TOKEN", http.StatusForbidden}
+	requestTooLarge              = responseType{"REQUEST_TOO_LARGE", http.StatusRequestEntityTooLarge}
+	authorizerConfigurationError = responseType{"AUTHORIZER_CONFIGURATION_ERROR", http.StatusInternalServerError}
 	// A function that fails, or answers with something that is not a proxy
 	// response, gets API Gateway's 502, which only DEFAULT_5XX shapes.
-	integrationFailure = responseType{"DEFAULT_5XX", http.StatusBadGateway, "Internal server error"}
+	integrationFailure = responseType{"DEFAULT_5XX", http.StatusBadGateway}
 )
 
-// defaultTemplate is API Gateway's own body for a response the template
-// gives no template for.
-const defaultTemplate = `{"message":$context.error.messageString}`
+// rendered are the responses the gateway makes. keygate's template shapes
+// each itself, so the gateway leaves out API Gateway's fallbacks for the
+// others (DEFAULT_4XX, built-in bodies) and refuses a template without one.
+var rendered = []responseType{unauthorized, accessDenied, missingAuthenticationToken, requestTooLarge, authorizerConfigurationError, integrationFailure}
 
-// contentTypeJSON is the content type whose template is chosen first.
+// contentTypeJSON is the content type of the templates the gateway renders.
 const contentTypeJSON = "application/json"
 
-// responses are the template's gateway responses, ready to render.
+// responses are the template's gateway responses, ready to render, by type.
 type responses map[string]gatewayResponse
 
 type gatewayResponse struct {
-	status      int
-	headers     map[string]headerMapping
-	contentType string
-	template    string
+	status   int
+	headers  map[string]headerMapping
+	template string
 }
 
 // headerMapping is a header's value: a literal, or a context variable
@@ -56,26 +52,51 @@ type headerMapping struct {
 	variable string
 }
 
+// vars are the $context variables of a gateway response.
+type vars struct {
+	requestID  string
+	authorizer map[string]string // the authorizer's context, when it answered with a policy
+}
+
+// lookup is variable name's value. It knows requestId and authorizer.*,
+// all that keygate's template uses; ok is false for any other.
+func (v vars) lookup(name string) (value string, ok bool) {
+	if name == "requestId" {
+		return v.requestID, true
+	}
+	if key, isAuthorizer := strings.CutPrefix(name, "authorizer."); isAuthorizer {
+		return v.authorizer[key], true
+	}
+	return "", false
+}
+
+// contextVariable is $context.<name> in a response template.
+var contextVariable = regexp.MustCompile(`\$context\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)`)
+
+// newResponses reads the template's response for each type the gateway
+// renders, and refuses what it would render otherwise than API Gateway.
 func newResponses(in map[string]samtemplate.GatewayResponse) (responses, error) {
 	out := responses{}
-	for typ, r := range in {
-		gr := gatewayResponse{status: r.StatusCode, headers: map[string]headerMapping{}, contentType: contentTypeJSON, template: defaultTemplate}
+	for _, t := range rendered {
+		r, ok := in[t.name]
+		body, hasJSON := r.Templates[contentTypeJSON]
+		if !ok || !hasJSON {
+			return nil, fmt.Errorf("gateway: GatewayResponses.%s: the local gateway needs its %s template", t.name, contentTypeJSON)
+		}
+		for _, m := range contextVariable.FindAllStringSubmatch(body, -1) {
+			if _, known := (vars{}).lookup(m[1]); !known {
+				return nil, fmt.Errorf("gateway: GatewayResponses.%s: the local gateway does not supply %s", t.name, m[0])
+			}
+		}
+		gr := gatewayResponse{status: cmp.Or(r.StatusCode, t.status), headers: map[string]headerMapping{}, template: body}
 		for name, expr := range r.Headers {
 			m, err := parseHeaderMapping(expr)
 			if err != nil {
-				return nil, fmt.Errorf("gateway: GatewayResponses.%s header %s: %w", typ, name, err)
+				return nil, fmt.Errorf("gateway: GatewayResponses.%s header %s: %w", t.name, name, err)
 			}
 			gr.headers[name] = m
 		}
-		if len(r.Templates) > 0 {
-			types := slices.Sorted(maps.Keys(r.Templates))
-			gr.contentType = types[0]
-			if _, ok := r.Templates[contentTypeJSON]; ok {
-				gr.contentType = contentTypeJSON
-			}
-			gr.template = r.Templates[gr.contentType]
-		}
-		out[typ] = gr
+		out[t.name] = gr
 	}
 	return out, nil
 }
@@ -87,74 +108,36 @@ func parseHeaderMapping(expr string) (headerMapping, error) {
 	if len(expr) >= 2 && strings.HasPrefix(expr, "'") && strings.HasSuffix(expr, "'") {
 		return headerMapping{literal: expr[1 : len(expr)-1]}, nil
 	}
-	if v, ok := strings.CutPrefix(expr, "context."); ok && v != "" {
-		return headerMapping{variable: v}, nil
+	if v, ok := strings.CutPrefix(expr, "context."); ok {
+		if _, known := (vars{}).lookup(v); known {
+			return headerMapping{variable: v}, nil
+		}
 	}
-	return headerMapping{}, fmt.Errorf("mapping %q: the local gateway supports 'literal' and context.<variable>", expr)
+	return headerMapping{}, fmt.Errorf("mapping %q: the local gateway supports 'literal', context.requestId and context.authorizer.<key>", expr)
 }
 
-// contextVariable is $context.<name> in a response template.
-var contextVariable = regexp.MustCompile(`\$context((?:\.[A-Za-z0-9_]+)+)`)
-
-// render makes the gateway response of type t. vars are the request's
-// $context variables, without "context."; render adds error.*. An unknown
-// variable renders empty, and a header mapped to an empty value is left out.
-func (rs responses) render(t responseType, vars map[string]string) response {
-	quoted, _ := json.Marshal(t.message)
-	vars["error.message"] = t.message
-	vars["error.messageString"] = string(quoted)
-	vars["error.responseType"] = t.name
-
-	gr, ok := rs[t.name]
-	if !ok {
-		// A type the template leaves out takes DEFAULT_4XX or DEFAULT_5XX,
-		// and keeps its own status code.
-		gr, ok = rs[fmt.Sprintf("DEFAULT_%dXX", t.status/100)]
-	}
-	if !ok {
-		gr = gatewayResponse{contentType: contentTypeJSON, template: defaultTemplate}
-	}
-	resp := response{status: t.status, header: http.Header{}}
-	if gr.status != 0 {
-		resp.status = gr.status
-	}
+// render makes the gateway response of type t. A header mapped to an
+// empty value is left out, as API Gateway does.
+func (rs responses) render(t responseType, v vars) response {
+	gr := rs[t.name]
+	resp := response{status: gr.status, header: http.Header{}}
 	for name, m := range gr.headers {
-		v := m.literal
+		value := m.literal
 		if m.variable != "" {
-			v = vars[m.variable]
+			value, _ = v.lookup(m.variable)
 		}
-		if v != "" {
-			resp.header.Set(name, v)
+		if value != "" {
+			resp.header.Set(name, value)
 		}
 	}
-	if resp.header.Get("Content-Type") == "" {
-		resp.header.Set("Content-Type", gr.contentType)
+	if resp.header.Get("Content-Type") == "" { // the rendered template's type
+		resp.header.Set("Content-Type", contentTypeJSON)
 	}
 	resp.body = []byte(contextVariable.ReplaceAllStringFunc(gr.template, func(m string) string {
-		return vars[strings.TrimPrefix(m, "$context.")]
+		value, _ := v.lookup(strings.TrimPrefix(m, "$context."))
+		return value
 	}))
 	return resp
-}
-
-// vars are the request's $context variables for a gateway response;
-// authorizer is the authorizer's context, when it answered with a policy.
-func (g *Gateway) vars(req *incoming, authorizer map[string]string) map[string]string {
-	v := map[string]string{
-		"requestId":         req.id,
-		"extendedRequestId": req.id,
-		"accountId":         g.accountID,
-		"apiId":             g.apiID,
-		"stage":             g.stage,
-		"domainName":        req.r.Host,
-		"httpMethod":        req.r.Method,
-		"path":              g.stagePath(req),
-		"resourcePath":      req.route.Path,
-		"identity.sourceIp": req.sourceIP,
-	}
-	for k, val := range authorizer {
-		v["authorizer."+k] = val
-	}
-	return v
 }
 
 // response is what the gateway writes back.

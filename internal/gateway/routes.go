@@ -19,6 +19,9 @@ func newResources(routes []samtemplate.Route) ([]*resource, error) {
 	byPath := map[string]*resource{}
 	var out []*resource
 	for _, r := range routes {
+		if what := unsupported(r); what != "" {
+			return nil, fmt.Errorf("gateway: route %s: the local gateway does not serve %s", r, what)
+		}
 		res, ok := byPath[r.Path]
 		if !ok {
 			res = &resource{segments: strings.Split(strings.TrimPrefix(r.Path, "/"), "/"), methods: map[string]samtemplate.Route{}}
@@ -33,17 +36,24 @@ func newResources(routes []samtemplate.Route) ([]*resource, error) {
 	return out, nil
 }
 
-// Ranks of a path segment's match: API Gateway prefers a literal segment to
-// a path parameter, and a path parameter to a greedy one ({proxy+}).
-const (
-	greedyMatch = iota + 1
-	paramMatch
-	literalMatch
-)
+// unsupported names what a route needs of API Gateway that template.yaml
+// does not use, and so the local gateway leaves out, or is "". Refusing
+// such a route beats serving it otherwise than API Gateway would.
+func unsupported(r samtemplate.Route) string {
+	switch {
+	case r.Method == "ANY":
+		return "the ANY method"
+	case strings.Contains(r.Path, "+}"):
+		return "a greedy path parameter"
+	case r.Public:
+		return "a route without authorizer (Auth: Authorizer: NONE)"
+	}
+	return ""
+}
 
 // match finds the route for method on u's path, and the path parameters.
 // As API Gateway, it picks the most specific resource first and then the
-// method on it (or ANY): a method the resource lacks finds no route.
+// method on it: a method the resource lacks finds no route.
 func (g *Gateway) match(method string, u *url.URL) (samtemplate.Route, map[string]string, bool) {
 	// Split the escaped path, so that an escaped slash stays inside its
 	// segment, then unescape each segment.
@@ -56,64 +66,52 @@ func (g *Gateway) match(method string, u *url.URL) (samtemplate.Route, map[strin
 		}
 	}
 	var best *resource
-	var bestRanks []int
+	var bestLiteral []bool
 	var bestParams map[string]string
 	for _, res := range g.resources {
-		ranks, params, ok := res.match(segments)
-		if ok && (best == nil || moreSpecific(ranks, bestRanks)) {
-			best, bestRanks, bestParams = res, ranks, params
+		literal, params, ok := res.match(segments)
+		if ok && (best == nil || moreSpecific(literal, bestLiteral)) {
+			best, bestLiteral, bestParams = res, literal, params
 		}
 	}
 	if best == nil {
 		return samtemplate.Route{}, nil, false
 	}
 	route, ok := best.methods[method]
-	if !ok {
-		route, ok = best.methods["ANY"]
-	}
 	return route, bestParams, ok
 }
 
-// match matches the resource against a request path's segments, ranking
-// each segment's match.
-func (res *resource) match(segments []string) (ranks []int, params map[string]string, ok bool) {
+// match matches the resource against a request path's segments; literal
+// tells which segments matched literally rather than as a path parameter.
+func (res *resource) match(segments []string) (literal []bool, params map[string]string, ok bool) {
+	if len(segments) != len(res.segments) {
+		return nil, nil, false
+	}
+	literal = make([]bool, len(segments))
 	for i, pattern := range res.segments {
-		if i >= len(segments) {
-			return nil, nil, false
-		}
 		name, isParam := strings.CutPrefix(pattern, "{")
-		name, _ = strings.CutSuffix(name, "}")
-		greedyName, isGreedy := strings.CutSuffix(name, "+")
 		switch {
-		case isParam && isGreedy: // takes the rest of the path
-			params = setParam(params, greedyName, strings.Join(segments[i:], "/"))
-			return append(ranks, greedyMatch), params, true
 		case isParam && segments[i] != "":
-			params = setParam(params, name, segments[i])
-			ranks = append(ranks, paramMatch)
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[strings.TrimSuffix(name, "}")] = segments[i]
 		case !isParam && pattern == segments[i]:
-			ranks = append(ranks, literalMatch)
+			literal[i] = true
 		default:
 			return nil, nil, false
 		}
 	}
-	return ranks, params, len(segments) == len(res.segments)
+	return literal, params, true
 }
 
-func setParam(params map[string]string, name, value string) map[string]string {
-	if params == nil {
-		params = map[string]string{}
-	}
-	params[name] = value
-	return params
-}
-
-// moreSpecific compares two matches segment by segment, from the left.
-func moreSpecific(a, b []int) bool {
-	for i := range min(len(a), len(b)) {
+// moreSpecific compares two matches of one path: API Gateway prefers, from
+// the left, a literal segment to a path parameter.
+func moreSpecific(a, b []bool) bool {
+	for i := range a {
 		if a[i] != b[i] {
-			return a[i] > b[i]
+			return a[i]
 		}
 	}
-	return len(a) > len(b)
+	return false
 }

@@ -13,22 +13,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
-)
-
-// Environment variables besides keys.Config's.
-const (
-	EnvTableName = "TABLE_NAME"
-	// EnvEndpoint points the DynamoDB client at DynamoDB Local; unset means AWS.
-	EnvEndpoint      = "DYNAMODB_ENDPOINT"
-	DefaultTableName = "keygate"
 )
 
 // Bounds on every DynamoDB call, well inside the functions' timeouts (5 s
@@ -42,20 +35,17 @@ const (
 
 // App is a process's shared state.
 type App struct {
-	Config   keys.Config
-	Table    string
+	Config   config.Config
 	DynamoDB *dynamodb.Client
 	Store    *dynamo.Store
 	Service  *keys.Service
 	// Authorizer decides for the authorizer function and for verify.
 	Authorizer *authorizer.Authorizer
-	// Routes are the scopes routes need: keygate's own, with
-	// KEYGATE_ROUTE_SCOPES over them once Load has read it.
+	// Routes are the scopes routes need: keygate's own, with the
+	// configured ones (KEYGATE_ROUTE_SCOPES) over them.
 	Routes authorizer.RouteScopes
-	// CachedResults is set when API Gateway caches the authorizer's answers.
-	CachedResults bool
-	API           *httpapi.API
-	Log           *slog.Logger
+	API    *httpapi.API
+	Log    *slog.Logger
 }
 
 // Load reads the environment and builds the App.
@@ -65,46 +55,47 @@ func Load(ctx context.Context) (*App, error) { return LoadEnv(ctx, os.Getenv, Ne
 // log: for a process that hosts the functions itself and decides some of
 // their environment, as the local gateway does.
 func LoadEnv(ctx context.Context, getenv func(string) string, log *slog.Logger) (*App, error) {
-	cfg, err := keys.ConfigFromEnv(getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	table := getenv(EnvTableName)
-	if table == "" {
-		table = DefaultTableName
-	}
-	routes, err := authorizer.ParseRouteScopes(getenv(authorizer.EnvRouteScopes), cfg.Scopes)
+	client, err := NewDynamoDB(ctx, cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	client, err := NewDynamoDB(ctx, getenv(EnvEndpoint))
-	if err != nil {
-		return nil, err
-	}
-	a := New(cfg, client, table, log)
-	a.Routes = a.Routes.Merge(routes)
-	a.CachedResults = getenv(authorizer.EnvCachedResults) == "true"
-	return a, nil
+	return New(cfg, client, log), nil
 }
 
 // AuthorizerHandler answers API Gateway's authorizer events.
 func (a *App) AuthorizerHandler() *authorizer.Handler {
 	var opts []authorizer.HandlerOption
-	if a.CachedResults {
+	if a.Config.CachedResults {
 		opts = append(opts, authorizer.ForCachedResults())
 	}
 	return authorizer.NewHandler(a.Authorizer, a.Routes, opts...)
 }
 
-// New builds an App from its parts, with keygate's own route scopes. The
-// authorizer keeps the service's clock, so a test clock governs both.
-func New(cfg keys.Config, client *dynamodb.Client, table string, log *slog.Logger, opts ...keys.Option) *App {
-	store := dynamo.New(client, table)
-	svc := keys.NewService(cfg, store, opts...)
-	auth := authorizer.New(cfg, store, log, authorizer.WithClock(svc.Now))
+// Option changes how New builds an App, for tests.
+type Option func(*options)
+
+type options struct{ now func() time.Time }
+
+// WithClock sets the clock of the service and the authorizer alike.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// New builds an App from its parts: keygate's own route scopes with the
+// configured ones over them.
+func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...Option) *App {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	store := dynamo.New(client, cfg.Table)
+	svc := keys.NewService(cfg.Keys, store, keys.WithClock(o.now))
+	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now))
 	return &App{
-		Config: cfg, Table: table, DynamoDB: client, Store: store, Service: svc,
-		Authorizer: auth, Routes: httpapi.RouteScopes(), API: httpapi.New(svc, auth, log), Log: log,
+		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
+		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(svc, auth, log), Log: log,
 	}
 }
 
@@ -125,32 +116,36 @@ func NewLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(os.Stdout, n
 // With an endpoint it talks to DynamoDB Local with dummy credentials;
 // without, to AWS with the default credential chain.
 func NewDynamoDB(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.MaxBackoff = maxBackoff
-			})
-		}),
-		// The SDK's buildable client, unlike a plain http.Client, also takes
-		// a custom CA bundle (AWS_CA_BUNDLE) instead of failing to load.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attemptTimeout)),
+	retryer := func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = maxAttempts
+			o.MaxBackoff = maxBackoff
+		})
 	}
+	// The SDK's buildable client, unlike a plain http.Client, also takes a
+	// custom CA bundle (AWS_CA_BUNDLE) instead of failing to load.
+	httpClient := awshttp.NewBuildableClient().WithTimeout(attemptTimeout)
 	if endpoint != "" {
-		opts = append(opts,
-			config.WithRegion("us-east-1"),
-			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if endpoint != "" {
+		// DynamoDB Local: dummy credentials, and nothing read of the
+		// machine's AWS setup, which can neither break nor leak into it.
+		cfg := aws.Config{
+			Region: LocalRegion, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+			Retryer: retryer, HTTPClient: httpClient,
+		}
+		return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
 			// DynamoDB Local sends a CRC32 of 0 with its error responses,
 			// which the SDK logs a warning about on every one.
 			o.DisableValidateResponseChecksum = true
-		}
-	}), nil
+		}), nil
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(retryer), awsconfig.WithHTTPClient(httpClient))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	return dynamodb.NewFromConfig(awsCfg), nil
 }
+
+// LocalRegion is the region of a DynamoDB Local client. DynamoDB Local runs
+// with -sharedDb, so the region does not matter, but the SDK requires one.
+const LocalRegion = "us-east-1"

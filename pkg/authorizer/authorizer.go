@@ -103,20 +103,20 @@ func New(cfg keys.Config, store Store, log *slog.Logger, opts ...Option) *Author
 // store failed: the caller must refuse (fail closed).
 func (a *Authorizer) Decide(ctx context.Context, req Request) (Decision, error) {
 	start := a.now()
-	d, err := a.decide(ctx, req, start)
+	d, err := a.authorize(ctx, req, start)
 	a.logDecision(ctx, req, d, err, a.now().Sub(start))
 	return d, err
 }
 
-// refuse logs and returns a decision made before any key was found, such as
+// refuseUnread logs and returns a decision made before any key was found, such as
 // conflicting headers.
-func (a *Authorizer) refuse(ctx context.Context, req Request, o Outcome) Decision {
+func (a *Authorizer) refuseUnread(ctx context.Context, req Request, o Outcome) Decision {
 	d := Decision{Outcome: o}
 	a.logDecision(ctx, req, d, nil, 0)
 	return d
 }
 
-func (a *Authorizer) decide(ctx context.Context, req Request, now time.Time) (Decision, error) {
+func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) (Decision, error) {
 	if req.Key == "" {
 		return Decision{Outcome: MissingKey}, nil
 	}

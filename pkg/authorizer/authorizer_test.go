@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -277,7 +276,7 @@ func BenchmarkAuthorize(b *testing.B) {
 	raw := authorizertest.Key(cfg.KeyPrefix, "bn", "bench")
 	store.Add(raw, keys.Key{Tier: "bench", Project: "acme", Owner: "alice", Status: keys.StatusActive,
 		Scopes: []string{"contracts", "payments"}, IPAllowlist: []string{"198.51.100.0/24", "2001:db8::/32"}})
-	auth := authorizer.New(cfg, store, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	auth := authorizer.New(cfg, store, slog.New(slog.DiscardHandler))
 	h := authorizer.NewHandler(auth, authorizer.RouteScopes{"GET /v1/contracts/{id}": {"contracts"}})
 	rest, http := benchEvents(raw)
 	ctx := context.Background()

@@ -6,11 +6,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-)
 
-// EnvRouteScopes names the environment variable with the scopes that the
-// routes behind the authorizer need, as template.yaml sets it.
-const EnvRouteScopes = "KEYGATE_ROUTE_SCOPES"
+	"github.com/keygate/keygate/pkg/keys"
+)
 
 // RouteScopes maps a route, "METHOD /resource" with the resource as API
 // Gateway names it (/v1/api-keys/{id}; an HTTP API's route key), to the
@@ -23,10 +21,10 @@ type RouteScopes map[string][]string
 var routePattern = regexp.MustCompile(`^[A-Z]+ (?:/\S*|\$default)$`)
 
 // ParseRouteScopes reads "METHOD /resource=scope1,scope2;METHOD /resource=scope".
-// Every scope must be one of known: a route needing a scope no key can hold
+// Every scope must be one of cfg's: a route needing a scope no key can hold
 // is a configuration mistake, found at startup. "METHOD /resource=" needs a
 // valid key only, overriding a default.
-func ParseRouteScopes(spec string, known []string) (RouteScopes, error) {
+func ParseRouteScopes(spec string, cfg keys.Config) (RouteScopes, error) {
 	routes := RouteScopes{}
 	for entry := range strings.SplitSeq(spec, ";") {
 		entry = strings.TrimSpace(entry)
@@ -35,18 +33,18 @@ func ParseRouteScopes(spec string, known []string) (RouteScopes, error) {
 		}
 		route, list, ok := strings.Cut(entry, "=")
 		if !ok {
-			return nil, fmt.Errorf("%s: %q: want METHOD /resource=scope1,scope2", EnvRouteScopes, entry)
+			return nil, fmt.Errorf("%q: want METHOD /resource=scope1,scope2", entry)
 		}
 		route = normalizeRoute(route)
 		if !routePattern.MatchString(route) {
-			return nil, fmt.Errorf("%s: route %q: want METHOD /resource, such as GET /v1/orders/{id}", EnvRouteScopes, route)
+			return nil, fmt.Errorf("route %q: want METHOD /resource, such as GET /v1/orders/{id}", route)
 		}
 		if _, dup := routes[route]; dup {
-			return nil, fmt.Errorf("%s: route %q listed twice", EnvRouteScopes, route)
+			return nil, fmt.Errorf("route %q listed twice", route)
 		}
-		scopes, err := parseScopeList(list, known)
+		scopes, err := parseScopeList(list, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("%s: route %q: %w", EnvRouteScopes, route, err)
+			return nil, fmt.Errorf("route %q: %w", route, err)
 		}
 		routes[route] = scopes
 	}
@@ -62,21 +60,15 @@ func normalizeRoute(route string) string {
 	return strings.ToUpper(method) + " " + strings.TrimSpace(resource)
 }
 
-func parseScopeList(list string, known []string) ([]string, error) {
+func parseScopeList(list string, cfg keys.Config) ([]string, error) {
 	scopes := []string{}
 	for s := range strings.SplitSeq(list, ",") {
 		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if !slices.Contains(known, s) {
-			return nil, fmt.Errorf("unknown scope %q (known: %s)", s, strings.Join(known, ", "))
-		}
-		if !slices.Contains(scopes, s) {
+		if s != "" && !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
 	}
-	return scopes, nil
+	return scopes, cfg.CheckScopes(scopes)
 }
 
 // Merge returns r with over's routes added, replacing r's entries for the

@@ -2,10 +2,7 @@ package authorizer
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"slices"
-	"strings"
 
 	"github.com/keygate/keygate/pkg/keys"
 )
@@ -32,10 +29,8 @@ func (a *Authorizer) Verify(ctx context.Context, project string, in VerifyInput)
 	if in.Key == "" {
 		return Decision{}, &keys.InvalidError{Field: "key", Message: "required"}
 	}
-	for _, s := range in.Scopes {
-		if !slices.Contains(a.cfg.Scopes, s) {
-			return Decision{}, &keys.InvalidError{Field: "scopes", Message: fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(a.cfg.Scopes, ", "))}
-		}
+	if err := a.cfg.CheckScopes(in.Scopes); err != nil {
+		return Decision{}, err
 	}
 	if in.IP != "" {
 		if _, err := netip.ParseAddr(in.IP); err != nil {

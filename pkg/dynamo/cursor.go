@@ -62,7 +62,7 @@ func (s *Store) loadCursorSecret(ctx context.Context) ([]byte, error) {
 	item := itemKey(configPK, cursorKeySK)
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: item, ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return nil, classify("read cursor secret", err)
+		return nil, storeError("read cursor secret", err)
 	}
 	if b, ok := out.Item[attrSecret].(*types.AttributeValueMemberB); ok && len(b.Value) == secretBytes {
 		return b.Value, nil
@@ -81,7 +81,7 @@ func (s *Store) loadCursorSecret(ctx context.Context) ([]byte, error) {
 		return s.loadCursorSecret(ctx) // another process created it first
 	}
 	if err != nil {
-		return nil, classify("create cursor secret", err)
+		return nil, storeError("create cursor secret", err)
 	}
 	return secret, nil
 }

@@ -28,9 +28,12 @@ var unavailableCodes = map[string]bool{
 
 const codeTransactionConflict = "TransactionConflictException"
 
-// classify marks failures a retry may cure as keys.ErrUnavailable, keeping
-// the cause for the log.
-func classify(op string, err error) error {
+// storeError wraps a failed call's error (nil stays nil), marking failures
+// a retry may cure as keys.ErrUnavailable, keeping the cause for the log.
+func storeError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var apiErr smithy.APIError
 	var netErr net.Error
 	switch {

@@ -39,12 +39,12 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := classify("count key use", tt.err)
+			err := storeError("count key use", tt.err)
 			if got := errors.Is(err, keys.ErrUnavailable); got != tt.unavailable {
-				t.Errorf("classify(%v): unavailable %v, want %v", tt.err, got, tt.unavailable)
+				t.Errorf("storeError(%v): unavailable %v, want %v", tt.err, got, tt.unavailable)
 			}
 			if !errors.Is(err, tt.err) {
-				t.Errorf("classify(%v) = %v lost the cause", tt.err, err)
+				t.Errorf("storeError(%v) = %v lost the cause", tt.err, err)
 			}
 		})
 	}

@@ -127,7 +127,7 @@ func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key
 		}
 		out, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
 		if err != nil {
-			return nil, classify("batch get keys", err)
+			return nil, storeError("batch get keys", err)
 		}
 		for _, item := range out.Responses[s.table] {
 			var r keyRecord
@@ -207,7 +207,7 @@ func (s *Store) page(ctx context.Context, p partition, filter expression.Conditi
 	for round := 0; ; round++ {
 		out, err := s.client.Query(ctx, in)
 		if err != nil {
-			return nil, "", classify("query", err)
+			return nil, "", storeError("query", err)
 		}
 		items = append(items, out.Items...)
 		if len(items) > limit {

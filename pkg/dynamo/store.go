@@ -169,7 +169,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, classify("get key", err)
+		return nil, storeError("get key", err)
 	}
 	if out.Item == nil {
 		return nil, keys.ErrNotFound
@@ -236,7 +236,7 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 		}
 	}
 	if err != nil {
-		return classify("write transaction", err)
+		return storeError("write transaction", err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
@@ -23,8 +23,8 @@ func newApp(t *testing.T) *app.App {
 	client := ddbtest.Client(t)
 	table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
 	now := time.Now().UTC().Add(24 * time.Hour) // in the real future: DynamoDB Local applies TTL
-	return app.New(keys.DefaultConfig(), client, table, slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		keys.WithClock(func() time.Time { now = now.Add(time.Millisecond); return now }))
+	return app.New(config.Default().WithTable(table), client, slog.New(slog.DiscardHandler),
+		app.WithClock(func() time.Time { now = now.Add(time.Millisecond); return now }))
 }
 
 func TestGetKeyNotFound(t *testing.T) {

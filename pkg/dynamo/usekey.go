@@ -59,7 +59,7 @@ func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 		if isTransactionConflict(err) && !conflictRetried {
 			conflictRetried = true
 			if err := pause(ctx, transactionConflictPause); err != nil {
-				return authorizer.UseResult{}, classify("count key use", err)
+				return authorizer.UseResult{}, storeError("count key use", err)
 			}
 			continue // the same write again; it was not applied
 		}
@@ -100,7 +100,7 @@ func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, w auth
 	_, err := s.client.UpdateItem(ctx, in)
 	var failed *types.ConditionalCheckFailedException
 	if !errors.As(err, &failed) {
-		return classifyIf("return key use", err)
+		return storeError("return key use", err)
 	}
 	// The window rolled over since (its counter is gone): the total alone.
 	delete(names, "#cur")
@@ -110,15 +110,7 @@ func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, w auth
 	if errors.As(err, &failed) {
 		return nil // the key is gone or replaced: nothing to return
 	}
-	return classifyIf("return key use", err)
-}
-
-// classifyIf is classify for an error that may be nil.
-func classifyIf(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return classify(op, err)
+	return storeError("return key use", err)
 }
 
 // pause waits d, or until ctx is done.
@@ -212,9 +204,9 @@ func (s *Store) countUse(ctx context.Context, req authorizer.UseRequest, c windo
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &failed):
-		return refusal(failed.Item, req, c)
+		return explainFailure(failed.Item, req, c)
 	case err != nil:
-		return authorizer.UseResult{}, nil, classify("count key use", err)
+		return authorizer.UseResult{}, nil, storeError("count key use", err)
 	}
 	k, err := keyFromItem(out.Attributes)
 	if err != nil {
@@ -289,7 +281,7 @@ func (s *Store) useInput(req authorizer.UseRequest, c windowCleanup) *dynamodb.U
 // write to make next: the use in the item's window when the request is
 // behind it; the plain use again when a sweep lost its race; else (the key
 // sat idle) a sweep of the old item's counters.
-func refusal(old map[string]types.AttributeValue, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, *nextWrite, error) {
+func explainFailure(old map[string]types.AttributeValue, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, *nextWrite, error) {
 	if len(old) == 0 {
 		return authorizer.UseResult{Outcome: authorizer.NotFound}, nil, nil
 	}
@@ -298,7 +290,7 @@ func refusal(old map[string]types.AttributeValue, req authorizer.UseRequest, c w
 		return authorizer.UseResult{}, nil, err
 	}
 	if o := standing(k, req); o != authorizer.Allowed {
-		return refused(o, k), nil, nil
+		return refusalResult(o, k), nil, nil
 	}
 	if !k.HoldsScopes(req.Scopes) {
 		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: k}, nil, nil
@@ -341,7 +333,7 @@ func standing(k *keys.Key, req authorizer.UseRequest) authorizer.Outcome {
 }
 
 // refused is the result of a refusal: a key not found stays unseen.
-func refused(o authorizer.Outcome, k *keys.Key) authorizer.UseResult {
+func refusalResult(o authorizer.Outcome, k *keys.Key) authorizer.UseResult {
 	if o == authorizer.NotFound {
 		return authorizer.UseResult{Outcome: o}
 	}

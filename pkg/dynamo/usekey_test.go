@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -164,7 +163,7 @@ func TestUseKeyBudgetWithSlowFakeClient(t *testing.T) {
 		slow(perCall, refusedWith(u.item(start, 1))),         // a concurrent request swept first
 		slow(perCall, u.counted),
 	}}
-	auth := authorizer.New(keys.DefaultConfig(), New(fake, "keygate"), slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	auth := authorizer.New(keys.DefaultConfig(), New(fake, "keygate"), slog.New(slog.DiscardHandler),
 		authorizer.WithClock(func() time.Time { return u.req.Now }))
 	began := time.Now()
 	d, err := auth.Decide(context.Background(), authorizer.Request{Key: u.raw})

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/keygate/keygate/pkg/authorizer"
@@ -21,11 +23,28 @@ func New(svc *keys.Service, auth *authorizer.Authorizer, log *slog.Logger) *API 
 	return &API{svc: svc, auth: auth, log: log}
 }
 
+// OperationName names an operation; its Lambda function's folder under
+// functions/ carries the same name.
+type OperationName string
+
+// keygate's operations.
+const (
+	CreateKey   OperationName = "create-key"
+	ListKeys    OperationName = "list-keys"
+	GetKey      OperationName = "get-key"
+	UpdateKey   OperationName = "update-key"
+	RevokeKey   OperationName = "revoke-key"
+	RotateKey   OperationName = "rotate-key"
+	RevokeOwner OperationName = "revoke-owner"
+	ListAudit   OperationName = "list-audit"
+	Verify      OperationName = "verify"
+	Whoami      OperationName = "whoami"
+)
+
 // Operation is what one Lambda function serves: its routes, the scope a key
-// needs for them, and its handler. The function folder under functions/
-// carries the operation's name.
+// needs for them, and its handler.
 type Operation struct {
-	Name   string
+	Name   OperationName
 	Routes []string // "METHOD /path/{param}", as in template.yaml
 	// Scope is what the authorizer requires of a key for the routes; ""
 	// for any valid key.
@@ -35,16 +54,16 @@ type Operation struct {
 
 // Operations are keygate's HTTP operations, one Lambda function each.
 var Operations = []Operation{
-	{Name: "create-key", Routes: []string{"POST /v1/api-keys"}, Scope: keys.ScopeAdmin, handle: (*API).createKey},
-	{Name: "list-keys", Routes: []string{"GET /v1/api-keys"}, Scope: keys.ScopeAdmin, handle: (*API).listKeys},
-	{Name: "get-key", Routes: []string{"GET /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).getKey},
-	{Name: "update-key", Routes: []string{"PATCH /v1/api-keys/{id}", "PUT /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).updateKey},
-	{Name: "revoke-key", Routes: []string{"DELETE /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).revokeKey},
-	{Name: "rotate-key", Routes: []string{"POST /v1/api-keys/{id}/rotate"}, Scope: keys.ScopeAdmin, handle: (*API).rotateKey},
-	{Name: "revoke-owner", Routes: []string{"POST /v1/owners/{owner}/revoke"}, Scope: keys.ScopeAdmin, handle: (*API).revokeOwner},
-	{Name: "list-audit", Routes: []string{"GET /v1/audit"}, Scope: keys.ScopeAdmin, handle: (*API).listAudit},
-	{Name: "verify", Routes: []string{"POST /v1/verify"}, Scope: keys.ScopeVerify, handle: (*API).verify},
-	{Name: "whoami", Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},
+	{Name: CreateKey, Routes: []string{"POST /v1/api-keys"}, Scope: keys.ScopeAdmin, handle: (*API).createKey},
+	{Name: ListKeys, Routes: []string{"GET /v1/api-keys"}, Scope: keys.ScopeAdmin, handle: (*API).listKeys},
+	{Name: GetKey, Routes: []string{"GET /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).getKey},
+	{Name: UpdateKey, Routes: []string{"PATCH /v1/api-keys/{id}", "PUT /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).updateKey},
+	{Name: RevokeKey, Routes: []string{"DELETE /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).revokeKey},
+	{Name: RotateKey, Routes: []string{"POST /v1/api-keys/{id}/rotate"}, Scope: keys.ScopeAdmin, handle: (*API).rotateKey},
+	{Name: RevokeOwner, Routes: []string{"POST /v1/owners/{owner}/revoke"}, Scope: keys.ScopeAdmin, handle: (*API).revokeOwner},
+	{Name: ListAudit, Routes: []string{"GET /v1/audit"}, Scope: keys.ScopeAdmin, handle: (*API).listAudit},
+	{Name: Verify, Routes: []string{"POST /v1/verify"}, Scope: keys.ScopeVerify, handle: (*API).verify},
+	{Name: Whoami, Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},
 }
 
 // RouteScopes is what keygate's own routes need, from Operations: the
@@ -64,17 +83,18 @@ func RouteScopes() authorizer.RouteScopes {
 
 // Handler serves the named operations, and answers anything else with a
 // not_found envelope. Each Lambda function serves one operation; tests and
-// tools may serve several.
-func (a *API) Handler(names ...string) http.Handler {
+// tools may serve several. An unknown name panics: a function wired to
+// nothing must fail at start-up, not answer 404 to every request.
+func (a *API) Handler(names ...OperationName) http.Handler {
 	mux := http.NewServeMux()
-	for _, op := range Operations {
-		for _, name := range names {
-			if op.Name == name {
-				for _, route := range op.Routes {
-					handle := op.handle
-					mux.Handle(route, a.logged(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handle(a, w, r) })))
-				}
-			}
+	for _, name := range names {
+		i := slices.IndexFunc(Operations, func(op Operation) bool { return op.Name == name })
+		if i < 0 {
+			panic(fmt.Sprintf("httpapi: no operation %q", name))
+		}
+		op := Operations[i]
+		for _, route := range op.Routes {
+			mux.Handle(route, a.logged(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { op.handle(a, w, r) })))
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -69,7 +69,7 @@ func writeJSON(w http.ResponseWriter, status int, body Envelope) error {
 // errors become HTTP statuses. A 5xx never carries err's text; the log does,
 // with the request id.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	status, code, msg := classify(err)
+	status, code, msg := statusOf(err)
 	reqID := requestID(r)
 	if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "requestId", reqID, "method", r.Method,
@@ -78,7 +78,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	_ = writeJSON(w, status, Envelope{Error: &APIError{Code: code, Message: msg, RequestID: reqID}}) // strings only: cannot fail
 }
 
-func classify(err error) (status int, code, message string) {
+// statusOf maps an error to its HTTP status, envelope code and message.
+func statusOf(err error) (status int, code, message string) {
 	var invalid *keys.InvalidError
 	var tooLarge *http.MaxBytesError
 	var conflict *keys.ConflictError

@@ -18,7 +18,7 @@ func TestWriteErrorRedactsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := key[len(token.Start(key)):]
+	secret := key[len(token.DisplayPrefix(key)):]
 	var logged bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logged, nil))
 	w := httptest.NewRecorder()
@@ -28,7 +28,7 @@ func TestWriteErrorRedactsKeys(t *testing.T) {
 	if w.Code != 500 || strings.Contains(w.Body.String(), secret) || strings.Contains(w.Body.String(), "lookup") {
 		t.Errorf("answer %d %s: a 5xx carries neither the error nor the key", w.Code, w.Body)
 	}
-	if !strings.Contains(logged.String(), "request failed") || !strings.Contains(logged.String(), token.Start(key)) {
+	if !strings.Contains(logged.String(), "request failed") || !strings.Contains(logged.String(), token.DisplayPrefix(key)) {
 		t.Fatalf("log %s: want the failure, with the key's display hint", logged.String())
 	}
 	if strings.Contains(logged.String(), secret) {
@@ -44,4 +44,15 @@ func TestWriteJSONNeverCutsAnAnswer(t *testing.T) {
 	if err == nil || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
 		t.Errorf("err %v, body %q, headers %v: want an error and nothing written", err, w.Body, w.Header())
 	}
+}
+
+// TestHandlerRefusesAnUnknownOperation: a function wired to a misspelled
+// operation fails at start-up instead of answering 404 forever.
+func TestHandlerRefusesAnUnknownOperation(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("Handler(\"creat-key\") did not panic")
+		}
+	}()
+	(&API{}).Handler("creat-key")
 }

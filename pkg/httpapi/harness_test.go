@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -20,8 +19,8 @@ import (
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/httpapi"
-	"github.com/keygate/keygate/pkg/keys"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -45,8 +44,8 @@ func newEnv(t *testing.T, opts ddbtest.TableOptions) *env {
 	// The clock starts tomorrow at noon, not at a fixed date: DynamoDB Local
 	// really deletes items whose TTL lies in the machine's past, within seconds.
 	c := testclock.New(time.Now().UTC().Truncate(24 * time.Hour).Add(36 * time.Hour))
-	a := app.New(keys.DefaultConfig(), client, table, slog.New(slog.NewJSONHandler(io.Discard, nil)), keys.WithClock(c.Now))
-	names := make([]string, 0, len(httpapi.Operations))
+	a := app.New(config.Default().WithTable(table), client, slog.New(slog.DiscardHandler), app.WithClock(c.Now))
+	names := make([]httpapi.OperationName, 0, len(httpapi.Operations))
 	for _, op := range httpapi.Operations {
 		names = append(names, op.Name)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -106,8 +105,8 @@ func TestByResourceWithoutGateway(t *testing.T) {
 // TestHandlerRoutesByResource: a function, built as its main builds it,
 // answers behind a base path as without one.
 func TestHandlerRoutesByResource(t *testing.T) {
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	adapter := httpadapter.New(New(keys.NewService(keys.DefaultConfig(), nil), nil, log).Handler("whoami"))
+	log := slog.New(slog.DiscardHandler)
+	adapter := httpadapter.New(New(keys.NewService(keys.DefaultConfig(), nil), nil, log).Handler(Whoami))
 	for _, path := range []string{"/v1/whoami", "/keygate/v1/whoami"} {
 		ev := events.APIGatewayProxyRequest{
 			HTTPMethod: "GET", Path: path, Resource: "/v1/whoami",

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,9 +30,9 @@ func fakeAPI(t *testing.T) (*httpadapter.HandlerAdapter, *authorizertest.Store) 
 	cfg := keys.DefaultConfig()
 	store := authorizertest.NewStore()
 	authorizertest.SeedEventKeys(store, cfg.RateWindow)
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	auth := authorizer.New(cfg, store, log, authorizer.WithClock(func() time.Time { return authorizertest.EventTime }))
-	return httpadapter.New(httpapi.New(keys.NewService(cfg, nil), auth, log).Handler("verify", "whoami")), store
+	return httpadapter.New(httpapi.New(keys.NewService(cfg, nil), auth, log).Handler(httpapi.Verify, httpapi.Whoami)), store
 }
 
 // proxyEvent reads an API Gateway proxy event from events/.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/keygate/keygate/pkg/token"
 )
 
 // Rotation grace periods, in seconds.
@@ -19,7 +21,7 @@ const (
 // keeps working for grace, then reads expired; grace 0 refuses it at once.
 // Each links the other.
 func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSeconds int) (*Created, error) {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	if graceSeconds < 0 || graceSeconds > MaxGraceSeconds {
@@ -107,7 +109,7 @@ const (
 // out) it returns what it revoked with an ErrUnavailable error: calling it
 // again carries on, and once no key is left it revokes 0.
 func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, includeCreated bool) (int, error) {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return 0, err
 	}
 	if err := ValidateOwner(owner); err != nil {
@@ -290,7 +292,7 @@ type AuditInput struct {
 
 // ListAudit pages through the caller's project's audit events, newest first.
 func (s *Service) ListAudit(ctx context.Context, caller Caller, in AuditInput) (Page[*AuditEvent], error) {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return Page[*AuditEvent]{}, err
 	}
 	limit, err := PageLimit(in.Limit)
@@ -302,7 +304,7 @@ func (s *Service) ListAudit(ctx context.Context, caller Caller, in AuditInput) (
 	default:
 		return Page[*AuditEvent]{}, invalid("action", "want one of %s, %s, %s, %s, %s", ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked)
 	}
-	if in.Target != "" && !validKeyID(in.Target) {
+	if in.Target != "" && !token.ValidID(in.Target) {
 		return Page[*AuditEvent]{}, invalid("keyId", "not a key id")
 	}
 	items, next, err := s.store.ListAudit(ctx, AuditQuery{Project: caller.Project, Target: in.Target, Action: in.Action, Limit: limit, Cursor: in.Cursor, Now: s.clock()})

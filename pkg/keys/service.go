@@ -42,6 +42,15 @@ func (c Caller) actor() string {
 
 func (c Caller) holds(scope string) bool { return c.Operator || slices.Contains(c.Scopes, scope) }
 
+// lacks returns the first of scopes the caller does not hold.
+func (c Caller) lacks(scopes []string) (string, bool) {
+	i := slices.IndexFunc(scopes, func(sc string) bool { return !c.holds(sc) })
+	if i < 0 {
+		return "", false
+	}
+	return scopes[i], true
+}
+
 // mayGrantUntil refuses a key life (nil: forever) that would outlast the
 // calling key: a time-boxed key cannot make, through another key, a
 // credential that outlives it.
@@ -80,9 +89,6 @@ func NewService(cfg Config, store Store, opts ...Option) *Service {
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-// Now is the service's clock, for whatever must agree with it on time.
-func (s *Service) Now() time.Time { return s.now() }
-
 // CreateInput is a new key's settings.
 type CreateInput struct {
 	Name        string          `json:"name"`
@@ -102,7 +108,7 @@ type Created struct {
 
 // Create issues a key in the caller's project.
 func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*Created, error) {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	now := s.clock()
@@ -167,7 +173,7 @@ func (s *Service) issue(k *Key, tier Tier) (string, error) {
 	}
 	k.Hash = token.Hash(raw)
 	k.ID = token.ID(k.Hash)
-	k.Start = token.Start(raw)
+	k.Start = token.DisplayPrefix(raw)
 	k.PurgeAt = purgeTime(k, s.cfg.Retention)
 	return raw, nil
 }
@@ -175,7 +181,7 @@ func (s *Service) issue(k *Key, tier Tier) (string, error) {
 // Get reads a key of the caller's project. Another project's key is
 // ErrNotFound, never ErrForbidden, so that ids cannot be probed.
 func (s *Service) Get(ctx context.Context, caller Caller, id string) (*Key, error) {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	k, err := s.load(ctx, caller, id)
@@ -186,7 +192,7 @@ func (s *Service) Get(ctx context.Context, caller Caller, id string) (*Key, erro
 }
 
 func (s *Service) load(ctx context.Context, caller Caller, id string) (*Key, error) {
-	if !validKeyID(id) {
+	if !token.ValidID(id) {
 		return nil, ErrNotFound
 	}
 	k, err := s.store.GetKey(ctx, id)
@@ -197,15 +203,6 @@ func (s *Service) load(ctx context.Context, caller Caller, id string) (*Key, err
 		return nil, ErrNotFound
 	}
 	return k, nil
-}
-
-func validKeyID(id string) bool {
-	const n = len("key_") + 24
-	if len(id) != n || id[:4] != "key_" {
-		return false
-	}
-	_, err := hex.DecodeString(id[4:])
-	return err == nil
 }
 
 // ListInput asks for a page of the caller's keys.
@@ -223,7 +220,7 @@ type Page[T any] struct {
 
 // List pages through the caller's keys, newest first.
 func (s *Service) List(ctx context.Context, caller Caller, in ListInput) (Page[*Key], error) {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return Page[*Key]{}, err
 	}
 	limit, err := PageLimit(in.Limit)
@@ -258,7 +255,7 @@ type UpdateInput struct {
 // Update changes a key of the caller's project. A revoked or expired key
 // cannot change, and a revoked key is never reactivated.
 func (s *Service) Update(ctx context.Context, caller Caller, id string, in UpdateInput) (*Key, error) {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
 	}
 	now := s.clock()
@@ -432,7 +429,7 @@ func equalTimes(a, b *time.Time) bool {
 // Revoke revokes a key of the caller's project. Revoking a revoked or
 // expired key succeeds and writes nothing.
 func (s *Service) Revoke(ctx context.Context, caller Caller, id string) error {
-	if err := s.authorize(caller); err != nil {
+	if err := s.requireAdmin(caller); err != nil {
 		return err
 	}
 	_, err := s.revoke(ctx, caller, id)
@@ -560,10 +557,8 @@ func jitter(d time.Duration) time.Duration {
 // rotation or a longer life, powers its caller does not have. Revoking
 // needs no more than admin: taking power away is always allowed.
 func canManage(caller Caller, k *Key) error {
-	for _, sc := range k.Scopes {
-		if !caller.holds(sc) {
-			return &ForbiddenError{fmt.Sprintf("this key holds scope %q, which the calling key does not: only a key holding all of its scopes may change or rotate it", sc)}
-		}
+	if sc, ok := caller.lacks(k.Scopes); ok {
+		return &ForbiddenError{fmt.Sprintf("this key holds scope %q, which the calling key does not: only a key holding all of its scopes may change or rotate it", sc)}
 	}
 	return nil
 }
@@ -592,21 +587,20 @@ func revoke(k *Key, now time.Time, changes map[string]Change) {
 // grantableScopes normalizes scopes and checks that the caller holds each:
 // a key cannot grant more than it has.
 func (s *Service) grantableScopes(caller Caller, scopes []string) ([]string, error) {
-	out, err := s.cfg.normalizeScopes(scopes)
-	if err != nil {
+	if err := s.cfg.CheckScopes(scopes); err != nil {
 		return nil, err
 	}
-	for _, sc := range out {
-		if !caller.holds(sc) {
-			return nil, &ForbiddenError{fmt.Sprintf("scopes: cannot grant scope %q, which the calling key does not hold", sc)}
-		}
+	if sc, ok := caller.lacks(scopes); ok {
+		return nil, &ForbiddenError{fmt.Sprintf("scopes: cannot grant scope %q, which the calling key does not hold", sc)}
 	}
-	return out, nil
+	out := slices.Clone(scopes)
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
-// authorize lets through callers that may manage keys: the operator, or a
-// key with scope admin.
-func (s *Service) authorize(caller Caller) error {
+// requireAdmin lets through callers that may manage keys: the operator, or
+// a key with scope admin.
+func (s *Service) requireAdmin(caller Caller) error {
 	if err := ValidateProject(caller.Project); err != nil {
 		return ErrUnauthorized
 	}

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/keygate/keygate/pkg/jsonstrict"
+
+	"github.com/keygate/keygate/pkg/token"
 )
 
 // Limits on inputs. They keep a key item small: the authorizer writes it on
@@ -75,18 +77,15 @@ func validateDisplay(field, s string) error {
 	return nil
 }
 
-// normalizeScopes checks each scope against the configured ones and returns
-// them sorted and without repeats.
-func (c Config) normalizeScopes(scopes []string) ([]string, error) {
-	out := make([]string, 0, len(scopes))
+// CheckScopes refuses a scope that is not configured, naming the field
+// "scopes": the one check behind key grants, verify and route scopes.
+func (c Config) CheckScopes(scopes []string) error {
 	for _, s := range scopes {
 		if !slices.Contains(c.Scopes, s) {
-			return nil, invalid("scopes", "unknown scope %q (known: %s)", s, strings.Join(c.Scopes, ", "))
+			return invalid("scopes", "unknown scope %q (known: %s)", s, strings.Join(c.Scopes, ", "))
 		}
-		out = append(out, s)
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	return nil
 }
 
 // normalizeAllowlist parses IPs and CIDRs, IPv4 and IPv6, into canonical
@@ -265,7 +264,7 @@ func (c Config) validateFilter(f KeyFilter) error {
 			return err
 		}
 	}
-	if f.CreatedBy != "" && f.CreatedBy != ActorOperator && !validKeyID(f.CreatedBy) {
+	if f.CreatedBy != "" && f.CreatedBy != ActorOperator && !token.ValidID(f.CreatedBy) {
 		return invalid("createdBy", "want a key id or %q", ActorOperator)
 	}
 	return nil

@@ -133,13 +133,18 @@ func TestStatusAtAndPurge(t *testing.T) {
 	}
 }
 
-func TestNormalizeScopes(t *testing.T) {
-	cfg := DefaultConfig()
-	got, err := cfg.normalizeScopes([]string{"webhooks", "admin", "webhooks"})
+func TestGrantableScopes(t *testing.T) {
+	s := NewService(DefaultConfig(), nil)
+	got, err := s.grantableScopes(OperatorCaller("acme"), []string{"webhooks", "admin", "webhooks"})
 	if err != nil || !slices.Equal(got, []string{"admin", "webhooks"}) {
-		t.Errorf("normalizeScopes = %v, %v", got, err)
+		t.Errorf("grantableScopes = %v, %v: want sorted, without repeats", got, err)
 	}
-	if _, err := cfg.normalizeScopes([]string{"root"}); err == nil {
-		t.Error("unknown scope accepted")
+	var invalid *InvalidError
+	if _, err := s.grantableScopes(OperatorCaller("acme"), []string{"root"}); !errors.As(err, &invalid) || invalid.Field != "scopes" {
+		t.Errorf("unknown scope: %v, want an InvalidError on scopes", err)
+	}
+	var forbidden *ForbiddenError
+	if _, err := s.grantableScopes(Caller{Project: "acme", Scopes: []string{"admin"}}, []string{"admin", "payments"}); !errors.As(err, &forbidden) {
+		t.Errorf("a scope the caller lacks: %v, want ForbiddenError", err)
 	}
 }

@@ -72,7 +72,7 @@ func Pattern(prefix string) string {
 var secretRun = regexp.MustCompile(`(_[a-z]{2}_[0-9A-Za-z]{4})[0-9A-Za-z]{16,}`)
 
 // Redact masks every key-like secret in s, keeping the display hint (as
-// Start shows it), so that a key pasted into a URL or an error message never
+// DisplayPrefix shows it), so that a key pasted into a URL or an error message never
 // reaches a log.
 func Redact(s string) string {
 	if !strings.Contains(s, "_") {
@@ -138,11 +138,27 @@ func Hash(key string) [sha256.Size]byte { return sha256.Sum256([]byte(key)) }
 // ID derives a key's id from its hash, so that the key item can be found from
 // the key alone with one request and no index. It carries 96 bits of the hash;
 // the stored full hash is what authenticates.
-func ID(hash [sha256.Size]byte) string { return "key_" + hex.EncodeToString(hash[:idBytes]) }
+func ID(hash [sha256.Size]byte) string { return idPrefix + hex.EncodeToString(hash[:idBytes]) }
 
-// Start is the display hint stored and shown in lists: the prefix, the tier
+const idPrefix = "key_"
+
+// ValidID reports whether id has the shape ID gives: "key_" and 24
+// lowercase hex digits.
+func ValidID(id string) bool {
+	if len(id) != len(idPrefix)+2*idBytes || !strings.HasPrefix(id, idPrefix) {
+		return false
+	}
+	for _, c := range id[len(idPrefix):] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// DisplayPrefix is the display hint stored and shown in lists: the prefix, the tier
 // code and the first characters of the secret, never enough to matter.
-func Start(key string) string {
+func DisplayPrefix(key string) string {
 	const secretShown = 4
 	i := strings.LastIndexByte(key, '_')
 	if i < 0 || len(key) < i+1+secretShown {

@@ -109,8 +109,8 @@ func TestHashIDStart(t *testing.T) {
 	if id := ID(Hash(a)); !regexp.MustCompile(`^key_[0-9a-f]{24}$`).MatchString(id) {
 		t.Errorf("ID = %q", id)
 	}
-	if s := Start(a); s != a[:10] || strings.Contains(a[10:], s) && len(s) > 10 {
-		t.Errorf("Start(%q) = %q", a, s)
+	if s := DisplayPrefix(a); s != a[:10] || strings.Contains(a[10:], s) && len(s) > 10 {
+		t.Errorf("DisplayPrefix(%q) = %q", a, s)
 	}
 }
 
@@ -177,16 +177,16 @@ func TestRedact(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := Generate(strings.NewReader(strings.Repeat("o", 64)), "acme2", "in")
-	hint := Start(key)
+	hint := DisplayPrefix(key)
 	tests := []struct {
 		name, in, want string
 	}{
 		{"path", "/v1/api-keys/" + key, "/v1/api-keys/" + hint + "[redacted]"},
 		{"query", "/v1/x?key=" + key + "&a=1", "/v1/x?key=" + hint + "[redacted]&a=1"},
-		{"other prefix", "bad key " + other, "bad key " + Start(other) + "[redacted]"},
+		{"other prefix", "bad key " + other, "bad key " + DisplayPrefix(other) + "[redacted]"},
 		{"run into text", key + "ZZZ", hint + "[redacted]"},
 		{"cut short", key[:30], key[:len(hint)] + "[redacted]"},
-		{"two keys", key + "," + other, hint + "[redacted]," + Start(other) + "[redacted]"},
+		{"two keys", key + "," + other, hint + "[redacted]," + DisplayPrefix(other) + "[redacted]"},
 		{"key id stays", "/v1/api-keys/key_0123456789abcdef01234567", "/v1/api-keys/key_0123456789abcdef01234567"},
 		{"short tail stays", "kg_pk_abc", "kg_pk_abc"},
 		{"no underscore", "plain text", "plain text"},
@@ -197,9 +197,30 @@ func TestRedact(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
 			}
-			if strings.Contains(got, key[len(hint):]) || strings.Contains(got, other[len(Start(other)):]) {
+			if strings.Contains(got, key[len(hint):]) || strings.Contains(got, other[len(DisplayPrefix(other)):]) {
 				t.Errorf("Redact(%q) = %q still holds a secret", tc.in, got)
 			}
 		})
+	}
+}
+
+func TestValidID(t *testing.T) {
+	id := ID(Hash("kg_pk_example"))
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{id, true},
+		{"key_" + strings.Repeat("0", 24), true},
+		{"key_" + strings.Repeat("0", 23), false},
+		{"key_" + strings.Repeat("0", 25), false},
+		{"key_" + strings.Repeat("A", 24), false}, // ID writes lowercase hex
+		{"kex_" + strings.Repeat("0", 24), false},
+		{"key_" + strings.Repeat("g", 24), false},
+		{"", false},
+	} {
+		if got := ValidID(tc.id); got != tc.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
 	}
 }

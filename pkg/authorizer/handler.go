@@ -36,10 +36,6 @@ type Handler struct {
 // HandlerOption changes a Handler.
 type HandlerOption func(*Handler)
 
-// EnvCachedResults names the variable template.yaml sets to "true" when API
-// Gateway caches the authorizer's results (the KeygateCachedAuthorizer).
-const EnvCachedResults = "KEYGATE_AUTHORIZER_CACHED"
-
 // ForCachedResults makes REST answers hold for every route of the stage.
 // API Gateway reuses a cached answer for whatever route the same identity
 // calls next, so an Allow for one method ARN would refuse all others: the
@@ -89,7 +85,7 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 // another route may need other scopes. A store failure returns its error,
 // which API Gateway answers with a 5xx: it never allows.
 func (h *Handler) REST(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
-	d, err := h.decide(ctx, call{
+	d, err := h.authorizeCall(ctx, call{
 		headers:  headers{single: ev.Headers, multi: ev.MultiValueHeaders},
 		method:   ev.HTTPMethod,
 		resource: ev.Resource,
@@ -122,7 +118,7 @@ func (h *Handler) HTTP(ctx context.Context, ev events.APIGatewayV2CustomAuthoriz
 	if _, r, ok := strings.Cut(ev.RouteKey, " "); ok {
 		resource = r
 	}
-	d, err := h.decide(ctx, call{
+	d, err := h.authorizeCall(ctx, call{
 		headers:  headers{single: ev.Headers},
 		method:   ev.RequestContext.HTTP.Method,
 		resource: resource,
@@ -202,7 +198,7 @@ type call struct {
 	anyRoute bool
 }
 
-func (h *Handler) decide(ctx context.Context, c call) (Decision, error) {
+func (h *Handler) authorizeCall(ctx context.Context, c call) (Decision, error) {
 	req := Request{
 		SourceIP: c.sourceIP,
 		Route:    c.method + " " + c.resource,
@@ -212,7 +208,7 @@ func (h *Handler) decide(ctx context.Context, c call) (Decision, error) {
 	}
 	key, problem := presentedKey(c.headers)
 	if problem != "" {
-		return h.auth.refuse(ctx, req, problem), nil
+		return h.auth.refuseUnread(ctx, req, problem), nil
 	}
 	req.Key = key
 	return h.auth.Decide(ctx, req)

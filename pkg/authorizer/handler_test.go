@@ -282,8 +282,8 @@ func TestRouteScopesFromOperations(t *testing.T) {
 			got := routes.Required(method, resource)
 			var want []string
 			switch op.Name {
-			case "whoami":
-			case "verify":
+			case httpapi.Whoami:
+			case httpapi.Verify:
 				want = []string{keys.ScopeVerify}
 			default:
 				want = []string{keys.ScopeAdmin}
