@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/ddblocal"
@@ -99,7 +100,10 @@ func Client(t testing.TB) *dynamodb.Client {
 		if err != nil {
 			t.Fatal(err)
 		}
-		state.client = c
+		// The functions' client gives each attempt 1 s; a DynamoDB Local
+		// shared by every package on 2 cores can take longer, and a timed-out
+		// CreateTable retried finds its own table. Tests wait.
+		state.client = dynamodb.New(c.Options(), func(o *dynamodb.Options) { o.HTTPClient = awshttp.NewBuildableClient() })
 	}
 	return state.client
 }

@@ -178,6 +178,9 @@ func notPurged(nowSec int64) expression.ConditionBuilder {
 // last item returned, so a filtered page that stops mid-way through a
 // DynamoDB page loses nothing.
 func (s *Store) page(ctx context.Context, p partition, filter expression.ConditionBuilder, limit int, after string) ([]map[string]types.AttributeValue, string, error) {
+	if limit < 1 {
+		return nil, "", fmt.Errorf("list: limit %d: want at least 1", limit)
+	}
 	keyCond := expression.Key(p.pkAttr).Equal(expression.Value(p.pkValue))
 	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).WithFilter(filter).Build()
 	if err != nil {

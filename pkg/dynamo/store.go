@@ -295,8 +295,12 @@ func (s *Store) revokeKey(k *keys.Key) (*types.Update, error) {
 	upd := expression.Set(expression.Name(attrStatus), expression.Value(keys.StatusRevoked)).
 		Set(expression.Name("revokedAt"), expression.Value(r.RevokedAt)).
 		Set(expression.Name("updatedAt"), expression.Value(r.UpdatedAt)).
-		Set(expression.Name(attrTTL), expression.Value(r.TTL)).
 		Set(expression.Name(attrVersion), expression.Name(attrVersion).Plus(expression.Value(1)))
+	if r.TTL == 0 { // no purge time: never a ttl of 0, which reads as long expired
+		upd = upd.Remove(expression.Name(attrTTL))
+	} else {
+		upd = upd.Set(expression.Name(attrTTL), expression.Value(r.TTL))
+	}
 	cond := expression.AttributeExists(expression.Name(attrPK)).
 		And(expression.Name(attrProject).Equal(expression.Value(k.Project))).
 		And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusActive)))

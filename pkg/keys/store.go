@@ -34,7 +34,8 @@ type KeyFilter struct {
 	CreatedBy string
 }
 
-// ListQuery asks for one page of a project's keys, newest first.
+// ListQuery asks for one page of a project's keys, newest first. Limit is
+// at least 1 (PageLimit gives callers' limits).
 type ListQuery struct {
 	Project string
 	Filter  KeyFilter
@@ -43,7 +44,8 @@ type ListQuery struct {
 	Now     time.Time
 }
 
-// AuditQuery asks for one page of a project's audit events, newest first.
+// AuditQuery asks for one page of a project's audit events, newest first;
+// Limit as ListQuery's.
 type AuditQuery struct {
 	Project string
 	Target  string

@@ -1,0 +1,398 @@
+// Package keystest is an in-memory keys.Store for tests, and the contract
+// every keys.Store must keep (RunStoreContract), which pkg/dynamo runs too:
+// tests on the fake then hold for the DynamoDB store.
+package keystest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// maxTxItems is DynamoDB's limit of items in one transaction, which
+// pkg/dynamo's Apply is bound by.
+const maxTxItems = 100
+
+// Store is an in-memory keys.Store with pkg/dynamo's conditions. Nothing it
+// holds is shared with callers: keys and events are copied in and out.
+// Times are kept as given (pkg/dynamo keeps milliseconds, purge times
+// rounded up to the second), and TTL never deletes anything.
+type Store struct {
+	mu     sync.Mutex
+	keys   map[string]*keys.Key
+	events map[string]*keys.AuditEvent // by project and sort key
+	secret []byte                      // signs cursors
+	writes int
+	fail   error
+}
+
+var _ keys.Store = (*Store)(nil)
+
+// NewStore returns an empty Store.
+func NewStore() *Store {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret) // never fails: crypto/rand panics instead
+	return &Store{keys: map[string]*keys.Key{}, events: map[string]*keys.AuditEvent{}, secret: secret}
+}
+
+// Writes is how many Apply calls have succeeded, so that a test can tell
+// that an operation wrote nothing.
+func (s *Store) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
+// FailWith makes every later Apply fail with err and write nothing, until
+// FailWith(nil).
+func (s *Store) FailWith(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
+}
+
+// Apply writes tx atomically: every condition is checked against the state
+// before tx, as in a DynamoDB transaction, and a failed one writes nothing.
+func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	events, err := storedEvents(tx.Events)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	if err := checkItems(tx); err != nil {
+		return err
+	}
+	for _, k := range tx.Create {
+		if _, ok := s.keys[k.ID]; ok {
+			return conflict("create", k.ID, "exists")
+		}
+	}
+	for _, k := range tx.Update {
+		stored, ok := s.keys[k.ID]
+		switch {
+		case !ok:
+			return conflict("update", k.ID, "does not exist")
+		case stored.Version != k.Version:
+			return conflict("update", k.ID, fmt.Sprintf("version is %d, not %d", stored.Version, k.Version))
+		case stored.Project != k.Project:
+			return conflict("update", k.ID, "is in another project")
+		}
+	}
+	for _, k := range tx.Revoke {
+		stored, ok := s.keys[k.ID]
+		switch {
+		case !ok:
+			return conflict("revoke", k.ID, "does not exist")
+		case stored.Project != k.Project:
+			return conflict("revoke", k.ID, "is in another project")
+		case stored.Status != keys.StatusActive:
+			return conflict("revoke", k.ID, "is "+string(stored.Status))
+		}
+	}
+	for _, e := range tx.Events {
+		if _, ok := s.events[eventItem(e)]; ok {
+			return conflict("put event", e.ID, "exists")
+		}
+	}
+
+	for _, k := range tx.Create {
+		s.keys[k.ID] = cloneKey(k)
+	}
+	for _, k := range tx.Update {
+		update(s.keys[k.ID], k)
+	}
+	for _, k := range tx.Revoke {
+		revoke(s.keys[k.ID], k)
+	}
+	for _, e := range events {
+		s.events[eventItem(e)] = e
+	}
+	s.writes++
+	return nil
+}
+
+// checkItems refuses what DynamoDB refuses before evaluating any condition
+// (a ValidationException, not a conflict): no item, more than it takes, or
+// one item twice.
+func checkItems(tx keys.Tx) error {
+	n := len(tx.Create) + len(tx.Update) + len(tx.Revoke) + len(tx.Events)
+	if n == 0 || n > maxTxItems {
+		return fmt.Errorf("keystest: a transaction takes 1-%d items, not %d", maxTxItems, n)
+	}
+	seen := map[string]bool{}
+	items := make([]string, 0, n)
+	for _, k := range slices.Concat(tx.Create, tx.Update, tx.Revoke) {
+		items = append(items, "KEY#"+k.ID)
+	}
+	for _, e := range tx.Events {
+		items = append(items, eventItem(e))
+	}
+	for _, item := range items {
+		if seen[item] {
+			return fmt.Errorf("keystest: a transaction cannot include multiple operations on one item (%s)", item)
+		}
+		seen[item] = true
+	}
+	return nil
+}
+
+func conflict(op, id, why string) error {
+	return fmt.Errorf("%w: %s %s: it %s", keys.ErrConflict, op, id, why)
+}
+
+// update writes k's management fields over stored, as pkg/dynamo's
+// updateKey does: never usage, nor what is fixed at creation.
+func update(stored, k *keys.Key) {
+	c := cloneKey(k)
+	stored.Name, stored.Status, stored.UpdatedAt = c.Name, c.Status, c.UpdatedAt
+	stored.Scopes, stored.IPAllowlist, stored.Metadata = c.Scopes, c.IPAllowlist, c.Metadata
+	stored.ExpiresAt, stored.RevokedAt, stored.RotatedTo, stored.PurgeAt = c.ExpiresAt, c.RevokedAt, c.RotatedTo, c.PurgeAt
+	stored.Version++
+}
+
+// revoke writes what a Tx.Revoke writes, and nothing else.
+func revoke(stored, k *keys.Key) {
+	c := cloneKey(k)
+	stored.Status = keys.StatusRevoked
+	stored.RevokedAt, stored.UpdatedAt, stored.PurgeAt = c.RevokedAt, c.UpdatedAt, c.PurgeAt
+	stored.Version++
+}
+
+// storedEvents copies events as pkg/dynamo stores them: changes become
+// JSON and read back as json.RawMessage values, so tests see what the
+// DynamoDB store returns.
+func storedEvents(events []*keys.AuditEvent) ([]*keys.AuditEvent, error) {
+	out := make([]*keys.AuditEvent, len(events))
+	for i, e := range events {
+		changes, err := e.MarshalChanges()
+		if err != nil {
+			return nil, fmt.Errorf("encode audit changes: %w", err)
+		}
+		c := *e
+		c.Changes = nil
+		if changes != "" {
+			var raw map[string]struct{ From, To json.RawMessage }
+			if err := json.Unmarshal([]byte(changes), &raw); err != nil {
+				return nil, fmt.Errorf("decode audit changes: %w", err)
+			}
+			c.Changes = make(map[string]keys.Change, len(raw))
+			for field, ch := range raw {
+				c.Changes[field] = keys.Change{From: ch.From, To: ch.To}
+			}
+		}
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// GetKey returns a copy of the key; ErrNotFound if absent. Like pkg/dynamo
+// it returns a key past its purge time: calling it gone is the domain's.
+func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return nil, keys.ErrNotFound
+	}
+	return cloneKey(k), nil
+}
+
+// ListKeys pages through a project's keys, newest first, leaving out keys
+// past their purge time.
+func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, string, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, "", err
+	}
+	f := q.Filter
+	switch f.Status {
+	case "", keys.StatusActive, keys.StatusExpired, keys.StatusRevoked:
+	default:
+		return nil, "", fmt.Errorf("keystest: no status %q", f.Status)
+	}
+	query := strings.Join([]string{"keys", q.Project, string(f.Status), f.Owner, f.Tier, f.CreatedBy}, "\x00")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var matched []*keys.Key
+	for _, k := range s.keys {
+		if k.Project == q.Project && !k.GoneAt(q.Now) &&
+			(f.Status == "" || k.StatusAt(q.Now) == f.Status) &&
+			(f.Owner == "" || k.Owner == f.Owner) &&
+			(f.Tier == "" || k.Tier == f.Tier) &&
+			(f.CreatedBy == "" || k.CreatedBy == f.CreatedBy) {
+			matched = append(matched, k)
+		}
+	}
+	items, next, err := paginate(s, matched, func(k *keys.Key) string { return sortKey(k.CreatedAt, k.ID) }, query, q.Limit, q.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*keys.Key, len(items))
+	for i, k := range items {
+		out[i] = cloneKey(k)
+	}
+	return out, next, nil
+}
+
+// ListAudit pages through a project's audit events, newest first, leaving
+// out events past their purge time.
+func (s *Store) ListAudit(ctx context.Context, q keys.AuditQuery) ([]*keys.AuditEvent, string, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, "", err
+	}
+	query := strings.Join([]string{"audit", q.Project, q.Target, q.Action}, "\x00")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var matched []*keys.AuditEvent
+	for _, e := range s.events {
+		if e.Project == q.Project && q.Now.Before(e.PurgeAt) &&
+			(q.Target == "" || e.Target == q.Target) &&
+			(q.Action == "" || e.Action == q.Action) {
+			matched = append(matched, e)
+		}
+	}
+	items, next, err := paginate(s, matched, func(e *keys.AuditEvent) string { return sortKey(e.Time, e.ID) }, query, q.Limit, q.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*keys.AuditEvent, len(items))
+	for i, e := range items {
+		out[i] = cloneEvent(e)
+	}
+	return out, next, nil
+}
+
+// paginate sorts items newest first by sort key and returns up to limit of
+// those after the cursor, with the cursor of the next page.
+func paginate[T any](s *Store, items []T, sk func(T) string, query string, limit int, cursor string) ([]T, string, error) {
+	if limit < 1 {
+		return nil, "", fmt.Errorf("keystest: limit %d: want at least 1", limit)
+	}
+	slices.SortFunc(items, func(a, b T) int { return cmp.Compare(sk(b), sk(a)) })
+	if cursor != "" {
+		after, err := s.decodeCursor(query, cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		items = slices.DeleteFunc(items, func(it T) bool { return sk(it) >= after })
+	}
+	if len(items) <= limit {
+		return items, "", nil
+	}
+	items = items[:limit]
+	return items, s.encodeCursor(query, sk(items[limit-1])), nil
+}
+
+// sortKey orders as pkg/dynamo's sort keys do: time in milliseconds, then id.
+func sortKey(t time.Time, id string) string { return fmt.Sprintf("%013d#%s", t.UnixMilli(), id) }
+
+func eventItem(e *keys.AuditEvent) string {
+	return "AUDIT#" + e.Project + "\x00" + sortKey(e.Time, e.ID)
+}
+
+// A cursor is, as in pkg/dynamo, the last sort key of a page with an HMAC
+// over the query and that key, so it serves no other listing or store.
+func (s *Store) encodeCursor(query, sk string) string {
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(sk)) + "." + enc.EncodeToString(s.cursorMAC(query, sk))
+}
+
+func (s *Store) decodeCursor(query, cursor string) (string, error) {
+	bad := &keys.InvalidError{Field: "cursor", Message: "not a cursor from a previous page of this listing"}
+	body, mac, ok := strings.Cut(cursor, ".")
+	if !ok {
+		return "", bad
+	}
+	enc := base64.RawURLEncoding
+	sk, err1 := enc.DecodeString(body)
+	macBytes, err2 := enc.DecodeString(mac)
+	if err1 != nil || err2 != nil || !hmac.Equal(macBytes, s.cursorMAC(query, string(sk))) {
+		return "", bad
+	}
+	return string(sk), nil
+}
+
+func (s *Store) cursorMAC(query, sk string) []byte {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(query))
+	m.Write([]byte{0})
+	m.Write([]byte(sk))
+	return m.Sum(nil)[:16]
+}
+
+// ctxErr fails a call on a done context as pkg/dynamo does: unavailable.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", keys.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// cloneKey copies k deeply. Empty lists and metadata read back as nil, as
+// pkg/dynamo, which does not store empty attributes, returns them.
+func cloneKey(k *keys.Key) *keys.Key {
+	c := *k
+	c.Scopes = cloneStrings(k.Scopes)
+	c.IPAllowlist = cloneStrings(k.IPAllowlist)
+	c.Metadata = cloneRaw(k.Metadata)
+	c.Usage.LastUsed = cloneTime(k.Usage.LastUsed)
+	c.ExpiresAt = cloneTime(k.ExpiresAt)
+	c.RevokedAt = cloneTime(k.RevokedAt)
+	c.PurgeAt = cloneTime(k.PurgeAt)
+	return &c
+}
+
+// cloneEvent copies a stored event, whose change values are json.RawMessage.
+func cloneEvent(e *keys.AuditEvent) *keys.AuditEvent {
+	c := *e
+	if e.Changes != nil {
+		c.Changes = make(map[string]keys.Change, len(e.Changes))
+		for field, ch := range e.Changes {
+			c.Changes[field] = keys.Change{From: cloneRaw(ch.From.(json.RawMessage)), To: cloneRaw(ch.To.(json.RawMessage))}
+		}
+	}
+	return &c
+}
+
+func cloneStrings(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+func cloneRaw(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
