@@ -272,13 +272,18 @@ func (s *Store) updateKey(k *keys.Key) (*types.Update, error) {
 	}
 	cond := expression.Name(attrVersion).Equal(expression.Value(k.Version)).
 		And(expression.Name(attrProject).Equal(expression.Value(k.Project)))
+	return s.keyUpdate(k.ID, upd, cond)
+}
+
+// keyUpdate is a transaction's conditional update of a key item.
+func (s *Store) keyUpdate(id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*types.Update, error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
-		return nil, fmt.Errorf("build update: %w", err)
+		return nil, fmt.Errorf("build key update: %w", err)
 	}
 	return &types.Update{
 		TableName:                 &s.table,
-		Key:                       itemKey(keyPK(k.ID), keySK),
+		Key:                       itemKey(keyPK(id), keySK),
 		UpdateExpression:          expr.Update(),
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
@@ -304,18 +309,7 @@ func (s *Store) revokeKey(k *keys.Key) (*types.Update, error) {
 	cond := expression.AttributeExists(expression.Name(attrPK)).
 		And(expression.Name(attrProject).Equal(expression.Value(k.Project))).
 		And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusActive)))
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
-	if err != nil {
-		return nil, fmt.Errorf("build revoke: %w", err)
-	}
-	return &types.Update{
-		TableName:                 &s.table,
-		Key:                       itemKey(keyPK(k.ID), keySK),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	}, nil
+	return s.keyUpdate(k.ID, upd, cond)
 }
 
 // eventRecord is an audit event as stored.

@@ -266,7 +266,7 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 	if p.onlyRevokes() {
 		return s.revoke(ctx, caller, id)
 	}
-	return s.change(ctx, caller, id, func(k *Key, now time.Time) (string, map[string]Change, error) {
+	return s.change(ctx, caller, id, asEdit, func(k *Key, now time.Time) (string, map[string]Change, error) {
 		status := k.StatusAt(now)
 		if p.revoke && status != StatusActive {
 			return "", nil, nil // revoking twice is not an error
@@ -436,42 +436,38 @@ func (s *Service) Revoke(ctx context.Context, caller Caller, id string) error {
 	return err
 }
 
-// revoke always wins over concurrent edits: its write requires only that
-// the key is still active (Tx.Revoke), not that it is unchanged since read,
-// and it retries, with backoff, while other transactions hold the key.
+// revoke always wins over concurrent edits: it is written asRevoke.
 func (s *Service) revoke(ctx context.Context, caller Caller, id string) (*Key, error) {
-	var k *Key
-	err := retryOnConflict(ctx, revokeRetries, func() error {
-		var err error
-		if k, err = s.load(ctx, caller, id); err != nil {
-			return err
-		}
-		now := s.clock()
+	return s.change(ctx, caller, id, asRevoke, func(k *Key, now time.Time) (string, map[string]Change, error) {
 		if k.StatusAt(now) != StatusActive {
-			return nil // revoking twice is not an error
+			return "", nil, nil // revoking twice is not an error
 		}
 		changes := map[string]Change{}
 		revoke(k, now, changes)
-		k.UpdatedAt = now
-		k.PurgeAt = purgeTime(k, s.cfg.Retention)
-		if err := s.store.Apply(ctx, Tx{Revoke: []*Key{k}, Events: []*AuditEvent{s.event(caller, ActionRevoked, k, now, changes)}}); err != nil {
-			return err
-		}
-		k.Version++
-		return nil
+		return ActionRevoked, changes, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s.present(k, s.clock()), nil
 }
+
+// writeMode is how change writes: an edit requires the version it was
+// computed from and retries at once; a revoke requires only that the key
+// is still active (Tx.Revoke), so no edit can make it fail, and keeps
+// trying, with backoff, while other transactions hold the key.
+type writeMode struct {
+	revoke  bool
+	retries retryPolicy
+}
+
+var (
+	asEdit   = writeMode{retries: editRetries}
+	asRevoke = writeMode{revoke: true, retries: revokeRetries}
+)
 
 // change reads a key, lets edit change it, and writes the change with its
 // audit event. A concurrent change makes it start again from a fresh read.
 // edit returns the audit action, or "" when there is nothing to write.
-func (s *Service) change(ctx context.Context, caller Caller, id string, edit func(k *Key, now time.Time) (string, map[string]Change, error)) (*Key, error) {
+func (s *Service) change(ctx context.Context, caller Caller, id string, mode writeMode, edit func(k *Key, now time.Time) (string, map[string]Change, error)) (*Key, error) {
 	var k *Key
-	err := retryOnConflict(ctx, editRetries, func() error {
+	err := retryOnConflict(ctx, mode.retries, func() error {
 		var err error
 		if k, err = s.load(ctx, caller, id); err != nil {
 			return err
@@ -483,7 +479,13 @@ func (s *Service) change(ctx context.Context, caller Caller, id string, edit fun
 		}
 		k.UpdatedAt = now
 		k.PurgeAt = purgeTime(k, s.cfg.Retention)
-		if err := s.store.Apply(ctx, Tx{Update: []*Key{k}, Events: []*AuditEvent{s.event(caller, action, k, now, changes)}}); err != nil {
+		tx := Tx{Events: []*AuditEvent{s.event(caller, action, k, now, changes)}}
+		if mode.revoke {
+			tx.Revoke = []*Key{k}
+		} else {
+			tx.Update = []*Key{k}
+		}
+		if err := s.store.Apply(ctx, tx); err != nil {
 			return err
 		}
 		k.Version++
