@@ -138,6 +138,62 @@ func checkDecisionKey(t *testing.T, d authorizer.Decision, label string) {
 	}
 }
 
+// nextEnd is the end of the window after EventTime's.
+var nextEnd = windowEnd.Add(15 * time.Minute)
+
+// A store that counts a use in the key's later window (the request's clock
+// is behind, or it arrived late) says so, and the decision's budget, reset
+// and retry are of that window.
+func TestDecideInTheStoresWindow(t *testing.T) {
+	tests := []struct {
+		name  string
+		uses  int64 // the key's uses in the next window
+		want  authorizer.Outcome
+		limit *authorizer.RateLimit
+		retry time.Duration
+	}{
+		{"room left", 98, authorizer.Allowed, &authorizer.RateLimit{Limit: 100, Remaining: 1, Reset: nextEnd}, 0},
+		{"full", 100, authorizer.RateLimited, &authorizer.RateLimit{Limit: 100, Remaining: 0, Reset: nextEnd}, nextEnd.Sub(authorizertest.EventTime)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			f.store.SetUses(keyID("reader"), windowEnd, tt.uses)
+			d, err := f.auth.Decide(context.Background(), authorizer.Request{Key: authorizertest.EventKey("reader")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Outcome != tt.want || fmt.Sprint(d.RateLimit) != fmt.Sprint(tt.limit) || d.RetryAfter != tt.retry {
+				t.Errorf("%s, rate limit %+v, retry after %v; want %s, %+v, %v", d.Outcome, d.RateLimit, d.RetryAfter, tt.want, tt.limit, tt.retry)
+			}
+		})
+	}
+}
+
+// An IP refusal gives its use back to the window it was counted in, the
+// store's, not the request's.
+func TestIPRefusalReturnsToTheWindowCounted(t *testing.T) {
+	f := newFixture(t)
+	f.store.SetUses(keyID("allowlisted"), windowEnd, 5)
+	req := authorizer.Request{Key: authorizertest.EventKey("allowlisted")}
+	steps := []struct {
+		sourceIP string
+		outcome  authorizer.Outcome
+		limit    *authorizer.RateLimit
+	}{
+		{"198.51.100.7", authorizer.IPNotAllowed, &authorizer.RateLimit{Limit: 100, Remaining: 95, Reset: nextEnd}},
+		{"203.0.113.9", authorizer.Allowed, &authorizer.RateLimit{Limit: 100, Remaining: 94, Reset: nextEnd}},
+	}
+	for _, w := range steps {
+		req.SourceIP = w.sourceIP
+		d, err := f.auth.Decide(context.Background(), req)
+		if err != nil || d.Outcome != w.outcome || fmt.Sprint(d.RateLimit) != fmt.Sprint(w.limit) {
+			t.Errorf("from %s: %s, rate limit %+v, %v; want %s, %+v", w.sourceIP, d.Outcome, d.RateLimit, err, w.outcome, w.limit)
+		}
+	}
+}
+
 func TestDecideFailsClosed(t *testing.T) {
 	f := newFixture(t)
 	f.store.FailWith(fmt.Errorf("update item: %w: %w", keys.ErrUnavailable, context.DeadlineExceeded))

@@ -271,30 +271,6 @@ func TestInvokeRefusesAnUnreadableEvent(t *testing.T) {
 	}
 }
 
-// TestRouteScopesFromOperations checks that the authorizer's defaults are
-// keygate's operations: every management route needs admin, verify needs
-// verify, whoami a valid key only.
-func TestRouteScopesFromOperations(t *testing.T) {
-	routes := httpapi.RouteScopes()
-	for _, op := range httpapi.Operations {
-		for _, route := range op.Routes {
-			method, resource, _ := strings.Cut(route, " ")
-			got := routes.Required(method, resource)
-			var want []string
-			switch op.Name {
-			case httpapi.Whoami:
-			case httpapi.Verify:
-				want = []string{keys.ScopeVerify}
-			default:
-				want = []string{keys.ScopeAdmin}
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s (%s) needs %v, want %v", route, op.Name, got, want)
-			}
-		}
-	}
-}
-
 func decodeLines(t *testing.T, logs *bytes.Buffer) []map[string]any {
 	t.Helper()
 	var lines []map[string]any

@@ -20,8 +20,8 @@ type Store interface {
 	UseKey(ctx context.Context, req UseRequest) (UseResult, error)
 	// ReturnUse takes back a use UseKey counted in window, for a request
 	// refused after the count (its IP): the window's count and the key's
-	// totalRequests go down by one, never below zero. A window already gone
-	// leaves its count alone.
+	// totalRequests go down by one. A window already gone leaves its count
+	// alone; a key with no use counted (totalRequests 0) changes not at all.
 	ReturnUse(ctx context.Context, req UseRequest, window Window) error
 }
 
@@ -44,13 +44,13 @@ type UseRequest struct {
 // UseResult is what UseKey found.
 type UseResult struct {
 	// Outcome is Allowed when the use was counted; otherwise NotFound,
-	// Revoked, Expired or RateLimited.
+	// Revoked, Expired, InsufficientScope or RateLimited.
 	Outcome Outcome
 	// Key is the key as stored: after the use when counted, as found
 	// otherwise; nil when NotFound.
 	Key *keys.Key
-	// Count is how many uses the window holds, this one included when it
-	// was counted.
+	// Count is how many uses the window holds, this one included, when
+	// Allowed or RateLimited; 0 otherwise.
 	Count int64
 	// Window is the window Count is of, when not the request's: a store
 	// that finds the key already counting in a later window (the request's

@@ -156,29 +156,6 @@ func TestAuditTrail(t *testing.T) {
 	}
 }
 
-// A transaction whose condition fails writes neither the change nor its event.
-func TestFailedTransactionWritesNothing(t *testing.T) {
-	e := newEnv(t, ddbtest.TableOptions{TTL: true})
-	k := e.create(&admin, `{"name":"a","tier":"public"}`)
-	stored, err := e.app.Store.GetKey(context.Background(), k.ID)
-	must(t, err == nil, "get: %v", err)
-	before := e.snapshot()
-
-	stale := *stored
-	stale.Version-- // as if another change had come first
-	stale.Name = "lost"
-	ev := &keys.AuditEvent{ID: "evt_test", Project: "acme", Actor: "test", Action: keys.ActionUpdated, Target: k.ID, Time: e.clock.Now(), PurgeAt: e.clock.Now().Add(time.Hour)}
-	err = e.app.Store.Apply(context.Background(), keys.Tx{Update: []*keys.Key{&stale}, Events: []*keys.AuditEvent{ev}})
-	must(t, errors.Is(err, keys.ErrConflict), "stale update: %v", err)
-	must(t, e.snapshot() == before, "a failed transaction wrote something")
-
-	// Creating a key whose id exists fails the same way.
-	dup := *stored
-	err = e.app.Store.Apply(context.Background(), keys.Tx{Create: []*keys.Key{&dup}, Events: []*keys.AuditEvent{ev}})
-	must(t, errors.Is(err, keys.ErrConflict), "duplicate create: %v", err)
-	must(t, e.snapshot() == before, "a failed transaction wrote something")
-}
-
 // authorize runs the authorizer core on raw, as the gateway would for GET /v1/whoami.
 func (e *env) authorize(raw string) authorizer.Outcome {
 	e.t.Helper()

@@ -1,5 +1,6 @@
 // Package authorizertest helps test code that uses pkg/authorizer: an
-// in-memory Store and deterministic test keys.
+// in-memory Store, the contract every authorizer.Store keeps
+// (RunStoreContract), which pkg/dynamo runs too, and deterministic test keys.
 package authorizertest
 
 import (
@@ -7,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/keygate/keygate/pkg/authorizer"
@@ -35,8 +37,10 @@ func Key(prefix, tierCode, label string) string {
 	return k
 }
 
-// Store is an in-memory authorizer.Store that follows the contract as
-// pkg/dynamo does, and counts its calls.
+// Store is an in-memory authorizer.Store that keeps the contract as
+// pkg/dynamo does (RunStoreContract holds both to it), and counts its calls.
+// Like pkg/dynamo's item, a key counts in one window at a time: the latest
+// it was used in.
 type Store struct {
 	mu    sync.Mutex
 	keys  map[string]*stored
@@ -45,9 +49,15 @@ type Store struct {
 }
 
 type stored struct {
-	key     keys.Key
-	windows map[int64]int64 // uses per window start, in Unix seconds
+	key  keys.Key
+	last int64 // start of the latest window counted in, Unix seconds; 0 before any use
+	uses int64 // uses counted in window last
 }
+
+var (
+	_ authorizer.Store = (*Store)(nil)
+	_ Seeder           = (*Store)(nil)
+)
 
 // NewStore returns an empty Store.
 func NewStore() *Store { return &Store{keys: map[string]*stored{}} }
@@ -58,18 +68,20 @@ func (s *Store) Add(raw string, k keys.Key) string {
 	defer s.mu.Unlock()
 	k.Hash = token.Hash(raw)
 	k.ID = token.ID(k.Hash)
-	s.keys[k.ID] = &stored{key: k, windows: map[int64]int64{}}
+	s.keys[k.ID] = &stored{key: k}
 	return k.ID
 }
 
-// SetUses sets how many uses the key has in the window starting at start.
+// SetUses makes the window starting at start the key's latest, with n uses.
 func (s *Store) SetUses(id string, start time.Time, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.keys[id].windows[start.Unix()] = n
+	e := s.keys[id]
+	e.last, e.uses = start.Unix(), n
 }
 
-// FailWith makes every later UseKey fail with err; nil heals the store.
+// FailWith makes every later UseKey and ReturnUse fail with err; nil heals
+// the store.
 func (s *Store) FailWith(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,6 +102,42 @@ func (s *Store) TotalRequests(id string) int64 {
 	return s.keys[id].key.Usage.TotalRequests
 }
 
+// Create implements Seeder: it stores k as it is.
+func (s *Store) Create(t *testing.T, k *keys.Key) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		t.Fatalf("authorizertest: create %s: it exists", k.ID)
+	}
+	s.keys[k.ID] = &stored{key: *k}
+}
+
+// Revoke implements Seeder with keys.Tx.Revoke's condition and writes.
+func (s *Store) Revoke(t *testing.T, k *keys.Key) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.keys[k.ID]
+	if !ok || e.key.Project != k.Project || e.key.Status != keys.StatusActive {
+		t.Fatalf("authorizertest: revoke %s: no active key of project %q", k.ID, k.Project)
+	}
+	e.key.Status, e.key.RevokedAt, e.key.UpdatedAt, e.key.PurgeAt = keys.StatusRevoked, k.RevokedAt, k.UpdatedAt, k.PurgeAt
+	e.key.Version++
+}
+
+// Usage implements Seeder.
+func (s *Store) Usage(t *testing.T, id string) keys.Usage {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.keys[id]
+	if !ok {
+		t.Fatalf("authorizertest: usage of %s: no such key", id)
+	}
+	return e.key.Usage
+}
+
 // UseKey implements authorizer.Store.
 func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer.UseResult, error) {
 	s.mu.Lock()
@@ -99,29 +147,46 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 		return authorizer.UseResult{}, s.err
 	}
 	e, ok := s.keys[req.ID]
-	if !ok || e.key.Hash != req.Hash || req.Project != "" && e.key.Project != req.Project {
+	if !ok || e.key.Hash != req.Hash || req.Project != "" && e.key.Project != req.Project || e.key.GoneAt(req.Now) {
 		return authorizer.UseResult{Outcome: authorizer.NotFound}, nil
 	}
 	k := e.key
-	uses := e.windows[req.Window.Start.Unix()]
 	switch {
 	case k.Status != keys.StatusActive:
 		return authorizer.UseResult{Outcome: authorizer.Revoked, Key: &k}, nil
-	case k.ExpiresAt != nil && !req.Now.Before(*k.ExpiresAt):
+	// Milliseconds, as pkg/dynamo stores expiresAt and compares it.
+	case k.ExpiresAt != nil && k.ExpiresAt.UnixMilli() <= req.Now.UnixMilli():
 		return authorizer.UseResult{Outcome: authorizer.Expired, Key: &k}, nil
 	case !k.HoldsScopes(req.Scopes):
 		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: &k}, nil
-	case uses >= req.Limit:
-		return authorizer.UseResult{Outcome: authorizer.RateLimited, Key: &k, Count: uses}, nil
 	}
-	e.windows[req.Window.Start.Unix()] = uses + 1
+	res := authorizer.UseResult{Key: &k}
+	w := req.Window
+	if e.last > w.Start.Unix() {
+		// The request is behind the key: it counts in the key's window, so
+		// that no window passes more than its limit.
+		w = authorizer.Window{Start: time.Unix(e.last, 0).UTC(), Length: w.Length}
+		res.Window = w
+	}
+	uses := int64(0)
+	if e.last == w.Start.Unix() {
+		uses = e.uses
+	}
+	if uses >= req.Limit {
+		res.Outcome, res.Count = authorizer.RateLimited, uses
+		return res, nil
+	}
 	now := req.Now
+	e.last, e.uses = w.Start.Unix(), uses+1
 	e.key.Usage = keys.Usage{TotalRequests: k.Usage.TotalRequests + 1, LastUsed: &now}
 	k = e.key
-	return authorizer.UseResult{Outcome: authorizer.Allowed, Key: &k, Count: uses + 1}, nil
+	res.Outcome, res.Count = authorizer.Allowed, e.uses
+	return res, nil
 }
 
-// ReturnUse implements authorizer.Store.
+// ReturnUse implements authorizer.Store. As in pkg/dynamo, nothing goes
+// back once the total is zero, and the window's count only while w is
+// the key's latest window.
 func (s *Store) ReturnUse(_ context.Context, req authorizer.UseRequest, w authorizer.Window) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,15 +195,13 @@ func (s *Store) ReturnUse(_ context.Context, req authorizer.UseRequest, w author
 		return s.err
 	}
 	e, ok := s.keys[req.ID]
-	if !ok || e.key.Hash != req.Hash {
+	if !ok || e.key.Hash != req.Hash || e.key.Usage.TotalRequests <= 0 {
 		return nil
 	}
-	if n := e.windows[w.Start.Unix()]; n > 0 {
-		e.windows[w.Start.Unix()] = n - 1
+	if e.last == w.Start.Unix() && e.uses > 0 {
+		e.uses--
 	}
-	if e.key.Usage.TotalRequests > 0 {
-		e.key.Usage.TotalRequests--
-	}
+	e.key.Usage.TotalRequests--
 	return nil
 }
 

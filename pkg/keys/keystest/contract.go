@@ -48,6 +48,7 @@ var contract = []struct {
 	{"revoke writes status, times and purge time only", revokeFields},
 	{"revoke needs an active key in its project", revokeConditions},
 	{"revoke does not look at expiry", revokeExpired},
+	{"a key revoked without a purge time stays", revokeWithoutPurge},
 	{"a transaction with a failing part writes nothing", atomicity},
 	{"a malformed transaction writes nothing", malformedTx},
 	{"events read back as written", eventRoundTrip},
@@ -518,6 +519,22 @@ func revokeExpired(f *fixture) {
 	f.mustApply(keys.Tx{Revoke: []*keys.Key{k}})
 	if got := f.get(k.ID); got.Status != keys.StatusRevoked || got.Version != 1 {
 		f.Errorf("after revoke: status %s, version %d; want revoked, 1", got.Status, got.Version)
+	}
+}
+
+// A revoke with no purge time keeps the key for good: stored as a purge
+// time of 0, it would read as purged since 1970 (pkg/dynamo once did).
+func revokeWithoutPurge(f *fixture) {
+	k := f.newKey("acme")
+	f.create(cloneKey(k))
+	k.RevokedAt, k.UpdatedAt, k.PurgeAt = f.at(0), f.now, nil
+	f.mustApply(keys.Tx{Revoke: []*keys.Key{k}})
+	if got := f.get(k.ID); got.Status != keys.StatusRevoked || got.PurgeAt != nil || got.GoneAt(f.now) {
+		f.Errorf("after revoke: status %s, purgeAt %v; want revoked, never purged", got.Status, show(got.PurgeAt))
+	}
+	for _, filter := range []keys.KeyFilter{{}, {Status: keys.StatusRevoked}} {
+		wantIDs(f.T, fmt.Sprintf("keys with %+v", filter), f.listKeys(keys.ListQuery{Project: "acme", Filter: filter}), k)
+		wantIDs(f.T, fmt.Sprintf("keys with %+v in a century", filter), f.listKeys(keys.ListQuery{Project: "acme", Filter: filter, Now: f.now.AddDate(100, 0, 0)}), k)
 	}
 }
 

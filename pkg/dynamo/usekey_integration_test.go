@@ -1,22 +1,16 @@
-package authorizer_test
+package dynamo_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keygate/keygate/internal/ddbcount"
-	"github.com/keygate/keygate/internal/ddbtest"
-	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
@@ -25,133 +19,15 @@ import (
 	"github.com/keygate/keygate/pkg/token"
 )
 
-// The integration tests' tiers: "single" and "tiny" for rate limits,
-// "fifty" for the concurrency test, "huge" for tests that must never be
-// rate limited.
-var dbConfig = func() keys.Config {
-	cfg := keys.DefaultConfig()
-	cfg.Tiers = append(cfg.Tiers,
-		keys.Tier{Name: "single", Code: "sg", Limit: 1},
-		keys.Tier{Name: "tiny", Code: "ti", Limit: 3},
-		keys.Tier{Name: "fifty", Code: "ff", Limit: 50},
-		keys.Tier{Name: "huge", Code: "hu", Limit: 1 << 40})
-	return cfg
-}()
+// The tests in this file run keygate's authorizer on DynamoDB Local, as
+// the authorizer function does, and inspect what its writes left in the
+// key item: window counters and usage, and the requests and capacity they
+// took. What every authorizer.Store does is authorizertest's contract,
+// which TestAuthorizerStoreContract runs.
 
-const window = 15 * time.Minute
-
-// dbEnv is one test's keygate on its own DynamoDB Local table. The
-// authorizer's client counts its requests and the capacity they consume;
-// the service and the test's own reads use another client, which does not.
-type dbEnv struct {
-	t        *testing.T
-	clock    *testclock.Clock
-	requests *ddbcount.Counter
-	raw      *dynamodb.Client
-	table    string
-	svc      *keys.Service
-	auth     *authorizer.Authorizer
-}
-
-func newDBEnv(t *testing.T) *dbEnv {
-	t.Helper()
-	t.Parallel()
-	raw := ddbtest.Client(t)
-	table := ddbtest.NewTable(t, raw, ddbtest.TableOptions{}) // no TTL: expired items stay
-	counted, requests := ddbcount.Instrument(raw, ddbcount.WithConsumedCapacity())
-	clock := testclock.New(time.Date(2030, time.January, 15, 10, 7, 30, 0, time.UTC))
-	store := dynamo.New(counted, table)
-	return &dbEnv{
-		t: t, clock: clock, requests: requests, raw: raw, table: table,
-		svc:  keys.NewService(dbConfig, dynamo.New(raw, table), keys.WithClock(clock.Now)),
-		auth: authorizer.New(dbConfig, store, slog.New(slog.DiscardHandler), authorizer.WithClock(clock.Now)),
-	}
-}
-
-// create issues a key in project acme and returns it raw.
-func (e *dbEnv) create(in keys.CreateInput) string {
-	e.t.Helper()
-	return e.createIn("acme", in)
-}
-
-func (e *dbEnv) createIn(project string, in keys.CreateInput) string {
-	e.t.Helper()
-	if in.Name == "" {
-		in.Name = "test key"
-	}
-	created, err := e.svc.Create(context.Background(), keys.OperatorCaller(project), in)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return created.RawKey
-}
-
-// decide authorizes req and returns the decision and the DynamoDB requests
-// it took.
-func (e *dbEnv) decide(req authorizer.Request) (authorizer.Decision, int64) {
-	e.t.Helper()
-	e.requests.Reset()
-	d, err := e.auth.Decide(context.Background(), req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return d, e.requests.Total()
-}
-
-// item reads the raw key item, consistently.
-func (e *dbEnv) item(raw string) map[string]types.AttributeValue {
-	e.t.Helper()
-	id := token.ID(token.Hash(raw))
-	out, err := e.raw.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName:      &e.table,
-		Key:            map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "KEY#" + id}, "sk": &types.AttributeValueMemberS{Value: "KEY"}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return out.Item
-}
-
-func (e *dbEnv) totalRequests(raw string) int64 {
-	e.t.Helper()
-	return number(e.t, e.item(raw), "totalRequests")
-}
-
-// windowCounters are the item's rate-window counters: "w<start>" to count.
-func (e *dbEnv) windowCounters(raw string) map[string]int64 {
-	e.t.Helper()
-	item := e.item(raw)
-	out := map[string]int64{}
-	for name := range item {
-		if len(name) > 1 && name[0] == 'w' {
-			if _, err := strconv.ParseInt(name[1:], 10, 64); err == nil {
-				out[name] = number(e.t, item, name)
-			}
-		}
-	}
-	return out
-}
-
-func (e *dbEnv) windowStart() int64 {
-	now := e.clock.Now().Unix()
-	return now - now%int64(window/time.Second)
-}
-
-func number(t *testing.T, item map[string]types.AttributeValue, name string) int64 {
-	t.Helper()
-	n, ok := item[name].(*types.AttributeValueMemberN)
-	if !ok {
-		t.Fatalf("item has no number %s: %v", name, item)
-	}
-	v, err := strconv.ParseInt(n.Value, 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func TestDynamoDBOutcomes(t *testing.T) {
+// Each decision takes the DynamoDB requests it should, and only an allowed
+// one leaves a count.
+func TestAuthorizationOutcomes(t *testing.T) {
 	tests := []struct {
 		name     string
 		setup    func(e *dbEnv) (raw string, req authorizer.Request)
@@ -265,9 +141,9 @@ func TestIPRefusalsCannotLockOutTheOwner(t *testing.T) {
 	}
 }
 
-// TestDynamoDBConcurrentRateLimitIsExact sends 4N concurrent authorizations
+// TestConcurrentRateLimitIsExact sends 4N concurrent authorizations
 // of a key with limit N in one window: exactly N pass and are counted.
-func TestDynamoDBConcurrentRateLimitIsExact(t *testing.T) {
+func TestConcurrentRateLimitIsExact(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "fifty"})
 	const limit, attempts, workers = 50, 4 * 50, 25
@@ -307,7 +183,7 @@ func TestDynamoDBConcurrentRateLimitIsExact(t *testing.T) {
 	if got := e.totalRequests(raw); got != limit {
 		t.Errorf("totalRequests %d, want %d", got, limit)
 	}
-	if got := e.windowCounters(raw); len(got) != 1 || got["w"+strconv.FormatInt(e.windowStart(), 10)] != limit {
+	if got := e.windowCounters(raw); len(got) != 1 || got[dynamo.WindowAttr(e.windowStart())] != limit {
 		t.Errorf("window counters %v, want the current one at %d", got, limit)
 	}
 	if got := e.requests.Total(); got != attempts {
@@ -315,9 +191,9 @@ func TestDynamoDBConcurrentRateLimitIsExact(t *testing.T) {
 	}
 }
 
-// TestDynamoDBRevokedOnNextRequest revokes a key through the service: the
+// TestRevokedOnNextRequest revokes a key through the service: the
 // very next authorization refuses it.
-func TestDynamoDBRevokedOnNextRequest(t *testing.T) {
+func TestRevokedOnNextRequest(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "public"})
 	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Allowed {
@@ -334,10 +210,10 @@ func TestDynamoDBRevokedOnNextRequest(t *testing.T) {
 	}
 }
 
-// TestDynamoDBExpiredItemStillStored checks that a key past expiresAt is
+// TestExpiredItemStillStored checks that a key past expiresAt is
 // refused while its item is still in the table (TTL is off here, and slow
 // in production).
-func TestDynamoDBExpiredItemStillStored(t *testing.T) {
+func TestExpiredItemStillStored(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "public", ExpiresAt: aws.String(e.clock.Now().Add(time.Second).Format(time.RFC3339))})
 	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Allowed {
@@ -352,11 +228,11 @@ func TestDynamoDBExpiredItemStillStored(t *testing.T) {
 	}
 }
 
-// TestDynamoDBWindowRollover walks a key through many windows: each
+// TestWindowRollover walks a key through many windows: each
 // authorization costs one request, across window boundaries too, except
 // the first after an idle gap longer than K (4) windows, which costs two;
 // the item never holds more than the current window's counter.
-func TestDynamoDBWindowRollover(t *testing.T) {
+func TestWindowRollover(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "tiny"})
 	var total int64
@@ -380,11 +256,11 @@ func TestDynamoDBWindowRollover(t *testing.T) {
 				t.Fatalf("%v, use %d: %s in %d requests, want %s in %d", e.clock.Now(), i+1, d.Outcome, requests, want, wantRequests)
 			}
 		}
-		current := "w" + strconv.FormatInt(e.windowStart(), 10)
+		current := dynamo.WindowAttr(e.windowStart())
 		if got := e.windowCounters(raw); len(got) != 1 || got[current] != min(int64(n), 3) {
 			t.Fatalf("%v: window counters %v, want only %s = %d", e.clock.Now(), got, current, min(n, 3))
 		}
-		if got := number(t, e.item(raw), "lastWindow"); got != e.windowStart() {
+		if got := number(t, e.item(raw), dynamo.AttrLastWindow); got != e.windowStart() {
 			t.Fatalf("lastWindow %d, want %d", got, e.windowStart())
 		}
 	}
@@ -406,10 +282,10 @@ func TestDynamoDBWindowRollover(t *testing.T) {
 	}
 }
 
-// TestDynamoDBIdleGapRace authorizes one key from many goroutines at once
+// TestIdleGapRace authorizes one key from many goroutines at once
 // after a long idle gap: every authorization is counted exactly once and
 // the sweep leaves a single counter.
-func TestDynamoDBIdleGapRace(t *testing.T) {
+func TestIdleGapRace(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "huge"})
 	if d, _ := e.decide(authorizer.Request{Key: raw}); d.Outcome != authorizer.Allowed {
@@ -439,7 +315,7 @@ func TestDynamoDBIdleGapRace(t *testing.T) {
 	if got := e.totalRequests(raw); got != n+1 {
 		t.Errorf("totalRequests %d, want %d", got, n+1)
 	}
-	current := "w" + strconv.FormatInt(e.windowStart(), 10)
+	current := dynamo.WindowAttr(e.windowStart())
 	if got := e.windowCounters(raw); len(got) != 1 || got[current] != n {
 		t.Errorf("window counters %v, want only %s = %d", got, current, n)
 	}
@@ -448,10 +324,10 @@ func TestDynamoDBIdleGapRace(t *testing.T) {
 	}
 }
 
-// TestDynamoDBUnavailableFailsClosed points the production client at a
+// TestUnavailableFailsClosed points the production client at a
 // closed port: the authorization fails with ErrUnavailable, within the
 // client's bounds, and is never allowed.
-func TestDynamoDBUnavailableFailsClosed(t *testing.T) {
+func TestUnavailableFailsClosed(t *testing.T) {
 	t.Parallel()
 	client, err := app.NewDynamoDB(context.Background(), "http://127.0.0.1:1")
 	if err != nil {
@@ -469,13 +345,13 @@ func TestDynamoDBUnavailableFailsClosed(t *testing.T) {
 	}
 }
 
-// TestDynamoDBLateRequestAfterWindowRollover replays the reviewer's
+// TestLateRequestAfterWindowRollover replays the reviewer's
 // sequence with a limit of 1: a request stamped with window S reaches
 // DynamoDB after the first request of window S+W, whose write removed
 // w<S>. It must not recreate w<S> (a second use in S) nor move lastWindow
 // back: it is counted in the key's current window S+W, where the limit is
 // already reached.
-func TestDynamoDBLateRequestAfterWindowRollover(t *testing.T) {
+func TestLateRequestAfterWindowRollover(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "single"})
 	s := time.Unix(e.windowStart(), 0).UTC()
@@ -507,20 +383,20 @@ func TestDynamoDBLateRequestAfterWindowRollover(t *testing.T) {
 	if got := e.totalRequests(raw); got != 2 {
 		t.Errorf("totalRequests %d, want 2", got)
 	}
-	current := "w" + strconv.FormatInt(next.Unix(), 10)
+	current := dynamo.WindowAttr(next.Unix())
 	if got := e.windowCounters(raw); len(got) != 1 || got[current] != 1 {
 		t.Errorf("window counters %v, want only %s = 1", got, current)
 	}
-	if got := number(t, e.item(raw), "lastWindow"); got != next.Unix() {
+	if got := number(t, e.item(raw), dynamo.AttrLastWindow); got != next.Unix() {
 		t.Errorf("lastWindow %d, want %d: it moved backwards", got, next.Unix())
 	}
 }
 
-// TestDynamoDBLateRequestCountsInKeysWindow: a late request of window S
+// TestLateRequestCountsInKeysWindow: a late request of window S
 // that the key's current window S+W still has room for is allowed and
 // counted there, with that window's budget and reset, so S+W passes
 // exactly its limit.
-func TestDynamoDBLateRequestCountsInKeysWindow(t *testing.T) {
+func TestLateRequestCountsInKeysWindow(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "tiny"}) // limit 3
 	s := time.Unix(e.windowStart(), 0).UTC()
@@ -555,11 +431,11 @@ func TestDynamoDBLateRequestCountsInKeysWindow(t *testing.T) {
 	if got := e.totalRequests(raw); got != 4 {
 		t.Errorf("totalRequests %d, want 4", got)
 	}
-	current := "w" + strconv.FormatInt(next.Unix(), 10)
+	current := dynamo.WindowAttr(next.Unix())
 	if got := e.windowCounters(raw); len(got) != 1 || got[current] != 3 {
 		t.Errorf("window counters %v, want only %s = 3", got, current)
 	}
-	if got := number(t, e.item(raw), "lastWindow"); got != next.Unix() {
+	if got := number(t, e.item(raw), dynamo.AttrLastWindow); got != next.Unix() {
 		t.Errorf("lastWindow %d, want %d", got, next.Unix())
 	}
 }
@@ -569,16 +445,16 @@ func windowOf(at time.Time) time.Time {
 	return time.Unix(at.Unix()-at.Unix()%sec, 0).UTC()
 }
 
-// TestDynamoDBAuthorizationCostsOneWriteUnit checks, with the capacity
+// TestAuthorizationCostsOneWriteUnit checks, with the capacity
 // DynamoDB reports, that an authorization of a key in both indexes (it has
 // an owner) writes the table alone: the indexes project none of the
 // attributes an authorization changes, so it costs exactly one write unit,
 // within a window and across a window boundary alike.
-func TestDynamoDBAuthorizationCostsOneWriteUnit(t *testing.T) {
+func TestAuthorizationCostsOneWriteUnit(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "public", Owner: "alice", Scopes: []string{"contracts"}})
 	item := e.item(raw)
-	for _, attr := range []string{"gsi1pk", "gsi2pk"} {
+	for _, attr := range []string{dynamo.AttrGSI1PK, dynamo.AttrGSI2PK} {
 		if _, ok := item[attr]; !ok {
 			t.Fatalf("the key item has no %s: it must be in both indexes for this test", attr)
 		}
