@@ -58,6 +58,10 @@ func TestHostileBodiesAreRefused(t *testing.T) {
 		{"duplicate field", "POST", "/v1/api-keys", `{"name":"a","name":"b","tier":"public"}`, "name"},
 		{"case-variant field overrides", "POST", "/v1/api-keys", `{"name":"a","tier":"public","Tier":"internal"}`, "Tier"},
 		{"case-variant field alone", "POST", "/v1/api-keys", `{"Name":"a","tier":"public"}`, "Name"},
+		// encoding/json folds Unicode case too: "ſ" (U+017F) matches s, "K" (U+212A) k.
+		{"long s folds into scopes", "POST", "/v1/api-keys", `{"name":"a","tier":"public","\u017fcopes":["admin"]}`, "\u017fcopes"},
+		{"Kelvin sign folds into key", "POST", "/v1/verify", `{"\u212aey":"kg_pk_x"}`, "\u212aey"},
+		{"patch: long s beside scopes", "PATCH", "/v1/api-keys/" + k.ID, `{"scopes":[],"\u017fcopes":["admin"]}`, "\u017fcopes"},
 		{"right-to-left override in name", "POST", "/v1/api-keys", `{"name":"admin\u202egnp.exe","tier":"public"}`, "name"},
 		{"zero-width space in name", "POST", "/v1/api-keys", `{"name":"ad\u200bmin","tier":"public"}`, "name"},
 		{"byte-order mark in name", "POST", "/v1/api-keys", `{"name":"\ufeffadmin","tier":"public"}`, "name"},

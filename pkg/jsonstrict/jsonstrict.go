@@ -12,6 +12,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Error is a problem at a place in the document: Path is the dotted chain
@@ -69,7 +70,7 @@ func checkValue(dec *json.Decoder, path string) error {
 }
 
 func checkObject(dec *json.Decoder, path string) error {
-	seen := map[string]string{} // lower-cased key → key as given
+	seen := map[string]string{} // folded key → key as given
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -77,19 +78,35 @@ func checkObject(dec *json.Decoder, path string) error {
 		}
 		key, _ := tok.(string)
 		at := join(path, key)
-		if first, dup := seen[strings.ToLower(key)]; dup {
+		folded := fold(key)
+		if first, dup := seen[folded]; dup {
 			if first == key {
 				return &Error{Path: at, Message: "key given more than once"}
 			}
 			return &Error{Path: at, Message: "key given more than once (as " + strconv.Quote(first) + ", in another letter case)"}
 		}
-		seen[strings.ToLower(key)] = key
+		seen[folded] = key
 		if err := checkValue(dec, at); err != nil {
 			return err
 		}
 	}
 	_, err := dec.Token() // '}'
 	return syntaxError(err)
+}
+
+// fold maps every rune to the smallest of its Unicode case-fold orbit, so
+// that keys equal under the folding encoding/json matches field names by
+// ("ſ" is "s", "K" is "k") fold alike.
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }
 
 func join(path, key string) string {

@@ -23,6 +23,8 @@ func TestCheck(t *testing.T) {
 		{name: "tiny number underflows to zero", doc: `{"n":1e-400}`, ok: true},
 		{name: "duplicate", doc: `{"name":"a","name":"b"}`, path: "name"},
 		{name: "case variant", doc: `{"tier":"public","Tier":"internal"}`, path: "Tier"},
+		{name: "long s folds to s, as encoding/json matches it", doc: `{"scopes":[],"\u017fcopes":["admin"]}`, path: "\u017fcopes"},
+		{name: "Kelvin sign folds to k", doc: `{"key":"a","\u212aey":"b"}`, path: "\u212aey"},
 		{name: "nested duplicate", doc: `{"metadata":{"role":"user","role":"admin"}}`, path: "metadata.role"},
 		{name: "duplicate inside array", doc: `{"a":[{"k":1,"K":2}]}`, path: "a.K"},
 		{name: "negative overflow", doc: `{"n":-1e309}`, path: "n"},
