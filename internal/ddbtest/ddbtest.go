@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -153,6 +154,22 @@ func NewTable(t testing.TB, client *dynamodb.Client, opts TableOptions) string {
 		}
 	})
 	return name
+}
+
+// Snapshot is a table's whole content as JSON, read consistently: equal
+// snapshots before and after prove that a refused request wrote nothing,
+// and one can be searched for a value that must be stored nowhere.
+func Snapshot(t testing.TB, client *dynamodb.Client, table string) string {
+	t.Helper()
+	out, err := client.Scan(context.Background(), &dynamodb.ScanInput{TableName: &table, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(out.Items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // tableDefinition loads the table definition from template.yaml once.

@@ -2,7 +2,6 @@ package dynamo_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"testing"
@@ -111,18 +110,7 @@ func (e *dbEnv) item(raw string) map[string]types.AttributeValue {
 
 // snapshot is the table's whole content, to prove a failed write changed
 // nothing, or that a value is stored nowhere.
-func (e *dbEnv) snapshot() string {
-	e.t.Helper()
-	out, err := e.raw.Scan(context.Background(), &dynamodb.ScanInput{TableName: &e.table, ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	b, err := json.Marshal(out.Items)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return string(b)
-}
+func (e *dbEnv) snapshot() string { return ddbtest.Snapshot(e.t, e.raw, e.table) }
 
 func (e *dbEnv) totalRequests(raw string) int64 {
 	e.t.Helper()

@@ -191,18 +191,7 @@ func (e *env) itemCount() int {
 }
 
 // snapshot is the table's whole content, to prove a 4xx changed nothing.
-func (e *env) snapshot() string {
-	e.t.Helper()
-	out, err := e.client.Scan(context.Background(), &dynamodb.ScanInput{TableName: &e.table, ConsistentRead: boolPtr(true)})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	b, err := json.Marshal(out.Items)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return string(b)
-}
+func (e *env) snapshot() string { return ddbtest.Snapshot(e.t, e.client, e.table) }
 
 func boolPtr(b bool) *bool { return &b }
 

@@ -149,24 +149,10 @@ func (f *fixture) listKeys(q keys.ListQuery) []*keys.Key {
 	if q.Now.IsZero() {
 		q.Now = f.now
 	}
-	var all []*keys.Key
-	for range maxPages {
-		page, next, err := f.s.ListKeys(f.ctx, q)
-		if err != nil {
-			f.Fatalf("ListKeys(%+v): %v", q, err)
-		}
-		if len(page) > q.Limit {
-			f.Fatalf("ListKeys(%+v): %d keys, more than the limit", q, len(page))
-		}
-		all = append(all, page...)
-		if next == "" {
-			checkUnique(f.T, ids(all))
-			return all
-		}
-		q.Cursor = next
-	}
-	f.Fatalf("ListKeys(%+v): more than %d pages", q, maxPages)
-	return nil
+	return walk(f, q.Cursor, q.Limit, ids, func(cursor string) ([]*keys.Key, string, error) {
+		q.Cursor = cursor
+		return f.s.ListKeys(f.ctx, q)
+	})
 }
 
 // listAudit is listKeys for events.
@@ -176,23 +162,33 @@ func (f *fixture) listAudit(q keys.AuditQuery) []*keys.AuditEvent {
 	if q.Now.IsZero() {
 		q.Now = f.now
 	}
-	var all []*keys.AuditEvent
+	return walk(f, q.Cursor, q.Limit, eventIDs, func(cursor string) ([]*keys.AuditEvent, string, error) {
+		q.Cursor = cursor
+		return f.s.ListAudit(f.ctx, q)
+	})
+}
+
+// walk pages through a listing from cursor ("" for the first page), at
+// most maxPages.
+func walk[T any](f *fixture, cursor string, limit int, idsOf func([]T) []string, page func(cursor string) ([]T, string, error)) []T {
+	f.Helper()
+	var all []T
 	for range maxPages {
-		page, next, err := f.s.ListAudit(f.ctx, q)
+		items, next, err := page(cursor)
 		if err != nil {
-			f.Fatalf("ListAudit(%+v): %v", q, err)
+			f.Fatalf("page after %q: %v", cursor, err)
 		}
-		if len(page) > q.Limit {
-			f.Fatalf("ListAudit(%+v): %d events, more than the limit", q, len(page))
+		if len(items) > limit {
+			f.Fatalf("page after %q: %d items, more than the limit %d", cursor, len(items), limit)
 		}
-		all = append(all, page...)
+		all = append(all, items...)
 		if next == "" {
-			checkUnique(f.T, eventIDs(all))
+			checkUnique(f.T, idsOf(all))
 			return all
 		}
-		q.Cursor = next
+		cursor = next
 	}
-	f.Fatalf("ListAudit(%+v): more than %d pages", q, maxPages)
+	f.Fatalf("more than %d pages", maxPages)
 	return nil
 }
 
