@@ -34,10 +34,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/ddbcount"
+	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/authorizer"
@@ -80,14 +80,16 @@ func run(ctx context.Context, n, workers, keyCount, warmup int) error {
 	if endpoint == "" {
 		return fmt.Errorf("%s is not set; run: go run ./infra/dynamodb-local -- go run ./infra/authbench", config.EnvEndpoint)
 	}
+	// The designs run on the Lambda functions' client; the setup on one
+	// without its 1 s attempt timeout (see ddblocal.Client).
 	client, err := app.NewDynamoDB(ctx, endpoint)
 	if err != nil {
 		return err
 	}
-	// The designs run on the Lambda functions' client; the setup lifts its
-	// 1 s attempt timeout, which can cut a CreateTable on a busy DynamoDB
-	// Local, whose retry then fails on the table it made.
-	setup := dynamodb.New(client.Options(), func(o *dynamodb.Options) { o.HTTPClient = awshttp.NewBuildableClient() })
+	setup, err := ddblocal.Client(ctx, endpoint)
+	if err != nil {
+		return err
+	}
 	table := uniqueName("authbench")
 	if err := createTable(ctx, setup, table); err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/modroot"
@@ -338,6 +339,18 @@ func (i *Instance) Stop() error {
 		<-i.done
 	})
 	return i.stopErr
+}
+
+// Client is a client for tools and tests on DynamoDB Local: the functions'
+// own (app.NewDynamoDB) without its 1 s attempt timeout, which a DynamoDB
+// Local busy on 2 cores can exceed, and whose retry of a CreateTable then
+// fails on the table the first attempt made.
+func Client(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
+	c, err := app.NewDynamoDB(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return dynamodb.New(c.Options(), func(o *dynamodb.Options) { o.HTTPClient = awshttp.NewBuildableClient() }), nil
 }
 
 // freePort asks the kernel for a free TCP port. Without a JDK, DynamoDB

@@ -15,7 +15,6 @@ import (
 
 	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/testenv"
-	"github.com/keygate/keygate/pkg/app"
 )
 
 // requireInstalled skips with -short, and when DynamoDB Local is missing,
@@ -39,7 +38,7 @@ func start(t *testing.T, opts ddblocal.Options) *ddblocal.Instance {
 
 func client(t *testing.T, inst *ddblocal.Instance) *dynamodb.Client {
 	t.Helper()
-	c, err := app.NewDynamoDB(t.Context(), inst.Endpoint())
+	c, err := ddblocal.Client(t.Context(), inst.Endpoint())
 	if err != nil {
 		t.Fatal(err)
 	}

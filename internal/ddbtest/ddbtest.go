@@ -32,13 +32,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/internal/testenv"
-	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/config"
 )
 
@@ -97,14 +95,11 @@ func Client(t testing.TB) *dynamodb.Client {
 		t.Fatalf("starting DynamoDB Local: %v", state.missing)
 	}
 	if state.client == nil {
-		c, err := app.NewDynamoDB(context.Background(), state.endpoint)
+		c, err := ddblocal.Client(context.Background(), state.endpoint)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The functions' client gives each attempt 1 s; a DynamoDB Local
-		// shared by every package on 2 cores can take longer, and a timed-out
-		// CreateTable retried finds its own table. Tests wait.
-		state.client = dynamodb.New(c.Options(), func(o *dynamodb.Options) { o.HTTPClient = awshttp.NewBuildableClient() })
+		state.client = c
 	}
 	return state.client
 }
