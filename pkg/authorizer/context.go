@@ -11,8 +11,9 @@ const (
 	ContextProject            = "project"
 	ContextOwner              = "owner"
 	ContextTier               = "tier"
-	ContextScopes             = "scopes"    // comma-separated
-	ContextExpiresAt          = "expiresAt" // Unix milliseconds; absent if the key never expires
+	ContextScopes             = "scopes"      // comma-separated
+	ContextExpiresAt          = "expiresAt"   // Unix milliseconds; absent if the key never expires
+	ContextIPAllowlist        = "ipAllowlist" // comma-separated; absent if the key has none
 	ContextRateLimitLimit     = "rateLimitLimit"
 	ContextRateLimitRemaining = "rateLimitRemaining"
 	ContextRateLimitReset     = "rateLimitReset" // Unix seconds

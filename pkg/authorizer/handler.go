@@ -252,6 +252,9 @@ func allowContext(d Decision) map[string]any {
 	if d.Key.ExpiresAt != nil {
 		c[ContextExpiresAt] = strconv.FormatInt(d.Key.ExpiresAt.UnixMilli(), 10)
 	}
+	if len(d.Key.IPAllowlist) > 0 {
+		c[ContextIPAllowlist] = strings.Join(d.Key.IPAllowlist, ",")
+	}
 	return c
 }
 

@@ -41,7 +41,7 @@ var eventCases = map[string]eventCase{
 		"project": "acme", "owner": "ops", "tier": "internal", "scopes": "admin,verify",
 		"rateLimitLimit": "10000", "rateLimitRemaining": "9999", "rateLimitReset": "1894702500"}},
 	"allow-ip-in-allowlist": {outcome: authorizer.Allowed, label: "allowlisted", calls: 1, context: map[string]string{
-		"project": "acme", "owner": "", "tier": "public", "scopes": "",
+		"project": "acme", "owner": "", "tier": "public", "scopes": "", "ipAllowlist": "203.0.113.0/24,2001:db8::/32",
 		"rateLimitLimit": "100", "rateLimitRemaining": "99", "rateLimitReset": "1894702500"}},
 	"missing-key":        {outcome: authorizer.MissingKey},
 	"malformed-key":      {outcome: authorizer.MalformedKey},

@@ -59,18 +59,15 @@ func (s *Store) signer(ctx context.Context) ([]byte, error) {
 // loadCursorSecret reads the secret, creating it if no process has: the
 // conditional put makes every process of the table agree on one.
 func (s *Store) loadCursorSecret(ctx context.Context) ([]byte, error) {
-	item := itemKey(configPK, cursorKeySK)
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: item, ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, storeError("read cursor secret", err)
+	secret, err := s.readCursorSecret(ctx)
+	if err != nil || secret != nil {
+		return secret, err
 	}
-	if b, ok := out.Item[attrSecret].(*types.AttributeValueMemberB); ok && len(b.Value) == secretBytes {
-		return b.Value, nil
-	}
-	secret := make([]byte, secretBytes)
+	secret = make([]byte, secretBytes)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
+	item := itemKey(configPK, cursorKeySK)
 	item[attrSecret] = &types.AttributeValueMemberB{Value: secret}
 	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table, Item: item,
@@ -78,12 +75,35 @@ func (s *Store) loadCursorSecret(ctx context.Context) ([]byte, error) {
 	})
 	var exists *types.ConditionalCheckFailedException
 	if errors.As(err, &exists) {
-		return s.loadCursorSecret(ctx) // another process created it first
+		// Another process created it first: take theirs, reading once
+		// more only, so that no item, however odd, makes this a loop.
+		if secret, err = s.readCursorSecret(ctx); err == nil && secret == nil {
+			err = errors.New("cursor secret: the item a conditional put found is gone")
+		}
+		return secret, err
 	}
 	if err != nil {
 		return nil, storeError("create cursor secret", err)
 	}
 	return secret, nil
+}
+
+// readCursorSecret returns the stored secret, nil if there is none. An item
+// without a 32-byte binary secret is an error, not overwritten: it may be a
+// newer keygate's, or a hand edit someone should look at.
+func (s *Store) readCursorSecret(ctx context.Context) ([]byte, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: itemKey(configPK, cursorKeySK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, storeError("read cursor secret", err)
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
+	}
+	if b, ok := out.Item[attrSecret].(*types.AttributeValueMemberB); ok && len(b.Value) == secretBytes {
+		return b.Value, nil
+	}
+	return nil, fmt.Errorf("cursor secret: item pk=%s sk=%s is malformed, want a %d-byte binary attribute %q; delete it to have a new secret made",
+		configPK, cursorKeySK, secretBytes, attrSecret)
 }
 
 func cursorMAC(secret []byte, query, sk string) []byte {

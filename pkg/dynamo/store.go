@@ -191,6 +191,14 @@ func itemKey(pk, sk string) map[string]types.AttributeValue {
 // Apply writes keys and their audit events in one transaction.
 func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	var items []types.TransactWriteItem
+	caller := tx.CallerToCheck()
+	if caller != nil { // first, so that its cancellation reason is at index 0
+		check, err := s.callerActive(caller)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{ConditionCheck: check})
+	}
 	for _, k := range tx.Create {
 		item, err := attributevalue.MarshalMap(toRecord(k))
 		if err != nil {
@@ -226,6 +234,9 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var canceled *types.TransactionCanceledException
 	if errors.As(err, &canceled) {
+		if reasons := canceled.CancellationReasons; caller != nil && len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
+			return keys.ErrCallerInactive
+		}
 		for _, r := range canceled.CancellationReasons {
 			switch code := aws.ToString(r.Code); code {
 			case "ConditionalCheckFailed", "TransactionConflict":
@@ -285,6 +296,27 @@ func (s *Store) keyUpdate(id string, upd expression.UpdateBuilder, cond expressi
 		TableName:                 &s.table,
 		Key:                       itemKey(keyPK(id), keySK),
 		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}, nil
+}
+
+// callerActive requires the calling key to be active, unexpired and not
+// past its purge time, in its project, when the transaction is written.
+func (s *Store) callerActive(c *keys.CallerCheck) (*types.ConditionCheck, error) {
+	cond := expression.AttributeExists(expression.Name(attrPK)).
+		And(expression.Name(attrProject).Equal(expression.Value(c.Project))).
+		And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusActive))).
+		And(expression.Or(expression.AttributeNotExists(expression.Name(attrExpiresAt)), expression.Name(attrExpiresAt).GreaterThan(expression.Value(c.Now.UnixMilli())))).
+		And(notPurged(c.Now.Unix()))
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build caller check: %w", err)
+	}
+	return &types.ConditionCheck{
+		TableName:                 &s.table,
+		Key:                       itemKey(keyPK(c.ID), keySK),
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),

@@ -99,6 +99,8 @@ func statusOf(err error) (status int, code, message string) {
 		return http.StatusForbidden, CodeForbidden, forbidden.Message
 	case errors.Is(err, keys.ErrForbidden):
 		return http.StatusForbidden, CodeForbidden, "forbidden"
+	case errors.Is(err, keys.ErrCallerInactive):
+		return http.StatusUnauthorized, CodeUnauthorized, "the calling API key is no longer active"
 	case errors.Is(err, keys.ErrUnauthorized):
 		return http.StatusUnauthorized, CodeUnauthorized, "a valid API key is required"
 	case errors.Is(err, keys.ErrUnavailable):

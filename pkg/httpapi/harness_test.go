@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/httpapi"
+	"github.com/keygate/keygate/pkg/keys"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -49,7 +51,27 @@ func newEnv(t *testing.T, opts ddbtest.TableOptions) *env {
 	for _, op := range httpapi.Operations {
 		names = append(names, op.Name)
 	}
-	return &env{t: t, clock: c, app: a, client: client, table: table, adapter: httpadapter.New(a.API.Handler(names...))}
+	e := &env{t: t, clock: c, app: a, client: client, table: table, adapter: httpadapter.New(a.API.Handler(names...))}
+	e.seedCaller(admin)
+	e.seedCaller(globexAdmin)
+	return e
+}
+
+// seedCaller stores the key of a caller made up by a test, active: every
+// change a key makes requires its key to be. Listings show it; see
+// withoutCallers.
+func (e *env) seedCaller(c caller) {
+	e.t.Helper()
+	created := e.clock.Now().Add(-time.Hour)
+	key := &keys.Key{ID: c.keyID, Name: "test caller", Tier: "internal", Project: c.project, Status: keys.StatusActive, CreatedAt: created, UpdatedAt: created}
+	if err := e.app.Store.Apply(context.Background(), keys.Tx{Create: []*keys.Key{key}}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// withoutCallers leaves the seeded callers' keys out of a listing.
+func withoutCallers(list []keyView) []keyView {
+	return slices.DeleteFunc(list, func(k keyView) bool { return k.Name == "test caller" })
 }
 
 // caller is an authorizer context as API Gateway hands it to a function.
@@ -57,14 +79,20 @@ type caller struct {
 	project, keyID, scopes string
 	owner                  string
 	expiresAt              *time.Time
+	ipAllowlist            string // comma-separated, as the authorizer hands it on
+	tier                   string
 }
 
 // callerOf is the context the authorizer hands on for key k.
 func callerOf(k keyView) *caller {
-	return &caller{project: k.Project, keyID: k.ID, scopes: strings.Join(k.Scopes, ","), owner: k.Owner, expiresAt: k.ExpiresAt}
+	return &caller{project: k.Project, keyID: k.ID, scopes: strings.Join(k.Scopes, ","), owner: k.Owner, expiresAt: k.ExpiresAt,
+		ipAllowlist: strings.Join(k.IPAllowlist, ","), tier: k.Tier}
 }
 
-var admin = caller{project: "acme", keyID: "key_000000000000000000000001", scopes: "admin,contracts,verify,webhooks"}
+var (
+	admin       = caller{project: "acme", keyID: "key_000000000000000000000001", scopes: "admin,contracts,verify,webhooks"}
+	globexAdmin = caller{project: "globex", keyID: "key_000000000000000000000002", scopes: admin.scopes}
+)
 
 // response is a decoded envelope.
 type response struct {
@@ -115,6 +143,12 @@ func (e *env) try(c *caller, method, target, body string) (response, error) {
 		ev.RequestContext.Authorizer = map[string]any{"keyId": c.keyID, "project": c.project, "scopes": c.scopes, "owner": c.owner, "principalId": c.keyID}
 		if c.expiresAt != nil {
 			ev.RequestContext.Authorizer["expiresAt"] = strconv.FormatInt(c.expiresAt.UnixMilli(), 10)
+		}
+		if c.ipAllowlist != "" {
+			ev.RequestContext.Authorizer["ipAllowlist"] = c.ipAllowlist
+		}
+		if c.tier != "" {
+			ev.RequestContext.Authorizer["tier"] = c.tier
 		}
 	}
 	out, err := e.adapter.ProxyWithContext(context.Background(), ev)

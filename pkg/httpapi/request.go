@@ -38,6 +38,7 @@ func CallerFrom(r *http.Request) (keys.Caller, error) {
 		Project:  str(authorizer.ContextProject),
 		KeyID:    str(authorizer.ContextKeyID),
 		Owner:    str(authorizer.ContextOwner),
+		Tier:     str(authorizer.ContextTier),
 		SourceIP: ctx.Identity.SourceIP,
 	}
 	if c.Project == "" || c.KeyID == "" {
@@ -45,6 +46,9 @@ func CallerFrom(r *http.Request) (keys.Caller, error) {
 	}
 	if s := str(authorizer.ContextScopes); s != "" {
 		c.Scopes = strings.Split(s, ",")
+	}
+	if s := str(authorizer.ContextIPAllowlist); s != "" {
+		c.IPAllowlist = strings.Split(s, ",")
 	}
 	if s := str(authorizer.ContextExpiresAt); s != "" {
 		ms, err := strconv.ParseInt(s, 10, 64)
@@ -90,7 +94,8 @@ func decodeOptionalBody(w http.ResponseWriter, r *http.Request, dst any, optiona
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
-	if dec.More() {
+	// More() is false before a stray '}' or ']': only EOF means no trailing data.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &keys.InvalidError{Message: "malformed JSON: one object expected"}
 	}
 	return nil

@@ -42,6 +42,10 @@ type ForbiddenError struct{ Message string }
 func (e *ForbiddenError) Error() string { return e.Message }
 func (e *ForbiddenError) Unwrap() error { return ErrForbidden }
 
+// ErrCallerInactive is a change refused because the calling key was revoked
+// or expired after it was authorized.
+var ErrCallerInactive = errors.New("the calling key is no longer active")
+
 // ErrUnavailable is a failure of the store that a retry may cure: DynamoDB
 // throttled, timed out or could not be reached.
 var ErrUnavailable = errors.New("store unavailable")

@@ -48,9 +48,15 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		if err := caller.mayGrantUntil(old.ExpiresAt); err != nil {
 			return err
 		}
+		if err := caller.mayGrantReach(old.IPAllowlist); err != nil {
+			return err
+		}
 		tier, ok := s.cfg.TierByName(old.Tier)
 		if !ok {
 			return &ConflictError{"API key's tier " + old.Tier + " is no longer configured"}
+		}
+		if err := caller.mayGrantTier(s.cfg, tier); err != nil {
+			return err
 		}
 		// A rotation replaces the secret, not the policy: the successor
 		// keeps the old key's expiry too.
@@ -75,6 +81,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		createdChanges := createdChanges(next)
 		createdChanges["rotatedFrom"] = Change{To: old.ID}
 		err = s.store.Apply(ctx, Tx{
+			Caller: caller.check(now),
 			Create: []*Key{next},
 			Update: []*Key{old},
 			Events: []*AuditEvent{s.event(caller, ActionRotated, old, now, changes), s.event(caller, ActionCreated, next, now, createdChanges)},
@@ -134,11 +141,16 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 			break
 		}
 	}
-	if includeCreated {
+	// Walked again until a walk revokes nothing, as above: a key created
+	// while one ran, or not yet in the index it reads, is found by the next.
+	for pass := 0; includeCreated && pass < ownerRevokePasses; pass++ {
 		n, err := s.revokeCreated(ctx, caller, owner)
 		revoked += n
 		if err != nil {
 			return fail(err)
+		}
+		if n == 0 {
+			break
 		}
 	}
 	return revoked, nil
@@ -242,7 +254,7 @@ func (s *Service) revokeBatch(ctx context.Context, caller Caller, batch []*Key) 
 		}
 		retry = true
 		now := s.clock()
-		tx := Tx{}
+		tx := Tx{Caller: caller.check(now)}
 		for _, k := range batch {
 			if k.StatusAt(now) != StatusActive {
 				continue

@@ -10,6 +10,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate/pkg/token"
@@ -26,6 +27,11 @@ type Caller struct {
 	// ExpiresAt is when the calling key expires; nil if never. Nothing it
 	// creates or changes may outlive it.
 	ExpiresAt *time.Time
+	// IPAllowlist and Tier are the calling key's: nothing it creates,
+	// changes or rotates may reach addresses it cannot, or hold a larger
+	// rate limit than its own.
+	IPAllowlist []string
+	Tier        string
 	// Operator callers hold every scope; the operator command sets it.
 	Operator bool
 }
@@ -49,6 +55,36 @@ func (c Caller) lacks(scopes []string) (string, bool) {
 		return "", false
 	}
 	return scopes[i], true
+}
+
+// check is the Tx caller check for a key caller; the operator has no key.
+func (c Caller) check(now time.Time) *CallerCheck {
+	if c.Operator {
+		return nil
+	}
+	return &CallerCheck{ID: c.KeyID, Project: c.Project, Now: now}
+}
+
+// mayGrantReach refuses an allowlist that admits an address the calling
+// key's does not: a pinned key cannot make, through another key, a
+// credential usable from elsewhere.
+func (c Caller) mayGrantReach(list []string) error {
+	if len(c.IPAllowlist) > 0 && widens(c.IPAllowlist, list) {
+		return &ForbiddenError{"ipAllowlist: the calling key is limited to " + strings.Join(c.IPAllowlist, ", ") + "; it cannot give a key a wider reach"}
+	}
+	return nil
+}
+
+// mayGrantTier refuses a tier whose rate limit exceeds the calling key's.
+func (c Caller) mayGrantTier(cfg Config, tier Tier) error {
+	if c.Operator || c.Tier == "" {
+		return nil
+	}
+	own, ok := cfg.TierByName(c.Tier)
+	if !ok || tier.Limit > own.Limit {
+		return &ForbiddenError{fmt.Sprintf("tier: the calling key's tier %q allows fewer requests than %q; it cannot give a key more", c.Tier, tier.Name)}
+	}
+	return nil
 }
 
 // mayGrantUntil refuses a key life (nil: forever) that would outlast the
@@ -136,7 +172,16 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 	if k.Scopes, err = s.grantableScopes(caller, in.Scopes); err != nil {
 		return nil, err
 	}
+	if err := caller.mayGrantTier(s.cfg, tier); err != nil {
+		return nil, err
+	}
 	if k.IPAllowlist, err = normalizeAllowlist(in.IPAllowlist); err != nil {
+		return nil, err
+	}
+	if in.IPAllowlist == nil {
+		k.IPAllowlist = caller.IPAllowlist // a pinned key's keys are pinned alike
+	}
+	if err := caller.mayGrantReach(k.IPAllowlist); err != nil {
 		return nil, err
 	}
 	if k.Metadata, err = normalizeMetadata(in.Metadata); err != nil {
@@ -159,7 +204,7 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 		return nil, err
 	}
 	ev := s.event(caller, ActionCreated, k, now, createdChanges(k))
-	if err := s.store.Apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}}); err != nil {
+	if err := s.store.Apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}, Caller: caller.check(now)}); err != nil {
 		return nil, err
 	}
 	return &Created{Key: s.present(k, now), RawKey: raw}, nil
@@ -263,15 +308,11 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 	if err != nil {
 		return nil, err
 	}
-	if p.onlyRevokes() {
+	if p.revoke {
 		return s.revoke(ctx, caller, id)
 	}
 	return s.change(ctx, caller, id, asEdit, func(k *Key, now time.Time) (string, map[string]Change, error) {
-		status := k.StatusAt(now)
-		if p.revoke && status != StatusActive {
-			return "", nil, nil // revoking twice is not an error
-		}
-		switch status {
+		switch k.StatusAt(now) {
 		case StatusRevoked:
 			return "", nil, &ConflictError{"API key is revoked: a revoked key is never reactivated or changed"}
 		case StatusExpired:
@@ -284,10 +325,6 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 			return "", nil, err
 		}
 		changes := p.apply(k)
-		if p.revoke {
-			revoke(k, now, changes)
-			return ActionRevoked, changes, nil
-		}
 		if len(changes) == 0 {
 			return "", nil, nil
 		}
@@ -311,8 +348,13 @@ func (p patch) allowedFor(caller Caller, k *Key) error {
 			return err
 		}
 	}
-	if p.ipAllowlist != nil && caller.KeyID == k.ID && widens(k.IPAllowlist, *p.ipAllowlist) {
-		return &ForbiddenError{"ipAllowlist: a key cannot widen its own allowlist"}
+	if p.ipAllowlist != nil {
+		if caller.KeyID == k.ID && widens(k.IPAllowlist, *p.ipAllowlist) {
+			return &ForbiddenError{"ipAllowlist: a key cannot widen its own allowlist"}
+		}
+		if err := caller.mayGrantReach(*p.ipAllowlist); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -382,6 +424,11 @@ func (s *Service) parseUpdate(caller Caller, in UpdateInput, now time.Time) (pat
 	if in.Status != nil {
 		switch Status(*in.Status) {
 		case StatusRevoked:
+			// A revoke must always win (see revoke); an edit beside it could
+			// lose a race and take the revoke down with it.
+			if in.Name != nil || in.Scopes != nil || in.IPAllowlist != nil || in.Metadata != nil || in.ExpiresAt != nil {
+				return p, invalid("status", "revoked cannot be combined with other changes: revoke alone")
+			}
 			p.revoke = true
 		case StatusActive: // no change: a revoked key answers 409 in Update
 		default:
@@ -389,11 +436,6 @@ func (s *Service) parseUpdate(caller Caller, in UpdateInput, now time.Time) (pat
 		}
 	}
 	return p, nil
-}
-
-// onlyRevokes reports whether the patch does nothing but revoke.
-func (p patch) onlyRevokes() bool {
-	return p.revoke && p.name == nil && p.scopes == nil && p.ipAllowlist == nil && !p.setMetadata && !p.setExpiresAt
 }
 
 // apply sets the patch on k and returns what changed.
@@ -479,7 +521,7 @@ func (s *Service) change(ctx context.Context, caller Caller, id string, mode wri
 		}
 		k.UpdatedAt = now
 		k.PurgeAt = purgeTime(k, s.cfg.Retention)
-		tx := Tx{Events: []*AuditEvent{s.event(caller, action, k, now, changes)}}
+		tx := Tx{Events: []*AuditEvent{s.event(caller, action, k, now, changes)}, Caller: caller.check(now)}
 		if mode.revoke {
 			tx.Revoke = []*Key{k}
 		} else {

@@ -37,6 +37,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	e := &env{T: t, ctx: context.Background(), store: keystest.NewStore(), clock: testclock.New(t0)}
 	e.use(e.store)
+	// keyCaller's key exists, active: every change a key makes requires it.
+	e.store.Seed(&keys.Key{ID: keyCallerID, Name: "caller", Tier: "internal", Project: "acme", Status: keys.StatusActive, CreatedAt: t0.Add(-time.Hour), UpdatedAt: t0.Add(-time.Hour)})
 	return e
 }
 
@@ -116,8 +118,10 @@ func callerOf(k *keys.Key) keys.Caller {
 
 // keyCaller is a key of project acme holding scopes, which no test changes.
 func keyCaller(scopes ...string) keys.Caller {
-	return keys.Caller{Project: "acme", KeyID: "key_0000000000000000000000a1", Owner: "alice", Scopes: scopes}
+	return keys.Caller{Project: "acme", KeyID: keyCallerID, Owner: "alice", Scopes: scopes}
 }
+
+const keyCallerID = "key_0000000000000000000000a1"
 
 // callerFunc gives a table test's caller, from the env and the key acted on.
 type callerFunc func(e *env, k *keys.Key) keys.Caller
@@ -355,6 +359,7 @@ func TestList(t *testing.T) {
 		e.clock.Advance(time.Millisecond)
 	}
 	slices.Reverse(all)
+	all = append(all, keyCallerID) // the oldest key: see newEnv
 	e.clock.Advance(time.Hour)
 
 	var listed []string
@@ -495,8 +500,6 @@ func TestUpdate(t *testing.T) {
 			func(k *keys.Key) bool {
 				return k.Status == keys.StatusRevoked && k.RevokedAt.Equal(*at(time.Minute)) && k.PurgeAt.Equal(*at(time.Minute + retention))
 			}},
-		{"renamed and revoked", as(op), keys.UpdateInput{Name: strp("gone"), Status: strp("revoked")}, keys.ActionRevoked, []string{"name", "status"},
-			func(k *keys.Key) bool { return k.Name == "gone" && k.Status == keys.StatusRevoked }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

@@ -19,11 +19,46 @@ type Tx struct {
 	// fail. The version advances.
 	Revoke []*Key
 	Events []*AuditEvent
+	// Caller, when set, is the calling key, which must still be active and
+	// unexpired in its project when the Tx is written, or the Tx fails with
+	// ErrCallerInactive: a key revoked while its request was in flight (or
+	// cached by API Gateway) cannot create or change keys after its revoke.
+	// A Tx that writes the calling key's own item needs no such check.
+	Caller *CallerCheck
+}
+
+// CallerCheck names the calling key a Tx requires active at Now.
+type CallerCheck struct {
+	ID, Project string
+	Now         time.Time
+}
+
+// touches reports whether tx writes the key id.
+func (tx Tx) touches(id string) bool {
+	for _, list := range [][]*Key{tx.Create, tx.Update, tx.Revoke} {
+		for _, k := range list {
+			if k.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CallerToCheck is the caller check a store must make for tx: nil when
+// there is none, or when tx writes the caller's own item (a transaction
+// may not touch an item twice, and that write is conditioned already).
+func (tx Tx) CallerToCheck() *CallerCheck {
+	if tx.Caller == nil || tx.touches(tx.Caller.ID) {
+		return nil
+	}
+	return tx.Caller
 }
 
 // MaxTxKeys is how many keys one Tx may change, each with its event, within
-// DynamoDB's limit of 100 items per transaction.
-const MaxTxKeys = 50
+// DynamoDB's limit of 100 items per transaction, with room for the check
+// of the calling key (Tx.Caller).
+const MaxTxKeys = 49
 
 // KeyFilter narrows a listing.
 type KeyFilter struct {

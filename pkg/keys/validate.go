@@ -62,17 +62,39 @@ func validateName(name string) (string, error) {
 	return name, nil
 }
 
-// hiddenCharacters are what a display string must not hold: control
-// characters (Cc), format characters such as zero-width spaces and
-// bidirectional overrides (Cf), and line and paragraph separators (Zl, Zp).
-// Each can make a console or audit view show one name while it is another.
-var hiddenCharacters = []*unicode.RangeTable{unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp}
+// hiddenCharacters are what a display string must not hold: each can make
+// a console or audit view show one name while it is another. They are
+// controls, format characters such as zero-width spaces and bidi overrides,
+// line and paragraph separators, private use (no agreed glyph), unassigned
+// code points, default-ignorables (among them the Hangul fillers U+115F,
+// U+1160, U+3164, U+FFA0), variation selectors and blankSymbols. Surrogates
+// (Cs) are not valid UTF-8, which validateName requires first.
+var hiddenCharacters = []*unicode.RangeTable{
+	unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cn,
+	unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector, blankSymbols,
+}
+
+// blankSymbols are assigned and not default-ignorable, yet draw nothing:
+// U+2800 BRAILLE PATTERN BLANK is a symbol that fonts render as a space.
+var blankSymbols = &unicode.RangeTable{R16: []unicode.Range16{{Lo: 0x2800, Hi: 0x2800, Stride: 1}}}
+
+// The text and emoji presentation selectors may follow a symbol (So): there
+// they visibly choose how an emoji such as U+2764 looks, so a heart emoji
+// with U+FE0F is a name, while "admin" with U+FE0F is not.
+const (
+	textPresentation  = '\uFE0E'
+	emojiPresentation = '\uFE0F'
+)
 
 // validateDisplay refuses a string shown to people that holds a hidden character.
 func validateDisplay(field, s string) error {
-	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsOneOf(hiddenCharacters, r) }); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(s[i:])
-		return invalid(field, "must not contain invisible, control or bidirectional characters (found U+%04X)", r)
+	prev := rune(-1)
+	for _, r := range s {
+		presentation := (r == emojiPresentation || r == textPresentation) && unicode.Is(unicode.So, prev)
+		if !presentation && unicode.IsOneOf(hiddenCharacters, r) {
+			return invalid(field, "must not contain invisible, control, bidirectional, private-use or unassigned characters (found U+%04X)", r)
+		}
+		prev = r
 	}
 	return nil
 }

@@ -94,6 +94,56 @@ func TestValidateName(t *testing.T) {
 	}
 }
 
+// TestValidateDisplayRefusesHiddenCharacters: a name may hold any script,
+// symbol or emoji people can see, and nothing that renders as nothing.
+func TestValidateDisplayRefusesHiddenCharacters(t *testing.T) {
+	for _, tc := range []struct {
+		why, in string
+		ok      bool
+	}{
+		{"accents, precomposed", "Café crème", true},
+		{"accent as a combining mark", "Cafe\u0301", true},
+		{"CJK and kana", "本番キー", true},
+		{"Hangul syllables", "운영 키", true},
+		{"Arabic", "مفتاح الإنتاج", true},
+		{"Devanagari with vowel signs", "कुंजी", true},
+		{"Greek and math", "α ≤ β", true},
+		{"plain emoji", "deploy \U0001F600", true},
+		{"emoji with a skin tone", "\U0001F44D\U0001F3FD", true},
+		{"flag", "\U0001F1E9\U0001F1EA", true},
+		{"emoji presentation after a symbol", "\u2764\uFE0F prod", true},
+		{"text presentation after a symbol", "\u2764\uFE0E prod", true},
+		{"replacement character", "\uFFFD", true},
+
+		{"Hangul filler", "admin\u3164", false},
+		{"Hangul choseong filler", "\u115Fadmin", false},
+		{"Hangul jungseong filler", "ad\u1160min", false},
+		{"halfwidth Hangul filler", "admin\uFFA0", false},
+		{"Braille blank", "ad\u2800min", false},
+		{"combining grapheme joiner", "ad\u034Fmin", false},
+		{"emoji presentation after a letter", "admin\uFE0F", false},
+		{"emoji presentation first", "\uFE0Fadmin", false},
+		{"two presentation selectors", "\u2764\uFE0F\uFE0F", false},
+		{"presentation selector on a keycap digit", "1\uFE0F\u20E3", false},
+		{"standardized variation selector", "\u2229\uFE00", false},
+		{"ideographic variation selector", "\u845B\U000E0100", false},
+		{"Mongolian free variation selector", "admin\u180B", false},
+		{"private use, plane 15", "admin\U000F0000", false},
+		{"private use, BMP", "admin\uE000", false},
+		{"unassigned", "admin\u0378", false},
+		{"noncharacter", "admin\uFFFF", false},
+		{"zero-width joiner", "\U0001F468\u200D\U0001F469", false},
+		{"tag character", "admin\U000E0061", false},
+		{"surrogate bytes", "admin\xed\xa0\x80", false},
+	} {
+		_, err := validateName(tc.in)
+		var inv *InvalidError
+		if tc.ok && err != nil || !tc.ok && (!errors.As(err, &inv) || inv.Field != "name") {
+			t.Errorf("%s: validateName(%+q) = %v, want ok %v", tc.why, tc.in, err, tc.ok)
+		}
+	}
+}
+
 func TestValidateOwnerAndProject(t *testing.T) {
 	for in, ok := range map[string]bool{"user_123abc": true, "alice@example.com": true, "a/b": false, "": false, "#x": false} {
 		if err := ValidateOwner(in); (err == nil) != ok {

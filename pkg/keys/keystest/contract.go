@@ -61,6 +61,7 @@ var contract = []struct {
 	{"a cursor serves only its own listing", cursorRefusals},
 	{"audit lists newest first, with filters", auditFilters},
 	{"audit pages lose and repeat nothing", auditPagination},
+	{"a caller no longer active writes nothing", inactiveCaller},
 }
 
 // bigMetadata holds what a careless store changes: a number beyond float64
@@ -954,4 +955,37 @@ func auditPagination(f *fixture) {
 			wantEvents(f.T, fmt.Sprintf("events of target %q in pages of %d", target, limit), got, want...)
 		}
 	}
+}
+
+// A Tx made for a calling key requires that key active, unexpired and
+// unpurged in its project when written, unless the Tx writes that key.
+func inactiveCaller(f *fixture) {
+	active, revoked, expired, other := f.newKey("acme"), f.newKey("acme"), f.newKey("acme"), f.newKey("globex")
+	revoked.Status, revoked.RevokedAt, revoked.PurgeAt = keys.StatusRevoked, f.at(-time.Minute), f.at(time.Hour)
+	expired.ExpiresAt, expired.PurgeAt = f.at(-time.Second), f.at(time.Hour)
+	f.create(active, revoked, expired, other)
+	check := func(id, project string) *keys.CallerCheck {
+		return &keys.CallerCheck{ID: id, Project: project, Now: f.now}
+	}
+	for _, tc := range []struct {
+		name   string
+		caller *keys.CallerCheck
+	}{
+		{"revoked", check(revoked.ID, "acme")},
+		{"expired", check(expired.ID, "acme")},
+		{"absent", check("key_0000000000000000000000ff", "acme")},
+		{"of another project", check(other.ID, "acme")},
+	} {
+		before := f.snapshot("acme")
+		err := f.apply(keys.Tx{Create: []*keys.Key{f.newKey("acme")}, Caller: tc.caller})
+		if !errors.Is(err, keys.ErrCallerInactive) {
+			f.Errorf("caller %s: Apply = %v, want ErrCallerInactive", tc.name, err)
+		}
+		f.unchanged(before, "acme")
+	}
+	f.mustApply(keys.Tx{Create: []*keys.Key{f.newKey("acme")}, Caller: check(active.ID, "acme")})
+	// A revoked key may still revoke itself: the Tx writes its own item.
+	self := cloneKey(active)
+	self.RevokedAt, self.UpdatedAt, self.PurgeAt = f.at(0), f.now, f.at(time.Hour)
+	f.mustApply(keys.Tx{Revoke: []*keys.Key{self}, Caller: check(active.ID, "acme")})
 }

@@ -65,6 +65,14 @@ func (s *Store) FailWith(err error) {
 
 // Apply writes tx atomically: every condition is checked against the state
 // before tx, as in a DynamoDB transaction, and a failed one writes nothing.
+// Seed stores k as it is, outside any Tx and not counted in Writes: a key
+// a test needs to exist, such as the calling key of the changes it makes.
+func (s *Store) Seed(k *keys.Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[k.ID] = cloneKey(k)
+}
+
 func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
@@ -80,6 +88,12 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	}
 	if err := checkItems(tx); err != nil {
 		return err
+	}
+	if c := tx.CallerToCheck(); c != nil {
+		stored, ok := s.keys[c.ID]
+		if !ok || stored.Project != c.Project || stored.StatusAt(c.Now) != keys.StatusActive || stored.GoneAt(c.Now) {
+			return keys.ErrCallerInactive
+		}
 	}
 	for _, k := range tx.Create {
 		if _, ok := s.keys[k.ID]; ok {
