@@ -158,7 +158,7 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 		}
 		out := map[string]any{
 			"keyId": caller.KeyID, "project": caller.Project, "owner": caller.Owner, "tier": str(authorizer.ContextTier),
-			"scopes": nonNil(caller.Scopes), "expiresAt": caller.ExpiresAt, "sourceIp": caller.SourceIP,
+			"scopes": nonNil(caller.Scopes), "expiresAt": caller.ExpiresAt, "ipAllowlist": nonNil(caller.IPAllowlist), "sourceIp": caller.SourceIP,
 		}
 		if str(authorizer.ContextRateLimitLimit) != "" {
 			num := func(name string) int64 {

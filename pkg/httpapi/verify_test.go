@@ -86,7 +86,7 @@ func TestWhoamiEventFile(t *testing.T) {
 	adapter, _ := fakeAPI(t)
 	r := serve(t, adapter, proxyEvent(t, "whoami.json"))
 	want := `{"keyId":"` + eventKeyID("reader") + `","project":"acme","owner":"alice","tier":"public","scopes":["contracts"],` +
-		`"expiresAt":null,"sourceIp":"198.51.100.7","rateLimit":{"limit":100,"remaining":41,"reset":1894702500}}`
+		`"expiresAt":null,"ipAllowlist":[],"sourceIp":"198.51.100.7","rateLimit":{"limit":100,"remaining":41,"reset":1894702500}}`
 	if r.Status != 200 || !jsonEqual(t, r.Data, want) {
 		t.Errorf("got %d %s\nwant 200 %s", r.Status, r.Data, want)
 	}
