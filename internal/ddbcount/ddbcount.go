@@ -22,6 +22,7 @@ type Counter struct {
 	mu       sync.Mutex
 	ops      map[string]int64
 	capacity map[string]*Capacity
+	accesses []Access
 }
 
 // Capacity is the capacity DynamoDB reported consumed, in capacity units
@@ -40,7 +41,10 @@ type Capacity struct {
 // Option changes what Instrument records.
 type Option func(*options)
 
-type options struct{ capacity bool }
+type options struct {
+	capacity     bool
+	partitionKey string // WithAccesses's; "" records none
+}
 
 // WithConsumedCapacity makes the counted client ask DynamoDB for the
 // capacity each GetItem, PutItem, UpdateItem and DeleteItem consumes
@@ -62,6 +66,9 @@ func Instrument(client *dynamodb.Client, opts ...Option) (*dynamodb.Client, *Cou
 		do.APIOptions = append(do.APIOptions, c.register)
 		if o.capacity {
 			do.APIOptions = append(do.APIOptions, c.registerCapacity)
+		}
+		if o.partitionKey != "" {
+			do.APIOptions = append(do.APIOptions, c.registerAccesses(o.partitionKey))
 		}
 	})
 	return counted, c
@@ -192,10 +199,11 @@ func (c *Counter) Capacity(op string) Capacity {
 	return out
 }
 
-// Reset forgets every count and every recorded capacity.
+// Reset forgets every count, every recorded capacity and every access.
 func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.ops)
 	clear(c.capacity)
+	c.accesses = nil
 }

@@ -54,6 +54,8 @@ type Function struct {
 	Environment map[string]string
 	// Timeout is the function's Lambda timeout: its own, Globals', or Lambda's default.
 	Timeout time.Duration
+	// Policy is the function's inline policy statements, in order.
+	Policy []Statement
 }
 
 // lambdaDefaultTimeout is Lambda's timeout for a function that sets none.
@@ -107,6 +109,7 @@ type (
 	functionProps struct {
 		Environment environment `yaml:"Environment"`
 		Timeout     int         `yaml:"Timeout"`
+		Policies    yaml.Node   `yaml:"Policies"`
 		Events      map[string]struct {
 			Type       string `yaml:"Type"`
 			Properties struct {
@@ -236,6 +239,9 @@ func parseFunction(id string, node yaml.Node, globalEnv map[string]string, globa
 		f.Timeout = time.Duration(props.Timeout) * time.Second
 	}
 	maps.Copy(f.Environment, envOf(props.Environment))
+	if f.Policy, err = parsePolicies(props.Policies); err != nil {
+		return Function{}, fmt.Errorf("%s.%w", id, err)
+	}
 	for eventName, ev := range props.Events {
 		if ev.Type != "Api" {
 			continue

@@ -1,0 +1,353 @@
+package main
+
+// The IAM drift test: every DynamoDB request each function's code makes is
+// allowed by that function's inline policy in template.yaml, and every
+// grant of a policy is used. Neither DynamoDB Local nor the local gateway
+// enforces IAM, so without this a missing permission shows only in AWS, and
+// an excess one never.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/keygate/keygate/internal/ddbcount"
+	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/internal/testclock"
+	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/config"
+	"github.com/keygate/keygate/pkg/httpapi"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+
+func TestIAMPolicies(t *testing.T) {
+	_, tpl := loadTemplate(t)
+	table, recorded := recordAccesses(t, tpl)
+	denied, unused := checkPolicies(tpl, table, recorded)
+	for _, d := range denied {
+		t.Error(d)
+	}
+	for _, f := range tpl.Functions {
+		t.Logf("%s: %d accesses", f.Name, len(recorded[f.Name]))
+	}
+	// Every grant is used today, so a new excess one fails here.
+	if len(unused) > 0 {
+		t.Errorf("grants no driven path uses (drive the path that needs each, or remove it from template.yaml):\n  %s", strings.Join(unused, "\n  "))
+	}
+
+	// The check can fail: a policy short of an action the code needs is
+	// named with its function, action and resource.
+	for _, c := range []struct {
+		function, action, want string
+	}{
+		{"create-key", "dynamodb:ConditionCheckItem", "create-key (TransactWriteItems): dynamodb:ConditionCheckItem on KeysTable"},
+		{"list-keys", "dynamodb:Query", "list-keys (Query): dynamodb:Query on KeysTable/index/gsi1"},
+		{"authorizer", "dynamodb:UpdateItem", "authorizer (UpdateItem): dynamodb:UpdateItem on KeysTable"},
+	} {
+		t.Run("without "+c.function+" "+c.action, func(t *testing.T) {
+			denied, _ := checkPolicies(withoutAction(tpl, c.function, c.action), table, recorded)
+			i := slices.IndexFunc(denied, func(d string) bool { return strings.HasPrefix(d, c.want) })
+			if i < 0 {
+				t.Fatalf("denied %q, want one starting %q", denied, c.want)
+			}
+			t.Log(denied[i])
+		})
+	}
+}
+
+// withoutAction is a copy of tpl whose function name lacks action.
+func withoutAction(tpl *samtemplate.Template, name, action string) *samtemplate.Template {
+	cp := *tpl
+	cp.Functions = slices.Clone(tpl.Functions)
+	for i, f := range cp.Functions {
+		if f.Name != name {
+			continue
+		}
+		f.Policy = slices.Clone(f.Policy)
+		for j, s := range f.Policy {
+			s.Actions = slices.DeleteFunc(slices.Clone(s.Actions), func(a string) bool { return a == action })
+			f.Policy[j] = s
+		}
+		cp.Functions[i] = f
+	}
+	return &cp
+}
+
+// checkPolicies holds each function's recorded accesses to its policy:
+// denied names each access no statement allows; unused each grant
+// ("function action resource") no access used, sorted.
+func checkPolicies(tpl *samtemplate.Template, table string, recorded map[string][]ddbcount.Access) (denied, unused []string) {
+	for _, f := range tpl.Functions {
+		used := map[string]bool{}
+		for _, a := range recorded[f.Name] {
+			res := samtemplate.Resource{Index: a.Index}
+			i := slices.IndexFunc(f.Policy, func(s samtemplate.Statement) bool { return allows(s, a.Action, res, a.PartitionKeys) })
+			switch {
+			case a.Table != table:
+				denied = append(denied, fmt.Sprintf("%s (%s): %s on table %q, not the KeysTable", f.Name, a.Operation, a.Action, a.Table))
+			case i < 0:
+				denied = append(denied, fmt.Sprintf("%s (%s): %s on %s for partition keys %q: no statement of %s's policy allows it",
+					f.Name, a.Operation, a.Action, res, a.PartitionKeys, f.LogicalID))
+			default:
+				used[a.Action+" "+res.String()] = true
+			}
+		}
+		for _, s := range f.Policy {
+			for _, action := range s.Actions {
+				for _, res := range s.Resources {
+					if g := action + " " + res.String(); !used[g] {
+						unused = append(unused, f.Name+" "+g)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(unused)
+	return denied, slices.Compact(unused)
+}
+
+// allows reports whether s allows action on res for items in partitions
+// pks. LeadingKeys holds only if every partition is known and listed.
+func allows(s samtemplate.Statement, action string, res samtemplate.Resource, pks []string) bool {
+	if !slices.Contains(s.Actions, action) || !slices.Contains(s.Resources, res) {
+		return false
+	}
+	if s.LeadingKeys == nil {
+		return true
+	}
+	return len(pks) > 0 && !slices.ContainsFunc(pks, func(pk string) bool { return !slices.Contains(s.LeadingKeys, pk) })
+}
+
+// recordAccesses drives every function's main paths through its real
+// handler against DynamoDB Local and returns the table and, by function
+// name, the accesses each made.
+func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string][]ddbcount.Access) {
+	raw := ddbtest.Client(t)
+	table := ddbtest.NewTable(t, raw, ddbtest.TableOptions{TTL: true})
+	client, counter := ddbcount.Instrument(raw, ddbcount.WithAccesses(partitionKey(t, tpl)))
+	clock := testclock.New(time.Now().UTC().Truncate(24 * time.Hour).Add(36 * time.Hour))
+	// Each function is its own Lambda process: its own App, so nothing one
+	// read (the cursor secret) is at hand for another.
+	var d *iamDriver
+	newProcess := func() {
+		a := app.New(config.Default().WithTable(table), client, slog.New(slog.DiscardHandler), app.WithClock(clock.Now))
+		d = &iamDriver{t: t, adapter: httpadapter.New(a.API.Handler(operationNames()...)), app: a}
+	}
+	newProcess()
+	admin := iamCaller{keyID: "key_000000000000000000000001", scopes: "admin,contracts,verify"}
+	created := clock.Now().Add(-time.Hour)
+	seed := &keys.Key{ID: admin.keyID, Name: "iam caller", Tier: "internal", Project: "acme", Status: keys.StatusActive, CreatedAt: created, UpdatedAt: created}
+	if err := d.app.Store.Apply(context.Background(), keys.Tx{Create: []*keys.Key{seed}}); err != nil {
+		t.Fatal(err)
+	}
+
+	recorded := map[string][]ddbcount.Access{}
+	var alice, bobs, allowlisted, spare iamKey
+	// Each step is one function's request; a step's accesses are its function's.
+	steps := []struct {
+		function string
+		// firstListing: the step's function finds no cursor secret, as the
+		// first listing of a table does, and creates it.
+		firstListing bool
+		run          func()
+	}{
+		{"create-key", false, func() {
+			alice = d.create(admin, `{"name":"alice's","tier":"internal","owner":"alice","scopes":["admin"]}`)
+			allowlisted = d.create(admin, `{"name":"allowlisted","tier":"public","ipAllowlist":["203.0.113.0/24"]}`)
+			spare = d.create(admin, `{"name":"spare","tier":"public","scopes":["contracts"]}`)
+			// A key alice's key created, under another owner, for revoke-owner's includeCreated.
+			bobs = d.create(iamCaller{keyID: alice.ID, scopes: "admin"}, `{"name":"bob's","tier":"public","owner":"bob"}`)
+		}},
+		{"list-keys", true, func() {
+			page := d.ok(admin, "GET", "/v1/api-keys?limit=1", "")
+			d.ok(admin, "GET", "/v1/api-keys?limit=1&cursor="+url.QueryEscape(page.NextCursor), "")
+			d.ok(admin, "GET", "/v1/api-keys?owner=alice", "")
+			d.ok(admin, "GET", "/v1/api-keys?createdBy="+alice.ID, "")
+		}},
+		{"get-key", false, func() { d.ok(admin, "GET", "/v1/api-keys/"+spare.ID, "") }},
+		{"update-key", false, func() { d.ok(admin, "PATCH", "/v1/api-keys/"+spare.ID, `{"name":"renamed"}`) }},
+		{"rotate-key", false, func() { d.ok(admin, "POST", "/v1/api-keys/"+bobs.ID+"/rotate", "") }},
+		{"revoke-key", false, func() { d.ok(admin, "DELETE", "/v1/api-keys/"+spare.ID, "") }},
+		{"list-audit", true, func() {
+			page := d.ok(admin, "GET", "/v1/audit?limit=1", "")
+			d.ok(admin, "GET", "/v1/audit?limit=1&cursor="+url.QueryEscape(page.NextCursor), "")
+		}},
+		{"verify", false, func() { d.ok(admin, "POST", "/v1/verify", fmt.Sprintf(`{"key":%q}`, alice.Key)) }},
+		{"whoami", false, func() { d.ok(admin, "GET", "/v1/whoami", "") }},
+		{"authorizer", false, func() {
+			d.authorize(alice.Key, "Allow", "")
+			// Refused after its use is counted: the use is returned (a second UpdateItem).
+			d.authorize(allowlisted.Key, "Deny", "ip_not_allowed")
+		}},
+		{"revoke-owner", false, func() { d.ok(admin, "POST", "/v1/owners/alice/revoke?includeCreated=true", "") }},
+	}
+	for _, s := range steps {
+		if _, ok := tpl.Function(s.function); !ok {
+			t.Fatalf("step %s: no such function in template.yaml", s.function)
+		}
+		newProcess()
+		if s.firstListing {
+			deletePartition(t, raw, table, cursorPartition)
+		}
+		counter.Reset()
+		s.run()
+		if t.Failed() {
+			t.FailNow()
+		}
+		recorded[s.function] = append(recorded[s.function], counter.Accesses()...)
+	}
+	for _, name := range functionNames(tpl) {
+		if _, ok := recorded[name]; !ok {
+			t.Errorf("function %s is not driven: add its step", name)
+		}
+	}
+	return table, recorded
+}
+
+// cursorPartition holds the secret that signs page cursors (pkg/dynamo/cursor.go).
+const cursorPartition = "CONFIG"
+
+// deletePartition deletes the items of partition pk, behind the recording.
+func deletePartition(t *testing.T, client *dynamodb.Client, table, pk string) {
+	ctx := context.Background()
+	out, err := client.Query(ctx, &dynamodb.QueryInput{
+		TableName: &table, KeyConditionExpression: aws.String("pk = :pk"), ConsistentRead: aws.Bool(true),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range out.Items {
+		key := map[string]types.AttributeValue{"pk": item["pk"], "sk": item["sk"]}
+		if _, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func partitionKey(t *testing.T, tpl *samtemplate.Template) string {
+	i := slices.IndexFunc(tpl.Table.KeySchema, func(k types.KeySchemaElement) bool { return k.KeyType == types.KeyTypeHash })
+	if i < 0 {
+		t.Fatal("KeysTable has no partition key")
+	}
+	return *tpl.Table.KeySchema[i].AttributeName
+}
+
+func operationNames() []httpapi.OperationName {
+	var names []httpapi.OperationName
+	for _, op := range httpapi.Operations {
+		names = append(names, op.Name)
+	}
+	return names
+}
+
+// iamDriver sends requests as API Gateway would, after the authorizer.
+type iamDriver struct {
+	t       *testing.T
+	adapter *httpadapter.HandlerAdapter
+	app     *app.App
+}
+
+// iamCaller is the authorizer context of a key of project acme.
+type iamCaller struct{ keyID, scopes string }
+
+type iamKey struct{ ID, Key string }
+
+type iamResponse struct {
+	Data       json.RawMessage `json:"data"`
+	NextCursor string          `json:"nextCursor"`
+}
+
+// ok sends a request and fails the test unless it succeeds.
+func (d *iamDriver) ok(c iamCaller, method, target, body string) iamResponse {
+	d.t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	out, err := d.adapter.ProxyWithContext(context.Background(), events.APIGatewayProxyRequest{
+		HTTPMethod: method, Path: u.Path, Body: body, MultiValueQueryStringParameters: u.Query(),
+		Headers: map[string]string{"Content-Type": "application/json"},
+		RequestContext: events.APIGatewayProxyRequestContext{
+			RequestID:  "req-iam",
+			Identity:   events.APIGatewayRequestIdentity{SourceIP: "198.51.100.7"},
+			Authorizer: map[string]any{"keyId": c.keyID, "project": "acme", "scopes": c.scopes, "principalId": c.keyID},
+		},
+	})
+	if err != nil || out.StatusCode >= 300 {
+		d.t.Fatalf("%s %s: %d %s %v", method, target, out.StatusCode, out.Body, err)
+	}
+	var r iamResponse
+	if err := json.Unmarshal([]byte(out.Body), &r); err != nil {
+		d.t.Fatal(err)
+	}
+	return r
+}
+
+func (d *iamDriver) create(c iamCaller, body string) iamKey {
+	d.t.Helper()
+	var k iamKey
+	if err := json.Unmarshal(d.ok(c, "POST", "/v1/api-keys", body).Data, &k); err != nil || k.Key == "" {
+		d.t.Fatalf("create %s: %+v %v", body, k, err)
+	}
+	return k
+}
+
+// authorize runs the authorizer on GET /v1/whoami from 198.51.100.7 and
+// checks its effect and error code.
+func (d *iamDriver) authorize(key, effect, errorCode string) {
+	d.t.Helper()
+	resp, err := d.app.AuthorizerHandler().REST(context.Background(), events.APIGatewayCustomAuthorizerRequestTypeRequest{
+		Type: "REQUEST", MethodArn: "arn:aws:execute-api:us-east-1:123456789012:k3yg4t3abc/prod/GET/v1/whoami",
+		Resource: "/v1/whoami", Path: "/v1/whoami", HTTPMethod: "GET",
+		Headers: map[string]string{"Authorization": "Bearer " + key},
+		RequestContext: events.APIGatewayCustomAuthorizerRequestTypeRequestContext{
+			Identity: events.APIGatewayCustomAuthorizerRequestTypeRequestIdentity{SourceIP: "198.51.100.7"},
+		},
+	})
+	if err != nil || len(resp.PolicyDocument.Statement) != 1 || resp.PolicyDocument.Statement[0].Effect != effect || resp.Context["errorCode"] != nil && resp.Context["errorCode"] != errorCode {
+		d.t.Fatalf("authorizer: %+v, %v; want %s %s", resp, err, effect, errorCode)
+	}
+}
+
+func TestIAMAllows(t *testing.T) {
+	cursor := samtemplate.Statement{Actions: []string{"dynamodb:GetItem"}, Resources: []samtemplate.Resource{{}}, LeadingKeys: []string{cursorPartition}}
+	index := samtemplate.Statement{Actions: []string{"dynamodb:Query"}, Resources: []samtemplate.Resource{{Index: "gsi2"}}}
+	for _, c := range []struct {
+		name   string
+		s      samtemplate.Statement
+		action string
+		res    samtemplate.Resource
+		pks    []string
+		want   bool
+	}{
+		{"the config partition", cursor, "dynamodb:GetItem", samtemplate.Resource{}, []string{"CONFIG"}, true},
+		{"a key's partition", cursor, "dynamodb:GetItem", samtemplate.Resource{}, []string{"KEY#a"}, false},
+		{"one partition of two outside", cursor, "dynamodb:GetItem", samtemplate.Resource{}, []string{"CONFIG", "KEY#a"}, false},
+		{"partitions unknown", cursor, "dynamodb:GetItem", samtemplate.Resource{}, nil, false},
+		{"another action", cursor, "dynamodb:PutItem", samtemplate.Resource{}, []string{"CONFIG"}, false},
+		{"the granted index", index, "dynamodb:Query", samtemplate.Resource{Index: "gsi2"}, nil, true},
+		{"another index", index, "dynamodb:Query", samtemplate.Resource{Index: "gsi1"}, nil, false},
+		{"the table, not the index", index, "dynamodb:Query", samtemplate.Resource{}, nil, false},
+	} {
+		if got := allows(c.s, c.action, c.res, c.pks); got != c.want {
+			t.Errorf("%s: allows = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
