@@ -179,7 +179,7 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 		return nil, err
 	}
 	if in.IPAllowlist == nil {
-		k.IPAllowlist = caller.IPAllowlist // a pinned key's keys are pinned alike
+		k.IPAllowlist = slices.Clone(caller.IPAllowlist) // a pinned key's keys are pinned alike
 	}
 	if err := caller.mayGrantReach(k.IPAllowlist); err != nil {
 		return nil, err
