@@ -239,16 +239,15 @@ func policy(principal, effect, methodArn string, context map[string]any) events.
 // caller (httpapi.CallerFrom). Every value is a string, as API Gateway hands
 // REST API context values on.
 func allowContext(d Decision) map[string]any {
-	c := map[string]any{
-		ContextKeyID:              d.KeyID,
-		ContextProject:            d.Key.Project,
-		ContextOwner:              d.Key.Owner,
-		ContextTier:               d.Key.Tier,
-		ContextScopes:             strings.Join(d.Key.Scopes, ","),
-		ContextRateLimitLimit:     strconv.FormatInt(d.RateLimit.Limit, 10),
-		ContextRateLimitRemaining: strconv.FormatInt(d.RateLimit.Remaining, 10),
-		ContextRateLimitReset:     strconv.FormatInt(d.RateLimit.Reset.Unix(), 10),
-	}
+	c := make(map[string]any, allowContextSize) // sized once: no growth on the hot path
+	c[ContextKeyID] = d.KeyID
+	c[ContextProject] = d.Key.Project
+	c[ContextOwner] = d.Key.Owner
+	c[ContextTier] = d.Key.Tier
+	c[ContextScopes] = strings.Join(d.Key.Scopes, ",")
+	c[ContextRateLimitLimit] = strconv.FormatInt(d.RateLimit.Limit, 10)
+	c[ContextRateLimitRemaining] = strconv.FormatInt(d.RateLimit.Remaining, 10)
+	c[ContextRateLimitReset] = strconv.FormatInt(d.RateLimit.Reset.Unix(), 10)
 	if d.Key.ExpiresAt != nil {
 		c[ContextExpiresAt] = strconv.FormatInt(d.Key.ExpiresAt.UnixMilli(), 10)
 	}
@@ -257,6 +256,9 @@ func allowContext(d Decision) map[string]any {
 	}
 	return c
 }
+
+// allowContextSize is how many values allowContext can set.
+const allowContextSize = 10
 
 // denyContext feeds the gateway's error response: its errorCode and, when
 // rate limited, the Retry-After header.
