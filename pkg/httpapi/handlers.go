@@ -152,12 +152,9 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
 		ctx, _ := core.GetAPIGatewayContextFromContext(r.Context())
-		str := func(name string) string {
-			s, _ := ctx.Authorizer[name].(string)
-			return s
-		}
+		str := func(name string) string { return authorizerValue(ctx, name) }
 		out := map[string]any{
-			"keyId": caller.KeyID, "project": caller.Project, "owner": caller.Owner, "tier": str(authorizer.ContextTier),
+			"keyId": caller.KeyID, "project": caller.Project, "owner": caller.Owner, "tier": caller.Tier,
 			"scopes": nonNil(caller.Scopes), "expiresAt": caller.ExpiresAt, "ipAllowlist": nonNil(caller.IPAllowlist), "sourceIp": caller.SourceIP,
 		}
 		if str(authorizer.ContextRateLimitLimit) != "" {

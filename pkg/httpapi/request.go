@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/keygate/keygate/pkg/authorizer"
@@ -30,10 +31,7 @@ func CallerFrom(r *http.Request) (keys.Caller, error) {
 	if !ok {
 		return keys.Caller{}, keys.ErrUnauthorized
 	}
-	str := func(name string) string {
-		s, _ := ctx.Authorizer[name].(string)
-		return s
-	}
+	str := func(name string) string { return authorizerValue(ctx, name) }
 	c := keys.Caller{
 		Project:  str(authorizer.ContextProject),
 		KeyID:    str(authorizer.ContextKeyID),
@@ -59,6 +57,13 @@ func CallerFrom(r *http.Request) (keys.Caller, error) {
 		c.ExpiresAt = &t
 	}
 	return c, nil
+}
+
+// authorizerValue is a value of the authorizer context, "" when absent:
+// the authorizer hands on strings only.
+func authorizerValue(ctx events.APIGatewayProxyRequestContext, name string) string {
+	s, _ := ctx.Authorizer[name].(string)
+	return s
 }
 
 func requestID(r *http.Request) string {
