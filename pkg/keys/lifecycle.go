@@ -97,9 +97,9 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 
 // Bounds of an owner revoke.
 const (
-	// ownerRevokePasses bounds the walks over an owner's keys: a key created
-	// while the first walk ran, or not yet in the index when it started, is
-	// found by the next; walking stops after a walk that revoked nothing.
+	// ownerRevokePasses bounds each walk of an owner revoke: a key created
+	// while one pass ran, or not yet in the index when it started, is found
+	// by the next; walking stops after a pass that revoked nothing.
 	ownerRevokePasses = 3
 	// deadlineMargin is the time an owner revoke keeps in hand before its
 	// context's deadline (the Lambda timeout): it stops between
@@ -122,38 +122,38 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 	if err := ValidateOwner(owner); err != nil {
 		return 0, err
 	}
+	walks := []func() (int, error){func() (int, error) { return s.revokeOwnersKeys(ctx, caller, owner) }}
+	if includeCreated {
+		walks = append(walks, func() (int, error) { return s.revokeCreated(ctx, caller, owner) })
+	}
+	// Each walk runs again until one revokes nothing: a key created while
+	// it ran, or not yet in the index it reads, is found by the next.
 	revoked := 0
-	fail := func(err error) (int, error) {
-		return revoked, fmt.Errorf("%w: revoked %d keys of %s, then: %w", ErrUnavailable, revoked, owner, err)
-	}
-	for pass := 0; pass < ownerRevokePasses; pass++ {
-		n := 0
-		err := s.eachPage(ctx, caller.Project, KeyFilter{Owner: owner, Status: StatusActive}, MaxTxKeys, func(page []*Key) error {
-			m, err := s.revokeBatch(ctx, caller, page)
-			n += m
-			return err
-		})
-		revoked += n
-		if err != nil {
-			return fail(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
-	// Walked again until a walk revokes nothing, as above: a key created
-	// while one ran, or not yet in the index it reads, is found by the next.
-	for pass := 0; includeCreated && pass < ownerRevokePasses; pass++ {
-		n, err := s.revokeCreated(ctx, caller, owner)
-		revoked += n
-		if err != nil {
-			return fail(err)
-		}
-		if n == 0 {
-			break
+	for _, walk := range walks {
+		for pass := 0; pass < ownerRevokePasses; pass++ {
+			n, err := walk()
+			revoked += n
+			if err != nil {
+				return revoked, fmt.Errorf("%w: revoked %d keys of %s, then: %w", ErrUnavailable, revoked, owner, err)
+			}
+			if n == 0 {
+				break
+			}
 		}
 	}
 	return revoked, nil
+}
+
+// revokeOwnersKeys walks the owner's active keys once, revoking a page per
+// transaction.
+func (s *Service) revokeOwnersKeys(ctx context.Context, caller Caller, owner string) (int, error) {
+	revoked := 0
+	err := s.eachPage(ctx, caller.Project, KeyFilter{Owner: owner, Status: StatusActive}, MaxTxKeys, func(page []*Key) error {
+		n, err := s.revokeBatch(ctx, caller, page)
+		revoked += n
+		return err
+	})
+	return revoked, err
 }
 
 // revokeCreated walks down from the owner's keys, of any status, to the
