@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
 // testConfig adds "tiny", limit 3, to reach rate limits in a few requests.
 var testConfig = func() keys.Config {
 	cfg := keys.DefaultConfig()
-	cfg.Tiers = append(cfg.Tiers, keys.Tier{Name: "tiny", Code: "ti", Limit: 3})
+	cfg.Tiers = append(cfg.Tiers, keys.WindowTier("tiny", "ti", 3, 15*time.Minute))
 	return cfg
 }()
 

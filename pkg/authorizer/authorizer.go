@@ -127,7 +127,8 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 	hash := token.Hash(req.Key)
 	id := token.ID(hash)
 	window := WindowAt(now, a.cfg.RateWindow)
-	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, Limit: tier.Limit, Window: window, Now: now}
+	limit := tier.RateLimits[0].Limit
+	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, Limit: limit, Window: window, Now: now}
 	used, err := a.store.UseKey(ctx, use)
 	if err != nil {
 		return Decision{KeyID: id}, fmt.Errorf("authorize %s: %w", id, err)
@@ -138,7 +139,7 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 	}
 	switch used.Outcome {
 	case RateLimited:
-		d.RateLimit = &RateLimit{Limit: tier.Limit, Remaining: 0, Reset: window.End()}
+		d.RateLimit = &RateLimit{Limit: limit, Remaining: 0, Reset: window.End()}
 		d.RetryAfter = window.End().Sub(now)
 	case Allowed:
 		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
@@ -147,7 +148,7 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 			d.Key.Usage.TotalRequests--
 			a.returnUse(ctx, use, window)
 		}
-		d.RateLimit = &RateLimit{Limit: tier.Limit, Remaining: max(0, tier.Limit-used.Count), Reset: window.End()}
+		d.RateLimit = &RateLimit{Limit: limit, Remaining: max(0, limit-used.Count), Reset: window.End()}
 	}
 	return d, nil
 }

@@ -327,7 +327,7 @@ func TestDecisionLog(t *testing.T) {
 // (JSON, discarded).
 func BenchmarkAuthorize(b *testing.B) {
 	cfg := keys.DefaultConfig()
-	cfg.Tiers = append(cfg.Tiers, keys.Tier{Name: "bench", Code: "bn", Limit: 1 << 62})
+	cfg.Tiers = append(cfg.Tiers, keys.WindowTier("bench", "bn", 1 << 62, 15*time.Minute))
 	store := authorizertest.NewStore()
 	raw := authorizertest.Key(cfg.KeyPrefix, "bn", "bench")
 	store.Add(raw, keys.Key{Tier: "bench", Project: "acme", Owner: "alice", Status: keys.StatusActive,

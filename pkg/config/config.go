@@ -73,11 +73,13 @@ func Load(getenv func(string) string) (Config, error) {
 	read(EnvTableName, func(v string) error { cfg.Table = v; return nil })
 	read(EnvEndpoint, func(v string) error { cfg.Endpoint = v; return nil })
 	read(EnvKeyPrefix, func(v string) error { k.KeyPrefix = v; return nil })
-	read(EnvTiers, func(v string) (err error) { k.Tiers, err = parseTiers(v); return err })
 	read(EnvScopes, func(v string) error { k.Scopes = splitList(v); return nil })
 	read(EnvRateWindowSeconds, seconds(&k.RateWindow, time.Second))
 	read(EnvRetentionDays, seconds(&k.Retention, 24*time.Hour))
 	read(EnvAuditRetentionDays, seconds(&k.AuditRetention, 24*time.Hour))
+	// Tiers last: a tier of the old form counts over the rate window.
+	k.Tiers = keys.DefaultTiers(k.RateWindow)
+	read(EnvTiers, func(v string) (err error) { k.Tiers, err = parseTiers(v, k.RateWindow); return err })
 	read(EnvCachedResults, func(v string) error { cfg.CachedResults = v == "true"; return nil })
 	if len(errs) > 0 {
 		return Config{}, errs[0]
@@ -105,21 +107,98 @@ func seconds(d *time.Duration, unit time.Duration) func(string) error {
 	}
 }
 
-// parseTiers reads "name:code:limit,...".
-func parseTiers(s string) ([]keys.Tier, error) {
+// parseTiers reads "name:code:limits[:credits],...". limits is either one
+// number, the old form (that many requests per KEYGATE_RATE_WINDOW_SECONDS,
+// a limit named "window"), or limits joined by "+", each [name=]N/window
+// with the window in s, m, h or d ("burst=10/1s+daily=10000/1d"), or
+// "none". credits is credits=N, refilled to N by /daily, /monthly or
+// /monthly@day, or never without one ("credits=5000/monthly@1").
+func parseTiers(s string, window time.Duration) ([]keys.Tier, error) {
 	var tiers []keys.Tier
 	for _, entry := range splitList(s) {
 		parts := strings.Split(entry, ":")
-		if len(parts) != 3 {
-			return nil, fmt.Errorf("tier %q: want name:code:limit", entry)
+		if len(parts) != 3 && len(parts) != 4 {
+			return nil, fmt.Errorf("tier %q: want name:code:limit or name:code:limits:credits", entry)
 		}
-		limit, err := strconv.ParseInt(parts[2], 10, 64)
-		if err != nil || limit <= 0 {
-			return nil, fmt.Errorf("tier %q: limit %q: want a positive whole number", parts[0], parts[2])
+		t := keys.Tier{Name: parts[0], Code: parts[1]}
+		var err error
+		if t.RateLimits, err = parseTierLimits(parts[2], window); err != nil {
+			return nil, fmt.Errorf("tier %q: %w", t.Name, err)
 		}
-		tiers = append(tiers, keys.Tier{Name: parts[0], Code: parts[1], Limit: limit})
+		if len(parts) == 4 {
+			if t.Credits, err = parseTierCredits(parts[3]); err != nil {
+				return nil, fmt.Errorf("tier %q: %w", t.Name, err)
+			}
+		}
+		tiers = append(tiers, t)
 	}
 	return tiers, nil
+}
+
+func parseTierLimits(s string, window time.Duration) ([]keys.RateLimit, error) {
+	if s == "none" {
+		return []keys.RateLimit{}, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return []keys.RateLimit{{Name: keys.DefaultLimitName, Limit: n, WindowSeconds: int64(window / time.Second)}}, nil
+	}
+	var limits []keys.RateLimit
+	for spec := range strings.SplitSeq(s, "+") {
+		name, rest, named := strings.Cut(spec, "=")
+		if !named {
+			name, rest = keys.DefaultLimitName, spec
+		}
+		count, per, ok := strings.Cut(rest, "/")
+		n, err := strconv.ParseInt(count, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("limit %q: want [name=]N/window, such as burst=10/1s", spec)
+		}
+		secs, err := windowSeconds(per)
+		if err != nil {
+			return nil, fmt.Errorf("limit %q: %w", spec, err)
+		}
+		limits = append(limits, keys.RateLimit{Name: name, Limit: n, WindowSeconds: secs})
+	}
+	return limits, nil
+}
+
+// windowSeconds reads "30", "30s", "15m", "24h" or "7d".
+func windowSeconds(s string) (int64, error) {
+	units := map[byte]int64{'s': 1, 'm': 60, 'h': 3600, 'd': 86400}
+	unit := int64(1)
+	if len(s) > 0 {
+		if u, ok := units[s[len(s)-1]]; ok {
+			unit, s = u, s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > keys.MaxWindowSeconds/unit {
+		return 0, fmt.Errorf("window: want a whole number of s, m, h or d, at most 30d")
+	}
+	return n * unit, nil
+}
+
+func parseTierCredits(s string) (*keys.Credits, error) {
+	amount, refill, hasRefill := strings.Cut(strings.TrimPrefix(s, "credits="), "/")
+	n, err := strconv.ParseInt(amount, 10, 64)
+	if !strings.HasPrefix(s, "credits=") || err != nil {
+		return nil, fmt.Errorf("credits %q: want credits=N, credits=N/daily, credits=N/monthly or credits=N/monthly@day", s)
+	}
+	c := &keys.Credits{Remaining: n}
+	if hasRefill {
+		interval, day, hasDay := strings.Cut(refill, "@")
+		r := &keys.Refill{Interval: keys.RefillInterval(interval), Amount: n}
+		if interval == string(keys.RefillMonthly) {
+			r.RefillDay = 1
+		}
+		if hasDay {
+			if r.RefillDay, err = strconv.Atoi(day); err != nil {
+				return nil, fmt.Errorf("credits %q: refill day %q: want 1-31", s, day)
+			}
+		}
+		c.Refill = r
+	}
+	return c, keys.CheckCredits("credits", c)
 }
 
 func splitList(s string) []string {

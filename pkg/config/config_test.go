@@ -31,7 +31,25 @@ func TestLoad(t *testing.T) {
 	}{
 		{name: "custom tiers", env: map[string]string{EnvTiers: "free:fr:10, pro:pr:500"},
 			check: func(c Config) bool {
-				return len(c.Keys.Tiers) == 2 && c.Keys.Tiers[1] == keys.Tier{Name: "pro", Code: "pr", Limit: 500}
+				return len(c.Keys.Tiers) == 2 && reflect.DeepEqual(c.Keys.Tiers[1], keys.WindowTier("pro", "pr", 500, 15*time.Minute))
+			}},
+		{name: "old-form tier counts over the configured window", env: map[string]string{EnvTiers: "free:fr:10", EnvRateWindowSeconds: "60"},
+			check: func(c Config) bool { return reflect.DeepEqual(c.Keys.Tiers[0], keys.WindowTier("free", "fr", 10, time.Minute)) }},
+		{name: "default tiers count over the configured window", env: map[string]string{EnvRateWindowSeconds: "60"},
+			check: func(c Config) bool { return reflect.DeepEqual(c.Keys.Tiers, keys.DefaultTiers(time.Minute)) }},
+		{name: "tier with several limits and credits", env: map[string]string{EnvTiers: "pro:pr:burst=10/1s+daily=10000/1d+30/90:credits=5000/monthly@31"},
+			check: func(c Config) bool {
+				want := keys.Tier{Name: "pro", Code: "pr",
+					RateLimits: []keys.RateLimit{{Name: "burst", Limit: 10, WindowSeconds: 1}, {Name: "daily", Limit: 10000, WindowSeconds: 86400}, {Name: "window", Limit: 30, WindowSeconds: 90}},
+					Credits:    &keys.Credits{Remaining: 5000, Refill: &keys.Refill{Interval: keys.RefillMonthly, Amount: 5000, RefillDay: 31}}}
+				return reflect.DeepEqual(c.Keys.Tiers[0], want)
+			}},
+		{name: "tier without limits, daily credits", env: map[string]string{EnvTiers: "in:in:none:credits=7/daily,mo:mo:1/1m:credits=9/monthly,once:on:5:credits=3"},
+			check: func(c Config) bool {
+				t := c.Keys.Tiers
+				return len(t[0].RateLimits) == 0 && t[0].RateLimits != nil && *t[0].Credits.Refill == keys.Refill{Interval: keys.RefillDaily, Amount: 7} &&
+					*t[1].Credits.Refill == keys.Refill{Interval: keys.RefillMonthly, Amount: 9, RefillDay: 1} && t[1].RateLimits[0].WindowSeconds == 60 &&
+					t[2].Credits.Refill == nil && t[2].Credits.Remaining == 3
 			}},
 		{name: "custom prefix", env: map[string]string{EnvKeyPrefix: "acme"}, check: func(c Config) bool { return c.Keys.KeyPrefix == "acme" }},
 		{name: "window", env: map[string]string{EnvRateWindowSeconds: "60"}, check: func(c Config) bool { return c.Keys.RateWindow == time.Minute }},
@@ -47,6 +65,17 @@ func TestLoad(t *testing.T) {
 			check: func(c Config) bool { return reflect.DeepEqual(c.RouteScopes["GET /v1/orders"], []string{"contracts"}) }},
 		{name: "bad prefix", env: map[string]string{EnvKeyPrefix: "Ac_me"}, wantErr: EnvKeyPrefix},
 		{name: "tier missing limit", env: map[string]string{EnvTiers: "free:fr"}, wantErr: "name:code:limit"},
+		{name: "limit without window", env: map[string]string{EnvTiers: "free:fr:burst=10"}, wantErr: "N/window"},
+		{name: "window unit unknown", env: map[string]string{EnvTiers: "free:fr:10/1w"}, wantErr: "window"},
+		{name: "window too long", env: map[string]string{EnvTiers: "free:fr:10/31d"}, wantErr: "30d"},
+		{name: "window overflow", env: map[string]string{EnvTiers: "free:fr:10/9223372036854775807d"}, wantErr: "30d"},
+		{name: "limit name twice", env: map[string]string{EnvTiers: "free:fr:a=1/1s+a=2/2s"}, wantErr: "twice"},
+		{name: "limit name not a word", env: map[string]string{EnvTiers: "free:fr:Burst=1/1s"}, wantErr: "lowercase"},
+		{name: "six limits", env: map[string]string{EnvTiers: "free:fr:a=1/1+b=1/2+c=1/3+d=1/4+e=1/5+f=1/6"}, wantErr: "at most 5"},
+		{name: "credits interval", env: map[string]string{EnvTiers: "free:fr:10:credits=5/weekly"}, wantErr: "daily or monthly"},
+		{name: "credits day", env: map[string]string{EnvTiers: "free:fr:10:credits=5/monthly@32"}, wantErr: "1-31"},
+		{name: "credits negative", env: map[string]string{EnvTiers: "free:fr:10:credits=-5"}, wantErr: "remaining"},
+		{name: "credits form", env: map[string]string{EnvTiers: "free:fr:10:5"}, wantErr: "credits=N"},
 		{name: "tier zero limit", env: map[string]string{EnvTiers: "free:fr:0"}, wantErr: EnvTiers},
 		{name: "tier bad code", env: map[string]string{EnvTiers: "free:f1:5"}, wantErr: "tier code"},
 		{name: "tier code twice", env: map[string]string{EnvTiers: "a:xx:5,b:xx:6"}, wantErr: "twice"},

@@ -26,10 +26,10 @@ import (
 var dbConfig = func() keys.Config {
 	cfg := keys.DefaultConfig()
 	cfg.Tiers = append(cfg.Tiers,
-		keys.Tier{Name: "single", Code: "sg", Limit: 1},
-		keys.Tier{Name: "tiny", Code: "ti", Limit: 3},
-		keys.Tier{Name: "fifty", Code: "ff", Limit: 50},
-		keys.Tier{Name: "huge", Code: "hu", Limit: 1 << 40})
+		keys.WindowTier("single", "sg", 1, 15*time.Minute),
+		keys.WindowTier("tiny", "ti", 3, 15*time.Minute),
+		keys.WindowTier("fifty", "ff", 50, 15*time.Minute),
+		keys.WindowTier("huge", "hu", 1 << 40, 15*time.Minute))
 	return cfg
 }()
 

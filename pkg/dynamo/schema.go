@@ -7,6 +7,7 @@
 //	        gsi1pk = PROJECT#<project>        gsi1sk = <createdAt ms, 13 digits>#<id>   (a project's keys, newest first)
 //	        gsi2pk = OWNER#<project>#<owner>  gsi2sk = as gsi1sk                        (an owner's keys)
 //	        gsi3pk = CREATOR#<project>#<key id or operator>  gsi3sk = as gsi1sk         (the keys a key created)
+//	owner:  pk = OWNERLIMITS#<project>#<owner>   sk = LIMITS               (an owner's shared limits and their counters)
 //	audit:  pk = AUDIT#<project>     sk = <time ms, 13 digits>#<event id>
 //	secret: pk = CONFIG              sk = CURSOR_KEY                            (signs page cursors)
 //
@@ -51,7 +52,39 @@ const (
 	attrLastUsed      = "lastUsed"
 	attrTarget        = "target"
 	attrAction        = "action"
+	attrRotatedTo     = "rotatedTo"
 )
+
+// Attributes of limits, on key and owner items alike; docs/limits.md
+// tells how the authorizer's one write counts them.
+const (
+	attrRateLimits   = "rateLimits"   // L of M{name, limit, windowSeconds}; absent on a key: its tier's
+	attrCredits      = "credits"      // N remaining; absent: unlimited
+	attrCreditRefill = "creditRefill" // M{interval, amount, refillDay}
+	attrNextRefill   = "nextRefill"   // N, Unix ms of the next refill
+	// attrLimitsVersion is a key's LimitsVersion, absent while 0: the
+	// authorizer's cached plan of the key must still match it.
+	attrLimitsVersion = "lv"
+	attrOwnerLimited  = "ownerLimits" // BOOL: the key's owner has limits
+	// A rotation's successor carries the old key's hash until the grace
+	// ends: the old key's uses count on the successor's item.
+	attrGraceHash  = "graceHash"
+	attrGraceUntil = "graceUntil" // N, Unix ms
+)
+
+// Window counters: counterAttr holds the uses of one limit in the window
+// starting at start (Unix seconds); lastWindowAttr the start of the
+// latest window that limit counted in. A limit is named by its Counter(),
+// "<name>.<windowSeconds>".
+func counterAttr(limit string, start int64) string {
+	return "w." + limit + "." + strconv.FormatInt(start, 10)
+}
+func lastWindowAttr(limit string) string { return "lw." + limit }
+
+// isMeterAttr reports whether name is a window counter or a last window.
+func isMeterAttr(name string) bool {
+	return strings.HasPrefix(name, "w.") || strings.HasPrefix(name, "lw.")
+}
 
 const keySK = "KEY"
 
@@ -63,6 +96,9 @@ func auditPK(project string) string        { return "AUDIT#" + project }
 func creatorPK(project, creator string) string {
 	return "CREATOR#" + project + "#" + creator
 }
+func ownerLimitsPK(project, owner string) string { return "OWNERLIMITS#" + project + "#" + owner }
+
+const ownerLimitsSK = "LIMITS"
 
 // The item holding the secret that signs page cursors.
 const (

@@ -71,6 +71,77 @@ type keyRecord struct {
 	CreatedBy     string   `dynamodbav:"createdBy,omitempty"`
 	Version       int64    `dynamodbav:"version"`
 	TTL           int64    `dynamodbav:"ttl,omitempty"`
+	limitsRecord
+	LimitsVersion int64  `dynamodbav:"lv,omitempty"`
+	OwnerLimited  bool   `dynamodbav:"ownerLimits,omitempty"`
+	GraceHash     []byte `dynamodbav:"graceHash,omitempty"`
+	GraceUntil    int64  `dynamodbav:"graceUntil,omitempty"`
+}
+
+// limitsRecord is the limits part of a key or owner item.
+type limitsRecord struct {
+	// RateLimits is nil (absent) on a key that follows its tier; an empty
+	// list is no limit.
+	RateLimits   *[]rateLimitRecord `dynamodbav:"rateLimits,omitempty"`
+	Credits      *int64             `dynamodbav:"credits,omitempty"`
+	CreditRefill *refillRecord      `dynamodbav:"creditRefill,omitempty"`
+	NextRefill   int64              `dynamodbav:"nextRefill,omitempty"`
+}
+
+type rateLimitRecord struct {
+	Name          string `dynamodbav:"name"`
+	Limit         int64  `dynamodbav:"limit"`
+	WindowSeconds int64  `dynamodbav:"windowSeconds"`
+}
+
+type refillRecord struct {
+	Interval  string `dynamodbav:"interval"`
+	Amount    int64  `dynamodbav:"amount"`
+	RefillDay int    `dynamodbav:"refillDay,omitempty"`
+}
+
+func toLimitsRecord(limits []keys.RateLimit, fromTier bool, c *keys.Credits) limitsRecord {
+	var r limitsRecord
+	if !fromTier {
+		list := make([]rateLimitRecord, len(limits))
+		for i, l := range limits {
+			list[i] = rateLimitRecord(l)
+		}
+		r.RateLimits = &list
+	}
+	if c != nil {
+		remaining := c.Remaining
+		r.Credits = &remaining
+		if c.Refill != nil {
+			r.CreditRefill = &refillRecord{Interval: string(c.Refill.Interval), Amount: c.Refill.Amount, RefillDay: c.Refill.RefillDay}
+		}
+		r.NextRefill = millis(c.NextRefillAt)
+	}
+	return r
+}
+
+// rateLimits returns the limits the record holds, and whether it holds
+// none of its own (a key following its tier).
+func (r limitsRecord) rateLimits() ([]keys.RateLimit, bool) {
+	if r.RateLimits == nil {
+		return nil, true
+	}
+	out := make([]keys.RateLimit, len(*r.RateLimits))
+	for i, l := range *r.RateLimits {
+		out[i] = keys.RateLimit(l)
+	}
+	return out, false
+}
+
+func (r limitsRecord) credits() *keys.Credits {
+	if r.Credits == nil {
+		return nil
+	}
+	c := &keys.Credits{Remaining: *r.Credits, NextRefillAt: fromMillis(r.NextRefill)}
+	if f := r.CreditRefill; f != nil {
+		c.Refill = &keys.Refill{Interval: keys.RefillInterval(f.Interval), Amount: f.Amount, RefillDay: f.RefillDay}
+	}
+	return c
 }
 
 func toRecord(k *keys.Key) keyRecord {
@@ -83,6 +154,8 @@ func toRecord(k *keys.Key) keyRecord {
 		IPAllowlist: k.IPAllowlist, Metadata: string(k.Metadata), ExpiresAt: millis(k.ExpiresAt),
 		CreatedAt: k.CreatedAt.UnixMilli(), UpdatedAt: k.UpdatedAt.UnixMilli(), RevokedAt: millis(k.RevokedAt),
 		RotatedFrom: k.RotatedFrom, RotatedTo: k.RotatedTo, CreatedBy: k.CreatedBy, Version: k.Version, TTL: ttlSeconds(k.PurgeAt),
+		limitsRecord:  toLimitsRecord(k.RateLimits, k.RateLimitsFromTier, k.Credits),
+		LimitsVersion: k.LimitsVersion, OwnerLimited: k.OwnerLimited,
 	}
 	if k.Owner != "" {
 		r.GSI2PK, r.GSI2SK = ownerPK(k.Project, k.Owner), r.GSI1SK
@@ -101,7 +174,9 @@ func (r keyRecord) key() *keys.Key {
 		IPAllowlist: r.IPAllowlist, ExpiresAt: fromMillis(r.ExpiresAt),
 		CreatedAt: timeOf(r.CreatedAt), UpdatedAt: timeOf(r.UpdatedAt),
 		RevokedAt: fromMillis(r.RevokedAt), RotatedFrom: r.RotatedFrom, RotatedTo: r.RotatedTo, CreatedBy: r.CreatedBy, Version: r.Version,
+		Credits: r.credits(), LimitsVersion: r.LimitsVersion, OwnerLimited: r.OwnerLimited,
 	}
+	k.RateLimits, k.RateLimitsFromTier = r.rateLimits()
 	if r.Metadata != "" {
 		k.Metadata = readableJSON(r.Metadata)
 	}

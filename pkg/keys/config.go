@@ -8,13 +8,6 @@ import (
 	"github.com/keygate/keygate/pkg/token"
 )
 
-// Tier is a class of keys with its own code in the token and its own rate limit.
-type Tier struct {
-	Name  string
-	Code  string
-	Limit int64 // requests per rate window
-}
-
 // Config is what the domain is configured with, as plain values; pkg/config
 // reads it from the environment that template.yaml sets.
 type Config struct {
@@ -40,14 +33,20 @@ const day = 24 * time.Hour
 // DefaultConfig is the configuration with every default, as the product
 // documents: three tiers with 100, 1,000 and 10,000 requests per 15 minutes.
 func DefaultConfig() Config {
+	const window = 15 * time.Minute
 	return Config{
 		KeyPrefix:      DefaultKeyPrefix,
-		Tiers:          []Tier{{"public", "pk", 100}, {"partner", "pt", 1000}, {"internal", "in", 10000}},
+		Tiers:          DefaultTiers(window),
 		Scopes:         []string{"contracts", "vaults", "users", "payments", "webhooks", ScopeAdmin, "embed", ScopeVerify},
-		RateWindow:     15 * time.Minute,
+		RateWindow:     window,
 		Retention:      30 * day,
 		AuditRetention: 365 * day,
 	}
+}
+
+// DefaultTiers are the three tiers of the product documents, limited over window.
+func DefaultTiers(window time.Duration) []Tier {
+	return []Tier{WindowTier("public", "pk", 100, window), WindowTier("partner", "pt", 1000, window), WindowTier("internal", "in", 10000, window)}
 }
 
 // Validate checks a configuration as a whole: names, codes and limits, each
@@ -66,8 +65,11 @@ func (c Config) Validate() error {
 		if err := token.ValidateTierCode(t.Code); err != nil {
 			return err
 		}
-		if t.Limit <= 0 {
-			return fmt.Errorf("tier %q: limit %d: want a positive whole number", t.Name, t.Limit)
+		if err := CheckRateLimits("rateLimits", t.RateLimits); err != nil {
+			return fmt.Errorf("tier %q: %w", t.Name, err)
+		}
+		if err := CheckCredits("credits", t.Credits); err != nil {
+			return fmt.Errorf("tier %q: %w", t.Name, err)
 		}
 		if slices.ContainsFunc(c.Tiers[:i], func(o Tier) bool { return o.Name == t.Name || o.Code == t.Code }) {
 			return fmt.Errorf("tier %q: name or code used twice", t.Name)

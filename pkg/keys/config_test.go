@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +12,13 @@ func TestDefaultConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	want := []Tier{{"public", "pk", 100}, {"partner", "pt", 1000}, {"internal", "in", 10000}}
-	if len(cfg.Tiers) != len(want) {
-		t.Fatalf("tiers = %+v", cfg.Tiers)
+	want := []Tier{
+		{Name: "public", Code: "pk", RateLimits: []RateLimit{{"window", 100, 900}}},
+		{Name: "partner", Code: "pt", RateLimits: []RateLimit{{"window", 1000, 900}}},
+		{Name: "internal", Code: "in", RateLimits: []RateLimit{{"window", 10000, 900}}},
 	}
-	for i, tier := range want {
-		if cfg.Tiers[i] != tier {
-			t.Errorf("tier %d = %+v, want %+v", i, cfg.Tiers[i], tier)
-		}
+	if !reflect.DeepEqual(cfg.Tiers, want) {
+		t.Errorf("tiers = %+v, want %+v", cfg.Tiers, want)
 	}
 	if cfg.KeyPrefix != "kg" || cfg.RateWindow != 15*time.Minute || cfg.Retention != 30*day || cfg.AuditRetention != 365*day {
 		t.Errorf("config = %+v", cfg)
@@ -35,7 +35,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no tier", func(c *Config) { c.Tiers = nil }, "no tier"},
 		{"tier name", func(c *Config) { c.Tiers[0].Name = "Public" }, "tier name"},
 		{"tier code", func(c *Config) { c.Tiers[0].Code = "p1" }, "tier code"},
-		{"zero limit", func(c *Config) { c.Tiers[0].Limit = 0 }, "positive"},
+		{"zero limit", func(c *Config) { c.Tiers[0].RateLimits[0].Limit = 0 }, "limit"},
+		{"bad credits", func(c *Config) { c.Tiers[0].Credits = &Credits{Remaining: -1} }, "credits.remaining"},
 		{"code twice", func(c *Config) { c.Tiers[1].Code = c.Tiers[0].Code }, "twice"},
 		{"name twice", func(c *Config) { c.Tiers[1].Name = c.Tiers[0].Name }, "twice"},
 		{"scope twice", func(c *Config) { c.Scopes = append(c.Scopes, c.Scopes[0]) }, "twice"},

@@ -49,6 +49,25 @@ type Key struct {
 	// CreatedBy is the id of the key that created this one, or
 	// ActorOperator; a rotation's successor names the key that rotated.
 	CreatedBy string `json:"createdBy"`
+	// RateLimits are the limits in effect. RateLimitsFromTier is set when
+	// the key has none of its own and follows its tier's, whatever the tier
+	// is configured with now; an empty list of its own means no limit.
+	RateLimits         []RateLimit `json:"rateLimits"`
+	RateLimitsFromTier bool        `json:"rateLimitsFromTier"`
+	// Credits is nil for unlimited.
+	Credits *Credits `json:"credits"`
+
+	// OwnerLimited is set when the key's owner has limits of its own, which
+	// every use of the key must also fit in.
+	OwnerLimited bool `json:"-"`
+	// LimitsVersion changes whenever what the authorizer must know before
+	// its write changes: RateLimits, RateLimitsFromTier, whether Credits is
+	// nil, OwnerLimited. 0 means none of them differs from a plain key's
+	// (tier limits, unlimited credits, no owner limits).
+	LimitsVersion int64 `json:"-"`
+	// Meter is the authorizer's window counters as stored, opaque to the
+	// domain: a rotation carries them to the successor.
+	Meter map[string]int64 `json:"-"`
 
 	Hash [32]byte `json:"-"`
 	// Version counts management changes; a change is written only if the

@@ -81,7 +81,7 @@ func (c Caller) mayGrantTier(cfg Config, tier Tier) error {
 		return nil
 	}
 	own, ok := cfg.TierByName(c.Tier)
-	if !ok || tier.Limit > own.Limit {
+	if !ok || !LimitsWithin(tier.RateLimits, own.RateLimits) {
 		return &ForbiddenError{fmt.Sprintf("tier: the calling key's tier %q allows fewer requests than %q; it cannot give a key more", c.Tier, tier.Name)}
 	}
 	return nil
