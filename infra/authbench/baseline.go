@@ -165,8 +165,11 @@ func (b *baselineStore) UseKey(ctx context.Context, req authorizer.UseRequest) (
 		return authorizer.UseResult{Outcome: o, Key: k}, nil
 	}
 	// The window before the usage, so that a rate-limited use counts
-	// nothing; the counters of past windows the read found go with it.
-	current := windowAttr(req.Window)
+	// nothing; the counters of past windows the read found go with it. The
+	// common design has one limit: the tier's first.
+	limit := req.TierLimits[0]
+	w := authorizer.WindowAt(req.Now, limit.Window())
+	current := windowAttr(w)
 	names := map[string]string{"#cur": current}
 	update := "SET #cur = if_not_exists(#cur, :zero) + :one"
 	var stale []string
@@ -186,13 +189,13 @@ func (b *baselineStore) UseKey(ctx context.Context, req authorizer.UseRequest) (
 		UpdateExpression:          &update,
 		ConditionExpression:       aws.String("attribute_not_exists(#cur) OR #cur < :limit"),
 		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": number(0), ":one": number(1), ":limit": number(req.Limit)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": number(0), ":one": number(1), ":limit": number(limit.Limit)},
 		ReturnValues:              types.ReturnValueUpdatedNew,
 	})
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &failed):
-		return authorizer.UseResult{Outcome: authorizer.RateLimited, Key: k, Count: req.Limit}, nil
+		return authorizer.UseResult{Outcome: authorizer.RateLimited, Key: k, Limits: []authorizer.LimitCount{{RateLimit: limit, Window: w, Count: limit.Limit}}}, nil
 	case err != nil:
 		return authorizer.UseResult{}, fmt.Errorf("count rate window of %s: %w", req.ID, err)
 	}
@@ -219,7 +222,7 @@ func (b *baselineStore) UseKey(ctx context.Context, req authorizer.UseRequest) (
 	if k, err = decodeBaselineKey(usage.Attributes); err != nil {
 		return authorizer.UseResult{}, err
 	}
-	return authorizer.UseResult{Outcome: authorizer.Allowed, Key: k, Count: count}, nil
+	return authorizer.UseResult{Outcome: authorizer.Allowed, Key: k, Limits: []authorizer.LimitCount{{RateLimit: limit, Window: w, Count: count}}}, nil
 }
 
 // refusal is why k may not be used for req, in the order authorizer.Store
@@ -245,8 +248,8 @@ func refusal(k *keys.Key, req authorizer.UseRequest) authorizer.Outcome {
 // ReturnUse takes the use back with an UpdateItem per counter, each on
 // condition that the key is the one counted and the counter is above zero:
 // a window already gone, or a key replaced, keeps its counter as it is.
-func (b *baselineStore) ReturnUse(ctx context.Context, req authorizer.UseRequest, w authorizer.Window) error {
-	for _, counter := range []string{windowAttr(w), attrTotalRequests} {
+func (b *baselineStore) ReturnUse(ctx context.Context, req authorizer.UseRequest, used authorizer.UseResult) error {
+	for _, counter := range []string{windowAttr(used.Limits[0].Window), attrTotalRequests} {
 		_, err := b.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                &b.table,
 			Key:                      itemID(req.ID),

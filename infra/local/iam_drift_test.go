@@ -131,7 +131,7 @@ func allows(s samtemplate.Statement, action string, res samtemplate.Resource, pk
 	if s.LeadingKeys == nil {
 		return true
 	}
-	return len(pks) > 0 && !slices.ContainsFunc(pks, func(pk string) bool { return !slices.Contains(s.LeadingKeys, pk) })
+	return len(pks) > 0 && !slices.ContainsFunc(pks, func(pk string) bool { return !s.Admits(pk) })
 }
 
 // recordAccesses drives every function's main paths through its real

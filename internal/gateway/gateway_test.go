@@ -336,7 +336,10 @@ func TestGatewayResponses(t *testing.T) {
 		{"rate limited", answering(policy("key_1", "Deny", anyArn, map[string]any{"errorCode": "rate_limited", "retryAfter": "42"}), nil),
 			403, "rate_limited", map[string]string{"Retry-After": "42"}},
 		{"insufficient scope", answering(policy("key_1", "Deny", anyArn, map[string]any{"errorCode": "insufficient_scope"}), nil),
-			403, "insufficient_scope", map[string]string{"Retry-After": ""}},
+			403, "insufficient_scope", map[string]string{"Retry-After": "", "RateLimit-Limit": ""}},
+		{"usage exceeded, with the budget", answering(policy("key_1", "Deny", anyArn, map[string]any{
+			"errorCode": "usage_exceeded", "retryAfter": "3600", "rateLimitLimit": "100", "rateLimitRemaining": "99", "rateLimitResetAfter": "450",
+		}), nil), 403, "usage_exceeded", map[string]string{"Retry-After": "3600", "RateLimit-Limit": "100", "RateLimit-Remaining": "99", "RateLimit-Reset": "450"}},
 		{"numbers in the context", answering(policy("key_1", "Deny", anyArn, map[string]any{"errorCode": "rate_limited", "retryAfter": 7}), nil),
 			403, "rate_limited", map[string]string{"Retry-After": "7"}},
 		{"authorizer failure", answering(events.APIGatewayCustomAuthorizerResponse{}, errors.New("store unavailable")),

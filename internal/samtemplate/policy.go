@@ -8,6 +8,8 @@ package samtemplate
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -18,9 +20,46 @@ type Statement struct {
 	Actions   []string
 	Resources []Resource
 	// LeadingKeys, when not nil, limits the statement to items whose
-	// partition key is one of these
-	// (ForAllValues:StringEquals: dynamodb:LeadingKeys).
-	LeadingKeys []string
+	// partition key is one of these (ForAllValues:StringEquals:
+	// dynamodb:LeadingKeys), or, when LeadingKeysLike, matches one of these
+	// patterns, where * matches any characters (ForAllValues:StringLike).
+	LeadingKeys     []string
+	LeadingKeysLike bool
+}
+
+// Admits reports whether the statement's leading keys admit an item whose
+// partition key is pk.
+func (s Statement) Admits(pk string) bool {
+	if s.LeadingKeys == nil {
+		return true
+	}
+	return slices.ContainsFunc(s.LeadingKeys, func(k string) bool {
+		if !s.LeadingKeysLike {
+			return k == pk
+		}
+		return globMatch(k, pk)
+	})
+}
+
+// globMatch matches s against pattern, where * matches any run of
+// characters, as IAM's StringLike does (? is not used here).
+func globMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
 }
 
 // Resource is the KeysTable (Index "") or one of its indexes.
@@ -33,7 +72,10 @@ func (r Resource) String() string {
 	return TableResource + "/index/" + r.Index
 }
 
-const leadingKeysCondition = "ForAllValues:StringEquals"
+const (
+	leadingKeysCondition     = "ForAllValues:StringEquals"
+	leadingKeysLikeCondition = "ForAllValues:StringLike"
+)
 
 type statementDoc struct {
 	Effect    string                          `yaml:"Effect"`
@@ -104,9 +146,10 @@ func parseStatement(sd statementDoc) (Statement, error) {
 	}
 	for op, keys := range sd.Condition {
 		leading, ok := keys["dynamodb:LeadingKeys"]
-		if op != leadingKeysCondition || !ok || len(keys) != 1 {
-			return Statement{}, fmt.Errorf("Condition %s: only %s: dynamodb:LeadingKeys is read", op, leadingKeysCondition)
+		if op != leadingKeysCondition && op != leadingKeysLikeCondition || !ok || len(keys) != 1 {
+			return Statement{}, fmt.Errorf("Condition %s: only %s or %s: dynamodb:LeadingKeys is read", op, leadingKeysCondition, leadingKeysLikeCondition)
 		}
+		s.LeadingKeysLike = op == leadingKeysLikeCondition
 		if s.LeadingKeys, err = literals(leading); err != nil || len(s.LeadingKeys) == 0 {
 			return Statement{}, fmt.Errorf("Condition: want literal leading keys")
 		}

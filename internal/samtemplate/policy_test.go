@@ -110,3 +110,29 @@ func TestModulePolicies(t *testing.T) {
 		t.Errorf("whoami policy %+v, want none", whoami.Policy)
 	}
 }
+
+func TestStatementAdmits(t *testing.T) {
+	exact := Statement{LeadingKeys: []string{"CONFIG"}}
+	like := Statement{LeadingKeys: []string{"KEY#*", "OWNERLIMITS#*"}, LeadingKeysLike: true}
+	for _, tc := range []struct {
+		s    Statement
+		pk   string
+		want bool
+	}{
+		{Statement{}, "anything", true},
+		{exact, "CONFIG", true},
+		{exact, "CONFIGX", false},
+		{exact, "KEY#*", false},
+		{like, "KEY#key_1", true},
+		{like, "OWNERLIMITS#acme#team", true},
+		{like, "AUDIT#acme", false},
+		{like, "XKEY#key_1", false},
+		{like, "CONFIG", false},
+		{Statement{LeadingKeys: []string{"A*B*C"}, LeadingKeysLike: true}, "AxxBxC", true},
+		{Statement{LeadingKeys: []string{"A*B*C"}, LeadingKeysLike: true}, "AxxCxB", false},
+	} {
+		if got := tc.s.Admits(tc.pk); got != tc.want {
+			t.Errorf("%+v admits %q: %v, want %v", tc.s, tc.pk, got, tc.want)
+		}
+	}
+}

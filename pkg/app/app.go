@@ -68,7 +68,7 @@ func LoadEnv(ctx context.Context, getenv func(string) string, log *slog.Logger) 
 
 // AuthorizerHandler answers API Gateway's authorizer events.
 func (a *App) AuthorizerHandler() *authorizer.Handler {
-	var opts []authorizer.HandlerOption
+	opts := []authorizer.HandlerOption{authorizer.WithRouteCosts(a.Config.RouteCosts)}
 	if a.Config.CachedResults {
 		opts = append(opts, authorizer.ForCachedResults())
 	}

@@ -4,15 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/token"
 )
 
-// Outcome is what an authorization decided. The three refusals of a key
-// that authenticated (rate limited, insufficient scope, IP not allowed) are
-// also the errorCode of a Deny policy.
+// Outcome is what an authorization decided. The refusals of a key that
+// authenticated (rate limited, usage exceeded, insufficient scope, IP not
+// allowed) are also the errorCode of a Deny policy.
 type Outcome string
 
 const (
@@ -23,6 +24,7 @@ const (
 	Revoked           Outcome = "revoked"
 	Expired           Outcome = "expired"
 	RateLimited       Outcome = "rate_limited"
+	UsageExceeded     Outcome = "usage_exceeded" // its credits, or its owner's, do not cover the cost
 	InsufficientScope Outcome = "insufficient_scope"
 	IPNotAllowed      Outcome = "ip_not_allowed"
 )
@@ -41,6 +43,9 @@ type Request struct {
 	SourceIP string
 	// Route is what the log names the request by, such as "GET /v1/whoami".
 	Route string
+	// Cost is what the request spends of the key's credits (and its
+	// owner's); 0 spends nothing.
+	Cost int64
 }
 
 // Decision is an authorization's result.
@@ -51,18 +56,39 @@ type Decision struct {
 	// Key is the key as stored, after this request was counted if it was;
 	// nil when the key was missing, malformed or not found.
 	Key *keys.Key
-	// RateLimit is the key's budget in the current window; nil unless the
-	// key is active.
-	RateLimit *RateLimit
-	// RetryAfter is, when rate limited, how long until the window ends.
+	// RateLimits are the budgets of every rate limit that applied, the
+	// key's then its owner's; RateLimit is the tightest of them (the least
+	// room left), nil when none applied.
+	RateLimits []RateLimit
+	RateLimit  *RateLimit
+	// Credits and OwnerCredits are the credits left, nil when unlimited.
+	Credits, OwnerCredits *keys.Credits
+	// At is when the decision was made.
+	At time.Time
+	// RetryAfter is, when rate limited, how long until the window that
+	// refused ends; when usage exceeded, until the credits refill (0 when
+	// they never do).
 	RetryAfter time.Duration
 }
 
-// RateLimit is a key's budget in the current rate window.
+// RateLimit is the budget of one rate limit in its current window.
 type RateLimit struct {
+	Name      string
+	Owner     bool // a limit of the key's owner, shared by all its keys
 	Limit     int64
 	Remaining int64
 	Reset     time.Time // when the window ends
+}
+
+// CreditsRemaining is what the request's key can still spend: the lesser
+// of its credits and its owner's; ok is false when both are unlimited.
+func (d Decision) CreditsRemaining() (n int64, ok bool) {
+	for _, c := range []*keys.Credits{d.Credits, d.OwnerCredits} {
+		if c != nil && (!ok || c.Remaining < n) {
+			n, ok = c.Remaining, true
+		}
+	}
+	return n, ok
 }
 
 // Authorizer decides whether a key may make a request, with one DynamoDB
@@ -126,37 +152,81 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 	}
 	hash := token.Hash(req.Key)
 	id := token.ID(hash)
-	window := WindowAt(now, a.cfg.RateWindow)
-	limit := tier.RateLimits[0].Limit
-	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, Limit: limit, Window: window, Now: now}
+	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, TierLimits: tier.RateLimits, Cost: req.Cost, Now: now}
 	used, err := a.store.UseKey(ctx, use)
 	if err != nil {
 		return Decision{KeyID: id}, fmt.Errorf("authorize %s: %w", id, err)
 	}
-	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key}
-	if used.Window.Length > 0 {
-		window = used.Window // the budget and reset are of the window counted in
-	}
+	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key, Credits: used.Credits, OwnerCredits: used.OwnerCredits, At: now}
 	switch used.Outcome {
 	case RateLimited:
-		d.RateLimit = &RateLimit{Limit: limit, Remaining: 0, Reset: window.End()}
-		d.RetryAfter = window.End().Sub(now)
+		d.RetryAfter = used.Limits[used.Refused].Window.End().Sub(now)
+	case UsageExceeded:
+		d.RetryAfter = untilRefill(used, req.Cost, now)
 	case Allowed:
 		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
 			d.Outcome = IPNotAllowed
-			used.Count--
-			d.Key.Usage.TotalRequests--
-			a.returnUse(ctx, use, window)
+			a.returnUse(ctx, use, used)
+			used = returned(used, req.Cost)
+			d.Key, d.Credits, d.OwnerCredits = used.Key, used.Credits, used.OwnerCredits
 		}
-		d.RateLimit = &RateLimit{Limit: limit, Remaining: max(0, limit-used.Count), Reset: window.End()}
 	}
+	d.RateLimits, d.RateLimit = budgets(used.Limits)
 	return d, nil
+}
+
+// budgets are the limits' budgets and the tightest of them.
+func budgets(limits []LimitCount) ([]RateLimit, *RateLimit) {
+	if len(limits) == 0 {
+		return nil, nil
+	}
+	out := make([]RateLimit, len(limits))
+	tightest := 0
+	for i, l := range limits {
+		out[i] = RateLimit{Name: l.Name, Owner: l.Owner, Limit: l.Limit, Remaining: l.Remaining(), Reset: l.Window.End()}
+		if out[i].Remaining < out[tightest].Remaining {
+			tightest = i
+		}
+	}
+	return out, &out[tightest]
+}
+
+// untilRefill is how long until the credits that refused the cost refill:
+// the key's when they fell short, else its owner's; 0 when they never do.
+func untilRefill(used UseResult, cost int64, now time.Time) time.Duration {
+	c := used.Credits
+	if c == nil || c.Remaining >= cost {
+		c = used.OwnerCredits
+	}
+	if c == nil || c.Refill == nil || c.NextRefillAt == nil {
+		return 0
+	}
+	return c.NextRefillAt.Sub(now)
+}
+
+// returned is a use as it stands after ReturnUse gave it back.
+func returned(used UseResult, cost int64) UseResult {
+	k := *used.Key
+	k.Usage.TotalRequests--
+	used.Key = &k
+	used.Limits = slices.Clone(used.Limits)
+	for i := range used.Limits {
+		used.Limits[i].Count--
+	}
+	for _, c := range []**keys.Credits{&used.Credits, &used.OwnerCredits} {
+		if *c != nil {
+			back := **c
+			back.Remaining += cost
+			*c = &back
+		}
+	}
+	return used
 }
 
 // returnUse gives back the budget a refused request took. Its failure
 // leaves the refusal as it is: it costs the key one use, and is logged.
-func (a *Authorizer) returnUse(ctx context.Context, use UseRequest, window Window) {
-	if err := a.store.ReturnUse(ctx, use, window); err != nil {
+func (a *Authorizer) returnUse(ctx context.Context, use UseRequest, used UseResult) {
+	if err := a.store.ReturnUse(ctx, use, used); err != nil {
 		a.log.ErrorContext(ctx, "return of a refused use failed", "keyId", use.ID, "error", err.Error())
 	}
 }

@@ -57,11 +57,11 @@ func TestDecide(t *testing.T) {
 		limit   *authorizer.RateLimit
 	}{
 		{name: "allowed", req: authorizer.Request{Scopes: []string{"contracts"}}, label: "reader", want: authorizer.Allowed, calls: 1, counted: 1,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 99, Reset: windowEnd}},
+			limit: &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 99, Reset: windowEnd}},
 		{name: "allowed, route needs no scope", label: "reader", want: authorizer.Allowed, calls: 1, counted: 1,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 99, Reset: windowEnd}},
+			limit: &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 99, Reset: windowEnd}},
 		{name: "allowed, other tier's limit", label: "admin", req: authorizer.Request{Scopes: []string{"admin"}}, want: authorizer.Allowed, calls: 1, counted: 1,
-			limit: &authorizer.RateLimit{Limit: 10000, Remaining: 9999, Reset: windowEnd}},
+			limit: &authorizer.RateLimit{Name: "window", Limit: 10000, Remaining: 9999, Reset: windowEnd}},
 		{name: "missing", req: authorizer.Request{Key: ""}, want: authorizer.MissingKey},
 		{name: "bad checksum", req: authorizer.Request{Key: malformed()}, want: authorizer.MalformedKey},
 		{name: "other prefix", req: authorizer.Request{Key: authorizertest.Key("sk", "pk", "reader")}, want: authorizer.MalformedKey},
@@ -72,16 +72,16 @@ func TestDecide(t *testing.T) {
 		{name: "revoked", label: "revoked", want: authorizer.Revoked, calls: 1},
 		{name: "expired", label: "expired", want: authorizer.Expired, calls: 1},
 		{name: "rate limited, not counted", label: "limited", want: authorizer.RateLimited, calls: 1,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 0, Reset: windowEnd}},
+			limit: &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 0, Reset: windowEnd}},
 		// Refusals spend no budget (see Authorizer): scope is refused by the
 		// write itself; an IP refusal's use is returned by a second request.
 		{name: "insufficient scope, not counted", req: authorizer.Request{Scopes: []string{"contracts", "admin"}}, label: "reader", want: authorizer.InsufficientScope, calls: 1},
 		{name: "IP not allowed, returned", req: authorizer.Request{SourceIP: "198.51.100.7"}, label: "allowlisted", want: authorizer.IPNotAllowed, calls: 2,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 100, Reset: windowEnd}},
+			limit: &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 100, Reset: windowEnd}},
 		{name: "IP unknown, allowlist set", label: "allowlisted", want: authorizer.IPNotAllowed, calls: 2,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 100, Reset: windowEnd}},
+			limit: &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 100, Reset: windowEnd}},
 		{name: "IP in allowlist", req: authorizer.Request{SourceIP: "2001:db8::5"}, label: "allowlisted", want: authorizer.Allowed, calls: 1, counted: 1,
-			limit: &authorizer.RateLimit{Limit: 100, Remaining: 99, Reset: windowEnd}},
+			limit: &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 99, Reset: windowEnd}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,14 +152,14 @@ func TestDecideInTheStoresWindow(t *testing.T) {
 		limit *authorizer.RateLimit
 		retry time.Duration
 	}{
-		{"room left", 98, authorizer.Allowed, &authorizer.RateLimit{Limit: 100, Remaining: 1, Reset: nextEnd}, 0},
-		{"full", 100, authorizer.RateLimited, &authorizer.RateLimit{Limit: 100, Remaining: 0, Reset: nextEnd}, nextEnd.Sub(authorizertest.EventTime)},
+		{"room left", 98, authorizer.Allowed, &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 1, Reset: nextEnd}, 0},
+		{"full", 100, authorizer.RateLimited, &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 0, Reset: nextEnd}, nextEnd.Sub(authorizertest.EventTime)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			f.store.SetUses(keyID("reader"), windowEnd, tt.uses)
+			f.store.SetUses(keyID("reader"), "window.900", windowEnd, tt.uses)
 			d, err := f.auth.Decide(context.Background(), authorizer.Request{Key: authorizertest.EventKey("reader")})
 			if err != nil {
 				t.Fatal(err)
@@ -175,15 +175,15 @@ func TestDecideInTheStoresWindow(t *testing.T) {
 // store's, not the request's.
 func TestIPRefusalReturnsToTheWindowCounted(t *testing.T) {
 	f := newFixture(t)
-	f.store.SetUses(keyID("allowlisted"), windowEnd, 5)
+	f.store.SetUses(keyID("allowlisted"), "window.900", windowEnd, 5)
 	req := authorizer.Request{Key: authorizertest.EventKey("allowlisted")}
 	steps := []struct {
 		sourceIP string
 		outcome  authorizer.Outcome
 		limit    *authorizer.RateLimit
 	}{
-		{"198.51.100.7", authorizer.IPNotAllowed, &authorizer.RateLimit{Limit: 100, Remaining: 95, Reset: nextEnd}},
-		{"203.0.113.9", authorizer.Allowed, &authorizer.RateLimit{Limit: 100, Remaining: 94, Reset: nextEnd}},
+		{"198.51.100.7", authorizer.IPNotAllowed, &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 95, Reset: nextEnd}},
+		{"203.0.113.9", authorizer.Allowed, &authorizer.RateLimit{Name: "window", Limit: 100, Remaining: 94, Reset: nextEnd}},
 	}
 	for _, w := range steps {
 		req.SourceIP = w.sourceIP
@@ -327,7 +327,7 @@ func TestDecisionLog(t *testing.T) {
 // (JSON, discarded).
 func BenchmarkAuthorize(b *testing.B) {
 	cfg := keys.DefaultConfig()
-	cfg.Tiers = append(cfg.Tiers, keys.WindowTier("bench", "bn", 1 << 62, 15*time.Minute))
+	cfg.Tiers = append(cfg.Tiers, keys.WindowTier("bench", "bn", 1<<62, 15*time.Minute))
 	store := authorizertest.NewStore()
 	raw := authorizertest.Key(cfg.KeyPrefix, "bn", "bench")
 	store.Add(raw, keys.Key{Tier: "bench", Project: "acme", Owner: "alice", Status: keys.StatusActive,

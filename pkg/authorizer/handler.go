@@ -29,12 +29,16 @@ const codeUnauthorized = "unauthorized"
 type Handler struct {
 	auth   *Authorizer
 	routes RouteScopes
+	costs  RouteCosts
 	// stageWide answers for every route at once, for API Gateway's result cache.
 	stageWide bool
 }
 
 // HandlerOption changes a Handler.
 type HandlerOption func(*Handler)
+
+// WithRouteCosts makes each request spend its route's cost of credits.
+func WithRouteCosts(costs RouteCosts) HandlerOption { return func(h *Handler) { h.costs = costs } }
 
 // ForCachedResults makes REST answers hold for every route of the stage.
 // API Gateway reuses a cached answer for whatever route the same identity
@@ -110,8 +114,8 @@ func (h *Handler) REST(ctx context.Context, ev events.APIGatewayCustomAuthorizer
 // HTTP answers an HTTP API authorizer event (payload 2.0) with a simple
 // response. An HTTP API cannot turn a Lambda authorizer's answer into 401,
 // so every refusal is isAuthorized false (403) and its context's errorCode
-// tells them apart: unauthorized, rate_limited, insufficient_scope or
-// ip_not_allowed. A store failure returns its error (API Gateway answers
+// tells them apart: unauthorized, rate_limited, usage_exceeded,
+// insufficient_scope or ip_not_allowed. A store failure returns its error (API Gateway answers
 // 500): it never allows.
 func (h *Handler) HTTP(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
 	resource := ev.RouteKey // "GET /orders/{id}", or "$default"
@@ -202,6 +206,7 @@ func (h *Handler) authorizeCall(ctx context.Context, c call) (Decision, error) {
 	req := Request{
 		SourceIP: c.sourceIP,
 		Route:    c.method + " " + c.resource,
+		Cost:     h.costs.Cost(c.method, c.resource),
 	}
 	if !c.anyRoute {
 		req.Scopes = h.routes.Required(c.method, c.resource)
@@ -217,7 +222,7 @@ func (h *Handler) authorizeCall(ctx context.Context, c call) (Decision, error) {
 // authenticatedRefusal reports whether o refuses a key that proved itself:
 // those refusals are a Deny policy rather than a 401.
 func authenticatedRefusal(o Outcome) bool {
-	return o == RateLimited || o == InsufficientScope || o == IPNotAllowed
+	return o == RateLimited || o == UsageExceeded || o == InsufficientScope || o == IPNotAllowed
 }
 
 func policy(principal, effect, methodArn string, context map[string]any) events.APIGatewayCustomAuthorizerResponse {
@@ -245,9 +250,7 @@ func allowContext(d Decision) map[string]any {
 	c[ContextOwner] = d.Key.Owner
 	c[ContextTier] = d.Key.Tier
 	c[ContextScopes] = strings.Join(d.Key.Scopes, ",")
-	c[ContextRateLimitLimit] = strconv.FormatInt(d.RateLimit.Limit, 10)
-	c[ContextRateLimitRemaining] = strconv.FormatInt(d.RateLimit.Remaining, 10)
-	c[ContextRateLimitReset] = strconv.FormatInt(d.RateLimit.Reset.Unix(), 10)
+	setBudget(c, d)
 	if d.Key.ExpiresAt != nil {
 		c[ContextExpiresAt] = strconv.FormatInt(d.Key.ExpiresAt.UnixMilli(), 10)
 	}
@@ -258,17 +261,34 @@ func allowContext(d Decision) map[string]any {
 }
 
 // allowContextSize is how many values allowContext can set.
-const allowContextSize = 10
+const allowContextSize = 11
 
-// denyContext feeds the gateway's error response: its errorCode and, when
-// rate limited, the Retry-After header.
+// setBudget sets the tightest rate limit and the credits left, which the
+// RateLimit-* headers show.
+func setBudget(c map[string]any, d Decision) {
+	if rl := d.RateLimit; rl != nil {
+		c[ContextRateLimitLimit] = strconv.FormatInt(rl.Limit, 10)
+		c[ContextRateLimitRemaining] = strconv.FormatInt(rl.Remaining, 10)
+		c[ContextRateLimitReset] = strconv.FormatInt(rl.Reset.Unix(), 10)
+	}
+	if n, ok := d.CreditsRemaining(); ok {
+		c[ContextCreditsRemaining] = strconv.FormatInt(n, 10)
+	}
+}
+
+// denyContext feeds the gateway's error response: its errorCode, the
+// Retry-After header when the refusal passes, and the budget headers.
 func denyContext(d Decision) map[string]any {
 	if !authenticatedRefusal(d.Outcome) {
 		return map[string]any{ContextErrorCode: codeUnauthorized}
 	}
 	c := map[string]any{ContextErrorCode: string(d.Outcome)}
-	if d.Outcome == RateLimited {
-		c[ContextRetryAfter] = strconv.FormatInt(retryAfterSeconds(d.RetryAfter), 10)
+	if d.RetryAfter > 0 && (d.Outcome == RateLimited || d.Outcome == UsageExceeded) {
+		c[ContextRetryAfter] = strconv.FormatInt(RetryAfterSeconds(d.RetryAfter), 10)
+	}
+	setBudget(c, d)
+	if rl := d.RateLimit; rl != nil {
+		c[ContextRateLimitResetAfter] = strconv.FormatInt(max(0, rl.Reset.Unix()-d.At.Unix()), 10)
 	}
 	return c
 }

@@ -29,8 +29,18 @@ import (
 type eventCase struct {
 	outcome authorizer.Outcome
 	label   string            // the key whose id the answer names
-	context map[string]string // an Allow's context, besides the key id
+	context map[string]string // an Allow's context besides the key id, or a Deny's
 	calls   int               // store requests
+}
+
+// budget is the context of the tier public's window at EventTime with
+// remaining uses left.
+func budget(remaining string, more ...string) map[string]string {
+	c := map[string]string{"rateLimitLimit": "100", "rateLimitRemaining": remaining, "rateLimitReset": "1894702500", "rateLimitResetAfter": "450"}
+	for i := 0; i < len(more); i += 2 {
+		c[more[i]] = more[i+1]
+	}
+	return c
 }
 
 var eventCases = map[string]eventCase{
@@ -49,9 +59,12 @@ var eventCases = map[string]eventCase{
 	"unknown-key":        {outcome: authorizer.NotFound, calls: 1},
 	"revoked-key":        {outcome: authorizer.Revoked, calls: 1},
 	"expired-key":        {outcome: authorizer.Expired, calls: 1},
-	"insufficient-scope": {outcome: authorizer.InsufficientScope, label: "reader", calls: 1},
-	"ip-not-allowed":     {outcome: authorizer.IPNotAllowed, label: "allowlisted", calls: 2}, // the use, then its return
-	"rate-limited":       {outcome: authorizer.RateLimited, label: "limited", calls: 1},
+	"insufficient-scope": {outcome: authorizer.InsufficientScope, label: "reader", calls: 1, context: map[string]string{"errorCode": "insufficient_scope"}},
+	// The use, then its return.
+	"ip-not-allowed": {outcome: authorizer.IPNotAllowed, label: "allowlisted", calls: 2, context: budget("100", "errorCode", "ip_not_allowed")},
+	"rate-limited":   {outcome: authorizer.RateLimited, label: "limited", calls: 1, context: budget("0", "errorCode", "rate_limited", "retryAfter", "450")},
+	// Its credits refill on 2030-02-01, 16 days, 13:52:30 after EventTime.
+	"usage-exceeded": {outcome: authorizer.UsageExceeded, label: "spent", calls: 1, context: budget("100", "errorCode", "usage_exceeded", "retryAfter", "1432350", "creditsRemaining", "0")},
 }
 
 func newHandler(t testing.TB) (*authorizer.Handler, *fixture) {
@@ -104,10 +117,8 @@ func TestRESTEventFiles(t *testing.T) {
 			switch want.outcome {
 			case authorizer.Allowed:
 				checkPolicy(t, resp, err, "Allow", ev.MethodArn, want.label, allowContext(want))
-			case authorizer.RateLimited:
-				checkPolicy(t, resp, err, "Deny", ev.MethodArn, want.label, map[string]any{"errorCode": "rate_limited", "retryAfter": "450"})
-			case authorizer.InsufficientScope, authorizer.IPNotAllowed:
-				checkPolicy(t, resp, err, "Deny", ev.MethodArn, want.label, map[string]any{"errorCode": string(want.outcome)})
+			case authorizer.RateLimited, authorizer.UsageExceeded, authorizer.InsufficientScope, authorizer.IPNotAllowed:
+				checkPolicy(t, resp, err, "Deny", ev.MethodArn, want.label, denyContext(want))
 			default:
 				if err == nil || err.Error() != "Unauthorized" || !reflect.DeepEqual(resp, events.APIGatewayCustomAuthorizerResponse{}) {
 					t.Errorf("got %+v, %v; want the error Unauthorized", out, err)
@@ -136,10 +147,8 @@ func TestHTTPEventFiles(t *testing.T) {
 			switch want.outcome {
 			case authorizer.Allowed:
 				wantResp = events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: allowContext(want)}
-			case authorizer.RateLimited:
-				wantResp.Context = map[string]any{"errorCode": "rate_limited", "retryAfter": "450"}
-			case authorizer.InsufficientScope, authorizer.IPNotAllowed:
-				wantResp.Context = map[string]any{"errorCode": string(want.outcome)}
+			case authorizer.RateLimited, authorizer.UsageExceeded, authorizer.InsufficientScope, authorizer.IPNotAllowed:
+				wantResp.Context = denyContext(want)
 			default:
 				wantResp.Context = map[string]any{"errorCode": "unauthorized"}
 			}
@@ -149,6 +158,14 @@ func TestHTTPEventFiles(t *testing.T) {
 			checkCalls(t, f, want)
 		})
 	}
+}
+
+func denyContext(c eventCase) map[string]any {
+	m := map[string]any{}
+	for k, v := range c.context {
+		m[k] = v
+	}
+	return m
 }
 
 func allowContext(c eventCase) map[string]any {
@@ -207,7 +224,7 @@ func TestLambdaWire(t *testing.T) {
 	}
 	tests := []struct{ file, want, wantErr string }{
 		{"authorizer/allow-bearer.json", `{"principalId":"` + keyID("reader") + `","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":["execute-api:Invoke"],"Effect":"Allow","Resource":["arn:aws:execute-api:us-east-1:123456789012:k3yg4t3abc/prod/GET/v1/whoami"]}]},"context":{"keyId":"` + keyID("reader") + `","owner":"alice","project":"acme","rateLimitLimit":"100","rateLimitRemaining":"99","rateLimitReset":"1894702500","scopes":"contracts","tier":"public"}}`, ""},
-		{"authorizer/rate-limited.json", `{"principalId":"` + keyID("limited") + `","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":["execute-api:Invoke"],"Effect":"Deny","Resource":["arn:aws:execute-api:us-east-1:123456789012:k3yg4t3abc/prod/GET/v1/whoami"]}]},"context":{"errorCode":"rate_limited","retryAfter":"450"}}`, ""},
+		{"authorizer/rate-limited.json", `{"principalId":"` + keyID("limited") + `","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":["execute-api:Invoke"],"Effect":"Deny","Resource":["arn:aws:execute-api:us-east-1:123456789012:k3yg4t3abc/prod/GET/v1/whoami"]}]},"context":{"errorCode":"rate_limited","rateLimitLimit":"100","rateLimitRemaining":"0","rateLimitReset":"1894702500","rateLimitResetAfter":"450","retryAfter":"450"}}`, ""},
 		{"authorizer/revoked-key.json", "", "Unauthorized"},
 		{"authorizer-http/allow-bearer.json", `{"isAuthorized":true,"context":{"keyId":"` + keyID("reader") + `","owner":"alice","project":"acme","rateLimitLimit":"100","rateLimitRemaining":"98","rateLimitReset":"1894702500","scopes":"contracts","tier":"public"}}`, ""},
 		{"authorizer-http/revoked-key.json", `{"isAuthorized":false,"context":{"errorCode":"unauthorized"}}`, ""},

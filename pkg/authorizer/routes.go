@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/keygate/keygate/pkg/keys"
@@ -88,4 +89,51 @@ func (r RouteScopes) Required(method, resource string) []string {
 		return scopes
 	}
 	return r["ANY "+resource]
+}
+
+// RouteCosts maps a route, as RouteScopes does, to the credits a request of
+// it spends; a route not in the map costs DefaultCost.
+type RouteCosts map[string]int64
+
+// DefaultCost is the cost of a route RouteCosts does not list.
+const DefaultCost = 1
+
+// ParseRouteCosts reads "METHOD /resource=N;METHOD /resource=N", N from 0
+// (free) to keys.MaxCost.
+func ParseRouteCosts(spec string) (RouteCosts, error) {
+	costs := RouteCosts{}
+	for entry := range strings.SplitSeq(spec, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		route, n, ok := strings.Cut(entry, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want METHOD /resource=N", entry)
+		}
+		route = normalizeRoute(route)
+		if !routePattern.MatchString(route) {
+			return nil, fmt.Errorf("route %q: want METHOD /resource, such as POST /v1/reports", route)
+		}
+		if _, dup := costs[route]; dup {
+			return nil, fmt.Errorf("route %q listed twice", route)
+		}
+		cost, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+		if err != nil || cost < 0 || cost > keys.MaxCost {
+			return nil, fmt.Errorf("route %q: cost %q: want 0-%d", route, n, keys.MaxCost)
+		}
+		costs[route] = cost
+	}
+	return costs, nil
+}
+
+// Cost is what a request of method to resource spends.
+func (c RouteCosts) Cost(method, resource string) int64 {
+	if n, ok := c[method+" "+resource]; ok {
+		return n
+	}
+	if n, ok := c["ANY "+resource]; ok {
+		return n
+	}
+	return DefaultCost
 }

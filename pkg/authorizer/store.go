@@ -9,20 +9,27 @@ import (
 )
 
 // Store checks and counts one use of a key. pkg/dynamo implements it with
-// a single strongly consistent conditional write.
+// one strongly consistent conditional write on the key's item (and one on
+// its owner's, for a key whose owner has limits of its own).
 type Store interface {
 	// UseKey counts one use of the key if, and only if, the key exists with
 	// this hash (and project, when set), is active, is not expired, holds
-	// every scope of Scopes and has fewer than Limit uses in the window.
-	// Otherwise it counts nothing and says why, in this order: NotFound,
-	// Revoked, Expired, InsufficientScope, RateLimited. An error is a
+	// every scope of Scopes, every rate limit of the key and of its owner
+	// has room in its current window, and their credits cover Cost. It then
+	// counts the use in every limit's window and spends Cost of the credits.
+	// Otherwise it counts and spends nothing and says why, in this order:
+	// NotFound, Revoked, Expired, InsufficientScope, RateLimited,
+	// UsageExceeded; the key's limits before its owner's. An error is a
 	// failure of the store, never a refusal.
+	//
+	// A rotated key within its grace period counts on its successor's item:
+	// rotating continues a budget rather than starting a new one.
 	UseKey(ctx context.Context, req UseRequest) (UseResult, error)
-	// ReturnUse takes back a use UseKey counted in window, for a request
-	// refused after the count (its IP): the window's count and the key's
-	// totalRequests go down by one. A window already gone leaves its count
-	// alone; a key with no use counted (totalRequests 0) changes not at all.
-	ReturnUse(ctx context.Context, req UseRequest, window Window) error
+	// ReturnUse takes back a use UseKey counted, for a request refused
+	// after the count (its IP): each window count still current goes down
+	// by one, the credits spent come back, and totalRequests goes down by
+	// one, never below zero.
+	ReturnUse(ctx context.Context, req UseRequest, used UseResult) error
 }
 
 // UseRequest is one use of a key to count.
@@ -34,27 +41,50 @@ type UseRequest struct {
 	// Scopes the key must hold: the route's, checked in the same write, so
 	// a request refused for scope is not counted.
 	Scopes []string
-	// Limit is the tier's number of requests per window; the tier code is
-	// part of the key, so it is known before any lookup.
-	Limit  int64
-	Window Window
-	Now    time.Time
+	// TierLimits are the rate limits of the key's tier, which the tier code
+	// in the key tells before any lookup: they apply to a key that has no
+	// limits of its own.
+	TierLimits []keys.RateLimit
+	// Cost is what the use spends of the key's credits and its owner's; 0
+	// checks that the key may be used without spending any.
+	Cost int64
+	Now  time.Time
 }
 
 // UseResult is what UseKey found.
 type UseResult struct {
 	// Outcome is Allowed when the use was counted; otherwise NotFound,
-	// Revoked, Expired, InsufficientScope or RateLimited.
+	// Revoked, Expired, InsufficientScope, RateLimited or UsageExceeded.
 	Outcome Outcome
 	// Key is the key as stored: after the use when counted, as found
 	// otherwise; nil when NotFound.
 	Key *keys.Key
-	// Count is how many uses the window holds, this one included, when
-	// Allowed or RateLimited; 0 otherwise.
-	Count int64
-	// Window is the window Count is of, when not the request's: a store
-	// that finds the key already counting in a later window (the request's
-	// clock is behind, or it arrived late) counts the use there. The zero
-	// Window means the request's.
-	Window Window
+	// Limits are the limits that applied, the key's then its owner's, each
+	// with its count in the window it counted in (this use included when
+	// Allowed), when Allowed, RateLimited or UsageExceeded.
+	Limits []LimitCount
+	// Refused is, when RateLimited, the index in Limits of the limit that
+	// refused.
+	Refused int
+	// Credits and OwnerCredits are what remains after the use; nil when
+	// unlimited, or when the refusal came before credits were looked at.
+	Credits, OwnerCredits *keys.Credits
+	// CountedOn is the id of the item the use counted on: the key's own, or
+	// its successor's within a rotation's grace; ReturnUse gives back there.
+	CountedOn string
 }
+
+// LimitCount is one rate limit and its use in a window.
+type LimitCount struct {
+	keys.RateLimit
+	// Owner is set for a limit of the key's owner, shared by all its keys.
+	Owner bool
+	// Window is the window counted in: the request's, or the key's later
+	// one when the request reached the store behind it (its clock is
+	// behind, or it arrived late).
+	Window Window
+	Count  int64
+}
+
+// Remaining is the room left in the window.
+func (c LimitCount) Remaining() int64 { return max(0, c.Limit-c.Count) }

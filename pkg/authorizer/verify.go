@@ -2,6 +2,7 @@ package authorizer
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 
 	"github.com/keygate/keygate/pkg/keys"
@@ -19,6 +20,9 @@ type VerifyInput struct {
 	// cannot be used from an unknown address. A key without an allowlist
 	// ignores it.
 	IP string
+	// Cost is the credits the use spends: nil for DefaultCost, 0 to check
+	// without spending.
+	Cost *int64
 }
 
 // Verify decides, with the same core and the same single write as the
@@ -37,5 +41,12 @@ func (a *Authorizer) Verify(ctx context.Context, project string, in VerifyInput)
 			return Decision{}, &keys.InvalidError{Field: "ip", Message: "want an IPv4 or IPv6 address"}
 		}
 	}
-	return a.Decide(ctx, Request{Key: in.Key, Project: project, Scopes: in.Scopes, SourceIP: in.IP, Route: "verify"})
+	cost := int64(DefaultCost)
+	if in.Cost != nil {
+		cost = *in.Cost
+		if cost < 0 || cost > keys.MaxCost {
+			return Decision{}, &keys.InvalidError{Field: "cost", Message: fmt.Sprintf("want 0-%d", keys.MaxCost)}
+		}
+	}
+	return a.Decide(ctx, Request{Key: in.Key, Project: project, Scopes: in.Scopes, SourceIP: in.IP, Route: "verify", Cost: cost})
 }

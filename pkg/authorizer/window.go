@@ -24,8 +24,8 @@ func WindowAt(now time.Time, length time.Duration) Window {
 	return Window{Start: time.Unix(start, 0).UTC(), Length: length}
 }
 
-// retryAfterSeconds rounds up, so a client that waits that long finds the
+// RetryAfterSeconds rounds up, so a client that waits that long finds the
 // new window open.
-func retryAfterSeconds(d time.Duration) int64 {
+func RetryAfterSeconds(d time.Duration) int64 {
 	return max(1, int64((d+time.Second-1)/time.Second))
 }

@@ -37,8 +37,8 @@ func TestRetryAfterSeconds(t *testing.T) {
 		{0, 1},
 	}
 	for _, tt := range tests {
-		if got := retryAfterSeconds(tt.d); got != tt.want {
-			t.Errorf("retryAfterSeconds(%v) = %d, want %d", tt.d, got, tt.want)
+		if got := RetryAfterSeconds(tt.d); got != tt.want {
+			t.Errorf("RetryAfterSeconds(%v) = %d, want %d", tt.d, got, tt.want)
 		}
 	}
 }

@@ -24,6 +24,7 @@ const (
 	EnvRetentionDays      = "KEYGATE_RETENTION_DAYS"
 	EnvAuditRetentionDays = "KEYGATE_AUDIT_RETENTION_DAYS"
 	EnvRouteScopes        = "KEYGATE_ROUTE_SCOPES"
+	EnvRouteCosts         = "KEYGATE_ROUTE_COSTS"
 	// EnvCachedResults is "true" when API Gateway caches the authorizer's
 	// results (template.yaml's KeygateCachedAuthorizer).
 	EnvCachedResults = "KEYGATE_AUTHORIZER_CACHED"
@@ -42,13 +43,16 @@ type Config struct {
 	// RouteScopes are the scopes the operator's routes need, from
 	// KEYGATE_ROUTE_SCOPES: keygate's own routes come on top (pkg/app).
 	RouteScopes authorizer.RouteScopes
+	// RouteCosts are the credits a request of each route spends, from
+	// KEYGATE_ROUTE_COSTS; a route not listed costs 1.
+	RouteCosts authorizer.RouteCosts
 	// CachedResults is set when API Gateway caches the authorizer's answers.
 	CachedResults bool
 }
 
 // Default is the configuration with every variable unset.
 func Default() Config {
-	return Config{Keys: keys.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}}
+	return Config{Keys: keys.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}, RouteCosts: authorizer.RouteCosts{}}
 }
 
 // WithTable is c on another table, as tests and tools use it.
@@ -92,6 +96,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", EnvRouteScopes, err)
 	}
 	cfg.RouteScopes = routes
+	if cfg.RouteCosts, err = authorizer.ParseRouteCosts(getenv(EnvRouteCosts)); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", EnvRouteCosts, err)
+	}
 	return cfg, nil
 }
 

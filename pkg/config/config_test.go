@@ -34,7 +34,9 @@ func TestLoad(t *testing.T) {
 				return len(c.Keys.Tiers) == 2 && reflect.DeepEqual(c.Keys.Tiers[1], keys.WindowTier("pro", "pr", 500, 15*time.Minute))
 			}},
 		{name: "old-form tier counts over the configured window", env: map[string]string{EnvTiers: "free:fr:10", EnvRateWindowSeconds: "60"},
-			check: func(c Config) bool { return reflect.DeepEqual(c.Keys.Tiers[0], keys.WindowTier("free", "fr", 10, time.Minute)) }},
+			check: func(c Config) bool {
+				return reflect.DeepEqual(c.Keys.Tiers[0], keys.WindowTier("free", "fr", 10, time.Minute))
+			}},
 		{name: "default tiers count over the configured window", env: map[string]string{EnvRateWindowSeconds: "60"},
 			check: func(c Config) bool { return reflect.DeepEqual(c.Keys.Tiers, keys.DefaultTiers(time.Minute)) }},
 		{name: "tier with several limits and credits", env: map[string]string{EnvTiers: "pro:pr:burst=10/1s+daily=10000/1d+30/90:credits=5000/monthly@31"},
@@ -65,6 +67,16 @@ func TestLoad(t *testing.T) {
 			check: func(c Config) bool { return reflect.DeepEqual(c.RouteScopes["GET /v1/orders"], []string{"contracts"}) }},
 		{name: "bad prefix", env: map[string]string{EnvKeyPrefix: "Ac_me"}, wantErr: EnvKeyPrefix},
 		{name: "tier missing limit", env: map[string]string{EnvTiers: "free:fr"}, wantErr: "name:code:limit"},
+		{name: "route costs", env: map[string]string{EnvRouteCosts: "post /v1/reports=5; GET /v1/health=0"},
+			check: func(c Config) bool {
+				return c.RouteCosts.Cost("POST", "/v1/reports") == 5 && c.RouteCosts.Cost("GET", "/v1/health") == 0 && c.RouteCosts.Cost("GET", "/v1/x") == 1
+			}},
+		{name: "route cost negative", env: map[string]string{EnvRouteCosts: "POST /v1/reports=-1"}, wantErr: EnvRouteCosts},
+		{name: "route cost not a number", env: map[string]string{EnvRouteCosts: "POST /v1/reports=1.5"}, wantErr: "0-"},
+		{name: "route cost too large", env: map[string]string{EnvRouteCosts: "POST /v1/reports=1073741825"}, wantErr: "0-"},
+		{name: "route cost twice", env: map[string]string{EnvRouteCosts: "POST /v1/a=1;post /v1/a=2"}, wantErr: "twice"},
+		{name: "route cost without cost", env: map[string]string{EnvRouteCosts: "POST /v1/a"}, wantErr: "METHOD /resource=N"},
+		{name: "route cost bad route", env: map[string]string{EnvRouteCosts: "/v1/a=2"}, wantErr: "METHOD /resource"},
 		{name: "limit without window", env: map[string]string{EnvTiers: "free:fr:burst=10"}, wantErr: "N/window"},
 		{name: "window unit unknown", env: map[string]string{EnvTiers: "free:fr:10/1w"}, wantErr: "window"},
 		{name: "window too long", env: map[string]string{EnvTiers: "free:fr:10/31d"}, wantErr: "30d"},

@@ -1,6 +1,15 @@
 package dynamo
 
-import "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+import (
+	"context"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/pkg/keys"
+)
 
 // The storage layout, for the external tests that inspect what a write
 // left in DynamoDB Local: they cannot be internal tests, since
@@ -9,18 +18,42 @@ import "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 // KeyItemKey is the primary key of key id's item.
 func KeyItemKey(id string) map[string]types.AttributeValue { return itemKey(keyPK(id), keySK) }
 
-// WindowAttr names the counter of the rate window starting at start (Unix
-// seconds); IsWindowAttr reports whether an attribute is one.
+// CounterAttr names a limit's counter of the rate window starting at start
+// (Unix seconds), LastWindowAttr its last window; IsCounterAttr reports
+// whether an attribute is a counter.
 var (
-	WindowAttr   = windowAttr
-	IsWindowAttr = isWindowAttr
+	CounterAttr    = counterAttr
+	LastWindowAttr = lastWindowAttr
+	IsCounterAttr  = func(name string) bool { return strings.HasPrefix(name, "w.") }
 )
+
+// OwnerLimitsKey is the primary key of an owner's limits item.
+func OwnerLimitsKey(project, owner string) map[string]types.AttributeValue {
+	return itemKey(ownerLimitsPK(project, owner), ownerLimitsSK)
+}
 
 // Attribute names of a key item.
 const (
 	AttrKeyHash       = attrKeyHash
 	AttrTotalRequests = attrTotalRequests
-	AttrLastWindow    = attrLastWindow
 	AttrGSI1PK        = attrGSI1PK
 	AttrGSI2PK        = attrGSI2PK
 )
+
+// PutOwnerLimits writes an owner's limits item as key management does, at
+// version 1, for tests of the authorizer that need no management API.
+func PutOwnerLimits(ctx context.Context, client Client, table, project, owner string, limits []keys.RateLimit, credits *keys.Credits) error {
+	item, err := attributevalue.MarshalMap(struct {
+		PK      string `dynamodbav:"pk"`
+		SK      string `dynamodbav:"sk"`
+		Project string `dynamodbav:"project"`
+		Owner   string `dynamodbav:"owner"`
+		Version int64  `dynamodbav:"version"`
+		limitsRecord
+	}{ownerLimitsPK(project, owner), ownerLimitsSK, project, owner, 1, toLimitsRecord(limits, false, credits)})
+	if err != nil {
+		return err
+	}
+	_, err = client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item})
+	return err
+}

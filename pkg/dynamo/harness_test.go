@@ -29,11 +29,14 @@ var dbConfig = func() keys.Config {
 		keys.WindowTier("single", "sg", 1, 15*time.Minute),
 		keys.WindowTier("tiny", "ti", 3, 15*time.Minute),
 		keys.WindowTier("fifty", "ff", 50, 15*time.Minute),
-		keys.WindowTier("huge", "hu", 1 << 40, 15*time.Minute))
+		keys.WindowTier("huge", "hu", 1<<40, 15*time.Minute))
 	return cfg
 }()
 
 const window = 15 * time.Minute
+
+// tierCounter names the counters of the tiers' one limit.
+const tierCounter = "window.900"
 
 // dbEnv is one test's keygate on its own DynamoDB Local table. The
 // authorizer's client counts its requests and the capacity they consume;
@@ -123,7 +126,7 @@ func (e *dbEnv) windowCounters(raw string) map[string]int64 {
 	item := e.item(raw)
 	out := map[string]int64{}
 	for name := range item {
-		if dynamo.IsWindowAttr(name) {
+		if dynamo.IsCounterAttr(name) {
 			out[name] = number(e.t, item, name)
 		}
 	}

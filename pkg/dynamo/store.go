@@ -32,6 +32,7 @@ type Store struct {
 	client  Client
 	table   string
 	cursors cursorSecret
+	plans   planCache // the authorizer's, per container
 }
 
 // New returns a Store on the named table.

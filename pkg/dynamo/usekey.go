@@ -1,12 +1,12 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,17 +18,15 @@ import (
 	"github.com/keygate/keygate/pkg/keys"
 )
 
-// windowsSwept is K: how many windows before the current one each use
-// removes the counters of.
-const windowsSwept = 4
-
 // useKeyBudget bounds one UseKey call, every write and retry included, so
 // that it fails closed (keys.ErrUnavailable) well inside the authorizer
 // function's 5 s timeout; see docs/rate-window.md.
 const useKeyBudget = 3 * time.Second
 
-// maxUseWrites bounds the conditional writes of one use; see UseKey.
-const maxUseWrites = 3
+// maxUseWrites bounds the writes of one use on one item: each write that
+// fails for no refusal learns something (a plan, a successor, a refill, a
+// window moved) and the next uses it.
+const maxUseWrites = 6
 
 // transactionConflictPause is how long UseKey waits before its one retry
 // after a TransactionConflictException: a management transaction on the
@@ -39,8 +37,9 @@ const transactionConflictPause = 25 * time.Millisecond
 var _ authorizer.Store = (*Store)(nil)
 
 // UseKey checks and counts one use of a key with a single strongly
-// consistent conditional UpdateItem on the key item; docs/rate-window.md
-// explains the write, its condition and what a refusal's old item tells.
+// consistent conditional UpdateItem on the key item, and, for a key whose
+// owner has limits, one more on the owner's; docs/limits.md explains the
+// writes, their conditions and what a refusal's old item tells.
 func (s *Store) UseKey(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, useKeyBudget)
 	defer cancel()
@@ -52,65 +51,411 @@ func (s *Store) UseKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 }
 
 func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, error) {
-	c := recentWindows(req.Window)
-	conflictRetried, shifted := false, false
-	for writes := 0; ; {
-		res, next, err := s.countUse(ctx, req, c)
-		if isTransactionConflict(err) && !conflictRetried {
+	res, owner, err := s.useKeyItem(ctx, req)
+	if err != nil || res.Outcome != authorizer.Allowed || !owner {
+		return res, err
+	}
+	ownerRes, err := s.useOwner(ctx, req, res.Key)
+	if err != nil || ownerRes.outcome == authorizer.Allowed {
+		res.Limits = append(res.Limits, ownerRes.limits...)
+		res.OwnerCredits = ownerRes.credits
+		return res, err
+	}
+	// The owner refused: the key's count goes back, so that the refusal
+	// spends nothing. The owner's limits stay exact; the key's may refuse
+	// a concurrent request for the few milliseconds this holds a unit.
+	if err := s.ReturnUse(ctx, req, authorizer.UseResult{Outcome: authorizer.Allowed, Key: res.Key, Limits: res.Limits, Credits: res.Credits, CountedOn: res.CountedOn}); err != nil {
+		return authorizer.UseResult{}, err
+	}
+	res.Outcome, res.Refused = ownerRes.outcome, len(res.Limits)+ownerRes.refused
+	res.Limits = append(res.Limits, ownerRes.limits...)
+	res.OwnerCredits = ownerRes.credits
+	return res, nil
+}
+
+// keyUse is one use of a key on an item: the key's own, or, within a
+// rotation's grace, its successor's.
+type keyUse struct {
+	req  authorizer.UseRequest
+	item string // the id of the item written
+	// grace is set when item is the successor's: the key's hash is then
+	// its graceHash, and the key itself (as found on its own item) is key.
+	grace bool
+	key   *keys.Key
+	plan  keyPlan
+	meter meterUse
+}
+
+// useKeyItem runs the key's write until it is counted or refused, and
+// reports whether the key's owner has limits to count too.
+func (s *Store) useKeyItem(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, bool, error) {
+	u := &keyUse{req: req, item: req.ID}
+	u.setPlan(s.plans.key(req.ID))
+	conflictRetried := false
+	for writes := 0; writes < maxUseWrites; {
+		out, err := s.client.UpdateItem(ctx, u.input(s.table))
+		var failed *types.ConditionalCheckFailedException
+		switch {
+		case isTransactionConflict(err) && !conflictRetried:
 			conflictRetried = true
 			if err := pause(ctx, transactionConflictPause); err != nil {
-				return authorizer.UseResult{}, storeError("count key use", err)
+				return authorizer.UseResult{}, false, storeError("count key use", err)
 			}
 			continue // the same write again; it was not applied
+		case errors.As(err, &failed):
+			res, again, err := s.explainKey(ctx, u, failed.Item)
+			if err != nil || !again {
+				return res, false, err
+			}
+		case err != nil:
+			return authorizer.UseResult{}, false, storeError("count key use", err)
+		default:
+			return u.counted(out.Attributes)
 		}
 		writes++
-		if err != nil || next == nil {
-			if err == nil && shifted {
-				res.Window = req.Window
-			}
-			return res, err
-		}
-		if writes == maxUseWrites || next.behind && shifted {
-			return authorizer.UseResult{}, fmt.Errorf("count use of %s: %w: rate window moved under concurrent requests", req.ID, keys.ErrUnavailable)
-		}
-		if next.behind {
-			shifted = true
-			req.Window = next.window
-		}
-		c = next.cleanup
+	}
+	return authorizer.UseResult{}, false, fmt.Errorf("count use of %s: %w: the key's item changed under every write", req.ID, keys.ErrUnavailable)
+}
+
+func (u *keyUse) setPlan(p keyPlan) {
+	u.plan = p
+	u.meter = newMeterUse(p.meter(u.req.TierLimits), u.req.Cost, u.req.Now)
+}
+
+// input is the key's write: the key's standing, scopes, plan and meter in
+// the condition; the use counted in the update.
+func (u *keyUse) input(table string) *dynamodb.UpdateItemInput {
+	e := newExpr()
+	req := u.req
+	e.require("attribute_exists(" + e.name(attrPK) + ")")
+	hash := e.value(&types.AttributeValueMemberB{Value: req.Hash[:]})
+	now := e.number(req.Now.UnixMilli())
+	if u.grace {
+		e.require(e.name(attrGraceHash) + " = " + hash + " AND " + e.name(attrGraceUntil) + " > " + now)
+	} else {
+		e.require(e.name(attrKeyHash) + " = " + hash + " AND attribute_not_exists(" + e.name(attrRotatedTo) + ")")
+	}
+	e.require(e.name(attrStatus) + " = " + e.value(&types.AttributeValueMemberS{Value: string(keys.StatusActive)}))
+	exp := e.name(attrExpiresAt)
+	e.require("(attribute_not_exists(" + exp + ") OR " + exp + " > " + now + ")")
+	if req.Project != "" {
+		e.require(e.name(attrProject) + " = " + e.value(&types.AttributeValueMemberS{Value: req.Project}))
+	}
+	for _, scope := range req.Scopes {
+		e.require("contains(" + e.name(attrScopes) + ", " + e.value(&types.AttributeValueMemberS{Value: scope}) + ")")
+	}
+	lv := e.name(attrLimitsVersion)
+	if u.plan.version == 0 {
+		e.require("attribute_not_exists(" + lv + ")")
+	} else {
+		e.require(lv + " = " + e.number(u.plan.version))
+	}
+	u.meter.write(e)
+	e.set(e.name(attrLastUsed) + " = " + now)
+	e.add(e.name(attrTotalRequests) + " " + e.number(1))
+	return &dynamodb.UpdateItemInput{
+		TableName:                           &table,
+		Key:                                 itemKey(keyPK(u.item), keySK),
+		UpdateExpression:                    aws.String(e.update()),
+		ConditionExpression:                 aws.String(e.condition()),
+		ExpressionAttributeNames:            e.names,
+		ExpressionAttributeValues:           e.values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
 }
 
-// ReturnUse takes back one counted use: the window's count, while the
-// window is still held, and totalRequests, each only while above zero and
-// on the key whose hash was counted.
-func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, w authorizer.Window) error {
+// counted is the result of a write that counted the use.
+func (u *keyUse) counted(item map[string]types.AttributeValue) (authorizer.UseResult, bool, error) {
+	stored, err := keyFromItem(item)
+	if err != nil {
+		return authorizer.UseResult{}, false, err
+	}
+	k := stored
+	if u.grace {
+		k = u.key // the key used is the old one; its budget is the successor's
+	}
+	return authorizer.UseResult{
+		Outcome: authorizer.Allowed, Key: k, Limits: u.meter.counts(item, false),
+		Credits: stored.Credits, CountedOn: u.item,
+	}, u.plan.ownerLimited, nil
+}
+
+// explainKey tells why the key's write failed from the item as it was,
+// in the contract's order. again is set when the write must run again:
+// on the successor's item, with the current plan, after a refill, or in
+// moved windows.
+func (s *Store) explainKey(ctx context.Context, u *keyUse, old map[string]types.AttributeValue) (res authorizer.UseResult, again bool, err error) {
+	if len(old) == 0 {
+		return authorizer.UseResult{Outcome: authorizer.NotFound}, false, nil
+	}
+	k, err := keyFromItem(old)
+	if err != nil {
+		return authorizer.UseResult{}, false, err
+	}
+	if o := u.standing(k, old); o != authorizer.Allowed {
+		return refusalResult(o, u.shown(k)), false, nil
+	}
+	if !k.HoldsScopes(u.req.Scopes) {
+		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: u.shown(k)}, false, nil
+	}
+	if !u.grace && k.RotatedTo != "" {
+		// Rotated, and within its grace (standing checked its expiry): the
+		// successor's item holds the budget.
+		u.grace, u.key, u.item = true, k, k.RotatedTo
+		u.setPlan(s.plans.key(u.item))
+		return authorizer.UseResult{}, true, nil
+	}
+	if p := planOf(k); p.version != u.plan.version {
+		s.plans.setKey(u.item, p)
+		u.setPlan(p)
+		return authorizer.UseResult{}, true, nil
+	}
+	verdict := u.meter.explain(old)
+	switch {
+	case verdict.outcome != "":
+		return authorizer.UseResult{
+			Outcome: verdict.outcome, Key: u.shown(k), Limits: u.meter.counts(old, false),
+			Refused: verdict.refused, Credits: k.Credits, CountedOn: u.item,
+		}, false, nil
+	case verdict.refill != nil:
+		return authorizer.UseResult{}, true, s.refill(ctx, itemKey(keyPK(u.item), keySK), k.Credits, *verdict.refill, u.req.Now)
+	case verdict.moved:
+		return authorizer.UseResult{}, true, nil
+	}
+	return authorizer.UseResult{}, false, fmt.Errorf("count use of %s: condition failed for no reason the item shows", u.req.ID)
+}
+
+// shown is the key a refusal shows: the key used, not its successor.
+func (u *keyUse) shown(k *keys.Key) *keys.Key {
+	if u.grace {
+		return u.key
+	}
+	return k
+}
+
+// standing checks a stored key against a use, limits aside: Allowed, or
+// the reason it may not be used. On a successor's item, the old key's
+// hash must be its graceHash, within the grace.
+func (u *keyUse) standing(k *keys.Key, old map[string]types.AttributeValue) authorizer.Outcome {
+	req := u.req
+	stored := k.Hash[:]
+	if u.grace {
+		b, _ := old[attrGraceHash].(*types.AttributeValueMemberB)
+		if b == nil {
+			return authorizer.Expired // the successor carries no grace: it has ended
+		}
+		stored = b.Value
+	}
+	switch {
+	// The id carries 96 bits of the hash; the full stored hash is what
+	// authenticates, compared in constant time.
+	case subtle.ConstantTimeCompare(stored, req.Hash[:]) != 1,
+		req.Project != "" && k.Project != req.Project,
+		k.GoneAt(req.Now):
+		return authorizer.NotFound
+	case k.Status != keys.StatusActive:
+		return authorizer.Revoked
+	case k.ExpiresAt != nil && k.ExpiresAt.UnixMilli() <= req.Now.UnixMilli():
+		return authorizer.Expired
+	}
+	if until, ok := itemNumber(old, attrGraceUntil); u.grace && (!ok || until <= req.Now.UnixMilli()) {
+		return authorizer.Expired
+	}
+	return authorizer.Allowed
+}
+
+// refill sets due credits to the refill amount, exactly once: on
+// condition that nextRefill is still the one found due. A failed
+// condition means another use refilled first.
+func (s *Store) refill(ctx context.Context, key map[string]types.AttributeValue, c *keys.Credits, due int64, now time.Time) error {
+	if c == nil || c.Refill == nil {
+		return fmt.Errorf("refill: the item holds no refill")
+	}
+	e := newExpr()
+	next := e.name(attrNextRefill)
+	e.set(e.name(attrCredits) + " = " + e.number(c.Refill.Amount))
+	e.set(next + " = " + e.number(c.Refill.NextAfter(now).UnixMilli()))
+	e.require(next + " = " + e.number(due))
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key,
+		UpdateExpression:          aws.String(e.update()),
+		ConditionExpression:       aws.String(e.condition()),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return nil
+	}
+	return storeError("refill credits", err)
+}
+
+// ownerUse is what counting on the owner's item found.
+type ownerUse struct {
+	outcome authorizer.Outcome
+	limits  []authorizer.LimitCount
+	refused int
+	credits *keys.Credits
+}
+
+// useOwner counts the use on the limits item of k's owner. A container
+// that has not seen the owner reads its plan first; an owner whose limits
+// item is gone has no limits.
+func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, k *keys.Key) (ownerUse, error) {
+	ref, key := k.Project+"#"+k.Owner, itemKey(ownerLimitsPK(k.Project, k.Owner), ownerLimitsSK)
+	plan, ok := s.plans.owner(ref)
+	if !ok {
+		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return ownerUse{}, storeError("read owner limits", err)
+		}
+		if len(out.Item) == 0 {
+			return ownerUse{outcome: authorizer.Allowed}, nil
+		}
+		if plan, err = ownerPlanOf(out.Item); err != nil {
+			return ownerUse{}, fmt.Errorf("decode owner limits: %w", err)
+		}
+		s.plans.setOwner(ref, plan)
+	}
+	m := newMeterUse(plan.meterPlan, req.Cost, req.Now)
+	for writes := 0; writes < maxUseWrites; writes++ {
+		e := newExpr()
+		e.require("attribute_exists(" + e.name(attrPK) + ")")
+		e.require(e.name(attrVersion) + " = " + e.number(plan.version))
+		m.write(e)
+		if len(e.sets) == 0 {
+			return ownerUse{outcome: authorizer.Allowed}, nil // the owner's limits are none
+		}
+		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                           &s.table,
+			Key:                                 key,
+			UpdateExpression:                    aws.String(e.update()),
+			ConditionExpression:                 aws.String(e.condition()),
+			ExpressionAttributeNames:            e.names,
+			ExpressionAttributeValues:           e.values,
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var failed *types.ConditionalCheckFailedException
+		switch {
+		case errors.As(err, &failed):
+		case err != nil:
+			return ownerUse{}, storeError("count owner use", err)
+		default:
+			return ownerUse{outcome: authorizer.Allowed, limits: m.counts(out.Attributes, true), credits: ownerCredits(out.Attributes)}, nil
+		}
+		old := failed.Item
+		if len(old) == 0 {
+			return ownerUse{outcome: authorizer.Allowed}, nil // the owner's limits were removed
+		}
+		current, err := ownerPlanOf(old)
+		if err != nil {
+			return ownerUse{}, fmt.Errorf("decode owner limits: %w", err)
+		}
+		if current.version != plan.version {
+			plan = current
+			s.plans.setOwner(ref, plan)
+			m = newMeterUse(plan.meterPlan, req.Cost, req.Now)
+			continue
+		}
+		verdict := m.explain(old)
+		switch {
+		case verdict.outcome != "":
+			return ownerUse{outcome: verdict.outcome, limits: m.counts(old, true), refused: verdict.refused, credits: ownerCredits(old)}, nil
+		case verdict.refill != nil:
+			if err := s.refill(ctx, key, ownerCredits(old), *verdict.refill, req.Now); err != nil {
+				return ownerUse{}, err
+			}
+		case !verdict.moved:
+			return ownerUse{}, fmt.Errorf("count owner use of %s: condition failed for no reason the item shows", req.ID)
+		}
+	}
+	return ownerUse{}, fmt.Errorf("count owner use of %s: %w: the owner's item changed under every write", req.ID, keys.ErrUnavailable)
+}
+
+func ownerCredits(item map[string]types.AttributeValue) *keys.Credits {
+	var r limitsRecord
+	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+		return nil
+	}
+	return r.credits()
+}
+
+// ReturnUse takes back one counted use on the item it counted on: each
+// window count while its window is still the limit's latest, the credits
+// spent, and totalRequests, each only while above zero and on the key whose
+// hash was counted. When a window has moved on since, only the total goes
+// back. An owner's count goes back alike.
+func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, used authorizer.UseResult) error {
 	ctx, cancel := context.WithTimeout(ctx, useKeyBudget)
 	defer cancel()
-	names := map[string]string{"#hash": attrKeyHash, "#total": attrTotalRequests, "#cur": windowAttr(w.Start.Unix())}
-	values := map[string]types.AttributeValue{":hash": &types.AttributeValueMemberB{Value: req.Hash[:]}, ":one": numberValue(1), ":zero": numberValue(0)}
-	in := &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       itemKey(keyPK(req.ID), keySK),
-		UpdateExpression:          aws.String("SET #cur = #cur - :one, #total = #total - :one"),
-		ConditionExpression:       aws.String("#hash = :hash AND #cur > :zero AND #total > :zero"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+	var own, owner []authorizer.LimitCount
+	for _, l := range used.Limits {
+		if l.Owner {
+			owner = append(owner, l)
+		} else {
+			own = append(own, l)
+		}
 	}
-	_, err := s.client.UpdateItem(ctx, in)
-	var failed *types.ConditionalCheckFailedException
-	if !errors.As(err, &failed) {
-		return storeError("return key use", err)
+	item := cmp.Or(used.CountedOn, req.ID)
+	hashAttr := attrKeyHash
+	if item != req.ID {
+		hashAttr = attrGraceHash
 	}
-	// The window rolled over since (its counter is gone): the total alone.
-	delete(names, "#cur")
-	in.UpdateExpression = aws.String("SET #total = #total - :one")
-	in.ConditionExpression = aws.String("#hash = :hash AND #total > :zero")
-	_, err = s.client.UpdateItem(ctx, in)
-	if errors.As(err, &failed) {
-		return nil // the key is gone or replaced: nothing to return
+	keyItem := itemKey(keyPK(item), keySK)
+	err := s.giveBack(ctx, keyItem, own, used.Credits != nil, req, func(e *expr) {
+		e.require(e.name(hashAttr) + " = " + e.value(&types.AttributeValueMemberB{Value: req.Hash[:]}))
+		total := e.name(attrTotalRequests)
+		e.set(total + " = " + total + " - " + e.number(1))
+		e.require(total + " > " + e.number(0))
+	})
+	if err != nil || len(owner) == 0 && used.OwnerCredits == nil || used.Key == nil {
+		return err
 	}
-	return storeError("return key use", err)
+	ownerItem := itemKey(ownerLimitsPK(used.Key.Project, used.Key.Owner), ownerLimitsSK)
+	return s.giveBack(ctx, ownerItem, owner, used.OwnerCredits != nil, req, func(e *expr) {
+		e.require("attribute_exists(" + e.name(attrPK) + ")")
+	})
+}
+
+// giveBack writes a return on one item: the counts and credits, then, if a
+// window moved on, what base alone writes.
+func (s *Store) giveBack(ctx context.Context, key map[string]types.AttributeValue, limits []authorizer.LimitCount, credits bool, req authorizer.UseRequest, base func(*expr)) error {
+	for _, whole := range []bool{true, false} {
+		e := newExpr()
+		base(e)
+		if whole {
+			for _, l := range limits {
+				cur := e.name(counterAttr(l.Counter(), l.Window.Start.Unix()))
+				e.set(cur + " = " + cur + " - " + e.number(1))
+				e.require(cur + " > " + e.number(0))
+				e.require(e.name(lastWindowAttr(l.Counter())) + " = " + e.number(l.Window.Start.Unix()))
+			}
+			if credits && req.Cost > 0 {
+				c := e.name(attrCredits)
+				e.set(c + " = " + c + " + " + e.number(req.Cost))
+				e.require("attribute_exists(" + c + ")")
+			}
+		}
+		if len(e.sets) == 0 {
+			return nil
+		}
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &s.table,
+			Key:                       key,
+			UpdateExpression:          aws.String(e.update()),
+			ConditionExpression:       aws.String(e.condition()),
+			ExpressionAttributeNames:  e.names,
+			ExpressionAttributeValues: e.values,
+		})
+		var failed *types.ConditionalCheckFailedException
+		if !errors.As(err, &failed) {
+			return storeError("return key use", err)
+		}
+	}
+	return nil // the key is gone or replaced, or nothing was counted
 }
 
 // pause waits d, or until ctx is done.
@@ -125,214 +470,7 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// nextWrite is what a use whose lastWindow bound failed does next.
-type nextWrite struct {
-	// behind is set when the item's lastWindow is past the request's
-	// window: the use runs again in window, the item's.
-	behind  bool
-	window  authorizer.Window
-	cleanup windowCleanup
-}
-
-// windowCleanup is how a use keeps the window counters bounded: the
-// counters it removes, and what it requires of lastWindow.
-type windowCleanup struct {
-	remove []string
-	// guard is the condition on lastWindow (#last), with :guard its value.
-	guard string
-	value int64
-	// exact is whether lastWindow must equal value, rather than be absent
-	// or at least value.
-	exact bool
-}
-
-// recentWindows removes the counters of the K windows before w.
-func recentWindows(w authorizer.Window) windowCleanup {
-	start, length := w.Start.Unix(), int64(w.Length/time.Second)
-	remove := make([]string, windowsSwept)
-	for i := range remove {
-		remove[i] = windowAttr(start - int64(i+1)*length)
-	}
-	return windowCleanup{
-		remove: remove,
-		guard:  "(attribute_not_exists(#last) OR #last >= :guard)",
-		value:  start - windowsSwept*length,
-	}
-}
-
-// idleWindows removes every window counter the item held after a long idle
-// gap, provided that no use moved lastWindow since.
-func idleWindows(w authorizer.Window, old map[string]types.AttributeValue) windowCleanup {
-	current := windowAttr(w.Start.Unix())
-	var remove []string
-	for name := range old {
-		if isWindowAttr(name) && name != current {
-			remove = append(remove, name)
-		}
-	}
-	last, _ := itemNumber(old, attrLastWindow)
-	return windowCleanup{remove: remove, guard: "#last = :guard", value: last, exact: true}
-}
-
-// admits reports whether an item with this lastWindow meets the guard.
-func (c windowCleanup) admits(last int64, present bool) bool {
-	if c.exact {
-		return present && last == c.value
-	}
-	return !present || last >= c.value
-}
-
-// windowAttr names the counter of the rate window starting at start (Unix
-// seconds); attrLastWindow holds the start of the latest window counted in.
-func windowAttr(start int64) string { return "w" + strconv.FormatInt(start, 10) }
-
-const attrLastWindow = "lastWindow"
-
-// isWindowAttr reports whether name is a window counter: "w" and digits.
-func isWindowAttr(name string) bool {
-	if len(name) < 2 || name[0] != 'w' {
-		return false
-	}
-	_, err := strconv.ParseUint(name[1:], 10, 64)
-	return err == nil
-}
-
-// countUse runs one conditional UpdateItem. It returns the write to make
-// next when nothing but a bound on lastWindow failed.
-func (s *Store) countUse(ctx context.Context, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, *nextWrite, error) {
-	out, err := s.client.UpdateItem(ctx, s.useInput(req, c))
-	var failed *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &failed):
-		return explainFailure(failed.Item, req, c)
-	case err != nil:
-		return authorizer.UseResult{}, nil, storeError("count key use", err)
-	}
-	k, err := keyFromItem(out.Attributes)
-	if err != nil {
-		return authorizer.UseResult{}, nil, err
-	}
-	count, _ := itemNumber(out.Attributes, windowAttr(req.Window.Start.Unix()))
-	return authorizer.UseResult{Outcome: authorizer.Allowed, Key: k, Count: count}, nil, nil
-}
-
-func (s *Store) useInput(req authorizer.UseRequest, c windowCleanup) *dynamodb.UpdateItemInput {
-	hash := req.Hash
-	names := map[string]string{
-		"#pk":     attrPK,
-		"#hash":   attrKeyHash,
-		"#status": attrStatus,
-		"#exp":    attrExpiresAt,
-		"#cur":    windowAttr(req.Window.Start.Unix()),
-		"#last":   attrLastWindow,
-		"#used":   attrLastUsed,
-		"#total":  attrTotalRequests,
-	}
-	values := map[string]types.AttributeValue{
-		":hash":   &types.AttributeValueMemberB{Value: hash[:]},
-		":active": &types.AttributeValueMemberS{Value: string(keys.StatusActive)},
-		":now":    numberValue(req.Now.UnixMilli()),
-		":zero":   numberValue(0),
-		":one":    numberValue(1),
-		":start":  numberValue(req.Window.Start.Unix()),
-		":limit":  numberValue(req.Limit),
-		":guard":  numberValue(c.value),
-	}
-	update := "SET #cur = if_not_exists(#cur, :zero) + :one, #last = :start, #used = :now ADD #total :one"
-	if len(c.remove) > 0 {
-		refs := make([]string, len(c.remove))
-		for i, name := range c.remove {
-			refs[i] = "#r" + strconv.Itoa(i)
-			names[refs[i]] = name
-		}
-		update += " REMOVE " + strings.Join(refs, ", ")
-	}
-	cond := "attribute_exists(#pk) AND #hash = :hash AND #status = :active" +
-		" AND (attribute_not_exists(#exp) OR #exp > :now)" +
-		" AND (attribute_not_exists(#cur) OR #cur < :limit)" +
-		" AND (attribute_not_exists(#last) OR #last <= :start) AND " + c.guard
-	if req.Project != "" {
-		names["#project"] = attrProject
-		values[":project"] = &types.AttributeValueMemberS{Value: req.Project}
-		cond += " AND #project = :project"
-	}
-	if len(req.Scopes) > 0 {
-		names["#scopes"] = attrScopes
-		for i, scope := range req.Scopes {
-			ref := ":scope" + strconv.Itoa(i)
-			values[ref] = &types.AttributeValueMemberS{Value: scope}
-			cond += " AND contains(#scopes, " + ref + ")"
-		}
-	}
-	return &dynamodb.UpdateItemInput{
-		TableName:                           &s.table,
-		Key:                                 itemKey(keyPK(req.ID), keySK),
-		UpdateExpression:                    &update,
-		ConditionExpression:                 &cond,
-		ExpressionAttributeNames:            names,
-		ExpressionAttributeValues:           values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-}
-
-// refusal tells why a use's condition failed from the item as it was
-// before the write. When a bound on lastWindow alone failed, it returns the
-// write to make next: the use in the item's window when the request is
-// behind it; the plain use again when a sweep lost its race; else (the key
-// sat idle) a sweep of the old item's counters.
-func explainFailure(old map[string]types.AttributeValue, req authorizer.UseRequest, c windowCleanup) (authorizer.UseResult, *nextWrite, error) {
-	if len(old) == 0 {
-		return authorizer.UseResult{Outcome: authorizer.NotFound}, nil, nil
-	}
-	k, err := keyFromItem(old)
-	if err != nil {
-		return authorizer.UseResult{}, nil, err
-	}
-	if o := standing(k, req); o != authorizer.Allowed {
-		return refusalResult(o, k), nil, nil
-	}
-	if !k.HoldsScopes(req.Scopes) {
-		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: k}, nil, nil
-	}
-	count, _ := itemNumber(old, windowAttr(req.Window.Start.Unix()))
-	if count >= req.Limit {
-		return authorizer.UseResult{Outcome: authorizer.RateLimited, Key: k, Count: count}, nil, nil
-	}
-	last, present := itemNumber(old, attrLastWindow)
-	switch {
-	case present && last > req.Window.Start.Unix():
-		w := authorizer.Window{Start: time.Unix(last, 0).UTC(), Length: req.Window.Length}
-		return authorizer.UseResult{}, &nextWrite{behind: true, window: w, cleanup: recentWindows(w)}, nil
-	case !c.admits(last, present) && c.exact:
-		// A sweep lost its race: another use moved lastWindow, so the
-		// counters are current again.
-		return authorizer.UseResult{}, &nextWrite{window: req.Window, cleanup: recentWindows(req.Window)}, nil
-	case !c.admits(last, present):
-		return authorizer.UseResult{}, &nextWrite{window: req.Window, cleanup: idleWindows(req.Window, old)}, nil
-	}
-	return authorizer.UseResult{}, nil, fmt.Errorf("count use of %s: condition failed for no reason the item shows", req.ID)
-}
-
-// standing checks a stored key against a use, rate window aside: Allowed,
-// or the reason it may not be used.
-func standing(k *keys.Key, req authorizer.UseRequest) authorizer.Outcome {
-	switch {
-	// The id carries 96 bits of the hash; the full stored hash is what
-	// authenticates, compared in constant time.
-	case subtle.ConstantTimeCompare(k.Hash[:], req.Hash[:]) != 1,
-		req.Project != "" && k.Project != req.Project,
-		k.GoneAt(req.Now):
-		return authorizer.NotFound
-	case k.Status != keys.StatusActive:
-		return authorizer.Revoked
-	case k.ExpiresAt != nil && k.ExpiresAt.UnixMilli() <= req.Now.UnixMilli():
-		return authorizer.Expired
-	}
-	return authorizer.Allowed
-}
-
-// refused is the result of a refusal: a key not found stays unseen.
+// refusalResult is the result of a refusal: a key not found stays unseen.
 func refusalResult(o authorizer.Outcome, k *keys.Key) authorizer.UseResult {
 	if o == authorizer.NotFound {
 		return authorizer.UseResult{Outcome: o}

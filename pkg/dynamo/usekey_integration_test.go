@@ -183,7 +183,7 @@ func TestConcurrentRateLimitIsExact(t *testing.T) {
 	if got := e.totalRequests(raw); got != limit {
 		t.Errorf("totalRequests %d, want %d", got, limit)
 	}
-	if got := e.windowCounters(raw); len(got) != 1 || got[dynamo.WindowAttr(e.windowStart())] != limit {
+	if got := e.windowCounters(raw); len(got) != 1 || got[dynamo.CounterAttr(tierCounter, e.windowStart())] != limit {
 		t.Errorf("window counters %v, want the current one at %d", got, limit)
 	}
 	if got := e.requests.Total(); got != attempts {
@@ -256,11 +256,11 @@ func TestWindowRollover(t *testing.T) {
 				t.Fatalf("%v, use %d: %s in %d requests, want %s in %d", e.clock.Now(), i+1, d.Outcome, requests, want, wantRequests)
 			}
 		}
-		current := dynamo.WindowAttr(e.windowStart())
+		current := dynamo.CounterAttr(tierCounter, e.windowStart())
 		if got := e.windowCounters(raw); len(got) != 1 || got[current] != min(int64(n), 3) {
 			t.Fatalf("%v: window counters %v, want only %s = %d", e.clock.Now(), got, current, min(n, 3))
 		}
-		if got := number(t, e.item(raw), dynamo.AttrLastWindow); got != e.windowStart() {
+		if got := number(t, e.item(raw), dynamo.LastWindowAttr(tierCounter)); got != e.windowStart() {
 			t.Fatalf("lastWindow %d, want %d", got, e.windowStart())
 		}
 	}
@@ -315,7 +315,7 @@ func TestIdleGapRace(t *testing.T) {
 	if got := e.totalRequests(raw); got != n+1 {
 		t.Errorf("totalRequests %d, want %d", got, n+1)
 	}
-	current := dynamo.WindowAttr(e.windowStart())
+	current := dynamo.CounterAttr(tierCounter, e.windowStart())
 	if got := e.windowCounters(raw); len(got) != 1 || got[current] != n {
 		t.Errorf("window counters %v, want only %s = %d", got, current, n)
 	}
@@ -383,11 +383,11 @@ func TestLateRequestAfterWindowRollover(t *testing.T) {
 	if got := e.totalRequests(raw); got != 2 {
 		t.Errorf("totalRequests %d, want 2", got)
 	}
-	current := dynamo.WindowAttr(next.Unix())
+	current := dynamo.CounterAttr(tierCounter, next.Unix())
 	if got := e.windowCounters(raw); len(got) != 1 || got[current] != 1 {
 		t.Errorf("window counters %v, want only %s = 1", got, current)
 	}
-	if got := number(t, e.item(raw), dynamo.AttrLastWindow); got != next.Unix() {
+	if got := number(t, e.item(raw), dynamo.LastWindowAttr(tierCounter)); got != next.Unix() {
 		t.Errorf("lastWindow %d, want %d: it moved backwards", got, next.Unix())
 	}
 }
@@ -431,11 +431,11 @@ func TestLateRequestCountsInKeysWindow(t *testing.T) {
 	if got := e.totalRequests(raw); got != 4 {
 		t.Errorf("totalRequests %d, want 4", got)
 	}
-	current := dynamo.WindowAttr(next.Unix())
+	current := dynamo.CounterAttr(tierCounter, next.Unix())
 	if got := e.windowCounters(raw); len(got) != 1 || got[current] != 3 {
 		t.Errorf("window counters %v, want only %s = 3", got, current)
 	}
-	if got := number(t, e.item(raw), dynamo.AttrLastWindow); got != next.Unix() {
+	if got := number(t, e.item(raw), dynamo.LastWindowAttr(tierCounter)); got != next.Unix() {
 		t.Errorf("lastWindow %d, want %d", got, next.Unix())
 	}
 }

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,30 +71,38 @@ func newUseFixture() useFixture {
 	raw := authorizertest.Key("kg", "pk", "authorize_test")
 	hash := token.Hash(raw)
 	now := time.Date(2030, time.January, 15, 10, 7, 30, 0, time.UTC)
-	w := authorizer.Window{Start: time.Date(2030, time.January, 15, 10, 0, 0, 0, time.UTC), Length: 15 * time.Minute}
-	return useFixture{raw: raw, req: authorizer.UseRequest{ID: token.ID(hash), Hash: hash, Limit: 100, Window: w, Now: now}}
+	tier := []keys.RateLimit{{Name: keys.DefaultLimitName, Limit: 100, WindowSeconds: 900}}
+	return useFixture{raw: raw, req: authorizer.UseRequest{ID: token.ID(hash), Hash: hash, TierLimits: tier, Cost: 1, Now: now}}
+}
+
+// fixtureCounter names the counters of the fixture's one limit.
+const fixtureCounter = "window.900"
+
+// windowStart is the start of the fixture's window.
+func (u useFixture) windowStart() int64 {
+	return authorizer.WindowAt(u.req.Now, 15*time.Minute).Start.Unix()
 }
 
 // item is the key item with lastWindow and that window's count.
 func (u useFixture) item(lastWindow, count int64) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		attrPK:                 &types.AttributeValueMemberS{Value: keyPK(u.req.ID)},
-		attrSK:                 &types.AttributeValueMemberS{Value: keySK},
-		"id":                   &types.AttributeValueMemberS{Value: u.req.ID},
-		attrTier:               &types.AttributeValueMemberS{Value: "public"},
-		attrProject:            &types.AttributeValueMemberS{Value: "acme"},
-		attrStatus:             &types.AttributeValueMemberS{Value: string(keys.StatusActive)},
-		attrKeyHash:            &types.AttributeValueMemberB{Value: u.req.Hash[:]},
-		attrTotalRequests:      numberValue(count),
-		attrLastWindow:         numberValue(lastWindow),
-		windowAttr(lastWindow): numberValue(count),
-		"createdAt":            numberValue(u.req.Now.Add(-time.Hour).UnixMilli()),
-		"updatedAt":            numberValue(u.req.Now.Add(-time.Hour).UnixMilli()),
+		attrPK:                                  &types.AttributeValueMemberS{Value: keyPK(u.req.ID)},
+		attrSK:                                  &types.AttributeValueMemberS{Value: keySK},
+		"id":                                    &types.AttributeValueMemberS{Value: u.req.ID},
+		attrTier:                                &types.AttributeValueMemberS{Value: "public"},
+		attrProject:                             &types.AttributeValueMemberS{Value: "acme"},
+		attrStatus:                              &types.AttributeValueMemberS{Value: string(keys.StatusActive)},
+		attrKeyHash:                             &types.AttributeValueMemberB{Value: u.req.Hash[:]},
+		attrTotalRequests:                       numberValue(count),
+		lastWindowAttr(fixtureCounter):          numberValue(lastWindow),
+		counterAttr(fixtureCounter, lastWindow): numberValue(count),
+		"createdAt":                             numberValue(u.req.Now.Add(-time.Hour).UnixMilli()),
+		"updatedAt":                             numberValue(u.req.Now.Add(-time.Hour).UnixMilli()),
 	}
 }
 
 func (u useFixture) counted(context.Context) (*dynamodb.UpdateItemOutput, error) {
-	return &dynamodb.UpdateItemOutput{Attributes: u.item(u.req.Window.Start.Unix(), 1)}, nil
+	return &dynamodb.UpdateItemOutput{Attributes: u.item(u.windowStart(), 1)}, nil
 }
 
 // refusedWith answers as DynamoDB does when the condition fails.
@@ -156,7 +165,7 @@ func TestUseKeyTransactionConflictTwiceIsUnavailableWithFakeClient(t *testing.T)
 func TestUseKeyBudgetWithSlowFakeClient(t *testing.T) {
 	t.Parallel()
 	u := newUseFixture()
-	start := u.req.Window.Start.Unix()
+	start := u.windowStart()
 	const perCall = 2900 * time.Millisecond
 	fake := &fakeClient{answers: []func(context.Context) (*dynamodb.UpdateItemOutput, error){
 		slow(perCall, refusedWith(u.item(start-100*900, 1))), // idle for 100 windows
@@ -176,25 +185,26 @@ func TestUseKeyBudgetWithSlowFakeClient(t *testing.T) {
 	}
 }
 
-// TestUseKeyWindowMovingUnderEveryWriteWithFakeClient: an item whose
-// lastWindow is ahead of every window the use tries is refused with
-// keys.ErrUnavailable after one re-run in the item's window.
+// TestUseKeyWindowMovingUnderEveryWriteWithFakeClient: an item whose last
+// window is ahead of every window the use tries is refused with
+// keys.ErrUnavailable after maxUseWrites, each re-run in the item's window.
 func TestUseKeyWindowMovingUnderEveryWriteWithFakeClient(t *testing.T) {
 	t.Parallel()
 	u := newUseFixture()
-	start := u.req.Window.Start.Unix()
-	fake := &fakeClient{answers: []func(context.Context) (*dynamodb.UpdateItemOutput, error){
-		refusedWith(u.item(start+900, 1)),
-		refusedWith(u.item(start+1800, 1)),
-	}}
+	start := u.windowStart()
+	var answers []func(context.Context) (*dynamodb.UpdateItemOutput, error)
+	for i := range maxUseWrites + 1 {
+		answers = append(answers, refusedWith(u.item(start+int64(i+1)*900, 1)))
+	}
+	fake := &fakeClient{answers: answers}
 	res, err := New(fake, "keygate").UseKey(context.Background(), u.req)
 	if !errors.Is(err, keys.ErrUnavailable) || res.Outcome == authorizer.Allowed {
 		t.Fatalf("got %s, %v; want keys.ErrUnavailable", res.Outcome, err)
 	}
-	if fake.Calls() != 2 {
-		t.Errorf("%d UpdateItem calls, want 2", fake.Calls())
+	if fake.Calls() != maxUseWrites {
+		t.Errorf("%d UpdateItem calls, want %d", fake.Calls(), maxUseWrites)
 	}
-	if got := fake.inputs[1].ExpressionAttributeValues[":start"].(*types.AttributeValueMemberN).Value; got != strconv.FormatInt(start+900, 10) {
-		t.Errorf("the re-run wrote window %s, want the item's, %d", got, start+900)
+	if !slices.Contains(slices.Collect(maps.Values(fake.inputs[1].ExpressionAttributeNames)), counterAttr(fixtureCounter, start+900)) {
+		t.Errorf("the re-run wrote %v, want the item's window, %d", fake.inputs[1].ExpressionAttributeNames, start+900)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/ratelimit"
 )
 
 // API holds what the handlers share.
@@ -81,8 +82,9 @@ func RouteScopes() authorizer.RouteScopes {
 	return routes
 }
 
-// Handler serves the named operations, and answers anything else with a
-// not_found envelope. Each Lambda function serves one operation; tests and
+// Handler serves the named operations, each answer with the caller's
+// RateLimit header fields, and answers anything else with a not_found
+// envelope. Each Lambda function serves one operation; tests and
 // tools may serve several. An unknown name panics: a function wired to
 // nothing must fail at start-up, not answer 404 to every request.
 func (a *API) Handler(names ...OperationName) http.Handler {
@@ -94,7 +96,8 @@ func (a *API) Handler(names ...OperationName) http.Handler {
 		}
 		op := Operations[i]
 		for _, route := range op.Routes {
-			mux.Handle(route, a.logged(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { op.handle(a, w, r) })))
+			serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { op.handle(a, w, r) })
+			mux.Handle(route, a.logged(route, ratelimit.Middleware(serve)))
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

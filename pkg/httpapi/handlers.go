@@ -157,14 +157,17 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 			"keyId": caller.KeyID, "project": caller.Project, "owner": caller.Owner, "tier": caller.Tier,
 			"scopes": nonNil(caller.Scopes), "expiresAt": caller.ExpiresAt, "ipAllowlist": nonNil(caller.IPAllowlist), "sourceIp": caller.SourceIP,
 		}
+		num := func(name string) int64 {
+			n, _ := strconv.ParseInt(str(name), 10, 64)
+			return n
+		}
 		if str(authorizer.ContextRateLimitLimit) != "" {
-			num := func(name string) int64 {
-				n, _ := strconv.ParseInt(str(name), 10, 64)
-				return n
-			}
 			out["rateLimit"] = rateLimitView{
 				Limit: num(authorizer.ContextRateLimitLimit), Remaining: num(authorizer.ContextRateLimitRemaining), Reset: num(authorizer.ContextRateLimitReset),
 			}
+		}
+		if str(authorizer.ContextCreditsRemaining) != "" {
+			out["credits"] = creditsView{Remaining: num(authorizer.ContextCreditsRemaining)}
 		}
 		return data(http.StatusOK, out), nil
 	})

@@ -17,6 +17,7 @@ const (
 	VerifyRevoked           = "REVOKED"
 	VerifyExpired           = "EXPIRED"
 	VerifyRateLimited       = "RATE_LIMITED"
+	VerifyUsageExceeded     = "USAGE_EXCEEDED"
 	VerifyInsufficientScope = "INSUFFICIENT_SCOPE"
 	VerifyIPNotAllowed      = "IP_NOT_ALLOWED"
 )
@@ -31,6 +32,7 @@ var verifyCodes = map[authorizer.Outcome]string{
 	authorizer.Revoked:           VerifyRevoked,
 	authorizer.Expired:           VerifyExpired,
 	authorizer.RateLimited:       VerifyRateLimited,
+	authorizer.UsageExceeded:     VerifyUsageExceeded,
 	authorizer.InsufficientScope: VerifyInsufficientScope,
 	authorizer.IPNotAllowed:      VerifyIPNotAllowed,
 }
@@ -40,6 +42,9 @@ type verifyInput struct {
 	Key    string   `json:"key"`
 	Scopes []string `json:"scopes"`
 	IP     string   `json:"ip"`
+	// Cost is the credits the use spends: absent for 1, 0 to check the key
+	// without spending any.
+	Cost *int64 `json:"cost"`
 }
 
 // verification is POST /v1/verify's answer. The fields describing the key
@@ -55,15 +60,31 @@ type verification struct {
 	Scopes    []string        `json:"scopes"`
 	Metadata  json.RawMessage `json:"metadata"`
 	ExpiresAt *time.Time      `json:"expiresAt"`
-	RateLimit *rateLimitView  `json:"rateLimit"`
+	// RateLimit is the tightest of RateLimits, which lists every limit
+	// that applied: the key's, then its owner's.
+	RateLimit  *rateLimitView  `json:"rateLimit"`
+	RateLimits []rateLimitView `json:"rateLimits"`
+	// Credits and OwnerCredits are what is left; null when unlimited.
+	Credits      *creditsView `json:"credits"`
+	OwnerCredits *creditsView `json:"ownerCredits,omitempty"`
+	// RetryAfter is, on RATE_LIMITED or USAGE_EXCEEDED, the seconds until
+	// the window that refused ends or the credits refill; absent when
+	// waiting does not help.
+	RetryAfter int64 `json:"retryAfter,omitempty"`
 }
 
-// rateLimitView is the key's budget in the current window; reset is the
+// rateLimitView is a limit's budget in its current window; reset is the
 // window's end in Unix seconds, as the authorizer's rateLimitReset.
 type rateLimitView struct {
-	Limit     int64 `json:"limit"`
+	Name      string `json:"name,omitempty"`
+	Owner     bool   `json:"owner,omitempty"`
+	Limit     int64  `json:"limit"`
+	Remaining int64  `json:"remaining"`
+	Reset     int64  `json:"reset"`
+}
+
+type creditsView struct {
 	Remaining int64 `json:"remaining"`
-	Reset     int64 `json:"reset"`
 }
 
 // verify tells a server that is not behind API Gateway whether a key of
@@ -81,7 +102,7 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		if err := decodeBody(w, r, &in); err != nil {
 			return answer{}, err
 		}
-		d, err := a.auth.Verify(r.Context(), caller.Project, authorizer.VerifyInput{Key: in.Key, Scopes: in.Scopes, IP: in.IP})
+		d, err := a.auth.Verify(r.Context(), caller.Project, authorizer.VerifyInput{Key: in.Key, Scopes: in.Scopes, IP: in.IP, Cost: in.Cost})
 		return data(http.StatusOK, newVerification(d)), err
 	})
 }
@@ -92,8 +113,21 @@ func newVerification(d authorizer.Decision) verification {
 		v.KeyID, v.Project, v.Owner, v.Tier = k.ID, k.Project, k.Owner, k.Tier
 		v.Scopes, v.Metadata, v.ExpiresAt = nonNil(k.Scopes), k.Metadata, k.ExpiresAt
 	}
+	v.RateLimits = make([]rateLimitView, len(d.RateLimits))
+	for i, rl := range d.RateLimits {
+		v.RateLimits[i] = rateLimitView{Name: rl.Name, Owner: rl.Owner, Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.Reset.Unix()}
+	}
 	if rl := d.RateLimit; rl != nil {
-		v.RateLimit = &rateLimitView{Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.Reset.Unix()}
+		v.RateLimit = &rateLimitView{Name: rl.Name, Owner: rl.Owner, Limit: rl.Limit, Remaining: rl.Remaining, Reset: rl.Reset.Unix()}
+	}
+	if c := d.Credits; c != nil {
+		v.Credits = &creditsView{Remaining: c.Remaining}
+	}
+	if c := d.OwnerCredits; c != nil {
+		v.OwnerCredits = &creditsView{Remaining: c.Remaining}
+	}
+	if d.RetryAfter > 0 && (d.Outcome == authorizer.RateLimited || d.Outcome == authorizer.UsageExceeded) {
+		v.RetryAfter = authorizer.RetryAfterSeconds(d.RetryAfter)
 	}
 	return v
 }

@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +76,8 @@ func TestVerifyEventFile(t *testing.T) {
 	adapter, store := fakeAPI(t)
 	r := serve(t, adapter, proxyEvent(t, "verify.json"))
 	want := `{"valid":true,"code":"VALID","keyId":"` + eventKeyID("reader") + `","project":"acme","owner":"alice","tier":"public",` +
-		`"scopes":["contracts"],"metadata":{"plan":"pro"},"expiresAt":null,"rateLimit":{"limit":100,"remaining":99,"reset":1894702500}}`
+		`"scopes":["contracts"],"metadata":{"plan":"pro"},"expiresAt":null,"rateLimit":{"name":"window","limit":100,"remaining":99,"reset":1894702500},` +
+		`"rateLimits":[{"name":"window","limit":100,"remaining":99,"reset":1894702500}],"credits":null}`
 	if r.Status != 200 || !jsonEqual(t, r.Data, want) {
 		t.Errorf("got %d %s\nwant 200 %s", r.Status, r.Data, want)
 	}
@@ -94,7 +98,7 @@ func TestWhoamiEventFile(t *testing.T) {
 
 func TestVerifyCodes(t *testing.T) {
 	reader := authorizertest.EventKey("reader")
-	notFound := `{"valid":false,"code":"NOT_FOUND","scopes":[],"metadata":null,"expiresAt":null,"rateLimit":null}`
+	notFound := `{"valid":false,"code":"NOT_FOUND","scopes":[],"metadata":null,"expiresAt":null,"rateLimit":null,"rateLimits":[],"credits":null}`
 	tests := []struct {
 		name  string
 		body  string
@@ -110,7 +114,14 @@ func TestVerifyCodes(t *testing.T) {
 		{"expired", `{"key":"` + authorizertest.EventKey("expired") + `"}`, "EXPIRED", 1, ""},
 		{"rate limited", `{"key":"` + authorizertest.EventKey("limited") + `"}`, "RATE_LIMITED", 1,
 			`{"valid":false,"code":"RATE_LIMITED","keyId":"` + eventKeyID("limited") + `","project":"acme","tier":"public","scopes":[],` +
-				`"metadata":null,"expiresAt":null,"rateLimit":{"limit":100,"remaining":0,"reset":1894702500}}`},
+				`"metadata":null,"expiresAt":null,"rateLimit":{"name":"window","limit":100,"remaining":0,"reset":1894702500},` +
+				`"rateLimits":[{"name":"window","limit":100,"remaining":0,"reset":1894702500}],"credits":null,"retryAfter":450}`},
+		// Its credits refill on 2030-02-01, 16 days, 13:52:30 after EventTime.
+		{"usage exceeded", `{"key":"` + authorizertest.EventKey("spent") + `"}`, "USAGE_EXCEEDED", 1,
+			`{"valid":false,"code":"USAGE_EXCEEDED","keyId":"` + eventKeyID("spent") + `","project":"acme","tier":"public","scopes":[],` +
+				`"metadata":null,"expiresAt":null,"rateLimit":{"name":"window","limit":100,"remaining":100,"reset":1894702500},` +
+				`"rateLimits":[{"name":"window","limit":100,"remaining":100,"reset":1894702500}],"credits":{"remaining":0},"retryAfter":1432350}`},
+		{"cost 0 checks a spent key without spending", `{"key":"` + authorizertest.EventKey("spent") + `","cost":0}`, "VALID", 1, ""},
 		{"insufficient scope", `{"key":"` + reader + `","scopes":["contracts","payments"]}`, "INSUFFICIENT_SCOPE", 1, ""},
 		// An IP refusal is counted, then returned: two store requests.
 		{"IP not allowed", `{"key":"` + authorizertest.EventKey("allowlisted") + `","ip":"198.51.100.7"}`, "IP_NOT_ALLOWED", 2, ""},
@@ -158,6 +169,12 @@ func TestVerifyRefuses(t *testing.T) {
 		{"no key", `{"scopes":["contracts"]}`, nil, 400, "bad_request"},
 		{"unknown scope", `{"key":"` + reader + `","scopes":["root"]}`, nil, 400, "bad_request"},
 		{"bad ip", `{"key":"` + reader + `","ip":"10.0.0.300"}`, nil, 400, "bad_request"},
+		{"negative cost", `{"key":"` + reader + `","cost":-1}`, nil, 400, "bad_request"},
+		{"fractional cost", `{"key":"` + reader + `","cost":1.5}`, nil, 400, "bad_request"},
+		{"cost beyond int64", `{"key":"` + reader + `","cost":1e300}`, nil, 400, "bad_request"},
+		{"cost beyond the maximum", `{"key":"` + reader + `","cost":1073741825}`, nil, 400, "bad_request"},
+		{"cost as a string", `{"key":"` + reader + `","cost":"3"}`, nil, 400, "bad_request"},
+		{"cost twice", `{"key":"` + reader + `","cost":0,"cost":5}`, nil, 400, "bad_request"},
 		{"caller without scope verify", `{"key":"` + reader + `"}`, map[string]any{"keyId": "key_1", "project": "acme", "scopes": "admin"}, 403, "forbidden"},
 		{"no authorizer context", `{"key":"` + reader + `"}`, map[string]any{}, 401, "unauthorized"},
 	}
@@ -233,4 +250,34 @@ func jsonEqual(t *testing.T, got json.RawMessage, want string) bool {
 		t.Fatalf("%s: %v", want, err)
 	}
 	return reflect.DeepEqual(g, w)
+}
+
+// whoami and every answer show the caller's budget as the authorizer set
+// it: the tightest limit, the credits left, and the RateLimit header fields.
+func TestAnswersShowTheBudget(t *testing.T) {
+	adapter, _ := fakeAPI(t)
+	ev := proxyEvent(t, "whoami.json")
+	ev.RequestContext.Authorizer["creditsRemaining"] = "7"
+	ev.RequestContext.Authorizer["rateLimitReset"] = fmt.Sprint(time.Now().Add(time.Minute).Unix())
+	out, err := adapter.ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r response
+	if err := json.Unmarshal([]byte(out.Body), &r); err != nil {
+		t.Fatal(err)
+	}
+	var who struct {
+		Credits struct{ Remaining int64 } `json:"credits"`
+	}
+	if err := json.Unmarshal(r.Data, &who); err != nil || who.Credits.Remaining != 7 {
+		t.Errorf("whoami %s: want credits.remaining 7", r.Data)
+	}
+	h := http.Header(out.MultiValueHeaders)
+	if h.Get("RateLimit-Limit") != "100" || h.Get("RateLimit-Remaining") != "41" {
+		t.Errorf("headers %v: want the context's budget", out.MultiValueHeaders)
+	}
+	if reset, err := strconv.Atoi(h.Get("RateLimit-Reset")); err != nil || reset < 55 || reset > 60 {
+		t.Errorf("RateLimit-Reset %q, want the seconds until the window ends", h.Get("RateLimit-Reset"))
+	}
 }

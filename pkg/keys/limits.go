@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -36,7 +37,7 @@ func (l RateLimit) Window() time.Duration { return time.Duration(l.WindowSeconds
 
 // Counter names the limit's counters: spent budget carries over to a new
 // limit with the same name and window length, and only to that.
-func (l RateLimit) Counter() string { return fmt.Sprintf("%s.%d", l.Name, l.WindowSeconds) }
+func (l RateLimit) Counter() string { return l.Name + "." + strconv.FormatInt(l.WindowSeconds, 10) }
 
 // RefillInterval is how often credits refill.
 type RefillInterval string

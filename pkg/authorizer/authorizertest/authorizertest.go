@@ -5,6 +5,7 @@ package authorizertest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"sync"
@@ -39,18 +40,37 @@ func Key(prefix, tierCode, label string) string {
 
 // Store is an in-memory authorizer.Store that keeps the contract as
 // pkg/dynamo does (RunStoreContract holds both to it), and counts its calls.
-// Like pkg/dynamo's item, a key counts in one window at a time: the latest
-// it was used in.
+// Like pkg/dynamo's items, a key's and an owner's meter count each limit in
+// one window at a time: the latest it was used in.
 type Store struct {
-	mu    sync.Mutex
-	keys  map[string]*stored
-	calls int
-	err   error
+	mu     sync.Mutex
+	keys   map[string]*stored
+	owners map[string]*ownerLimits
+	calls  int
+	err    error
 }
 
 type stored struct {
-	key  keys.Key
-	last int64 // start of the latest window counted in, Unix seconds; 0 before any use
+	key   keys.Key
+	meter meter
+	// graceHash, on a rotation's successor, is the old key's hash, whose
+	// uses count here until graceUntil.
+	graceHash  *[sha256.Size]byte
+	graceUntil time.Time
+}
+
+type ownerLimits struct {
+	limits  []keys.RateLimit
+	credits *keys.Credits
+	meter   meter
+}
+
+// meter is the window counters of a key's or an owner's limits, by
+// keys.RateLimit.Counter().
+type meter map[string]*window
+
+type window struct {
+	last int64 // start of the latest window counted in, Unix seconds
 	uses int64 // uses counted in window last
 }
 
@@ -60,7 +80,7 @@ var (
 )
 
 // NewStore returns an empty Store.
-func NewStore() *Store { return &Store{keys: map[string]*stored{}} }
+func NewStore() *Store { return &Store{keys: map[string]*stored{}, owners: map[string]*ownerLimits{}} }
 
 // Add stores k as the key raw, setting its ID and Hash, and returns its id.
 func (s *Store) Add(raw string, k keys.Key) string {
@@ -68,16 +88,16 @@ func (s *Store) Add(raw string, k keys.Key) string {
 	defer s.mu.Unlock()
 	k.Hash = token.Hash(raw)
 	k.ID = token.ID(k.Hash)
-	s.keys[k.ID] = &stored{key: k}
+	s.keys[k.ID] = &stored{key: k, meter: meter{}}
 	return k.ID
 }
 
-// SetUses makes the window starting at start the key's latest, with n uses.
-func (s *Store) SetUses(id string, start time.Time, n int64) {
+// SetUses makes the window starting at start the latest of the key's limit
+// named counter (keys.RateLimit.Counter), with n uses.
+func (s *Store) SetUses(id, counter string, start time.Time, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.keys[id]
-	e.last, e.uses = start.Unix(), n
+	s.keys[id].meter[counter] = &window{last: start.Unix(), uses: n}
 }
 
 // FailWith makes every later UseKey and ReturnUse fail with err; nil heals
@@ -110,7 +130,23 @@ func (s *Store) Create(t *testing.T, k *keys.Key) {
 	if _, ok := s.keys[k.ID]; ok {
 		t.Fatalf("authorizertest: create %s: it exists", k.ID)
 	}
-	s.keys[k.ID] = &stored{key: *k}
+	s.keys[k.ID] = &stored{key: *k, meter: meter{}}
+	s.keys[k.ID].key.Credits = k.Credits.Clone()
+}
+
+// Update implements Seeder: k's limits, credits and their version are
+// written, as keys.Tx.Update does; its counters stay.
+func (s *Store) Update(t *testing.T, k *keys.Key) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.keys[k.ID]
+	if !ok || e.key.Version != k.Version {
+		t.Fatalf("authorizertest: update %s: no key at version %d", k.ID, k.Version)
+	}
+	e.key.RateLimits, e.key.RateLimitsFromTier, e.key.Credits = k.RateLimits, k.RateLimitsFromTier, k.Credits.Clone()
+	e.key.OwnerLimited, e.key.LimitsVersion = k.OwnerLimited, k.LimitsVersion
+	e.key.Version++
 }
 
 // Revoke implements Seeder with keys.Tx.Revoke's condition and writes.
@@ -126,6 +162,44 @@ func (s *Store) Revoke(t *testing.T, k *keys.Key) {
 	e.key.Version++
 }
 
+// Rotate implements Seeder: next is stored with old's counters and
+// credits, and old's uses count on it until graceEnd.
+func (s *Store) Rotate(t *testing.T, old, next *keys.Key, graceEnd time.Time) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.keys[old.ID]
+	if !ok || e.key.RotatedTo != "" {
+		t.Fatalf("authorizertest: rotate %s: no key, or rotated already", old.ID)
+	}
+	copied := meter{}
+	for name, w := range e.meter {
+		copied[name] = &window{last: w.last, uses: w.uses}
+	}
+	n := &stored{key: *next, meter: copied, graceUntil: graceEnd}
+	n.key.Credits = e.key.Credits.Clone()
+	if graceEnd.After(next.CreatedAt) {
+		n.graceHash = &e.key.Hash
+	}
+	s.keys[next.ID] = n
+	e.key.RotatedTo, e.key.ExpiresAt = next.ID, &graceEnd
+	e.key.Version++
+}
+
+// SetOwnerLimits implements Seeder.
+func (s *Store) SetOwnerLimits(t *testing.T, project, owner string, limits []keys.RateLimit, credits *keys.Credits) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ref := project + "#" + owner
+	o, ok := s.owners[ref]
+	if !ok {
+		o = &ownerLimits{meter: meter{}}
+		s.owners[ref] = o
+	}
+	o.limits, o.credits = limits, credits.Clone()
+}
+
 // Usage implements Seeder.
 func (s *Store) Usage(t *testing.T, id string) keys.Usage {
 	t.Helper()
@@ -136,6 +210,22 @@ func (s *Store) Usage(t *testing.T, id string) keys.Usage {
 		t.Fatalf("authorizertest: usage of %s: no such key", id)
 	}
 	return e.key.Usage
+}
+
+// Credits implements Seeder.
+func (s *Store) Credits(t *testing.T, id string) *keys.Credits {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[id].key.Credits.Clone()
+}
+
+// OwnerCredits implements Seeder.
+func (s *Store) OwnerCredits(t *testing.T, project, owner string) *keys.Credits {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owners[project+"#"+owner].credits.Clone()
 }
 
 // UseKey implements authorizer.Store.
@@ -151,58 +241,186 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 		return authorizer.UseResult{Outcome: authorizer.NotFound}, nil
 	}
 	k := e.key
-	switch {
-	case k.Status != keys.StatusActive:
-		return authorizer.UseResult{Outcome: authorizer.Revoked, Key: &k}, nil
-	// Milliseconds, as pkg/dynamo stores expiresAt and compares it.
-	case k.ExpiresAt != nil && k.ExpiresAt.UnixMilli() <= req.Now.UnixMilli():
-		return authorizer.UseResult{Outcome: authorizer.Expired, Key: &k}, nil
-	case !k.HoldsScopes(req.Scopes):
-		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: &k}, nil
+	if o := refusal(&k, req); o != authorizer.Allowed {
+		return authorizer.UseResult{Outcome: o, Key: &k}, nil
 	}
-	res := authorizer.UseResult{Key: &k}
-	w := req.Window
-	if e.last > w.Start.Unix() {
-		// The request is behind the key: it counts in the key's window, so
-		// that no window passes more than its limit.
-		w = authorizer.Window{Start: time.Unix(e.last, 0).UTC(), Length: w.Length}
-		res.Window = w
+	on := e
+	if k.RotatedTo != "" {
+		// Within its grace (refusal checked the expiry), the key's uses
+		// count on its successor's item.
+		on = s.keys[k.RotatedTo]
+		if on == nil || on.graceHash == nil || *on.graceHash != req.Hash || !req.Now.Before(on.graceUntil) {
+			return authorizer.UseResult{Outcome: authorizer.Expired, Key: &k}, nil
+		}
+		if o := refusal(&on.key, req); o != authorizer.Allowed {
+			return authorizer.UseResult{Outcome: o, Key: &k}, nil
+		}
 	}
-	uses := int64(0)
-	if e.last == w.Start.Unix() {
-		uses = e.uses
+	limits := on.key.RateLimits
+	if on.key.RateLimitsFromTier {
+		limits = req.TierLimits
 	}
-	if uses >= req.Limit {
-		res.Outcome, res.Count = authorizer.RateLimited, uses
+	res := authorizer.UseResult{Key: &k, CountedOn: on.key.ID}
+	res.Limits, res.Credits, res.Outcome, res.Refused = on.meter.check(limits, on.key.Credits, false, req)
+	var owner *ownerLimits
+	if res.Outcome == authorizer.Allowed && on.key.OwnerLimited {
+		if owner = s.owners[on.key.Project+"#"+on.key.Owner]; owner != nil {
+			ownLimits, ownerCredits, o, refusedBy := owner.meter.check(owner.limits, owner.credits, true, req)
+			res.Refused = len(res.Limits) + refusedBy
+			res.Limits, res.OwnerCredits, res.Outcome = append(res.Limits, ownLimits...), ownerCredits, o
+		}
+	}
+	if res.Outcome != authorizer.Allowed {
 		return res, nil
 	}
+	on.meter.count(res.Limits, false)
+	spend(on.key.Credits, req.Cost)
+	if owner != nil {
+		owner.meter.count(res.Limits, true)
+		spend(owner.credits, req.Cost)
+	}
+	res.Credits, res.OwnerCredits = on.key.Credits.Clone(), owner.creditsOrNil()
+	for i := range res.Limits {
+		res.Limits[i].Count++
+	}
 	now := req.Now
-	e.last, e.uses = w.Start.Unix(), uses+1
-	e.key.Usage = keys.Usage{TotalRequests: k.Usage.TotalRequests + 1, LastUsed: &now}
-	k = e.key
-	res.Outcome, res.Count = authorizer.Allowed, e.uses
+	on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests + 1, LastUsed: &now}
+	if on == e {
+		k = e.key
+	}
 	return res, nil
 }
 
+// refusal is why k may not be used, limits aside, in the contract's order.
+func refusal(k *keys.Key, req authorizer.UseRequest) authorizer.Outcome {
+	switch {
+	case k.Status != keys.StatusActive:
+		return authorizer.Revoked
+	// Milliseconds, as pkg/dynamo stores expiresAt and compares it.
+	case k.ExpiresAt != nil && k.ExpiresAt.UnixMilli() <= req.Now.UnixMilli():
+		return authorizer.Expired
+	case !k.HoldsScopes(req.Scopes):
+		return authorizer.InsufficientScope
+	}
+	return authorizer.Allowed
+}
+
+func (o *ownerLimits) creditsOrNil() *keys.Credits {
+	if o == nil {
+		return nil
+	}
+	return o.credits.Clone()
+}
+
+// check finds each limit's window and count, refilling credits that are
+// due (as the store's refill write does, whatever the outcome), and
+// decides: RateLimited (and by which), UsageExceeded or Allowed. It
+// counts nothing.
+func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool, req authorizer.UseRequest) ([]authorizer.LimitCount, *keys.Credits, authorizer.Outcome, int) {
+	counts := make([]authorizer.LimitCount, len(limits))
+	outcome, refused := authorizer.Allowed, 0
+	for i, l := range limits {
+		w := authorizer.WindowAt(req.Now, l.Window())
+		c := authorizer.LimitCount{RateLimit: l, Owner: owner, Window: w}
+		if last := m[l.Counter()]; last != nil {
+			if last.last > w.Start.Unix() {
+				// The request is behind the limit's window: it counts in
+				// the latest, so that no window passes more than its limit.
+				c.Window = authorizer.Window{Start: time.Unix(last.last, 0).UTC(), Length: w.Length}
+			}
+			if last.last == c.Window.Start.Unix() {
+				c.Count = last.uses
+			}
+		}
+		if c.Count >= l.Limit && outcome == authorizer.Allowed {
+			outcome, refused = authorizer.RateLimited, i
+		}
+		counts[i] = c
+	}
+	if outcome == authorizer.Allowed && credits != nil {
+		if credits.Refill != nil && credits.NextRefillAt != nil && !req.Now.Before(*credits.NextRefillAt) {
+			*credits = *credits.At(req.Now)
+		}
+		if credits.Remaining < req.Cost {
+			outcome = authorizer.UsageExceeded
+		}
+	}
+	return counts, credits.Clone(), outcome, refused
+}
+
+// count counts one use in the windows of counts that are owner's (or not).
+func (m meter) count(counts []authorizer.LimitCount, owner bool) {
+	for _, c := range counts {
+		if c.Owner != owner {
+			continue
+		}
+		w := m[c.Counter()]
+		if w == nil || w.last != c.Window.Start.Unix() {
+			w = &window{last: c.Window.Start.Unix()}
+			m[c.Counter()] = w
+		}
+		w.uses++
+	}
+}
+
+func spend(c *keys.Credits, cost int64) {
+	if c != nil {
+		c.Remaining -= cost
+	}
+}
+
 // ReturnUse implements authorizer.Store. As in pkg/dynamo, nothing goes
-// back once the total is zero, and the window's count only while w is
-// the key's latest window.
-func (s *Store) ReturnUse(_ context.Context, req authorizer.UseRequest, w authorizer.Window) error {
+// back once the total is zero, a window's count only while it is the
+// limit's latest, and the credits with them.
+func (s *Store) ReturnUse(_ context.Context, req authorizer.UseRequest, used authorizer.UseResult) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	if s.err != nil {
 		return s.err
 	}
-	e, ok := s.keys[req.ID]
-	if !ok || e.key.Hash != req.Hash || e.key.Usage.TotalRequests <= 0 {
+	on, ok := s.keys[cmp.Or(used.CountedOn, req.ID)]
+	if !ok {
 		return nil
 	}
-	if e.last == w.Start.Unix() && e.uses > 0 {
-		e.uses--
+	hash := &on.key.Hash
+	if on.key.ID != req.ID {
+		hash = on.graceHash
 	}
-	e.key.Usage.TotalRequests--
+	if hash == nil || *hash != req.Hash || on.key.Usage.TotalRequests <= 0 {
+		return nil
+	}
+	on.key.Usage.TotalRequests--
+	if on.meter.giveBack(used.Limits, false) && on.key.Credits != nil {
+		on.key.Credits.Remaining += req.Cost
+	}
+	if o := s.owners[on.key.Project+"#"+on.key.Owner]; o != nil && on.key.OwnerLimited {
+		if o.meter.giveBack(used.Limits, true) && o.credits != nil {
+			o.credits.Remaining += req.Cost
+		}
+	}
 	return nil
+}
+
+// giveBack takes one use back from every window of counts that are
+// owner's (or not), if each is still its limit's latest; it reports
+// whether it did.
+func (m meter) giveBack(counts []authorizer.LimitCount, owner bool) bool {
+	var windows []*window
+	for _, c := range counts {
+		if c.Owner != owner {
+			continue
+		}
+		w := m[c.Counter()]
+		if w == nil || w.last != c.Window.Start.Unix() || w.uses <= 0 {
+			return false
+		}
+		windows = append(windows, w)
+	}
+	for _, w := range windows {
+		w.uses--
+	}
+	return true
 }
 
 // EventTime is the time the event files under events/ are decided at.
@@ -218,11 +436,14 @@ var eventKeys = map[string]struct {
 	key      keys.Key
 	uses     int64 // uses in the window of EventTime
 }{
-	"admin":         {tierCode: "in", key: keys.Key{Tier: "internal", Project: "acme", Owner: "ops", Scopes: []string{"admin", "verify"}}},
-	"reader":        {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", Owner: "alice", Scopes: []string{"contracts"}, Metadata: []byte(`{"plan":"pro"}`)}},
-	"revoked":       {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", Status: keys.StatusRevoked}},
-	"expired":       {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", ExpiresAt: ptr(EventTime.Add(-time.Hour))}},
-	"limited":       {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme"}, uses: 100},
+	"admin":   {tierCode: "in", key: keys.Key{Tier: "internal", Project: "acme", Owner: "ops", Scopes: []string{"admin", "verify"}}},
+	"reader":  {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", Owner: "alice", Scopes: []string{"contracts"}, Metadata: []byte(`{"plan":"pro"}`)}},
+	"revoked": {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", Status: keys.StatusRevoked}},
+	"expired": {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", ExpiresAt: ptr(EventTime.Add(-time.Hour))}},
+	"limited": {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme"}, uses: 100},
+	"spent": {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", LimitsVersion: 1, Credits: &keys.Credits{
+		Remaining: 0, Refill: &keys.Refill{Interval: keys.RefillMonthly, Amount: 1000, RefillDay: 1}, NextRefillAt: ptr(time.Date(2030, time.February, 1, 0, 0, 0, 0, time.UTC)),
+	}}},
 	"allowlisted":   {tierCode: "pk", key: keys.Key{Tier: "public", Project: "acme", IPAllowlist: []string{"203.0.113.0/24", "2001:db8::/32"}}},
 	"other-project": {tierCode: "pk", key: keys.Key{Tier: "public", Project: "globex"}},
 	"unknown":       {tierCode: "pk"},
@@ -237,11 +458,12 @@ func EventKey(label string) string {
 	return Key(EventPrefix, k.tierCode, label)
 }
 
-// SeedEventKeys stores the event files' keys in s, with the uses they have
-// at EventTime in windows of length window.
+// SeedEventKeys stores the event files' keys in s, following their tiers'
+// limits, with the uses they have at EventTime in windows of length window
+// of the limit named "window".
 func SeedEventKeys(s *Store, window time.Duration) {
-	sec := int64(window / time.Second)
-	start := time.Unix(EventTime.Unix()-EventTime.Unix()%sec, 0)
+	start := authorizer.WindowAt(EventTime, window).Start
+	counter := keys.RateLimit{Name: keys.DefaultLimitName, WindowSeconds: int64(window / time.Second)}.Counter()
 	for label, k := range eventKeys {
 		if label == "unknown" {
 			continue
@@ -250,8 +472,9 @@ func SeedEventKeys(s *Store, window time.Duration) {
 		if k.key.Status == "" {
 			k.key.Status = keys.StatusActive
 		}
+		k.key.RateLimitsFromTier = true
 		id := s.Add(EventKey(label), k.key)
-		s.SetUses(id, start, k.uses)
+		s.SetUses(id, counter, start, k.uses)
 	}
 }
 

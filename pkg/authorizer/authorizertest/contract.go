@@ -22,8 +22,21 @@ type Seeder interface {
 	// Revoke revokes the active key k.ID of k.Project as a keys.Tx.Revoke
 	// of k does: k's RevokedAt, UpdatedAt and PurgeAt are written.
 	Revoke(t *testing.T, k *keys.Key)
-	// Usage is the stored key's usage.
+	// Update writes k's limits, credits, owner flag and LimitsVersion as a
+	// keys.Tx.Update of k does; k.Version must be the stored one.
+	Update(t *testing.T, k *keys.Key)
+	// Rotate rotates old to next as key management does: next is created
+	// with old's budget (window counters and credits), and old, which
+	// reads expired from graceEnd, counts its uses on next until then.
+	Rotate(t *testing.T, old, next *keys.Key, graceEnd time.Time)
+	// SetOwnerLimits gives owner of project limits shared by its keys
+	// (those whose OwnerLimited is set).
+	SetOwnerLimits(t *testing.T, project, owner string, limits []keys.RateLimit, credits *keys.Credits)
+	// Usage is the stored key's usage; Credits its credits and
+	// OwnerCredits an owner's, as stored (a due refill not yet made).
 	Usage(t *testing.T, id string) keys.Usage
+	Credits(t *testing.T, id string) *keys.Credits
+	OwnerCredits(t *testing.T, project, owner string) *keys.Credits
 }
 
 // KeyStoreSeeder seeds through s, one keys.Tx a call, as key management
@@ -47,13 +60,46 @@ func (ks keyStoreSeeder) Revoke(t *testing.T, k *keys.Key) {
 	}
 }
 
-func (ks keyStoreSeeder) Usage(t *testing.T, id string) keys.Usage {
+func (ks keyStoreSeeder) Update(t *testing.T, k *keys.Key) {
+	t.Helper()
+	if err := ks.s.Apply(t.Context(), keys.Tx{Update: []*keys.Key{k}}); err != nil {
+		t.Fatalf("update %s: %v", k.ID, err)
+	}
+}
+
+func (ks keyStoreSeeder) Rotate(t *testing.T, old, next *keys.Key, graceEnd time.Time) {
+	t.Helper()
+	t.Fatal("TODO: rotation through keys.Store")
+}
+
+func (ks keyStoreSeeder) SetOwnerLimits(t *testing.T, project, owner string, limits []keys.RateLimit, credits *keys.Credits) {
+	t.Helper()
+	t.Fatal("TODO: owner limits through keys.Store")
+}
+
+func (ks keyStoreSeeder) OwnerCredits(t *testing.T, project, owner string) *keys.Credits {
+	t.Helper()
+	t.Fatal("TODO: owner limits through keys.Store")
+	return nil
+}
+
+func (ks keyStoreSeeder) get(t *testing.T, id string) *keys.Key {
 	t.Helper()
 	k, err := ks.s.GetKey(t.Context(), id)
 	if err != nil {
 		t.Fatalf("get %s: %v", id, err)
 	}
-	return k.Usage
+	return k
+}
+
+func (ks keyStoreSeeder) Usage(t *testing.T, id string) keys.Usage {
+	t.Helper()
+	return ks.get(t, id).Usage
+}
+
+func (ks keyStoreSeeder) Credits(t *testing.T, id string) *keys.Credits {
+	t.Helper()
+	return ks.get(t, id).Credits
 }
 
 // RunStoreContract runs, as parallel subtests, the behaviour every
@@ -93,6 +139,16 @@ var contract = []struct {
 	{"a return after the window rolled over gives back the total alone", returnAfterRollover},
 	{"each window has its own budget", windowRollover},
 	{"a use behind the key's window counts in the key's window", behindWindow},
+	{"a use must fit every limit of the key and counts in each", everyLimit},
+	{"a key without limits of its own follows its tier's; an empty list is no limit", tierLimits},
+	{"a change of limits applies from the next use; spent budget carries over by name and length", changedLimits},
+	{"credits pay each use's cost; a cost beyond them is refused, spending nothing", creditsSpent},
+	{"credits refill once, at their time", creditsRefill},
+	{"a refusal for one budget spends none of the others", refusalsSpendNothing},
+	{"a returned use gives back its credits", returnedCredits},
+	{"an owner's limits are shared by its keys", sharedOwnerLimits},
+	{"an owner's credits are shared by its keys", sharedOwnerCredits},
+	{"a rotated key's budget continues on its successor", rotatedBudget},
 }
 
 // contractWindow is the rate window's length throughout the contract.
@@ -116,8 +172,8 @@ func newFixture(t *testing.T, newStore func(*testing.T) (authorizer.Store, Seede
 // at is a time relative to f.now.
 func (f *fixture) at(d time.Duration) time.Time { return f.now.Add(d) }
 
-// create stores an active key of project acme holding scope contracts,
-// after edit (if any) changed it.
+// create stores an active key of project acme holding scope contracts and
+// following its tier's limits, after edit (if any) changed it.
 func (f *fixture) create(edit func(k *keys.Key)) *keys.Key {
 	f.Helper()
 	f.n++
@@ -126,7 +182,7 @@ func (f *fixture) create(edit func(k *keys.Key)) *keys.Key {
 	k := &keys.Key{
 		ID: token.ID(hash), Hash: hash, Name: fmt.Sprintf("key %d", f.n), Start: "kg_pk_test", Tier: "public",
 		Scopes: []string{"contracts"}, Project: "acme", Status: keys.StatusActive,
-		CreatedAt: created, UpdatedAt: created, CreatedBy: keys.ActorOperator,
+		CreatedAt: created, UpdatedAt: created, CreatedBy: keys.ActorOperator, RateLimitsFromTier: true,
 	}
 	if edit != nil {
 		edit(k)
@@ -143,16 +199,23 @@ func (f *fixture) revoke(k *keys.Key, purgeAt *time.Time) {
 	f.seed.Revoke(f.T, &r)
 }
 
-// use is a use of k at time at, within limit, needing scopes.
+// use is a use of k at time at, costing 1, needing scopes, within limit
+// for a key that follows its tier's.
 func use(k *keys.Key, at time.Time, limit int64, scopes ...string) authorizer.UseRequest {
 	return authorizer.UseRequest{
-		ID: k.ID, Hash: k.Hash, Scopes: scopes, Limit: limit,
-		Window: authorizer.WindowAt(at, contractWindow), Now: at,
+		ID: k.ID, Hash: k.Hash, Scopes: scopes, Cost: 1, Now: at,
+		TierLimits: []keys.RateLimit{{Name: keys.DefaultLimitName, Limit: limit, WindowSeconds: int64(contractWindow / time.Second)}},
 	}
 }
 
-// result is what a UseKey should return. count and window are checked
-// when the use is allowed or rate limited; the zero window is the request's.
+// windowOf is the window of req's first tier limit.
+func windowOf(req authorizer.UseRequest) authorizer.Window {
+	return authorizer.WindowAt(req.Now, req.TierLimits[0].Window())
+}
+
+// result is what a UseKey should return. count and window, of the first
+// limit, are checked when the use is allowed or rate limited; the zero
+// window is the request's.
 type result struct {
 	outcome authorizer.Outcome
 	count   int64
@@ -184,19 +247,30 @@ func (f *fixture) try(what string, req authorizer.UseRequest, want result) autho
 		f.Errorf("%s: key %s, want %s", what, got.Key.ID, req.ID)
 	}
 	if want.outcome == authorizer.Allowed || want.outcome == authorizer.RateLimited {
-		if got.Count != want.count || !sameWindow(got.Window, want.window) {
-			f.Errorf("%s: count %d in window %+v, want %d in %+v (zero: the request's)", what, got.Count, got.Window, want.count, want.window)
+		if want.window == (authorizer.Window{}) {
+			want.window = windowOf(req)
+		}
+		switch {
+		case len(got.Limits) == 0:
+			f.Errorf("%s: no limit counted, want %d in %+v", what, want.count, want.window)
+		case got.Limits[0].Count != want.count || !sameWindow(got.Limits[0].Window, want.window):
+			f.Errorf("%s: count %d in window %+v, want %d in %+v", what, got.Limits[0].Count, got.Limits[0].Window, want.count, want.window)
 		}
 	}
 	return got
 }
 
-// giveBack returns a use of req counted in window w.
-func (f *fixture) giveBack(req authorizer.UseRequest, w authorizer.Window) {
+// giveBack returns a use UseKey counted.
+func (f *fixture) giveBack(req authorizer.UseRequest, used authorizer.UseResult) {
 	f.Helper()
-	if err := f.store.ReturnUse(f.ctx, req, w); err != nil {
+	if err := f.store.ReturnUse(f.ctx, req, used); err != nil {
 		f.Fatalf("ReturnUse: %v", err)
 	}
+}
+
+// countedAt is what UseKey answers for a use of req counted in its window.
+func countedAt(req authorizer.UseRequest) authorizer.UseResult {
+	return authorizer.UseResult{Outcome: authorizer.Allowed, Limits: []authorizer.LimitCount{{RateLimit: req.TierLimits[0], Window: windowOf(req), Count: 1}}}
 }
 
 func (f *fixture) wantTotal(what string, k *keys.Key, n int64) {
@@ -412,8 +486,7 @@ func returnedUse(f *fixture) {
 	k := f.create(nil)
 	req := use(k, f.now, 2)
 	f.try("first use", req, allowed(1))
-	f.try("second use", req, allowed(2))
-	f.giveBack(req, req.Window)
+	f.giveBack(req, f.try("second use", req, allowed(2)))
 	f.wantTotal("after the return", k, 1)
 	f.try("use after the return", req, allowed(2))
 	f.try("use beyond the limit", req, limited(2))
@@ -423,15 +496,15 @@ func returnedUse(f *fixture) {
 func returnBelowZero(f *fixture) {
 	unused := f.create(nil)
 	req := use(unused, f.now, 10)
-	f.giveBack(req, req.Window)
+	f.giveBack(req, countedAt(req))
 	f.wantTotal("an unused key after a return", unused, 0)
 	f.try("the unused key's first use", req, allowed(1))
 
 	k := f.create(nil)
 	req = use(k, f.now, 10)
-	f.try("one use", req, allowed(1))
-	f.giveBack(req, req.Window)
-	f.giveBack(req, req.Window)
+	used := f.try("one use", req, allowed(1))
+	f.giveBack(req, used)
+	f.giveBack(req, used)
 	f.wantTotal("one use returned twice", k, 0)
 	f.try("the next use", req, allowed(1))
 	f.wantTotal("after the next use", k, 1)
@@ -440,8 +513,7 @@ func returnBelowZero(f *fixture) {
 func returnOtherHash(f *fixture) {
 	k := f.create(nil)
 	req := use(k, f.now, 10)
-	f.try("first use", req, allowed(1))
-	f.giveBack(otherHashOf(req), req.Window)
+	f.giveBack(otherHashOf(req), f.try("first use", req, allowed(1)))
 	f.wantTotal("after a return with another hash", k, 1)
 	f.try("second use", req, allowed(2))
 }
@@ -451,10 +523,10 @@ func returnOtherHash(f *fixture) {
 func returnAfterRollover(f *fixture) {
 	k := f.create(nil)
 	first := use(k, f.now, 10)
-	f.try("use in window S", first, allowed(1))
+	used := f.try("use in window S", first, allowed(1))
 	next := use(k, f.at(contractWindow), 10)
 	f.try("use in window S+W", next, allowed(1))
-	f.giveBack(first, first.Window)
+	f.giveBack(first, used)
 	f.wantTotal("after returning the use in S", k, 1)
 	f.try("another use in S+W", next, allowed(2))
 	f.wantTotal("after it", k, 2)
@@ -501,4 +573,221 @@ func behindWindow(f *fixture) {
 		f.try(step.name, step.req, step.want)
 	}
 	f.wantTotal("after the steps", k, 3)
+}
+
+// limited is a key with limits of its own, made after edit.
+func (f *fixture) limited(limits []keys.RateLimit, edit func(k *keys.Key)) *keys.Key {
+	return f.create(func(k *keys.Key) {
+		k.RateLimits, k.RateLimitsFromTier, k.LimitsVersion = limits, false, 1
+		if edit != nil {
+			edit(k)
+		}
+	})
+}
+
+// useOwn is a use of a key with limits of its own, costing cost.
+func useOwn(k *keys.Key, at time.Time, cost int64) authorizer.UseRequest {
+	req := use(k, at, 1)
+	req.TierLimits, req.Cost = nil, cost
+	return req
+}
+
+// tryCounts runs req and checks its outcome and every limit's count.
+func (f *fixture) tryCounts(what string, req authorizer.UseRequest, want authorizer.Outcome, counts ...int64) authorizer.UseResult {
+	f.Helper()
+	got, err := f.store.UseKey(f.ctx, req)
+	if err != nil {
+		f.Fatalf("%s: UseKey: %v", what, err)
+	}
+	var gotCounts []int64
+	for _, l := range got.Limits {
+		gotCounts = append(gotCounts, l.Count)
+	}
+	if got.Outcome != want || !slices.Equal(gotCounts, counts) {
+		f.Errorf("%s: %s with counts %v, want %s with %v", what, got.Outcome, gotCounts, want, counts)
+	}
+	return got
+}
+
+func (f *fixture) wantCredits(what string, k *keys.Key, remaining int64) {
+	f.Helper()
+	if c := f.seed.Credits(f.T, k.ID); c == nil || c.Remaining != remaining {
+		f.Errorf("%s: credits %+v, want %d remaining", what, c, remaining)
+	}
+}
+
+var (
+	perMinute = keys.RateLimit{Name: "burst", Limit: 2, WindowSeconds: 60}
+	perWindow = keys.RateLimit{Name: "sustained", Limit: 3, WindowSeconds: int64(contractWindow / time.Second)}
+)
+
+func everyLimit(f *fixture) {
+	k := f.limited([]keys.RateLimit{perMinute, perWindow}, nil)
+	minute := authorizer.WindowAt(f.now, time.Minute).End()
+	f.tryCounts("first use", useOwn(k, f.now, 1), authorizer.Allowed, 1, 1)
+	f.tryCounts("second use", useOwn(k, f.now, 1), authorizer.Allowed, 2, 2)
+	got := f.tryCounts("the burst limit is full", useOwn(k, f.now, 1), authorizer.RateLimited, 2, 2)
+	if got.Refused != 0 {
+		f.Errorf("refused by limit %d, want 0 (burst)", got.Refused)
+	}
+	f.tryCounts("the next minute", useOwn(k, minute, 1), authorizer.Allowed, 1, 3)
+	got = f.tryCounts("the sustained limit is full", useOwn(k, minute, 1), authorizer.RateLimited, 1, 3)
+	if got.Refused != 1 {
+		f.Errorf("refused by limit %d, want 1 (sustained)", got.Refused)
+	}
+	f.wantTotal("after the refusals", k, 3)
+}
+
+func tierLimits(f *fixture) {
+	k := f.create(func(k *keys.Key) { k.RateLimitsFromTier = true })
+	f.try("a tier limit of 1", use(k, f.now, 1), allowed(1))
+	f.try("again", use(k, f.now, 1), limited(1))
+	f.try("the tier's limit raised", use(k, f.now, 2), allowed(2))
+	none := f.limited([]keys.RateLimit{}, nil)
+	for i := range 5 {
+		f.tryCounts(fmt.Sprintf("unlimited use %d, whatever the tier's", i+1), use(none, f.now, 1), authorizer.Allowed)
+	}
+}
+
+func changedLimits(f *fixture) {
+	k := f.limited([]keys.RateLimit{perWindow}, nil)
+	for i := range int64(2) {
+		f.tryCounts("use under 3", useOwn(k, f.now, 1), authorizer.Allowed, i+1)
+	}
+	k.RateLimits, k.LimitsVersion = []keys.RateLimit{{Name: "sustained", Limit: 2, WindowSeconds: perWindow.WindowSeconds}}, 2
+	f.seed.Update(f.T, k)
+	k.Version++
+	f.tryCounts("the same limit lowered to 2: 2 spent", useOwn(k, f.now, 1), authorizer.RateLimited, 2)
+	k.RateLimits, k.LimitsVersion = []keys.RateLimit{{Name: "sustained", Limit: 2, WindowSeconds: 2 * perWindow.WindowSeconds}}, 3
+	f.seed.Update(f.T, k)
+	k.Version++
+	f.tryCounts("another length: a fresh budget", useOwn(k, f.now, 1), authorizer.Allowed, 1)
+	k.RateLimits, k.RateLimitsFromTier, k.LimitsVersion = nil, true, 4
+	f.seed.Update(f.T, k)
+	f.try("back to the tier's limit of 1", use(k, f.now, 1), allowed(1))
+	f.try("the tier's limit full", use(k, f.now, 1), limited(1))
+}
+
+func creditsSpent(f *fixture) {
+	k := f.limited([]keys.RateLimit{}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 5} })
+	for _, step := range []struct {
+		cost      int64
+		want      authorizer.Outcome
+		remaining int64
+	}{
+		{3, authorizer.Allowed, 2},
+		{3, authorizer.UsageExceeded, 2},
+		{0, authorizer.Allowed, 2},
+		{2, authorizer.Allowed, 0},
+		{1, authorizer.UsageExceeded, 0},
+		{0, authorizer.Allowed, 0},
+	} {
+		what := fmt.Sprintf("cost %d", step.cost)
+		got := f.tryCounts(what, useOwn(k, f.now, step.cost), step.want)
+		if got.Credits == nil || got.Credits.Remaining != step.remaining {
+			f.Errorf("%s: answers credits %+v, want %d remaining", what, got.Credits, step.remaining)
+		}
+		f.wantCredits(what, k, step.remaining)
+	}
+	f.wantTotal("after the refusals", k, 4)
+}
+
+func creditsRefill(f *fixture) {
+	due := f.at(time.Hour)
+	k := f.limited([]keys.RateLimit{}, func(k *keys.Key) {
+		k.Credits = &keys.Credits{Remaining: 1, Refill: &keys.Refill{Interval: keys.RefillDaily, Amount: 10}, NextRefillAt: &due}
+	})
+	f.tryCounts("before the refill", useOwn(k, f.now, 1), authorizer.Allowed)
+	f.tryCounts("spent, before the refill", useOwn(k, due.Add(-time.Millisecond), 1), authorizer.UsageExceeded)
+	got := f.tryCounts("at the refill", useOwn(k, due, 3), authorizer.Allowed)
+	next := keys.Refill{Interval: keys.RefillDaily}.NextAfter(due)
+	if c := got.Credits; c == nil || c.Remaining != 7 || c.NextRefillAt == nil || !c.NextRefillAt.Equal(next) {
+		f.Errorf("at the refill: credits %+v, want 7 remaining, next refill %v", c, next)
+	}
+	f.tryCounts("after the refill", useOwn(k, due.Add(time.Minute), 7), authorizer.Allowed)
+	f.tryCounts("no second refill in the period", useOwn(k, due.Add(2*time.Minute), 1), authorizer.UsageExceeded)
+	f.wantCredits("after the refill", k, 0)
+}
+
+func refusalsSpendNothing(f *fixture) {
+	k := f.limited([]keys.RateLimit{{Name: "one", Limit: 1, WindowSeconds: 60}}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 3} })
+	f.tryCounts("a use", useOwn(k, f.now, 1), authorizer.Allowed, 1)
+	f.tryCounts("rate limited", useOwn(k, f.now, 1), authorizer.RateLimited, 1)
+	f.wantCredits("rate limited spends no credit", k, 2)
+	next := authorizer.WindowAt(f.now, time.Minute).End()
+	f.tryCounts("usage exceeded", useOwn(k, next, 5), authorizer.UsageExceeded, 0)
+	f.tryCounts("usage exceeded counts in no window", useOwn(k, next, 2), authorizer.Allowed, 1)
+	f.wantCredits("after", k, 0)
+	f.wantTotal("after", k, 2)
+}
+
+func returnedCredits(f *fixture) {
+	k := f.limited([]keys.RateLimit{perWindow}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 10} })
+	req := useOwn(k, f.now, 4)
+	f.giveBack(req, f.tryCounts("a use costing 4", req, authorizer.Allowed, 1))
+	f.wantCredits("after the return", k, 10)
+	f.wantTotal("after the return", k, 0)
+	f.tryCounts("the window's count came back too", req, authorizer.Allowed, 1)
+}
+
+// owned are n keys of one owner that carry the owner's limits.
+func (f *fixture) owned(n int, owner string, limits []keys.RateLimit, credits *keys.Credits) []*keys.Key {
+	f.seed.SetOwnerLimits(f.T, "acme", owner, limits, credits)
+	var out []*keys.Key
+	for range n {
+		out = append(out, f.limited([]keys.RateLimit{perWindow}, func(k *keys.Key) { k.Owner, k.OwnerLimited = owner, true }))
+	}
+	return out
+}
+
+func sharedOwnerLimits(f *fixture) {
+	shared := keys.RateLimit{Name: "shared", Limit: 4, WindowSeconds: 60}
+	ks := f.owned(3, "o-limits", []keys.RateLimit{shared}, nil)
+	for i := range 4 {
+		f.tryCounts(fmt.Sprintf("use %d, key %d", i+1, i%3), useOwn(ks[i%3], f.now, 1), authorizer.Allowed, int64(i/3+1), int64(i+1))
+	}
+	got := f.tryCounts("the owner's limit is full", useOwn(ks[1], f.now, 1), authorizer.RateLimited, 1, 4)
+	if got.Refused != 1 || len(got.Limits) != 2 || !got.Limits[1].Owner || got.Limits[0].Owner {
+		f.Errorf("refused by %d of %+v, want 1, the owner's", got.Refused, got.Limits)
+	}
+	f.wantTotal("the refused key", ks[1], 1)
+	f.tryCounts("the key's own count came back", useOwn(ks[1], authorizer.WindowAt(f.now, time.Minute).End(), 1), authorizer.Allowed, 2, 1)
+	other := f.limited([]keys.RateLimit{perWindow}, func(k *keys.Key) { k.Owner = "o-limits" })
+	f.tryCounts("a key not carrying the owner's limits", useOwn(other, f.now, 1), authorizer.Allowed, 1)
+}
+
+func sharedOwnerCredits(f *fixture) {
+	ks := f.owned(2, "o-credits", []keys.RateLimit{}, &keys.Credits{Remaining: 5})
+	f.tryCounts("key 0 spends 2", useOwn(ks[0], f.now, 2), authorizer.Allowed, 1)
+	got := f.tryCounts("key 1 spends 2", useOwn(ks[1], f.now, 2), authorizer.Allowed, 1)
+	if got.OwnerCredits == nil || got.OwnerCredits.Remaining != 1 {
+		f.Errorf("owner credits %+v, want 1 remaining", got.OwnerCredits)
+	}
+	f.tryCounts("the owner's credits fall short", useOwn(ks[0], f.now, 2), authorizer.UsageExceeded, 1)
+	f.wantTotal("key 0 after its refusal", ks[0], 1)
+	f.tryCounts("key 0's own window count came back", useOwn(ks[0], f.now, 1), authorizer.Allowed, 2)
+	if c := f.seed.OwnerCredits(f.T, "acme", "o-credits"); c == nil || c.Remaining != 0 {
+		f.Errorf("owner credits %+v, want 0", c)
+	}
+}
+
+func rotatedBudget(f *fixture) {
+	old := f.limited([]keys.RateLimit{perWindow}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 10} })
+	f.tryCounts("the old key, before rotation", useOwn(old, f.now, 4), authorizer.Allowed, 1)
+	successor := *old
+	successor.Hash = sha256.Sum256([]byte("successor of " + old.ID))
+	successor.ID, successor.RotatedFrom, successor.CreatedAt, successor.Usage = token.ID(successor.Hash), old.ID, f.now, keys.Usage{}
+	end := f.at(time.Minute)
+	f.seed.Rotate(f.T, old, &successor, end)
+	f.tryCounts("the successor continues the budget", useOwn(&successor, f.now, 4), authorizer.Allowed, 2)
+	got := f.tryCounts("the old key within its grace counts on the successor", useOwn(old, f.now, 1), authorizer.Allowed, 3)
+	if got.Key == nil || got.Key.ID != old.ID {
+		f.Errorf("the old key's use shows key %+v, want the old key", got.Key)
+	}
+	f.tryCounts("the shared window is full", useOwn(&successor, f.now, 1), authorizer.RateLimited, 3)
+	f.tryCounts("for the old key too", useOwn(old, f.now, 1), authorizer.RateLimited, 3)
+	f.wantCredits("the successor's credits", &successor, 1)
+	f.tryCounts("the old key after its grace", useOwn(old, end, 1), authorizer.Expired)
+	f.wantTotal("the old key's uses within its grace count on the successor", old, 1)
+	f.wantTotal("the successor", &successor, 2)
 }

@@ -1,0 +1,293 @@
+package dynamo
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/keys"
+)
+
+// A meter is the counting part of an item that holds limits, a key's or an
+// owner's: a window counter per rate limit and the credits. One use checks
+// and counts them in the same conditional write that checks the item;
+// docs/limits.md draws it.
+
+// windowsSwept is K: how many windows before the current one each use
+// removes the counters of, per limit.
+const windowsSwept = 4
+
+// meterPlan is what a write must know of an item's limits before it is
+// made: the expressions differ with them. The item's version attribute
+// proves the plan current in the same write.
+type meterPlan struct {
+	limits  []keys.RateLimit
+	credits bool
+}
+
+// meterUse is one use's counting on one item: each limit's window, the
+// cost, and how the write keeps the counters bounded.
+type meterUse struct {
+	windows []limitWindow
+	credits bool
+	cost    int64
+	now     time.Time
+}
+
+// limitWindow is a limit and the window a use counts in.
+type limitWindow struct {
+	limit   keys.RateLimit
+	counter string // limit.Counter(), computed once
+	window  authorizer.Window
+	cleanup windowCleanup
+}
+
+func newMeterUse(p meterPlan, cost int64, now time.Time) meterUse {
+	m := meterUse{windows: make([]limitWindow, len(p.limits)), credits: p.credits, cost: cost, now: now}
+	for i, l := range p.limits {
+		w := authorizer.WindowAt(now, l.Window())
+		counter := l.Counter()
+		m.windows[i] = limitWindow{limit: l, counter: counter, window: w, cleanup: recentWindows(counter, w)}
+	}
+	return m
+}
+
+// spends reports whether the use takes credits.
+func (m meterUse) spends() bool { return m.credits && m.cost > 0 }
+
+// windowCleanup is how a use keeps a limit's counters bounded: the
+// counters it removes, and what it requires of the limit's last window.
+type windowCleanup struct {
+	remove []string
+	// value bounds the last window: at least value (or absent), or, when
+	// exact, equal to it.
+	value int64
+	exact bool
+}
+
+// recentWindows removes the counters of the K windows before w.
+func recentWindows(counter string, w authorizer.Window) windowCleanup {
+	start, length := w.Start.Unix(), int64(w.Length/time.Second)
+	remove := make([]string, windowsSwept)
+	for i := range remove {
+		remove[i] = counterAttr(counter, start-int64(i+1)*length)
+	}
+	return windowCleanup{remove: remove, value: start - windowsSwept*length}
+}
+
+// idleWindows removes every counter of the limit the item holds but the
+// current one, after a gap longer than K windows, provided that no use
+// moved the last window since.
+func idleWindows(counter string, w authorizer.Window, old map[string]types.AttributeValue) windowCleanup {
+	current, prefix := counterAttr(counter, w.Start.Unix()), counterAttr(counter, 0)
+	prefix = prefix[:len(prefix)-1] // "w.<counter>."
+	var remove []string
+	for name := range old {
+		if strings.HasPrefix(name, prefix) && name != current {
+			remove = append(remove, name)
+		}
+	}
+	last, _ := itemNumber(old, lastWindowAttr(counter))
+	return windowCleanup{remove: remove, value: last, exact: true}
+}
+
+// admits reports whether an item with this last window meets the bound.
+func (c windowCleanup) admits(last int64, present bool) bool {
+	if c.exact {
+		return present && last == c.value
+	}
+	return !present || last >= c.value
+}
+
+// write adds the use to an update: each window counts one, the credits
+// lose the cost, and only if every limit has room, the credits cover the
+// cost and no refill is due. docs/rate-window.md tells why each bound on
+// the last window is there.
+func (m meterUse) write(e *expr) {
+	for _, lw := range m.windows {
+		cur, last := e.name(counterAttr(lw.counter, lw.window.Start.Unix())), e.name(lastWindowAttr(lw.counter))
+		start := e.number(lw.window.Start.Unix())
+		e.set(cur + " = if_not_exists(" + cur + ", " + e.number(0) + ") + " + e.number(1))
+		e.set(last + " = " + start)
+		for _, name := range lw.cleanup.remove {
+			e.removeAttr(e.name(name))
+		}
+		e.require("(attribute_not_exists(" + cur + ") OR " + cur + " < " + e.number(lw.limit.Limit) + ")")
+		e.require("(attribute_not_exists(" + last + ") OR " + last + " <= " + start + ")")
+		if lw.cleanup.exact {
+			e.require(last + " = " + e.number(lw.cleanup.value))
+		} else {
+			e.require("(attribute_not_exists(" + last + ") OR " + last + " >= " + e.number(lw.cleanup.value) + ")")
+		}
+	}
+	if m.credits {
+		credits, next := e.name(attrCredits), e.name(attrNextRefill)
+		e.require(credits + " >= " + e.number(m.cost))
+		e.require("(attribute_not_exists(" + next + ") OR " + next + " > " + e.number(m.now.UnixMilli()) + ")")
+		if m.spends() {
+			e.set(credits + " = " + credits + " - " + e.number(m.cost))
+		}
+	}
+}
+
+// meterVerdict is why a meter's part of a condition failed, from the item
+// as it was: a refusal, or what to write before trying again.
+type meterVerdict struct {
+	outcome authorizer.Outcome // RateLimited or UsageExceeded; "" to try again
+	refused int                // the limit that refused, when RateLimited
+	// refill, when set, is the nextRefill a due refill must replace.
+	refill *int64
+	// moved is set when a window or its cleanup changed: try again.
+	moved bool
+}
+
+// explain reads an item whose plan is current (its version matched) and
+// finds which of the meter's conditions failed, in the order the store's
+// contract gives: a full window, credits short, then a refill due or a
+// window bound. It adjusts m's windows for the next try.
+func (m *meterUse) explain(old map[string]types.AttributeValue) meterVerdict {
+	for i, lw := range m.windows {
+		count, _ := itemNumber(old, counterAttr(lw.counter, lw.window.Start.Unix()))
+		if count >= lw.limit.Limit {
+			return meterVerdict{outcome: authorizer.RateLimited, refused: i}
+		}
+	}
+	if m.credits {
+		next, hasNext := itemNumber(old, attrNextRefill)
+		if hasNext && next <= m.now.UnixMilli() {
+			if _, refills := old[attrCreditRefill]; refills {
+				return meterVerdict{refill: &next}
+			}
+		}
+		if remaining, _ := itemNumber(old, attrCredits); remaining < m.cost {
+			return meterVerdict{outcome: authorizer.UsageExceeded}
+		}
+	}
+	moved := false
+	for i := range m.windows {
+		lw := &m.windows[i]
+		last, present := itemNumber(old, lastWindowAttr(lw.counter))
+		switch {
+		case present && last > lw.window.Start.Unix():
+			// The request is behind the limit's window: it counts in the
+			// item's, as the request it is, arriving now.
+			lw.window = authorizer.Window{Start: time.Unix(last, 0).UTC(), Length: lw.window.Length}
+			lw.cleanup = recentWindows(lw.counter, lw.window)
+		case !lw.cleanup.admits(last, present) && lw.cleanup.exact:
+			// A sweep lost its race: another use moved the last window, so
+			// the counters are current again.
+			lw.cleanup = recentWindows(lw.counter, lw.window)
+		case !lw.cleanup.admits(last, present):
+			lw.cleanup = idleWindows(lw.counter, lw.window, old)
+		default:
+			continue
+		}
+		moved = true
+	}
+	return meterVerdict{moved: moved}
+}
+
+// counts reads, from an item, each limit's count in its window.
+func (m meterUse) counts(item map[string]types.AttributeValue, owner bool) []authorizer.LimitCount {
+	out := make([]authorizer.LimitCount, len(m.windows))
+	for i, lw := range m.windows {
+		count, _ := itemNumber(item, counterAttr(lw.counter, lw.window.Start.Unix()))
+		out[i] = authorizer.LimitCount{RateLimit: lw.limit, Owner: owner, Window: lw.window, Count: count}
+	}
+	return out
+}
+
+// expr assembles the expressions of one write, with a placeholder per
+// distinct attribute name and number. A write has a few dozen at most, so
+// slices searched in order beat maps (this runs on every authorization).
+type expr struct {
+	names   map[string]string
+	values  map[string]types.AttributeValue
+	attrs   []string // attribute names, by placeholder index
+	nums    []int64  // numbers, by index in numRefs
+	numRefs []string
+	sets    []string
+	adds    []string
+	removes []string
+	conds   []string
+}
+
+func newExpr() *expr {
+	return &expr{names: make(map[string]string, 16), values: make(map[string]types.AttributeValue, 16)}
+}
+
+// placeholder is the i-th of a kind ("#n" or ":v"), from a table for the
+// first 64, so that the hot path formats none.
+func placeholder(table *[64]string, kind string, i int) string {
+	if i < len(table) {
+		return table[i]
+	}
+	return kind + strconv.Itoa(i)
+}
+
+var namePlaceholders, valuePlaceholders = placeholders("#n"), placeholders(":v")
+
+func placeholders(kind string) *[64]string {
+	var t [64]string
+	for i := range t {
+		t[i] = kind + strconv.Itoa(i)
+	}
+	return &t
+}
+
+func (e *expr) name(attr string) string {
+	for i, a := range e.attrs {
+		if a == attr {
+			return placeholder(namePlaceholders, "#n", i)
+		}
+	}
+	ref := placeholder(namePlaceholders, "#n", len(e.attrs))
+	e.attrs = append(e.attrs, attr)
+	e.names[ref] = attr
+	return ref
+}
+
+func (e *expr) value(v types.AttributeValue) string {
+	ref := placeholder(valuePlaceholders, ":v", len(e.values))
+	e.values[ref] = v
+	return ref
+}
+
+func (e *expr) number(n int64) string {
+	for i, m := range e.nums {
+		if m == n {
+			return e.numRefs[i]
+		}
+	}
+	ref := e.value(numberValue(n))
+	e.nums, e.numRefs = append(e.nums, n), append(e.numRefs, ref)
+	return ref
+}
+
+func (e *expr) set(clause string)     { e.sets = append(e.sets, clause) }
+func (e *expr) add(clause string)     { e.adds = append(e.adds, clause) }
+func (e *expr) removeAttr(ref string) { e.removes = append(e.removes, ref) }
+func (e *expr) require(clause string) { e.conds = append(e.conds, clause) }
+
+// update is the update expression; "" when there is nothing to write.
+func (e *expr) update() string {
+	var b strings.Builder
+	for _, part := range []struct {
+		verb    string
+		clauses []string
+	}{{"SET ", e.sets}, {"ADD ", e.adds}, {"REMOVE ", e.removes}} {
+		if len(part.clauses) > 0 {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(part.verb)
+			b.WriteString(strings.Join(part.clauses, ", "))
+		}
+	}
+	return b.String()
+}
+
+func (e *expr) condition() string { return strings.Join(e.conds, " AND ") }
