@@ -29,7 +29,7 @@ var dbConfig = func() keys.Config {
 		keys.WindowTier("single", "sg", 1, 15*time.Minute),
 		keys.WindowTier("tiny", "ti", 3, 15*time.Minute),
 		keys.WindowTier("fifty", "ff", 50, 15*time.Minute),
-		keys.WindowTier("huge", "hu", 1 << 40, 15*time.Minute))
+		keys.WindowTier("huge", "hu", 1<<40, 15*time.Minute))
 	return cfg
 }()
 
