@@ -23,4 +23,13 @@ const (
 	AttrLastWindow    = attrLastWindow
 	AttrGSI1PK        = attrGSI1PK
 	AttrGSI2PK        = attrGSI2PK
+	AttrCredits       = attrCredits
+	AttrLimitsVersion = attrLimitsVersion
+	AttrOwnerLimited  = attrOwnerLimited
+	AttrRateLimits    = attrRateLimits
 )
+
+// OwnerLimitsItemKey is the primary key of an owner's limits item.
+func OwnerLimitsItemKey(project, owner string) map[string]types.AttributeValue {
+	return itemKey(ownerLimitsPK(project, owner), ownerLimitsSK)
+}
