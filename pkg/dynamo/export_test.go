@@ -24,6 +24,7 @@ const (
 	AttrGSI1PK        = attrGSI1PK
 	AttrGSI2PK        = attrGSI2PK
 	AttrCredits       = attrCredits
+	AttrExpiresAt     = attrExpiresAt
 	AttrLimitsVersion = attrLimitsVersion
 	AttrOwnerLimited  = attrOwnerLimited
 	AttrRateLimits    = attrRateLimits
