@@ -16,6 +16,11 @@ var (
 	IsWindowAttr = isWindowAttr
 )
 
+// OwnerLimitsKey is the primary key of an owner's limits item.
+func OwnerLimitsKey(project, owner string) map[string]types.AttributeValue {
+	return itemKey(ownerLimitsPK(project, owner), ownerLimitsSK)
+}
+
 // Attribute names of a key item.
 const (
 	AttrKeyHash       = attrKeyHash
@@ -30,7 +35,3 @@ const (
 	AttrRateLimits    = attrRateLimits
 )
 
-// OwnerLimitsItemKey is the primary key of an owner's limits item.
-func OwnerLimitsItemKey(project, owner string) map[string]types.AttributeValue {
-	return itemKey(ownerLimitsPK(project, owner), ownerLimitsSK)
-}

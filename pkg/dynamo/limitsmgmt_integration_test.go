@@ -156,7 +156,7 @@ func TestOwnerLimitsItem(t *testing.T) {
 	}
 	item := func() map[string]types.AttributeValue {
 		t.Helper()
-		out, err := e.raw.GetItem(ctx, &dynamodb.GetItemInput{TableName: &e.table, Key: dynamo.OwnerLimitsItemKey("acme", "alice"), ConsistentRead: aws.Bool(true)})
+		out, err := e.raw.GetItem(ctx, &dynamodb.GetItemInput{TableName: &e.table, Key: dynamo.OwnerLimitsKey("acme", "alice"), ConsistentRead: aws.Bool(true)})
 		if err != nil || out.Item == nil {
 			t.Fatalf("owner item: %v, %v", out, err)
 		}
@@ -176,7 +176,7 @@ func TestOwnerLimitsItem(t *testing.T) {
 
 	// The authorizer counts on the item; PUTs leave its counters alone.
 	_, err := e.raw.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &e.table, Key: dynamo.OwnerLimitsItemKey("acme", "alice"),
+		TableName: &e.table, Key: dynamo.OwnerLimitsKey("acme", "alice"),
 		UpdateExpression:          aws.String("SET #w = :n, #l = :start, credits = credits - :n"),
 		ExpressionAttributeNames:  map[string]string{"#w": "w.minute.60.1894702020", "#l": "lw.minute.60"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(9), ":start": num(1894702020)},
