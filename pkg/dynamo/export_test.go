@@ -34,4 +34,3 @@ const (
 	AttrOwnerLimited  = attrOwnerLimited
 	AttrRateLimits    = attrRateLimits
 )
-
