@@ -54,7 +54,8 @@ var seeds = []struct {
 	in    keys.CreateInput
 }{
 	{"admin", 2 * time.Hour, keys.CreateInput{Name: "admin", Tier: "internal", Owner: "ops", Scopes: []string{"admin", "verify"}}},
-	{"reader", time.Hour, keys.CreateInput{Name: "reader", Tier: "public", Owner: "alice", Scopes: []string{"contracts"}, Metadata: json.RawMessage(`{"plan":"pro"}`)}},
+	{"reader", time.Hour, keys.CreateInput{Name: "reader", Tier: "public", Owner: "alice", Scopes: []string{"contracts"}, Metadata: json.RawMessage(`{"plan":"pro"}`),
+		Credits: json.RawMessage(`{"remaining":1000,"refill":{"interval":"monthly","amount":1000,"refillDay":1}}`)}},
 }
 
 // answer is a function's response, its envelope decoded.
@@ -96,6 +97,18 @@ var expected = map[string]struct {
 	"rotate-key": {201, func(t *testing.T, a answer) {
 		k := decode[keyView](t, a.Data)
 		want(t, k.RotatedFrom == readerID && k.ID != readerID && strings.HasPrefix(k.Key, "kg_pk_"), "key %+v", k)
+	}},
+	"adjust-credits": {200, func(t *testing.T, a answer) {
+		k := decode[keyView](t, a.Data)
+		want(t, k.ID == readerID && k.Credits != nil && k.Credits.Remaining == 1500, "key %+v, credits %+v", k, k.Credits)
+	}},
+	"put-owner-limits": {200, func(t *testing.T, a answer) {
+		o := decode[ownerLimitsView](t, a.Data)
+		want(t, o.Owner == "alice" && len(o.RateLimits) == 1 && o.RateLimits[0].Limit == 600 && o.Credits != nil && o.Credits.Remaining == 50000, "owner limits %s", a.Data)
+	}},
+	"get-owner-limits": {200, func(t *testing.T, a answer) {
+		o := decode[ownerLimitsView](t, a.Data)
+		want(t, o.Owner == "alice" && o.RateLimits != nil && len(o.RateLimits) == 0 && o.Credits == nil, "owner limits %s: alice has none", a.Data)
 	}},
 	"revoke-owner": {200, func(t *testing.T, a answer) {
 		want(t, string(a.Data) == `{"revoked":1}`, "data %s", a.Data)
@@ -284,6 +297,14 @@ type keyView struct {
 	Metadata    json.RawMessage `json:"metadata"`
 	RotatedFrom string          `json:"rotatedFrom"`
 	Key         string          `json:"key"`
+	Credits     *keys.Credits   `json:"credits"`
+}
+
+// ownerLimitsView is an owner's limits as the API shows them.
+type ownerLimitsView struct {
+	Owner      string           `json:"owner"`
+	RateLimits []keys.RateLimit `json:"rateLimits"`
+	Credits    *keys.Credits    `json:"credits"`
 }
 
 func decode[T any](t *testing.T, raw json.RawMessage) T {

@@ -47,7 +47,7 @@ import (
 )
 
 // benchTier never rate-limits, so every authorization does the full work.
-var benchTier = keys.WindowTier("bench", "bn", 1 << 40, 15*time.Minute)
+var benchTier = keys.WindowTier("bench", "bn", 1<<40, 15*time.Minute)
 
 func main() {
 	n := flag.Int("n", 10000, "authorizations per design")

@@ -158,7 +158,7 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 	}
 
 	recorded := map[string][]ddbcount.Access{}
-	var alice, bobs, allowlisted, spare iamKey
+	var alice, bobs, allowlisted, spare, metered iamKey
 	// Each step is one function's request; a step's accesses are its function's.
 	steps := []struct {
 		function string
@@ -171,6 +171,7 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 			alice = d.create(admin, `{"name":"alice's","tier":"internal","owner":"alice","scopes":["admin"]}`)
 			allowlisted = d.create(admin, `{"name":"allowlisted","tier":"public","ipAllowlist":["203.0.113.0/24"]}`)
 			spare = d.create(admin, `{"name":"spare","tier":"public","scopes":["contracts"]}`)
+			metered = d.create(admin, `{"name":"metered","tier":"public","credits":{"remaining":10}}`)
 			// A key alice's key created, under another owner, for revoke-owner's includeCreated.
 			bobs = d.create(iamCaller{keyID: alice.ID, scopes: "admin"}, `{"name":"bob's","tier":"public","owner":"bob"}`)
 		}},
@@ -183,6 +184,13 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 		{"get-key", false, func() { d.ok(admin, "GET", "/v1/api-keys/"+spare.ID, "") }},
 		{"update-key", false, func() { d.ok(admin, "PATCH", "/v1/api-keys/"+spare.ID, `{"name":"renamed"}`) }},
 		{"rotate-key", false, func() { d.ok(admin, "POST", "/v1/api-keys/"+bobs.ID+"/rotate", "") }},
+		{"adjust-credits", false, func() { d.ok(admin, "POST", "/v1/api-keys/"+metered.ID+"/credits", `{"op":"increment","value":5}`) }},
+		// Flags alice's keys, and then a key made for her checks her limits.
+		{"put-owner-limits", false, func() {
+			d.ok(admin, "PUT", "/v1/owners/alice/limits", `{"rateLimits":[{"name":"minute","limit":60,"windowSeconds":60}]}`)
+		}},
+		{"create-key", false, func() { d.create(admin, `{"name":"alice's second","tier":"public","owner":"alice"}`) }},
+		{"get-owner-limits", false, func() { d.ok(admin, "GET", "/v1/owners/alice/limits", "") }},
 		{"revoke-key", false, func() { d.ok(admin, "DELETE", "/v1/api-keys/"+spare.ID, "") }},
 		{"list-audit", true, func() {
 			page := d.ok(admin, "GET", "/v1/audit?limit=1", "")

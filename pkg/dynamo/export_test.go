@@ -38,6 +38,11 @@ const (
 	AttrTotalRequests = attrTotalRequests
 	AttrGSI1PK        = attrGSI1PK
 	AttrGSI2PK        = attrGSI2PK
+	AttrCredits       = attrCredits
+	AttrExpiresAt     = attrExpiresAt
+	AttrLimitsVersion = attrLimitsVersion
+	AttrOwnerLimited  = attrOwnerLimited
+	AttrRateLimits    = attrRateLimits
 )
 
 // PutOwnerLimits writes an owner's limits item as key management does, at

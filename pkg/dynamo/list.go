@@ -130,11 +130,11 @@ func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key
 			return nil, storeError("batch get keys", err)
 		}
 		for _, item := range out.Responses[s.table] {
-			var r keyRecord
-			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
-				return nil, fmt.Errorf("decode key: %w", err)
+			k, err := storedKey(item)
+			if err != nil {
+				return nil, err
 			}
-			found[r.ID] = r.key()
+			found[k.ID] = k
 		}
 		pending = out.UnprocessedKeys
 	}

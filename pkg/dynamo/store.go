@@ -158,6 +158,10 @@ func toRecord(k *keys.Key) keyRecord {
 		limitsRecord:  toLimitsRecord(k.RateLimits, k.RateLimitsFromTier, k.Credits),
 		LimitsVersion: k.LimitsVersion, OwnerLimited: k.OwnerLimited,
 	}
+	if k.GraceUntil != nil {
+		hash := k.GraceHash
+		r.GraceHash, r.GraceUntil = hash[:], millis(k.GraceUntil)
+	}
 	if k.Owner != "" {
 		r.GSI2PK, r.GSI2SK = ownerPK(k.Project, k.Owner), r.GSI1SK
 	}
@@ -182,6 +186,10 @@ func (r keyRecord) key() *keys.Key {
 		k.Metadata = readableJSON(r.Metadata)
 	}
 	copy(k.Hash[:], r.KeyHash)
+	if r.GraceUntil != 0 {
+		copy(k.GraceHash[:], r.GraceHash)
+		k.GraceUntil = fromMillis(r.GraceUntil)
+	}
 	if r.TTL != 0 {
 		t := time.Unix(r.TTL, 0).UTC()
 		k.PurgeAt = &t
@@ -250,11 +258,25 @@ func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
 	if out.Item == nil {
 		return nil, keys.ErrNotFound
 	}
-	var r keyRecord
-	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
-		return nil, fmt.Errorf("decode key: %w", err)
+	return storedKey(out.Item)
+}
+
+// storedKey decodes a key item with its meter: the authorizer's window
+// counters, which a rotation carries over to the successor verbatim.
+func storedKey(item map[string]types.AttributeValue) (*keys.Key, error) {
+	k, err := keyFromItem(item)
+	if err != nil {
+		return nil, err
 	}
-	return r.key(), nil
+	for name := range item {
+		if n, ok := itemNumber(item, name); ok && isMeterAttr(name) {
+			if k.Meter == nil {
+				k.Meter = map[string]int64{}
+			}
+			k.Meter[name] = n
+		}
+	}
+	return k, nil
 }
 
 func itemKey(pk, sk string) map[string]types.AttributeValue {
@@ -280,6 +302,12 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 		if err != nil {
 			return fmt.Errorf("encode key: %w", err)
 		}
+		for name, n := range k.Meter {
+			if !isMeterAttr(name) {
+				return fmt.Errorf("encode key %s: %q is no meter attribute", k.ID, name)
+			}
+			item[name] = numberValue(n)
+		}
 		items = append(items, types.TransactWriteItem{Put: &types.Put{
 			TableName:           &s.table,
 			Item:                item,
@@ -287,11 +315,29 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 		}})
 	}
 	for _, k := range tx.Update {
-		update, err := s.updateKey(k)
+		var counted *keys.Counted
+		if c, ok := tx.Counted[k.ID]; ok {
+			counted = &c
+		}
+		update, err := s.updateKey(k, counted)
 		if err != nil {
 			return err
 		}
 		items = append(items, types.TransactWriteItem{Update: update})
+	}
+	for _, w := range tx.Owners {
+		update, err := s.writeOwner(w)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Update: update})
+	}
+	for _, c := range tx.OwnerChecks {
+		check, err := s.checkOwner(c)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{ConditionCheck: check})
 	}
 	for _, k := range tx.Revoke {
 		update, err := s.revokeKey(k)
@@ -330,8 +376,9 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 
 // updateKey writes a key's management fields if its version is unchanged.
 // Usage and rate-window attributes belong to the authorizer and stay as
-// they are.
-func (s *Store) updateKey(k *keys.Key) (*types.Update, error) {
+// they are; so do credits, which it spends, unless counted is set: then
+// they are written if the stored counts are still those counted.
+func (s *Store) updateKey(k *keys.Key, counted *keys.Counted) (*types.Update, error) {
 	r := toRecord(k)
 	upd := expression.Set(expression.Name("name"), expression.Value(r.Name)).
 		Set(expression.Name(attrStatus), expression.Value(r.Status)).
@@ -349,17 +396,55 @@ func (s *Store) updateKey(k *keys.Key) (*types.Update, error) {
 		{"revokedAt", r.RevokedAt, r.RevokedAt == 0},
 		{"rotatedTo", r.RotatedTo, r.RotatedTo == ""},
 		{attrTTL, r.TTL, r.TTL == 0},
+		{attrRateLimits, r.RateLimits, r.RateLimits == nil},
+		{attrLimitsVersion, r.LimitsVersion, r.LimitsVersion == 0},
+		{attrOwnerLimited, true, !r.OwnerLimited},
 	}
 	for _, f := range optional {
-		if f.empty {
-			upd = upd.Remove(expression.Name(f.name))
-		} else {
-			upd = upd.Set(expression.Name(f.name), expression.Value(f.value))
-		}
+		upd = setOrRemove(upd, f.name, f.value, f.empty)
 	}
 	cond := expression.Name(attrVersion).Equal(expression.Value(k.Version)).
 		And(expression.Name(attrProject).Equal(expression.Value(k.Project)))
+	if counted != nil {
+		upd = setCredits(upd, r.limitsRecord)
+		cond = cond.And(countedCondition(*counted))
+	}
 	return s.keyUpdate(k.ID, upd, cond)
+}
+
+func setOrRemove(upd expression.UpdateBuilder, name string, value any, empty bool) expression.UpdateBuilder {
+	if empty {
+		return upd.Remove(expression.Name(name))
+	}
+	return upd.Set(expression.Name(name), expression.Value(value))
+}
+
+// setCredits writes the credits of r: remaining, refill and next refill,
+// each removed when absent.
+func setCredits(upd expression.UpdateBuilder, r limitsRecord) expression.UpdateBuilder {
+	upd = setOrRemove(upd, attrCredits, r.Credits, r.Credits == nil)
+	upd = setOrRemove(upd, attrCreditRefill, r.CreditRefill, r.CreditRefill == nil)
+	return setOrRemove(upd, attrNextRefill, r.NextRefill, r.NextRefill == 0)
+}
+
+// countedCondition requires an item's counts to be those counted: the
+// authorizer moves them without touching the version.
+func countedCondition(c keys.Counted) expression.ConditionBuilder {
+	var cond expression.ConditionBuilder
+	if c.Credits == nil {
+		cond = expression.AttributeNotExists(expression.Name(attrCredits))
+	} else {
+		cond = expression.Name(attrCredits).Equal(expression.Value(c.Credits.Remaining))
+		if c.Credits.NextRefillAt == nil {
+			cond = cond.And(expression.AttributeNotExists(expression.Name(attrNextRefill)))
+		} else {
+			cond = cond.And(expression.Name(attrNextRefill).Equal(expression.Value(c.Credits.NextRefillAt.UnixMilli())))
+		}
+	}
+	if c.Uses != nil {
+		cond = cond.And(expression.Name(attrTotalRequests).Equal(expression.Value(*c.Uses)))
+	}
+	return cond
 }
 
 // keyUpdate is a transaction's conditional update of a key item.

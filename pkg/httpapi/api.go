@@ -40,6 +40,10 @@ const (
 	ListAudit   OperationName = "list-audit"
 	Verify      OperationName = "verify"
 	Whoami      OperationName = "whoami"
+	// AdjustCredits increments, decrements or sets a key's credits.
+	AdjustCredits  OperationName = "adjust-credits"
+	PutOwnerLimits OperationName = "put-owner-limits"
+	GetOwnerLimits OperationName = "get-owner-limits"
 )
 
 // Operation is what one Lambda function serves: its routes, the scope a key
@@ -61,7 +65,10 @@ var Operations = []Operation{
 	{Name: UpdateKey, Routes: []string{"PATCH /v1/api-keys/{id}", "PUT /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).updateKey},
 	{Name: RevokeKey, Routes: []string{"DELETE /v1/api-keys/{id}"}, Scope: keys.ScopeAdmin, handle: (*API).revokeKey},
 	{Name: RotateKey, Routes: []string{"POST /v1/api-keys/{id}/rotate"}, Scope: keys.ScopeAdmin, handle: (*API).rotateKey},
+	{Name: AdjustCredits, Routes: []string{"POST /v1/api-keys/{id}/credits"}, Scope: keys.ScopeAdmin, handle: (*API).adjustCredits},
 	{Name: RevokeOwner, Routes: []string{"POST /v1/owners/{owner}/revoke"}, Scope: keys.ScopeAdmin, handle: (*API).revokeOwner},
+	{Name: PutOwnerLimits, Routes: []string{"PUT /v1/owners/{owner}/limits"}, Scope: keys.ScopeAdmin, handle: (*API).putOwnerLimits},
+	{Name: GetOwnerLimits, Routes: []string{"GET /v1/owners/{owner}/limits"}, Scope: keys.ScopeAdmin, handle: (*API).getOwnerLimits},
 	{Name: ListAudit, Routes: []string{"GET /v1/audit"}, Scope: keys.ScopeAdmin, handle: (*API).listAudit},
 	{Name: Verify, Routes: []string{"POST /v1/verify"}, Scope: keys.ScopeVerify, handle: (*API).verify},
 	{Name: Whoami, Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},

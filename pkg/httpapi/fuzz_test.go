@@ -49,7 +49,7 @@ func newFuzzEnv(t testing.TB) *fuzzEnv {
 		t.Fatal(err)
 	}
 	created, err := svc.Create(context.Background(), keys.OperatorCaller("acme"), keys.CreateInput{
-		Name: "target", Tier: "public", Scopes: []string{"contracts"}, Metadata: json.RawMessage(`{"a":1}`),
+		Name: "target", Tier: "public", Scopes: []string{"contracts"}, Metadata: json.RawMessage(`{"a":1}`), Credits: json.RawMessage(`{"remaining":100}`),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func newFuzzEnv(t testing.TB) *fuzzEnv {
 	auth := authorizer.New(cfg, uses, log, authorizer.WithClock(func() time.Time { return fuzzTime }))
 	api := httpapi.New(svc, auth, log)
 	return &fuzzEnv{
-		adapter: httpadapter.New(api.Handler(httpapi.CreateKey, httpapi.UpdateKey, httpapi.RotateKey, httpapi.Verify)),
+		adapter: httpadapter.New(api.Handler(httpapi.CreateKey, httpapi.UpdateKey, httpapi.RotateKey, httpapi.Verify, httpapi.AdjustCredits, httpapi.PutOwnerLimits)),
 		keys:    store, uses: uses, caller: caller, target: created.ID,
 	}
 }
@@ -216,17 +216,35 @@ var hostileSeeds = []string{
 	`{"name":"a","tier":"public","ipAllowli\u017ft":["0.0.0.0/0"]}`, `{"\u017ftatus":"revoked"}`, `{"gracePeriod\u017feconds":0}`, `{"\u212aey":"kg_pk_x"}`,
 	`{"name":"a","tier":"public","metadata":{"isAdmin":false,"i\u017fAdmin":true}}`, "{\"metadata\":{\"kind\":\"user\",\"\u212aind\":\"admin\"}}",
 	`{"name":"a","tier":"public","metadata":{"\u03bc":1,"\u00b5":2}}`, "{\"metadata\":{\"\u03a3\":1,\"\u03c2\":2}}",
+	// Limits and credits: numbers at and past every edge, nesting, types.
+	`{"rateLimits":[{"name":"a","limit":-0,"windowSeconds":1e-400}]}`, `{"rateLimits":[{"name":"a","limit":9007199254740993,"windowSeconds":1}]}`,
+	`{"rateLimits":[[{"name":"a"}]],"credits":[]}`, `{"credits":{"remaining":1,"refill":{"interval":"monthly","amount":1,"refillDay":2147483648}}}`,
+	`{"credits":{"remaining":1,"refill":{"interval":"monthly","amount":1,"refillDay":-9223372036854775809}}}`, `{"rateLimits":{"0":{}},"credits":{"Remaining":1}}`,
+	`{"op":"set","value":1.0000000000000002}`, `{"op":"decrement","value":1e3,"Value":1}`, `{"op":null,"value":null}`,
 }
 
 func FuzzCreateKey(f *testing.F) {
 	fuzzBody(f, "POST", func(string) string { return "/v1/api-keys" }, checkFields(201, keyFields{Status: "active"}),
-		`{"name":"k","tier":"public","scopes":["contracts"],"ipAllowlist":["203.0.113.0/24"],"metadata":{"env":"prod"},"owner":"u1","expiresAt":"2031-01-01T00:00:00Z"}`)
+		`{"name":"k","tier":"public","scopes":["contracts"],"ipAllowlist":["203.0.113.0/24"],"metadata":{"env":"prod"},"owner":"u1","expiresAt":"2031-01-01T00:00:00Z"}`,
+		`{"name":"k","tier":"public","rateLimits":[{"name":"s","limit":1,"windowSeconds":1}],"credits":{"remaining":1,"refill":{"interval":"daily","amount":1}}}`)
 }
 
 func FuzzUpdateKey(f *testing.F) {
 	fuzzBody(f, "PATCH", func(id string) string { return "/v1/api-keys/" + id }, checkFields(200, keyFields{"target", "public", "active", []string{"contracts"}}),
 		`{"name":"renamed","scopes":[],"ipAllowlist":["::1"],"metadata":null,"expiresAt":null}`, `{"status":"revoked"}`, `{"status":"active"}`,
-		`{"Name":"renamed"}`, `{"\u017fcopes":["admin"]}`, `{"name":" padded "}`, `{"name":null,"scopes":null}`)
+		`{"Name":"renamed"}`, `{"\u017fcopes":["admin"]}`, `{"name":" padded "}`, `{"name":null,"scopes":null}`,
+		`{"rateLimits":null,"credits":{"refill":{"interval":"daily","amount":3}}}`, `{"credits":null,"rateLimits":[]}`)
+}
+
+func FuzzAdjustCredits(f *testing.F) {
+	fuzzBody(f, "POST", func(id string) string { return "/v1/api-keys/" + id + "/credits" }, nil,
+		`{"op":"increment","value":5}`, `{"op":"decrement","value":101}`, `{"op":"set","value":-0}`, `{"op":"set","value":1125899906842625}`)
+}
+
+func FuzzPutOwnerLimits(f *testing.F) {
+	fuzzBody(f, "PUT", func(string) string { return "/v1/owners/alice/limits" }, nil,
+		`{"rateLimits":[{"name":"m","limit":60,"windowSeconds":60}],"credits":{"remaining":5,"refill":{"interval":"monthly","amount":5,"refillDay":31}}}`,
+		`{"rateLimits":[],"credits":null}`, `{"credits":{"refill":null}}`, `{"rateLimits":null}`)
 }
 
 func FuzzRotateKey(f *testing.F) {

@@ -120,6 +120,35 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+func (a *API) adjustCredits(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, func(caller keys.Caller) (answer, error) {
+		var in keys.CreditsInput
+		if err := decodeBody(w, r, &in); err != nil {
+			return answer{}, err
+		}
+		k, err := a.svc.AdjustCredits(r.Context(), caller, r.PathValue("id"), in)
+		return data(http.StatusOK, k), err
+	})
+}
+
+func (a *API) putOwnerLimits(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, func(caller keys.Caller) (answer, error) {
+		var in keys.OwnerLimitsInput
+		if err := decodeBody(w, r, &in); err != nil {
+			return answer{}, err
+		}
+		o, err := a.svc.PutOwnerLimits(r.Context(), caller, r.PathValue("owner"), in)
+		return data(http.StatusOK, o), err
+	})
+}
+
+func (a *API) getOwnerLimits(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, func(caller keys.Caller) (answer, error) {
+		o, err := a.svc.GetOwnerLimits(r.Context(), caller, r.PathValue("owner"))
+		return data(http.StatusOK, o), err
+	})
+}
+
 func (a *API) revokeOwner(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
 		q, err := queryParams(r, "includeCreated")

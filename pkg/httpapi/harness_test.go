@@ -46,15 +46,23 @@ func newEnv(t *testing.T, opts ddbtest.TableOptions) *env {
 	// The clock starts tomorrow at noon, not at a fixed date: DynamoDB Local
 	// really deletes items whose TTL lies in the machine's past, within seconds.
 	c := testclock.New(time.Now().UTC().Truncate(24 * time.Hour).Add(36 * time.Hour))
-	a := app.New(config.Default().WithTable(table), client, slog.New(slog.DiscardHandler), app.WithClock(c.Now))
+	e := (&env{t: t, clock: c, client: client, table: table}).configured(config.Default())
+	e.seedCaller(admin)
+	e.seedCaller(globexAdmin)
+	return e
+}
+
+// configured is e's table and clock served by a keygate configured with
+// cfg: as after a deployment that changed its parameters.
+func (e *env) configured(cfg config.Config) *env {
+	a := app.New(cfg.WithTable(e.table), e.client, slog.New(slog.DiscardHandler), app.WithClock(e.clock.Now))
 	names := make([]httpapi.OperationName, 0, len(httpapi.Operations))
 	for _, op := range httpapi.Operations {
 		names = append(names, op.Name)
 	}
-	e := &env{t: t, clock: c, app: a, client: client, table: table, adapter: httpadapter.New(a.API.Handler(names...))}
-	e.seedCaller(admin)
-	e.seedCaller(globexAdmin)
-	return e
+	c := *e
+	c.app, c.adapter = a, httpadapter.New(a.API.Handler(names...))
+	return &c
 }
 
 // seedCaller stores the key of a caller made up by a test, active: every
@@ -172,25 +180,28 @@ func (e *env) try(c *caller, method, target, body string) (response, error) {
 
 // keyView is the key object as the API shows it.
 type keyView struct {
-	ID          string          `json:"id"`
-	Name        string          `json:"name"`
-	Start       string          `json:"start"`
-	Tier        string          `json:"tier"`
-	Scopes      []string        `json:"scopes"`
-	Project     string          `json:"project"`
-	Owner       string          `json:"owner"`
-	Status      string          `json:"status"`
-	Usage       map[string]any  `json:"usage"`
-	IPAllowlist []string        `json:"ipAllowlist"`
-	Metadata    json.RawMessage `json:"metadata"`
-	ExpiresAt   *time.Time      `json:"expiresAt"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	UpdatedAt   time.Time       `json:"updatedAt"`
-	RevokedAt   *time.Time      `json:"revokedAt"`
-	RotatedFrom string          `json:"rotatedFrom"`
-	RotatedTo   string          `json:"rotatedTo"`
-	CreatedBy   string          `json:"createdBy"`
-	Key         string          `json:"key"`
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Start       string           `json:"start"`
+	Tier        string           `json:"tier"`
+	Scopes      []string         `json:"scopes"`
+	Project     string           `json:"project"`
+	Owner       string           `json:"owner"`
+	Status      string           `json:"status"`
+	Usage       map[string]any   `json:"usage"`
+	IPAllowlist []string         `json:"ipAllowlist"`
+	Metadata    json.RawMessage  `json:"metadata"`
+	ExpiresAt   *time.Time       `json:"expiresAt"`
+	CreatedAt   time.Time        `json:"createdAt"`
+	UpdatedAt   time.Time        `json:"updatedAt"`
+	RevokedAt   *time.Time       `json:"revokedAt"`
+	RotatedFrom string           `json:"rotatedFrom"`
+	RotatedTo   string           `json:"rotatedTo"`
+	CreatedBy   string           `json:"createdBy"`
+	Key         string           `json:"key"`
+	RateLimits  []keys.RateLimit `json:"rateLimits"`
+	FromTier    bool             `json:"rateLimitsFromTier"`
+	Credits     *keys.Credits    `json:"credits"`
 }
 
 func (e *env) create(c *caller, body string) keyView {

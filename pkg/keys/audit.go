@@ -13,7 +13,20 @@ const (
 	ActionRevoked      = "key.revoked"
 	ActionRotated      = "key.rotated"
 	ActionOwnerRevoked = "owner.revoked"
+	// ActionCreditsAdjusted is a credits operation (increment, decrement,
+	// set) on a key; PATCH changes of credits are ActionUpdated.
+	ActionCreditsAdjusted = "key.credits_adjusted"
+	// ActionOwnerLimitsUpdated is a change of an owner's limits; its
+	// target is OwnerTarget(owner).
+	ActionOwnerLimitsUpdated = "owner.limits_updated"
 )
+
+// auditActions are the actions of the audit log, which listings filter on.
+var auditActions = []string{ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked, ActionCreditsAdjusted, ActionOwnerLimitsUpdated}
+
+// OwnerTarget is the target of an event about an owner rather than a key:
+// "owner:" and the owner, which no key id can be.
+func OwnerTarget(owner string) string { return "owner:" + owner }
 
 // ActorOperator is the actor of changes made with IAM credentials through
 // the operator command rather than with an API key.

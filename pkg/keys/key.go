@@ -68,6 +68,11 @@ type Key struct {
 	// Meter is the authorizer's window counters as stored, opaque to the
 	// domain: a rotation carries them to the successor.
 	Meter map[string]int64 `json:"-"`
+	// GraceHash and GraceUntil are set on a rotation's successor while the
+	// old key's grace runs: until then the old key (GraceHash is its hash)
+	// spends the successor's budget, counted on the successor's item.
+	GraceHash  [32]byte   `json:"-"`
+	GraceUntil *time.Time `json:"-"`
 
 	Hash [32]byte `json:"-"`
 	// Version counts management changes; a change is written only if the

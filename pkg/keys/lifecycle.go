@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate/pkg/token"
@@ -17,9 +19,16 @@ const (
 )
 
 // Rotate issues a successor to a key of the caller's project, with the same
-// name, tier, scopes, allowlist, metadata, owner and expiry. The old key
-// keeps working for grace, then reads expired; grace 0 refuses it at once.
-// Each links the other.
+// name, tier, scopes, allowlist, metadata, owner, expiry and limits. The
+// old key keeps working for grace, then reads expired; grace 0 refuses it
+// at once. Each links the other.
+//
+// The successor continues the old key's budget: it starts with the old
+// item's window counters (Key.Meter) and credits, copied verbatim, and
+// during the grace the old key's uses count on the successor's item
+// (GraceHash). So that no use is lost in between, the old item is written
+// only if no use was counted since it was read (Tx.Counted); a key in use
+// throughout every retry makes the rotation fail with a conflict.
 func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSeconds int) (*Created, error) {
 	if err := s.requireAdmin(caller); err != nil {
 		return nil, err
@@ -27,8 +36,12 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 	if graceSeconds < 0 || graceSeconds > MaxGraceSeconds {
 		return nil, invalid("gracePeriodSeconds", "want 0-%d", MaxGraceSeconds)
 	}
+	g, err := s.grantorOf(ctx, caller, s.clock())
+	if err != nil {
+		return nil, err
+	}
 	var created *Created
-	err := retryOnConflict(ctx, editRetries, func() error {
+	err = retryOnConflict(ctx, spendingRetries, func() error {
 		old, err := s.load(ctx, caller, id)
 		if err != nil {
 			return err
@@ -55,16 +68,28 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		if !ok {
 			return &ConflictError{"API key's tier " + old.Tier + " is no longer configured"}
 		}
-		if err := caller.mayGrantTier(s.cfg, tier); err != nil {
+		if err := g.mayMakeFor(old.Owner); err != nil {
+			return err
+		}
+		given, _ := s.allowanceOf(old, now)
+		if err := g.mayGive(nil, given); err != nil {
 			return err
 		}
 		// A rotation replaces the secret, not the policy: the successor
-		// keeps the old key's expiry too.
+		// keeps the old key's expiry and limits, and its budget.
 		next := &Key{
 			Name: old.Name, Tier: old.Tier, Scopes: old.Scopes, Project: old.Project, Owner: old.Owner,
 			Status: StatusActive, IPAllowlist: old.IPAllowlist, Metadata: old.Metadata, ExpiresAt: old.ExpiresAt,
 			CreatedAt: now, UpdatedAt: now, RotatedFrom: old.ID, CreatedBy: caller.actor(),
+			RateLimits: slices.Clone(old.RateLimits), RateLimitsFromTier: old.RateLimitsFromTier, Credits: old.Credits.Clone(),
+			OwnerLimited: old.OwnerLimited, LimitsVersion: old.LimitsVersion, Meter: maps.Clone(old.Meter),
 		}
+		plan := planOf(next)
+		checks, err := s.flagOwnerLimited(ctx, next) // a flag not yet written to old by an owner's walk
+		if err != nil {
+			return err
+		}
+		advanceLimitsVersion(next, plan)
 		raw, err := s.issue(next, tier)
 		if err != nil {
 			return err
@@ -75,16 +100,21 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 			changes["expiresAt"] = Change{From: old.ExpiresAt, To: end}
 			old.ExpiresAt = &end
 		}
+		if graceSeconds > 0 {
+			next.GraceHash, next.GraceUntil = old.Hash, old.ExpiresAt
+		}
 		old.RotatedTo = next.ID
 		old.UpdatedAt = now
 		old.PurgeAt = purgeTime(old, s.cfg.Retention)
 		createdChanges := createdChanges(next)
 		createdChanges["rotatedFrom"] = Change{To: old.ID}
 		err = s.store.Apply(ctx, Tx{
-			Caller: caller.check(now),
-			Create: []*Key{next},
-			Update: []*Key{old},
-			Events: []*AuditEvent{s.event(caller, ActionRotated, old, now, changes), s.event(caller, ActionCreated, next, now, createdChanges)},
+			Caller:      caller.check(now),
+			Create:      []*Key{next},
+			Update:      []*Key{old},
+			Counted:     map[string]Counted{old.ID: {Credits: old.Credits, Uses: &old.Usage.TotalRequests}},
+			OwnerChecks: checks,
+			Events:      []*AuditEvent{s.event(caller, ActionRotated, old, now, changes), s.event(caller, ActionCreated, next, now, createdChanges)},
 		})
 		if err != nil {
 			return err
@@ -92,15 +122,16 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		created = &Created{Key: s.present(next, now), RawKey: raw}
 		return nil
 	})
-	return created, err
+	return created, whileSpending(err, "rotation")
 }
 
 // Bounds of an owner revoke.
 const (
-	// ownerRevokePasses bounds each walk of an owner revoke: a key created
-	// while one pass ran, or not yet in the index when it started, is found
-	// by the next; walking stops after a pass that revoked nothing.
-	ownerRevokePasses = 3
+	// ownerPasses bounds each walk of an owner's keys (a revoke, a flag of
+	// its limits): a key created while one pass ran, or not yet in the
+	// index when it started, is found by the next; walking stops after a
+	// pass that changed nothing.
+	ownerPasses = 3
 	// deadlineMargin is the time an owner revoke keeps in hand before its
 	// context's deadline (the Lambda timeout): it stops between
 	// transactions rather than being killed in one, and says how far it got.
@@ -130,7 +161,7 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 	// it ran, or not yet in the index it reads, is found by the next.
 	revoked := 0
 	for _, walk := range walks {
-		for pass := 0; pass < ownerRevokePasses; pass++ {
+		for pass := 0; pass < ownerPasses; pass++ {
 			n, err := walk()
 			revoked += n
 			if err != nil {
@@ -311,10 +342,8 @@ func (s *Service) ListAudit(ctx context.Context, caller Caller, in AuditInput) (
 	if err != nil {
 		return Page[*AuditEvent]{}, err
 	}
-	switch in.Action {
-	case "", ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked:
-	default:
-		return Page[*AuditEvent]{}, invalid("action", "want one of %s, %s, %s, %s, %s", ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked)
+	if in.Action != "" && !slices.Contains(auditActions, in.Action) {
+		return Page[*AuditEvent]{}, invalid("action", "want one of %s", strings.Join(auditActions, ", "))
 	}
 	if in.Target != "" && !token.ValidID(in.Target) {
 		return Page[*AuditEvent]{}, invalid("keyId", "not a key id")

@@ -320,16 +320,20 @@ func TestRevokeOwnerResumes(t *testing.T) {
 	}
 }
 
-// racingStore runs race once, just before the first Apply: a change that
-// lands between an operation's read and its write.
+// racingStore runs race just before the first Apply, or before every one
+// with always: a change that lands between an operation's read and its
+// write.
 type racingStore struct {
 	keys.Store
-	race func()
+	race   func()
+	always bool
 }
 
 func (s *racingStore) Apply(ctx context.Context, tx keys.Tx) error {
 	if race := s.race; race != nil {
-		s.race = nil
+		if !s.always {
+			s.race = nil
+		}
 		race()
 	}
 	return s.Store.Apply(ctx, tx)

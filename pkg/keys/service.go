@@ -27,11 +27,12 @@ type Caller struct {
 	// ExpiresAt is when the calling key expires; nil if never. Nothing it
 	// creates or changes may outlive it.
 	ExpiresAt *time.Time
-	// IPAllowlist and Tier are the calling key's: nothing it creates,
-	// changes or rotates may reach addresses it cannot, or hold a larger
-	// rate limit than its own.
+	// IPAllowlist is the calling key's: nothing it creates, changes or
+	// rotates may reach addresses it cannot. Its limits and credits bound
+	// what it gives too, read afresh from the store (grantorOf).
 	IPAllowlist []string
-	Tier        string
+	// Tier is the calling key's, as the authorizer hands it on.
+	Tier string
 	// Operator callers hold every scope; the operator command sets it.
 	Operator bool
 }
@@ -71,18 +72,6 @@ func (c Caller) check(now time.Time) *CallerCheck {
 func (c Caller) mayGrantReach(list []string) error {
 	if len(c.IPAllowlist) > 0 && widens(c.IPAllowlist, list) {
 		return &ForbiddenError{"ipAllowlist: the calling key is limited to " + strings.Join(c.IPAllowlist, ", ") + "; it cannot give a key a wider reach"}
-	}
-	return nil
-}
-
-// mayGrantTier refuses a tier whose rate limit exceeds the calling key's.
-func (c Caller) mayGrantTier(cfg Config, tier Tier) error {
-	if c.Operator || c.Tier == "" {
-		return nil
-	}
-	own, ok := cfg.TierByName(c.Tier)
-	if !ok || !LimitsWithin(tier.RateLimits, own.RateLimits) {
-		return &ForbiddenError{fmt.Sprintf("tier: the calling key's tier %q allows fewer requests than %q; it cannot give a key more", c.Tier, tier.Name)}
 	}
 	return nil
 }
@@ -134,6 +123,12 @@ type CreateInput struct {
 	ExpiresAt   *string         `json:"expiresAt"`
 	Owner       string          `json:"owner"`
 	Metadata    json.RawMessage `json:"metadata"`
+	// RateLimits absent or null: the tier's, as configured at each use;
+	// a list, [] for none: the key's own.
+	RateLimits json.RawMessage `json:"rateLimits"`
+	// Credits absent: the tier's, if it gives any; null: unlimited; or
+	// {remaining, refill: {interval, amount, refillDay}}.
+	Credits json.RawMessage `json:"credits"`
 }
 
 // Created is a new key with its raw value, which exists only in this answer.
@@ -172,9 +167,6 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 	if k.Scopes, err = s.grantableScopes(caller, in.Scopes); err != nil {
 		return nil, err
 	}
-	if err := caller.mayGrantTier(s.cfg, tier); err != nil {
-		return nil, err
-	}
 	if k.IPAllowlist, err = normalizeAllowlist(in.IPAllowlist); err != nil {
 		return nil, err
 	}
@@ -199,12 +191,44 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 	if err := caller.mayGrantUntil(k.ExpiresAt); err != nil {
 		return nil, err
 	}
+	limits, err := parseLimitsChange(in.RateLimits, in.Credits)
+	if err != nil {
+		return nil, err
+	}
+	k.RateLimitsFromTier = limits.rateLimits == nil || *limits.rateLimits == nil
+	if !k.RateLimitsFromTier {
+		k.RateLimits = *limits.rateLimits
+	}
+	if k.Credits, err = startCredits(tier, limits.credits, now); err != nil {
+		return nil, err
+	}
+	g, err := s.grantorOf(ctx, caller, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.mayMakeFor(k.Owner); err != nil {
+		return nil, err
+	}
+	given, _ := s.allowanceOf(k, now) // its tier is configured: just checked
+	if err := g.mayGive(nil, given); err != nil {
+		return nil, err
+	}
 	raw, err := s.issue(k, tier)
 	if err != nil {
 		return nil, err
 	}
-	ev := s.event(caller, ActionCreated, k, now, createdChanges(k))
-	if err := s.store.Apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}, Caller: caller.check(now)}); err != nil {
+	// A change of the owner's limits between the read and the write fails
+	// the write, which then reads them again.
+	err = retryOnConflict(ctx, editRetries, func() error {
+		checks, err := s.flagOwnerLimited(ctx, k)
+		if err != nil {
+			return err
+		}
+		startLimitsVersion(k)
+		ev := s.event(caller, ActionCreated, k, now, createdChanges(k))
+		return s.store.Apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}, Caller: caller.check(now), OwnerChecks: checks})
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &Created{Key: s.present(k, now), RawKey: raw}, nil
@@ -295,6 +319,11 @@ type UpdateInput struct {
 	Metadata    json.RawMessage `json:"metadata"`
 	ExpiresAt   json.RawMessage `json:"expiresAt"`
 	Status      *string         `json:"status"`
+	// RateLimits: a list sets the key's own, null returns it to its
+	// tier's. Credits: null is unlimited; an object sets remaining and
+	// refill, each optional (refill null removes it).
+	RateLimits json.RawMessage `json:"rateLimits"`
+	Credits    json.RawMessage `json:"credits"`
 }
 
 // Update changes a key of the caller's project. A revoked or expired key
@@ -311,7 +340,17 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 	if p.revoke {
 		return s.revoke(ctx, caller, id)
 	}
-	return s.change(ctx, caller, id, asEdit, func(k *Key, now time.Time) (string, map[string]Change, error) {
+	var g *grantor
+	if !p.limits.empty() {
+		if g, err = s.grantorOf(ctx, caller, now); err != nil {
+			return nil, err
+		}
+	}
+	mode := asEdit
+	if p.limits.credits != nil {
+		mode = asSpendingEdit
+	}
+	k, err := s.change(ctx, caller, id, mode, func(k *Key, now time.Time) (string, map[string]Change, error) {
 		switch k.StatusAt(now) {
 		case StatusRevoked:
 			return "", nil, &ConflictError{"API key is revoked: a revoked key is never reactivated or changed"}
@@ -325,11 +364,18 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 			return "", nil, err
 		}
 		changes := p.apply(k)
+		if err := s.applyLimits(k, p.limits, g, now, changes); err != nil {
+			return "", nil, err
+		}
 		if len(changes) == 0 {
 			return "", nil, nil
 		}
 		return ActionUpdated, changes, nil
 	})
+	if mode == asSpendingEdit {
+		err = whileSpending(err, "credits")
+	}
+	return k, err
 }
 
 // allowedFor refuses what no caller may do to k through this patch: extend
@@ -379,12 +425,14 @@ type patch struct {
 	setExpiresAt        bool
 	expiresAt           *time.Time
 	revoke              bool
+	limits              limitsChange
 }
 
 func (s *Service) parseUpdate(caller Caller, in UpdateInput, now time.Time) (patch, error) {
 	var p patch
-	if in.Name == nil && in.Scopes == nil && in.IPAllowlist == nil && in.Metadata == nil && in.ExpiresAt == nil && in.Status == nil {
-		return p, invalid("", "no field to update (name, scopes, ipAllowlist, metadata, expiresAt, status)")
+	edits := in.Name != nil || in.Scopes != nil || in.IPAllowlist != nil || in.Metadata != nil || in.ExpiresAt != nil || in.RateLimits != nil || in.Credits != nil
+	if !edits && in.Status == nil {
+		return p, invalid("", "no field to update (name, scopes, ipAllowlist, metadata, expiresAt, rateLimits, credits, status)")
 	}
 	if in.Name != nil {
 		name, err := validateName(*in.Name)
@@ -421,12 +469,16 @@ func (s *Service) parseUpdate(caller Caller, in UpdateInput, now time.Time) (pat
 		}
 		p.setExpiresAt, p.expiresAt = true, exp
 	}
+	var err error
+	if p.limits, err = parseLimitsChange(in.RateLimits, in.Credits); err != nil {
+		return p, err
+	}
 	if in.Status != nil {
 		switch Status(*in.Status) {
 		case StatusRevoked:
 			// A revoke must always win (see revoke); an edit beside it could
 			// lose a race and take the revoke down with it.
-			if in.Name != nil || in.Scopes != nil || in.IPAllowlist != nil || in.Metadata != nil || in.ExpiresAt != nil {
+			if edits {
 				return p, invalid("status", "revoked cannot be combined with other changes: revoke alone")
 			}
 			p.revoke = true
@@ -493,15 +545,18 @@ func (s *Service) revoke(ctx context.Context, caller Caller, id string) (*Key, e
 // writeMode is how change writes: an edit requires the version it was
 // computed from and retries at once; a revoke requires only that the key
 // is still active (Tx.Revoke), so no edit can make it fail, and keeps
-// trying, with backoff, while other transactions hold the key.
+// trying, with backoff, while other transactions hold the key. An edit of
+// credits also requires the credits read (Tx.Counted), which every use
+// spends, so it keeps trying with backoff too.
 type writeMode struct {
 	revoke  bool
 	retries retryPolicy
 }
 
 var (
-	asEdit   = writeMode{retries: editRetries}
-	asRevoke = writeMode{revoke: true, retries: revokeRetries}
+	asEdit         = writeMode{retries: editRetries}
+	asSpendingEdit = writeMode{retries: spendingRetries}
+	asRevoke       = writeMode{revoke: true, retries: revokeRetries}
 )
 
 // change reads a key, lets edit change it, and writes the change with its
@@ -515,13 +570,18 @@ func (s *Service) change(ctx context.Context, caller Caller, id string, mode wri
 			return err
 		}
 		now := s.clock()
+		plan, credits := planOf(k), k.Credits.Clone()
 		action, changes, err := edit(k, now)
 		if err != nil || action == "" {
 			return err
 		}
+		advanceLimitsVersion(k, plan)
 		k.UpdatedAt = now
 		k.PurgeAt = purgeTime(k, s.cfg.Retention)
 		tx := Tx{Events: []*AuditEvent{s.event(caller, action, k, now, changes)}, Caller: caller.check(now)}
+		if !equalCredits(k.Credits, credits) {
+			tx.Counted = map[string]Counted{k.ID: {Credits: credits}}
+		}
 		if mode.revoke {
 			tx.Revoke = []*Key{k}
 		} else {
@@ -556,15 +616,23 @@ var (
 	// transactions on the key (TransactionConflict), backing off so they
 	// can finish, for about a second in all.
 	revokeRetries = retryPolicy{attempts: 8, pause: 10 * time.Millisecond}
+	// A write conditioned on the authorizer's counts as read (a change of
+	// credits, a rotation) meets every use of the key between its read and
+	// its write, some 10-20 ms: it backs off and reads again for about a
+	// second. A key used more than about a hundred times a second may
+	// outlast that; whileSpending says so.
+	spendingRetries = retryPolicy{attempts: 8, pause: 10 * time.Millisecond}
 )
 
-// retryOnConflict runs attempt again, from its own fresh read, while it
-// fails with ErrConflict, as the policy allows and ctx lasts.
+// retryOnConflict runs attempt again, from its own fresh read, while its
+// write fails with ErrConflict, as the policy allows and ctx lasts. A
+// *ConflictError is the domain's answer to a fresh read: it stands.
 func retryOnConflict(ctx context.Context, policy retryPolicy, attempt func() error) error {
 	pause := policy.pause
 	for i := 1; ; i++ {
 		err := attempt()
-		if !errors.Is(err, ErrConflict) || i == policy.attempts {
+		var final *ConflictError
+		if !errors.Is(err, ErrConflict) || errors.As(err, &final) || i == policy.attempts {
 			return err
 		}
 		if pause > 0 {
@@ -574,6 +642,16 @@ func retryOnConflict(ctx context.Context, policy retryPolicy, attempt func() err
 			pause *= 2
 		}
 	}
+}
+
+// whileSpending names what a write of a key's counts (what) met under every
+// retry: a key in use the whole time, whose uses kept moving them.
+func whileSpending(err error, what string) error {
+	var final *ConflictError
+	if errors.Is(err, ErrConflict) && !errors.As(err, &final) {
+		return &ConflictError{what + ": the key's uses kept changing its counts during every attempt; retry"}
+	}
+	return err
 }
 
 // sleep waits d, or until ctx is done.
@@ -654,7 +732,9 @@ func (s *Service) requireAdmin(caller Caller) error {
 	return nil
 }
 
-// present sets the status callers see.
+// present sets what callers see: the status, the rate limits in effect
+// (the tier's, as configured now, for a key that follows it), and credits
+// as they stand, a due refill counted as done.
 func (s *Service) present(k *Key, now time.Time) *Key {
 	k.Status = k.StatusAt(now)
 	if k.Scopes == nil {
@@ -663,18 +743,26 @@ func (s *Service) present(k *Key, now time.Time) *Key {
 	if k.IPAllowlist == nil {
 		k.IPAllowlist = []string{}
 	}
+	limits, _ := s.rateLimitsOf(k)
+	k.RateLimits = nonNilLimits(slices.Clone(limits))
+	k.Credits = k.Credits.At(now)
 	return k
 }
 
 func (s *Service) event(caller Caller, action string, k *Key, now time.Time, changes map[string]Change) *AuditEvent {
+	return s.eventOn(caller, action, k.Project, k.ID, now, changes)
+}
+
+// eventOn is an event about target in project.
+func (s *Service) eventOn(caller Caller, action, project, target string, now time.Time, changes map[string]Change) *AuditEvent {
 	var id [8]byte
 	_, _ = io.ReadFull(rand.Reader, id[:])
 	return &AuditEvent{
 		ID:       "evt_" + hex.EncodeToString(id[:]),
-		Project:  k.Project,
+		Project:  project,
 		Actor:    caller.actor(),
 		Action:   action,
-		Target:   k.ID,
+		Target:   target,
 		Changes:  changes,
 		SourceIP: caller.SourceIP,
 		Time:     now,
@@ -699,6 +787,12 @@ func createdChanges(k *Key) map[string]Change {
 	}
 	if k.Metadata != nil {
 		c["metadata"] = Change{To: k.Metadata}
+	}
+	if !k.RateLimitsFromTier {
+		c["rateLimits"] = Change{To: rateLimitsView(k)}
+	}
+	if k.Credits != nil {
+		c["credits"] = Change{To: k.Credits}
 	}
 	return c
 }

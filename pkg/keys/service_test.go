@@ -29,13 +29,14 @@ var op = keys.OperatorCaller("acme")
 type env struct {
 	*testing.T
 	ctx   context.Context
+	cfg   keys.Config
 	store *keystest.Store
 	clock *testclock.Clock
 	svc   *keys.Service
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{T: t, ctx: context.Background(), store: keystest.NewStore(), clock: testclock.New(t0)}
+	e := &env{T: t, ctx: context.Background(), cfg: keys.DefaultConfig(), store: keystest.NewStore(), clock: testclock.New(t0)}
 	e.use(e.store)
 	// keyCaller's key exists, active: every change a key makes requires it.
 	e.store.Seed(&keys.Key{ID: keyCallerID, Name: "caller", Tier: "internal", Project: "acme", Status: keys.StatusActive, CreatedAt: t0.Add(-time.Hour), UpdatedAt: t0.Add(-time.Hour)})
@@ -44,7 +45,7 @@ func newEnv(t *testing.T) *env {
 
 // use puts the service on s, which may wrap e.store.
 func (e *env) use(s keys.Store) {
-	e.svc = keys.NewService(keys.DefaultConfig(), s, keys.WithClock(e.clock.Now))
+	e.svc = keys.NewService(e.cfg, s, keys.WithClock(e.clock.Now))
 }
 
 // create issues a key; name and tier default to "svc" and "public".

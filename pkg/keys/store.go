@@ -19,12 +19,51 @@ type Tx struct {
 	// fail. The version advances.
 	Revoke []*Key
 	Events []*AuditEvent
+	// Counted holds, by key id, what the authorizer had counted on keys of
+	// Update when they were read. Only an Update with one writes the key's
+	// credits (remaining, refill, next refill), which the authorizer spends
+	// without changing the version; it requires the stored counts to be
+	// these still, so that no use counted in between is lost or undone.
+	Counted map[string]Counted
+	// Owners holds owners' limits to write: rate limits always, credits when
+	// its Counted is set (as for keys). Each requires the stored version to
+	// be Limits.Version (0: no item) and advances it; the authorizer's
+	// counters on the item stay as they are.
+	Owners []OwnerWrite
+	// OwnerChecks require owners' limits to be at a version still: a key
+	// whose owner-limited flag was computed from a read of them is written
+	// only if no change of the owner's limits landed since.
+	OwnerChecks []OwnerCheck
 	// Caller, when set, is the calling key, which must still be active and
 	// unexpired in its project when the Tx is written, or the Tx fails with
 	// ErrCallerInactive: a key revoked while its request was in flight (or
 	// cached by API Gateway) cannot create or change keys after its revoke.
 	// A Tx that writes the calling key's own item needs no such check.
 	Caller *CallerCheck
+}
+
+// Counted is what the authorizer had counted on a key or owner, as read.
+type Counted struct {
+	// Credits are the credits as stored (nil: unlimited), due refill and
+	// all: their remaining and next refill must be stored still.
+	Credits *Credits
+	// Uses, when set, is the key's total of uses, which must be stored
+	// still: no use, of any cost, was counted since the read.
+	Uses *int64
+}
+
+// OwnerWrite sets an owner's limits.
+type OwnerWrite struct {
+	Limits *OwnerLimits
+	// Counted, when set, makes the write set the owner's credits too, on
+	// the condition that the stored ones are these still.
+	Counted *Counted
+}
+
+// OwnerCheck requires an owner's limits at Version (0: none stored).
+type OwnerCheck struct {
+	Project, Owner string
+	Version        int64
 }
 
 // CallerCheck names the calling key a Tx requires active at Now.
@@ -101,4 +140,7 @@ type Store interface {
 	// An invalid cursor is an *InvalidError on field "cursor".
 	ListKeys(ctx context.Context, q ListQuery) ([]*Key, string, error)
 	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, string, error)
+	// GetOwnerLimits reads an owner's limits with a strongly consistent
+	// read; ErrNotFound if none were ever stored.
+	GetOwnerLimits(ctx context.Context, project, owner string) (*OwnerLimits, error)
 }

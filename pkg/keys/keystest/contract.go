@@ -17,15 +17,22 @@ import (
 	"github.com/keygate/keygate/pkg/keys"
 )
 
+// CountUse counts one use of a key as the authorizer does, behind the
+// keys.Store's back and without moving its version: one more use, one on
+// the window counter MeterCounter, and cost spent from its credits, which
+// must cover it (if it has any). Store.CountUse is the fake's.
+type CountUse func(ctx context.Context, id string, cost int64) error
+
 // RunStoreContract runs, as parallel subtests, the behaviour every
-// keys.Store must have: the conditions of Apply, and what GetKey, ListKeys
-// and ListAudit return. newStore returns an empty store of the kind under
-// test; each subtest takes one or more of its own.
+// keys.Store must have: the conditions of Apply, and what GetKey, ListKeys,
+// ListAudit and GetOwnerLimits return. newStore returns an empty store of
+// the kind under test, and how to count a use on it; each subtest takes one
+// or more of its own.
 //
 // Times in the contract are whole milliseconds, and purge times whole
 // seconds, as pkg/dynamo stores them; they lie a day in the real future,
 // so that a table with TTL enabled deletes nothing while the tests run.
-func RunStoreContract(t *testing.T, newStore func(t *testing.T) keys.Store) {
+func RunStoreContract(t *testing.T, newStore func(t *testing.T) (keys.Store, CountUse)) {
 	for _, c := range contract {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -62,6 +69,14 @@ var contract = []struct {
 	{"audit lists newest first, with filters", auditFilters},
 	{"audit pages lose and repeat nothing", auditPagination},
 	{"a caller no longer active writes nothing", inactiveCaller},
+	{"limits read back as written", limitsRoundTrip},
+	{"an update with counts writes credits", countedUpdate},
+	{"an update with counts needs them unchanged", countedConditions},
+	{"credit changes racing uses lose none", countedRace},
+	{"owner limits read back as written", ownerRoundTrip},
+	{"an owner write needs the version it read", ownerWriteConditions},
+	{"an owner check needs the version it read", ownerChecks},
+	{"a rotation carries the meter, unless a use came in between", rotationMeter},
 }
 
 // bigMetadata holds what a careless store changes: a number beyond float64
@@ -71,15 +86,17 @@ const bigMetadata = `{"n":12345678901234567890123,"h":"<&>"}`
 type fixture struct {
 	*testing.T
 	s        keys.Store
-	newStore func(*testing.T) keys.Store
+	countUse CountUse
+	newStore func(*testing.T) (keys.Store, CountUse)
 	ctx      context.Context
 	now      time.Time // whole seconds
 	n        int       // ids handed out
 }
 
-func newFixture(t *testing.T, newStore func(*testing.T) keys.Store) *fixture {
+func newFixture(t *testing.T, newStore func(*testing.T) (keys.Store, CountUse)) *fixture {
+	s, countUse := newStore(t)
 	return &fixture{
-		T: t, s: newStore(t), newStore: newStore, ctx: context.Background(),
+		T: t, s: s, countUse: countUse, newStore: newStore, ctx: context.Background(),
 		now: time.Now().UTC().Add(24 * time.Hour).Truncate(time.Second),
 	}
 }
@@ -212,7 +229,8 @@ func (f *fixture) snapshot(projects ...string) string {
 	for _, p := range projects {
 		for _, k := range f.listKeys(keys.ListQuery{Project: p}) {
 			j, _ := json.Marshal(k)
-			fmt.Fprintf(&b, "%s version=%d hash=%x purge=%v\n", j, k.Version, k.Hash, show(k.PurgeAt))
+			fmt.Fprintf(&b, "%s version=%d hash=%x purge=%v lv=%d ownerLimited=%v meter=%v grace=%x/%v\n",
+				j, k.Version, k.Hash, show(k.PurgeAt), k.LimitsVersion, k.OwnerLimited, k.Meter, k.GraceHash, show(k.GraceUntil))
 		}
 		for _, e := range f.listAudit(keys.AuditQuery{Project: p}) {
 			j, _ := json.Marshal(e)
@@ -275,6 +293,12 @@ func same(a, b any) bool {
 		return slices.Equal(a, b.([]string))
 	case json.RawMessage:
 		return bytes.Equal(a, b.(json.RawMessage))
+	case []keys.RateLimit:
+		return slices.Equal(a, b.([]keys.RateLimit))
+	case *keys.Credits:
+		b := b.(*keys.Credits)
+		return a == nil && b == nil || a != nil && b != nil && a.Remaining == b.Remaining &&
+			reflect.DeepEqual(a.Refill, b.Refill) && same(a.NextRefillAt, b.NextRefillAt)
 	}
 	return reflect.DeepEqual(a, b)
 }
@@ -290,6 +314,10 @@ func show(v any) any {
 		return fmt.Sprintf("{%d %v}", v.TotalRequests, show(v.LastUsed))
 	case json.RawMessage:
 		return string(v)
+	case *keys.Credits:
+		if v != nil {
+			return fmt.Sprintf("{%d %+v %v}", v.Remaining, v.Refill, show(v.NextRefillAt))
+		}
 	}
 	return v
 }
@@ -340,6 +368,11 @@ func (f *fixture) fullKey(k *keys.Key) *keys.Key {
 	k.RotatedFrom, k.RotatedTo, k.CreatedBy = "key_0000000000000000000000a1", "key_0000000000000000000000a2", "key_0000000000000000000000a3"
 	k.Version = 3
 	k.PurgeAt = f.at(49 * time.Hour)
+	k.RateLimits = []keys.RateLimit{{Name: "burst", Limit: 10, WindowSeconds: 1}, {Name: "day", Limit: 10000, WindowSeconds: 86400}}
+	k.Credits = &keys.Credits{Remaining: 250, Refill: &keys.Refill{Interval: keys.RefillMonthly, Amount: 1000, RefillDay: 31}, NextRefillAt: f.at(72*time.Hour + 9*time.Millisecond)}
+	k.LimitsVersion, k.OwnerLimited = 4, true
+	k.Meter = map[string]int64{"w.burst.1.1700000000": 3, "lw.burst.1": 1700000000, "w.day.86400.1699920000": 812, "lw.day.86400": 1699920000}
+	k.GraceHash, k.GraceUntil = sha256.Sum256([]byte("predecessor")), f.at(time.Hour+3*time.Millisecond)
 	return k
 }
 
@@ -398,15 +431,20 @@ func updateManagementFields(f *fixture) {
 	u.Scopes, u.IPAllowlist, u.Metadata = []string{"webhooks"}, []string{"192.0.2.1"}, json.RawMessage(`{"a":1}`)
 	u.ExpiresAt, u.RevokedAt, u.RotatedTo = f.at(time.Hour), f.at(time.Minute), "key_0000000000000000000000b2"
 	u.UpdatedAt, u.PurgeAt = f.now, f.at(31*24*time.Hour)
+	u.RateLimits, u.RateLimitsFromTier, u.LimitsVersion, u.OwnerLimited = nil, true, 5, false
 	// Fixed at creation, or the authorizer's: never written by an update.
 	u.Tier, u.Owner, u.Start, u.CreatedBy, u.RotatedFrom = "internal", "mallory", "kg_in_zzzz", "key_0000000000000000000000b3", "key_0000000000000000000000b4"
 	u.CreatedAt, u.Hash = f.now, sha256.Sum256([]byte("other"))
 	u.Usage = keys.Usage{}
+	// The authorizer spends credits: only an update with counts writes them.
+	u.Credits, u.Meter = nil, map[string]int64{"w.burst.1.1700000001": 1}
+	u.GraceHash, u.GraceUntil = [32]byte{}, nil
 	f.mustApply(keys.Tx{Update: []*keys.Key{u}})
 
 	want := cloneKey(stored)
 	want.Name, want.Status, want.Scopes, want.IPAllowlist, want.Metadata = u.Name, u.Status, u.Scopes, u.IPAllowlist, u.Metadata
 	want.ExpiresAt, want.RevokedAt, want.RotatedTo, want.UpdatedAt, want.PurgeAt = u.ExpiresAt, u.RevokedAt, u.RotatedTo, u.UpdatedAt, u.PurgeAt
+	want.RateLimits, want.RateLimitsFromTier, want.LimitsVersion, want.OwnerLimited = nil, true, 5, false
 	want.Version = 1
 	f.wantKey(f.get(stored.ID), want)
 	// Listings index the key by what creation fixed.
@@ -662,6 +700,8 @@ func noAliasing(f *fixture) {
 		k.Name = "scribbled"
 		k.Scopes[0], k.IPAllowlist[0], k.Metadata[2] = "x", "x", 'X'
 		*k.ExpiresAt, *k.PurgeAt, *k.Usage.LastUsed = time.Time{}, time.Time{}, time.Time{}
+		k.RateLimits[0].Limit, k.Credits.Refill.Amount, k.Meter["lw.burst.1"] = 1, 1, 1
+		*k.Credits.NextRefillAt, *k.GraceUntil = time.Time{}, time.Time{}
 	}
 	scribble(k)
 	ev.Changes["metadata"].To.(json.RawMessage)[2] = 'X'

@@ -12,7 +12,10 @@ import (
 )
 
 func TestStoreContract(t *testing.T) {
-	keystest.RunStoreContract(t, func(*testing.T) keys.Store { return keystest.NewStore() })
+	keystest.RunStoreContract(t, func(*testing.T) (keys.Store, keystest.CountUse) {
+		s := keystest.NewStore()
+		return s, s.CountUse
+	})
 }
 
 func newKey(id string) *keys.Key {

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -32,8 +33,9 @@ const maxTxItems = 100
 type Store struct {
 	mu     sync.Mutex
 	keys   map[string]*keys.Key
-	events map[string]*keys.AuditEvent // by project and sort key
-	secret []byte                      // signs cursors
+	owners map[string]*keys.OwnerLimits // by ownerItem
+	events map[string]*keys.AuditEvent  // by project and sort key
+	secret []byte                       // signs cursors
 	writes int
 	fail   error
 }
@@ -44,7 +46,7 @@ var _ keys.Store = (*Store)(nil)
 func NewStore() *Store {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // never fails: crypto/rand panics instead
-	return &Store{keys: map[string]*keys.Key{}, events: map[string]*keys.AuditEvent{}, secret: secret}
+	return &Store{keys: map[string]*keys.Key{}, owners: map[string]*keys.OwnerLimits{}, events: map[string]*keys.AuditEvent{}, secret: secret}
 }
 
 // Writes is how many Apply calls have succeeded, so that a test can tell
@@ -110,6 +112,39 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 		case stored.Project != k.Project:
 			return conflict("update", k.ID, "is in another project")
 		}
+		if c, ok := tx.Counted[k.ID]; ok {
+			if why := changedCounts(stored.Credits, stored.Usage.TotalRequests, c); why != "" {
+				return conflict("update", k.ID, why)
+			}
+		}
+	}
+	for _, w := range tx.Owners {
+		o := w.Limits
+		stored, ok := s.owners[ownerItem(o.Project, o.Owner)]
+		switch {
+		case !ok && o.Version != 0:
+			return conflict("write owner limits", o.Owner, "has none stored")
+		case ok && stored.Version != o.Version:
+			return conflict("write owner limits", o.Owner, fmt.Sprintf("version is %d, not %d", stored.Version, o.Version))
+		}
+		if w.Counted != nil {
+			var credits *keys.Credits
+			if ok {
+				credits = stored.Credits
+			}
+			if why := changedCounts(credits, 0, *w.Counted); why != "" {
+				return conflict("write owner limits", o.Owner, why)
+			}
+		}
+	}
+	for _, c := range tx.OwnerChecks {
+		var version int64
+		if stored, ok := s.owners[ownerItem(c.Project, c.Owner)]; ok {
+			version = stored.Version
+		}
+		if version != c.Version {
+			return conflict("check owner limits", c.Owner, fmt.Sprintf("version is %d, not %d", version, c.Version))
+		}
 	}
 	for _, k := range tx.Revoke {
 		stored, ok := s.keys[k.ID]
@@ -132,7 +167,11 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 		s.keys[k.ID] = cloneKey(k)
 	}
 	for _, k := range tx.Update {
-		update(s.keys[k.ID], k)
+		_, counted := tx.Counted[k.ID]
+		update(s.keys[k.ID], k, counted)
+	}
+	for _, w := range tx.Owners {
+		writeOwner(s.owners, w)
 	}
 	for _, k := range tx.Revoke {
 		revoke(s.keys[k.ID], k)
@@ -148,7 +187,10 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 // (a ValidationException, not a conflict): no item, more than it takes, or
 // one item twice.
 func checkItems(tx keys.Tx) error {
-	n := len(tx.Create) + len(tx.Update) + len(tx.Revoke) + len(tx.Events)
+	n := len(tx.Create) + len(tx.Update) + len(tx.Revoke) + len(tx.Events) + len(tx.Owners) + len(tx.OwnerChecks)
+	if tx.CallerToCheck() != nil {
+		n++
+	}
 	if n == 0 || n > maxTxItems {
 		return fmt.Errorf("keystest: a transaction takes 1-%d items, not %d", maxTxItems, n)
 	}
@@ -156,6 +198,12 @@ func checkItems(tx keys.Tx) error {
 	items := make([]string, 0, n)
 	for _, k := range slices.Concat(tx.Create, tx.Update, tx.Revoke) {
 		items = append(items, "KEY#"+k.ID)
+	}
+	for _, w := range tx.Owners {
+		items = append(items, ownerItem(w.Limits.Project, w.Limits.Owner))
+	}
+	for _, c := range tx.OwnerChecks {
+		items = append(items, ownerItem(c.Project, c.Owner))
 	}
 	for _, e := range tx.Events {
 		items = append(items, eventItem(e))
@@ -174,14 +222,58 @@ func conflict(op, id, why string) error {
 }
 
 // update writes k's management fields over stored, as pkg/dynamo's
-// updateKey does: never usage, nor what is fixed at creation.
-func update(stored, k *keys.Key) {
+// updateKey does: never usage, the meter, nor what is fixed at creation;
+// credits only with counted.
+func update(stored, k *keys.Key, counted bool) {
 	c := cloneKey(k)
 	stored.Name, stored.Status, stored.UpdatedAt = c.Name, c.Status, c.UpdatedAt
 	stored.Scopes, stored.IPAllowlist, stored.Metadata = c.Scopes, c.IPAllowlist, c.Metadata
 	stored.ExpiresAt, stored.RevokedAt, stored.RotatedTo, stored.PurgeAt = c.ExpiresAt, c.RevokedAt, c.RotatedTo, c.PurgeAt
+	stored.RateLimits, stored.RateLimitsFromTier = c.RateLimits, c.RateLimitsFromTier
+	stored.LimitsVersion, stored.OwnerLimited = c.LimitsVersion, c.OwnerLimited
+	if counted {
+		stored.Credits = c.Credits
+	}
 	stored.Version++
 }
+
+// changedCounts tells how stored counts differ from those counted, "" if
+// they do not: remaining credits and next refill, and uses when counted.
+func changedCounts(credits *keys.Credits, uses int64, counted keys.Counted) string {
+	read := counted.Credits
+	switch {
+	case (credits == nil) != (read == nil):
+		return "has other credits than read"
+	case credits != nil && (credits.Remaining != read.Remaining || !sameTime(credits.NextRefillAt, read.NextRefillAt)):
+		return fmt.Sprintf("has %d credits (next refill %v), not %d (%v)", credits.Remaining, credits.NextRefillAt, read.Remaining, read.NextRefillAt)
+	case counted.Uses != nil && uses != *counted.Uses:
+		return fmt.Sprintf("has %d uses, not %d", uses, *counted.Uses)
+	}
+	return ""
+}
+
+func sameTime(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// writeOwner writes an owner's limits as pkg/dynamo does: rate limits
+// always (a list, [] for none), credits when counted; the version advances.
+func writeOwner(owners map[string]*keys.OwnerLimits, w keys.OwnerWrite) {
+	o := cloneOwner(w.Limits)
+	item := ownerItem(o.Project, o.Owner)
+	stored, ok := owners[item]
+	if !ok {
+		stored = &keys.OwnerLimits{Project: o.Project, Owner: o.Owner}
+		owners[item] = stored
+	}
+	stored.RateLimits, stored.UpdatedAt = o.RateLimits, o.UpdatedAt
+	if w.Counted != nil {
+		stored.Credits = o.Credits
+	}
+	stored.Version++
+}
+
+func ownerItem(project, owner string) string { return "OWNERLIMITS#" + project + "#" + owner }
 
 // revoke writes what a Tx.Revoke writes, and nothing else.
 func revoke(stored, k *keys.Key) {
@@ -231,6 +323,50 @@ func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
 		return nil, keys.ErrNotFound
 	}
 	return cloneKey(k), nil
+}
+
+// GetOwnerLimits returns a copy of an owner's limits; ErrNotFound if none
+// were stored.
+func (s *Store) GetOwnerLimits(ctx context.Context, project, owner string) (*keys.OwnerLimits, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.owners[ownerItem(project, owner)]
+	if !ok {
+		return nil, keys.ErrNotFound
+	}
+	return cloneOwner(o), nil
+}
+
+// MeterCounter is the window counter CountUse counts on.
+const MeterCounter = "w.contract.60.0"
+
+// CountUse counts one use of key id as the authorizer does, outside any
+// Tx and without moving its version: one more use, one on MeterCounter,
+// and cost spent from its credits, which must cover it (if it has any).
+func (s *Store) CountUse(ctx context.Context, id string, cost int64) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	switch {
+	case !ok:
+		return keys.ErrNotFound
+	case k.Credits != nil && k.Credits.Remaining < cost:
+		return fmt.Errorf("keystest: %s has %d credits, not %d", id, k.Credits.Remaining, cost)
+	case k.Credits != nil:
+		k.Credits.Remaining -= cost
+	}
+	k.Usage.TotalRequests++
+	if k.Meter == nil {
+		k.Meter = map[string]int64{}
+	}
+	k.Meter[MeterCounter]++
+	return nil
 }
 
 // ListKeys pages through a project's keys, newest first, leaving out keys
@@ -364,7 +500,8 @@ func ctxErr(ctx context.Context) error {
 }
 
 // cloneKey copies k deeply. Empty lists and metadata read back as nil, as
-// pkg/dynamo, which does not store empty attributes, returns them.
+// pkg/dynamo, which does not store empty attributes, returns them; rate
+// limits are nil for a key that follows its tier, a list otherwise.
 func cloneKey(k *keys.Key) *keys.Key {
 	c := *k
 	c.Scopes = cloneStrings(k.Scopes)
@@ -374,7 +511,30 @@ func cloneKey(k *keys.Key) *keys.Key {
 	c.ExpiresAt = cloneTime(k.ExpiresAt)
 	c.RevokedAt = cloneTime(k.RevokedAt)
 	c.PurgeAt = cloneTime(k.PurgeAt)
+	c.RateLimits = cloneLimits(k.RateLimits, k.RateLimitsFromTier)
+	c.Credits = k.Credits.Clone()
+	c.Meter = nil
+	if len(k.Meter) > 0 {
+		c.Meter = maps.Clone(k.Meter)
+	}
+	c.GraceUntil = cloneTime(k.GraceUntil)
 	return &c
+}
+
+// cloneOwner copies o deeply; its rate limits are a list, [] for none.
+func cloneOwner(o *keys.OwnerLimits) *keys.OwnerLimits {
+	c := *o
+	c.RateLimits = cloneLimits(o.RateLimits, false)
+	c.Credits = o.Credits.Clone()
+	c.UpdatedAt = cloneTime(o.UpdatedAt)
+	return &c
+}
+
+func cloneLimits(l []keys.RateLimit, fromTier bool) []keys.RateLimit {
+	if fromTier {
+		return nil
+	}
+	return append([]keys.RateLimit{}, l...)
 }
 
 // cloneEvent copies a stored event, whose change values are json.RawMessage.
