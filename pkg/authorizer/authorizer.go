@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
@@ -167,7 +166,7 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
 			d.Outcome = IPNotAllowed
 			a.returnUse(ctx, use, used)
-			used = returned(used, req.Cost)
+			used = used.Returned(req.Cost)
 			d.Key, d.Credits, d.OwnerCredits = used.Key, used.Credits, used.OwnerCredits
 		}
 	}
@@ -202,25 +201,6 @@ func untilRefill(used UseResult, cost int64, now time.Time) time.Duration {
 		return 0
 	}
 	return c.NextRefillAt.Sub(now)
-}
-
-// returned is a use as it stands after ReturnUse gave it back.
-func returned(used UseResult, cost int64) UseResult {
-	k := *used.Key
-	k.Usage.TotalRequests--
-	used.Key = &k
-	used.Limits = slices.Clone(used.Limits)
-	for i := range used.Limits {
-		used.Limits[i].Count--
-	}
-	for _, c := range []**keys.Credits{&used.Credits, &used.OwnerCredits} {
-		if *c != nil {
-			back := **c
-			back.Remaining += cost
-			*c = &back
-		}
-	}
-	return used
 }
 
 // returnUse gives back the budget a refused request took. Its failure

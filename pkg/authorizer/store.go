@@ -3,6 +3,7 @@ package authorizer
 import (
 	"context"
 	"crypto/sha256"
+	"slices"
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
@@ -88,3 +89,23 @@ type LimitCount struct {
 
 // Remaining is the room left in the window.
 func (c LimitCount) Remaining() int64 { return max(0, c.Limit-c.Count) }
+
+// Returned is the use as it stands once ReturnUse gave it back, as a
+// refusal shows it: the counts and credits before the use.
+func (r UseResult) Returned(cost int64) UseResult {
+	k := *r.Key
+	k.Usage.TotalRequests--
+	r.Key = &k
+	r.Limits = slices.Clone(r.Limits)
+	for i := range r.Limits {
+		r.Limits[i].Count--
+	}
+	for _, c := range []**keys.Credits{&r.Credits, &r.OwnerCredits} {
+		if *c != nil {
+			back := **c
+			back.Remaining += cost
+			*c = &back
+		}
+	}
+	return r
+}

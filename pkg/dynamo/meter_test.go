@@ -77,7 +77,10 @@ func TestZeroCostSpendsNothing(t *testing.T) {
 
 func BenchmarkUseInput(b *testing.B) {
 	u := newUseFixture()
-	five := []keys.RateLimit{{"a", 10, 1}, {"b", 100, 60}, {"c", 1000, 3600}, {"d", 10000, 86400}, {"e", 100000, 2592000}}
+	five := []keys.RateLimit{
+		{Name: "a", Limit: 10, WindowSeconds: 1}, {Name: "b", Limit: 100, WindowSeconds: 60}, {Name: "c", Limit: 1000, WindowSeconds: 3600},
+		{Name: "d", Limit: 10000, WindowSeconds: 86400}, {Name: "e", Limit: 100000, WindowSeconds: 2592000},
+	}
 	for _, bc := range []struct {
 		name string
 		plan keyPlan

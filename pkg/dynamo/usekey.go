@@ -64,9 +64,10 @@ func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 	// The owner refused: the key's count goes back, so that the refusal
 	// spends nothing. The owner's limits stay exact; the key's may refuse
 	// a concurrent request for the few milliseconds this holds a unit.
-	if err := s.ReturnUse(ctx, req, authorizer.UseResult{Outcome: authorizer.Allowed, Key: res.Key, Limits: res.Limits, Credits: res.Credits, CountedOn: res.CountedOn}); err != nil {
+	if err := s.ReturnUse(ctx, req, res); err != nil {
 		return authorizer.UseResult{}, err
 	}
+	res = res.Returned(req.Cost)
 	res.Outcome, res.Refused = ownerRes.outcome, len(res.Limits)+ownerRes.refused
 	res.Limits = append(res.Limits, ownerRes.limits...)
 	res.OwnerCredits = ownerRes.credits

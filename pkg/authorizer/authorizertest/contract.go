@@ -3,6 +3,7 @@ package authorizertest
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -62,25 +63,50 @@ func (ks keyStoreSeeder) Revoke(t *testing.T, k *keys.Key) {
 
 func (ks keyStoreSeeder) Update(t *testing.T, k *keys.Key) {
 	t.Helper()
-	if err := ks.s.Apply(t.Context(), keys.Tx{Update: []*keys.Key{k}}); err != nil {
+	// Credits are written only with the counts they were computed from.
+	counted := map[string]keys.Counted{k.ID: {Credits: ks.get(t, k.ID).Credits}}
+	if err := ks.s.Apply(t.Context(), keys.Tx{Update: []*keys.Key{k}, Counted: counted}); err != nil {
 		t.Fatalf("update %s: %v", k.ID, err)
 	}
 }
 
 func (ks keyStoreSeeder) Rotate(t *testing.T, old, next *keys.Key, graceEnd time.Time) {
 	t.Helper()
-	t.Fatal("TODO: rotation through keys.Store")
+	stored := ks.get(t, old.ID)
+	next.Meter, next.Credits = stored.Meter, stored.Credits.Clone()
+	next.GraceHash, next.GraceUntil = stored.Hash, &graceEnd
+	o := *stored
+	o.RotatedTo, o.ExpiresAt = next.ID, &graceEnd
+	counted := map[string]keys.Counted{old.ID: {Credits: stored.Credits, Uses: &stored.Usage.TotalRequests}}
+	if err := ks.s.Apply(t.Context(), keys.Tx{Create: []*keys.Key{next}, Update: []*keys.Key{&o}, Counted: counted}); err != nil {
+		t.Fatalf("rotate %s: %v", old.ID, err)
+	}
 }
 
 func (ks keyStoreSeeder) SetOwnerLimits(t *testing.T, project, owner string, limits []keys.RateLimit, credits *keys.Credits) {
 	t.Helper()
-	t.Fatal("TODO: owner limits through keys.Store")
+	cur, err := ks.s.GetOwnerLimits(t.Context(), project, owner)
+	if errors.Is(err, keys.ErrNotFound) {
+		cur, err = &keys.OwnerLimits{Project: project, Owner: owner}, nil
+	}
+	if err != nil {
+		t.Fatalf("owner limits of %s: %v", owner, err)
+	}
+	now := time.Now()
+	next := &keys.OwnerLimits{Project: project, Owner: owner, RateLimits: limits, Credits: credits, UpdatedAt: &now, Version: cur.Version}
+	w := keys.OwnerWrite{Limits: next, Counted: &keys.Counted{Credits: cur.Credits}}
+	if err := ks.s.Apply(t.Context(), keys.Tx{Owners: []keys.OwnerWrite{w}}); err != nil {
+		t.Fatalf("set owner limits of %s: %v", owner, err)
+	}
 }
 
 func (ks keyStoreSeeder) OwnerCredits(t *testing.T, project, owner string) *keys.Credits {
 	t.Helper()
-	t.Fatal("TODO: owner limits through keys.Store")
-	return nil
+	o, err := ks.s.GetOwnerLimits(t.Context(), project, owner)
+	if err != nil {
+		t.Fatalf("owner limits of %s: %v", owner, err)
+	}
+	return o.Credits
 }
 
 func (ks keyStoreSeeder) get(t *testing.T, id string) *keys.Key {
