@@ -24,12 +24,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,6 +131,28 @@ func run(ctx context.Context, n, workers, keyCount, warmup int) error {
 		}
 	}
 	report(keygate, common)
+
+	// keygate alone, on keys with limits of their own: what each costs.
+	var scenarios []*design
+	for _, sc := range limitScenarios {
+		raws, err := sc.issue(ctx, svc, keyCount)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		client, requests := ddbcount.Instrument(client, ddbcount.WithConsumedCapacity())
+		d := &design{name: sc.name, auth: authorizer.New(cfg, dynamo.New(client, table), log), requests: requests, keys: raws}
+		// The warm-up is each container's first sight of each key; the
+		// measured runs are a warm container's.
+		if _, err := d.run(ctx, max(warmup, keyCount), workers); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if err := d.measure(ctx, n/4, workers); err != nil {
+			return err
+		}
+		scenarios = append(scenarios, d)
+	}
+	keygate.name = "tier limit (plain key)"
+	reportScenarios(append([]*design{keygate}, scenarios...))
 	return nil
 }
 
@@ -173,6 +197,69 @@ func issueKeys(ctx context.Context, svc *keys.Service, baseline *baselineStore, 
 		}
 		if err := baseline.put(ctx, created.Key); err != nil {
 			return nil, err
+		}
+		out[i] = created.RawKey
+	}
+	return out, nil
+}
+
+// limitScenario is a kind of key to measure keygate's authorization on.
+type limitScenario struct {
+	name string
+	in   keys.CreateInput
+	// ownerLimits, when set, are given to every owner of the keys first.
+	ownerLimits *keys.OwnerLimitsInput
+}
+
+var limitScenarios = []limitScenario{
+	{name: "3 limits + credits", in: keys.CreateInput{
+		RateLimits: json.RawMessage(`[{"name":"burst","limit":1000000,"windowSeconds":1},{"name":"hourly","limit":100000000,"windowSeconds":3600},{"name":"daily","limit":1000000000,"windowSeconds":86400}]`),
+		Credits:    json.RawMessage(`{"remaining":1000000000,"refill":{"interval":"monthly","amount":1000000000,"refillDay":1}}`),
+	}},
+	{name: "largest key: 5 limits, credits, 1 KB", in: keys.CreateInput{
+		Name:        strings.Repeat("𝔨", keys.MaxNameLen),
+		IPAllowlist: largestAllowlist(),
+		Metadata:    json.RawMessage(`{"m":"` + strings.Repeat("x", keys.MaxMetadataBytes-8) + `"}`),
+		RateLimits: json.RawMessage(`[{"name":"a","limit":1000000,"windowSeconds":1},{"name":"b","limit":1000000,"windowSeconds":60},` +
+			`{"name":"c","limit":100000000,"windowSeconds":3600},{"name":"d","limit":1000000000,"windowSeconds":86400},{"name":"e","limit":1000000000,"windowSeconds":2592000}]`),
+		Credits: json.RawMessage(`{"remaining":1000000000,"refill":{"interval":"daily","amount":1000000000}}`),
+	}},
+	{name: "owner limits (1 limit + credits)", in: keys.CreateInput{}, ownerLimits: &keys.OwnerLimitsInput{
+		RateLimits: json.RawMessage(`[{"name":"daily","limit":1000000000,"windowSeconds":86400}]`),
+		Credits:    json.RawMessage(`{"remaining":1000000000}`),
+	}},
+}
+
+// largestAllowlist is as long as an allowlist gets: 15 IPv6 CIDRs of
+// eight groups each, and the bench's source network.
+func largestAllowlist() []string {
+	list := []string{"198.51.100.0/24"}
+	for i := range keys.MaxAllowlist - 1 {
+		list = append(list, fmt.Sprintf("2001:db8:%x:abcd:1234:5678:9abc:0/112", 0x1000+i))
+	}
+	return list
+}
+
+// issue makes count keys of the scenario, for owners owner-0 to owner-7.
+func (sc limitScenario) issue(ctx context.Context, svc *keys.Service, count int) ([]string, error) {
+	caller := keys.OperatorCaller("bench")
+	if sc.ownerLimits != nil {
+		for i := range 8 {
+			if _, err := svc.PutOwnerLimits(ctx, caller, fmt.Sprintf("limited-%d", i), *sc.ownerLimits); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]string, count)
+	for i := range out {
+		in := sc.in
+		in.Tier, in.Scopes, in.Owner = benchTier.Name, []string{"contracts"}, fmt.Sprintf("limited-%d", i%8)
+		if in.Name == "" {
+			in.Name = fmt.Sprintf("%s %d", sc.name, i)
+		}
+		created, err := svc.Create(ctx, caller, in)
+		if err != nil {
+			return nil, fmt.Errorf("issue key: %w", err)
 		}
 		out[i] = created.RawKey
 	}
@@ -292,6 +379,17 @@ func report(keygate, common *design) {
 		ratio(k.throughput, c.throughput), ratio(c.requestsPerAuth, k.requestsPerAuth),
 		ratio(c.writeUnits, k.writeUnits), ratio(c.writeUnits+c.readUnits, k.writeUnits+k.readUnits))
 	fmt.Println("(WCU: write capacity units, index writes included; RCU: read capacity units; as DynamoDB reports them)")
+}
+
+// reportScenarios shows what keygate's authorization costs by kind of key.
+func reportScenarios(designs []*design) {
+	row := "%-38s %10s %10s %14s %12s\n"
+	fmt.Printf("\nkeygate by kind of key, on a warm container:\n\n")
+	fmt.Printf(row, "key", "p50", "p99", "requests/auth", "WCU/auth")
+	for _, d := range designs {
+		f := d.figures()
+		fmt.Printf(row, d.name, ms(f.p50), ms(f.p99), fmt.Sprintf("%.2f", f.requestsPerAuth), fmt.Sprintf("%.2f", f.writeUnits))
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }

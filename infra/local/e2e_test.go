@@ -113,6 +113,7 @@ func TestQuickstart(t *testing.T) {
 	if r.status != 200 || json.Unmarshal(r.Data, &listed) != nil || len(listed) != 2 || listed[0].ID != created.ID || listed[0].Status != "revoked" {
 		t.Errorf("keys after a restart: %d %s, want the revoked key and the admin key", r.status, r.raw)
 	}
+	limitsWalkthrough(t, second.url, admin)
 	second.stop(t)
 	if !strings.Contains(second.stderr.String(), `"msg":"gateway","method":"GET","path":"/v1/api-keys"`) {
 		t.Errorf("-log json: no JSON record of the request:\n%s", second.stderr)

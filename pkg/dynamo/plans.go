@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -31,6 +32,16 @@ func planOf(k *keys.Key) keyPlan {
 	return keyPlan{version: k.LimitsVersion, ownLimits: k.RateLimits, fromTier: k.RateLimitsFromTier, credits: k.Credits != nil, ownerLimited: k.OwnerLimited}
 }
 
+// check refuses a plan read from an item keygate would not have written
+// (a limit of 0, a window of 0 s): such an item fails closed, rather than
+// dividing by zero or passing a request.
+func (p keyPlan) check() error {
+	if err := keys.CheckRateLimits("rateLimits", p.ownLimits); err != nil {
+		return fmt.Errorf("stored limits: %w", err)
+	}
+	return nil
+}
+
 func (p keyPlan) meter(tier []keys.RateLimit) meterPlan {
 	if p.fromTier {
 		return meterPlan{limits: tier, credits: p.credits}
@@ -57,7 +68,16 @@ func ownerPlanOf(item map[string]types.AttributeValue) (ownerPlan, error) {
 		return ownerPlan{}, err
 	}
 	limits, _ := r.rateLimits()
+	if err := keys.CheckRateLimits("rateLimits", limits); err != nil {
+		return ownerPlan{}, fmt.Errorf("stored owner limits: %w", err)
+	}
 	return ownerPlan{version: r.Version, meterPlan: meterPlan{limits: limits, credits: r.Credits != nil}}, nil
+}
+
+// countsNothing reports whether a use at cost would write nothing on the
+// owner's item: no limit, and no credits to spend.
+func (p ownerPlan) countsNothing(cost int64) bool {
+	return len(p.limits) == 0 && (!p.credits || cost == 0)
 }
 
 // maxCachedPlans bounds a container's memory: past it the cache starts

@@ -134,8 +134,12 @@ func (u *keyUse) input(table string) *dynamodb.UpdateItemInput {
 	if u.grace {
 		e.require(e.name(attrGraceHash) + " = " + hash + " AND " + e.name(attrGraceUntil) + " > " + now)
 	} else {
-		e.require(e.name(attrKeyHash) + " = " + hash + " AND attribute_not_exists(" + e.name(attrRotatedTo) + ")")
+		e.require(e.name(attrKeyHash) + " = " + hash)
 	}
+	// A rotated key's budget is its successor's; and a successor rotated
+	// in turn holds no budget for its predecessor (keys.Service refuses
+	// that rotation while the predecessor's grace runs).
+	e.require("attribute_not_exists(" + e.name(attrRotatedTo) + ")")
 	e.require(e.name(attrStatus) + " = " + e.value(&types.AttributeValueMemberS{Value: string(keys.StatusActive)}))
 	exp := e.name(attrExpiresAt)
 	e.require("(attribute_not_exists(" + exp + ") OR " + exp + " > " + now + ")")
@@ -200,7 +204,10 @@ func (s *Store) explainKey(ctx context.Context, u *keyUse, old map[string]types.
 	if !k.HoldsScopes(u.req.Scopes) {
 		return authorizer.UseResult{Outcome: authorizer.InsufficientScope, Key: u.shown(k)}, false, nil
 	}
-	if !u.grace && k.RotatedTo != "" {
+	switch {
+	case u.grace && k.RotatedTo != "":
+		return refusalResult(authorizer.Expired, u.shown(k)), false, nil
+	case k.RotatedTo != "":
 		// Rotated, and within its grace (standing checked its expiry): the
 		// successor's item holds the budget.
 		u.grace, u.key, u.item = true, k, k.RotatedTo
@@ -208,6 +215,9 @@ func (s *Store) explainKey(ctx context.Context, u *keyUse, old map[string]types.
 		return authorizer.UseResult{}, true, nil
 	}
 	if p := planOf(k); p.version != u.plan.version {
+		if err := p.check(); err != nil {
+			return authorizer.UseResult{}, false, fmt.Errorf("count use of %s: %w", u.req.ID, err)
+		}
 		s.plans.setKey(u.item, p)
 		u.setPlan(p)
 		return authorizer.UseResult{}, true, nil
@@ -307,7 +317,10 @@ type ownerUse struct {
 func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, k *keys.Key) (ownerUse, error) {
 	ref, key := k.Project+"#"+k.Owner, itemKey(ownerLimitsPK(k.Project, k.Owner), ownerLimitsSK)
 	plan, ok := s.plans.owner(ref)
-	if !ok {
+	// A plan that counts nothing writes nothing, so no write would check
+	// its version: it is read afresh each time (owners without limits
+	// whose keys are still flagged are a PUT's transient).
+	if !ok || plan.countsNothing(req.Cost) {
 		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key, ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			return ownerUse{}, storeError("read owner limits", err)
@@ -326,8 +339,8 @@ func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, k *keys
 		e.require("attribute_exists(" + e.name(attrPK) + ")")
 		e.require(e.name(attrVersion) + " = " + e.number(plan.version))
 		m.write(e)
-		if len(e.sets) == 0 {
-			return ownerUse{outcome: authorizer.Allowed}, nil // the owner's limits are none
+		if plan.countsNothing(req.Cost) {
+			return ownerUse{outcome: authorizer.Allowed}, nil // as the owner's item now says
 		}
 		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                           &s.table,
@@ -386,9 +399,9 @@ func ownerCredits(item map[string]types.AttributeValue) *keys.Credits {
 
 // ReturnUse takes back one counted use on the item it counted on: each
 // window count while its window is still the limit's latest, the credits
-// spent, and totalRequests, each only while above zero and on the key whose
-// hash was counted. When a window has moved on since, only the total goes
-// back. An owner's count goes back alike.
+// spent while no refill came since, and totalRequests, each only while
+// above zero and on the key whose hash was counted. When a window has
+// moved on or a refill came since, only the total goes back. An owner's count goes back alike.
 func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, used authorizer.UseResult) error {
 	ctx, cancel := context.WithTimeout(ctx, useKeyBudget)
 	defer cancel()
@@ -406,7 +419,7 @@ func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, used a
 		hashAttr = attrGraceHash
 	}
 	keyItem := itemKey(keyPK(item), keySK)
-	err := s.giveBack(ctx, keyItem, own, used.Credits != nil, req, func(e *expr) {
+	err := s.giveBack(ctx, keyItem, own, used.Credits, req, func(e *expr) {
 		e.require(e.name(hashAttr) + " = " + e.value(&types.AttributeValueMemberB{Value: req.Hash[:]}))
 		total := e.name(attrTotalRequests)
 		e.set(total + " = " + total + " - " + e.number(1))
@@ -416,14 +429,14 @@ func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, used a
 		return err
 	}
 	ownerItem := itemKey(ownerLimitsPK(used.Key.Project, used.Key.Owner), ownerLimitsSK)
-	return s.giveBack(ctx, ownerItem, owner, used.OwnerCredits != nil, req, func(e *expr) {
+	return s.giveBack(ctx, ownerItem, owner, used.OwnerCredits, req, func(e *expr) {
 		e.require("attribute_exists(" + e.name(attrPK) + ")")
 	})
 }
 
 // giveBack writes a return on one item: the counts and credits, then, if a
 // window moved on, what base alone writes.
-func (s *Store) giveBack(ctx context.Context, key map[string]types.AttributeValue, limits []authorizer.LimitCount, credits bool, req authorizer.UseRequest, base func(*expr)) error {
+func (s *Store) giveBack(ctx context.Context, key map[string]types.AttributeValue, limits []authorizer.LimitCount, credits *keys.Credits, req authorizer.UseRequest, base func(*expr)) error {
 	for _, whole := range []bool{true, false} {
 		e := newExpr()
 		base(e)
@@ -434,10 +447,17 @@ func (s *Store) giveBack(ctx context.Context, key map[string]types.AttributeValu
 				e.require(cur + " > " + e.number(0))
 				e.require(e.name(lastWindowAttr(l.Counter())) + " = " + e.number(l.Window.Start.Unix()))
 			}
-			if credits && req.Cost > 0 {
-				c := e.name(attrCredits)
+			if credits != nil && req.Cost > 0 {
+				// Only into the period they were spent in: after a refill
+				// they would overfill the new one.
+				c, next := e.name(attrCredits), e.name(attrNextRefill)
 				e.set(c + " = " + c + " + " + e.number(req.Cost))
 				e.require("attribute_exists(" + c + ")")
+				if credits.NextRefillAt != nil {
+					e.require(next + " = " + e.number(credits.NextRefillAt.UnixMilli()))
+				} else {
+					e.require("attribute_not_exists(" + next + ")")
+				}
 			}
 		}
 		if len(e.sets) == 0 {

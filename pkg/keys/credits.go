@@ -70,7 +70,7 @@ func (s *Service) AdjustCredits(ctx context.Context, caller Caller, id string, i
 			return "", nil, err
 		}
 		limits, _ := s.rateLimitsOf(k)
-		if err := g.mayGive(&allowance{limits, cur}, allowance{limits, next}); err != nil {
+		if err := g.mayGive(k.ID, &allowance{limits, cur}, allowance{limits, next}); err != nil {
 			return "", nil, err
 		}
 		if equalCredits(next, cur) {

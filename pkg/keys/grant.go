@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,6 +46,7 @@ func CreditsWithin(next, own *Credits) bool {
 // give. A nil grantor is the operator, who may give anything.
 type grantor struct {
 	allowance
+	id           string
 	owner        string
 	ownerLimited bool
 }
@@ -67,17 +69,20 @@ func (s *Service) grantorOf(ctx context.Context, caller Caller, now time.Time) (
 	if !ok {
 		return nil, &ForbiddenError{fmt.Sprintf("the calling key's tier %q is no longer configured: it can give no key limits", k.Tier)}
 	}
-	return &grantor{allowance: own, owner: k.Owner, ownerLimited: k.OwnerLimited}, nil
+	return &grantor{allowance: own, id: k.ID, owner: k.Owner, ownerLimited: k.OwnerLimited}, nil
 }
 
-// mayGive refuses a change that gives a key more than its grantor holds:
-// each of next's rate limits and credits must be within the grantor's own,
-// unless it is within what the key held before (cur; nil for a new key).
-// Taking away is always allowed; on its own key the grantor holds exactly
-// cur, so no key can loosen its own limits or raise its own credits.
-func (g *grantor) mayGive(cur *allowance, next allowance) error {
+// mayGive refuses a change that gives key target more than its grantor
+// holds: each of next's rate limits and credits must be within the
+// grantor's own, unless it is within what the key held before (cur; nil
+// for a new key). Taking away is always allowed, but on its own key only
+// in place (mayRestrictOwn).
+func (g *grantor) mayGive(target string, cur *allowance, next allowance) error {
 	if g == nil {
 		return nil
+	}
+	if target == g.id && cur != nil {
+		return mayRestrictOwn("its own", *cur, next)
 	}
 	if !(cur != nil && LimitsWithin(next.rateLimits, cur.rateLimits)) && !LimitsWithin(next.rateLimits, g.rateLimits) {
 		return &ForbiddenError{"rateLimits: the calling key is limited to " + describeLimits(g.rateLimits) + "; it cannot give a key looser limits"}
@@ -101,10 +106,31 @@ func (g *grantor) mayMakeFor(owner string) error {
 // own owner, which bind the grantor itself; other owners' limits bind no
 // key beyond its own limits, so setting them gives nothing.
 func (g *grantor) mayLimitOwner(owner string, cur, next allowance) error {
-	if g == nil || owner != g.owner || LimitsWithin(next.rateLimits, cur.rateLimits) && CreditsWithin(next.credits, cur.credits) {
+	if g == nil || owner != g.owner {
 		return nil
 	}
-	return &ForbiddenError{fmt.Sprintf("the calling key belongs to owner %q: it cannot loosen its own owner's limits", owner)}
+	return mayRestrictOwn("its own owner's", cur, next)
+}
+
+// mayRestrictOwn refuses a change of the budget that binds the caller
+// itself (its key's, its owner's) other than a restriction in place: each
+// limit kept under its name and window with no higher limit (more may be
+// added), credits no more than before, their refill kept or removed. A
+// renamed or lengthened limit starts from a fresh counter, and a moved
+// refill comes early, however tight either looks: the caller would reset
+// what it has spent.
+func mayRestrictOwn(whose string, cur, next allowance) error {
+	for _, c := range cur.rateLimits {
+		i := slices.IndexFunc(next.rateLimits, func(n RateLimit) bool { return n.Counter() == c.Counter() })
+		if i < 0 || next.rateLimits[i].Limit > c.Limit {
+			return &ForbiddenError{"rateLimits: the calling key may only lower " + whose + " limits in place (same name and window), or add some: renaming, lengthening or dropping limit " + c.Name + " would reset what was spent"}
+		}
+	}
+	c, n := cur.credits, next.credits
+	if c != nil && (n == nil || n.Remaining > c.Remaining || n.Refill != nil && !equalRefills(n.Refill, c.Refill)) {
+		return &ForbiddenError{"credits: the calling key may only spend " + whose + " credits down or remove their refill"}
+	}
+	return nil
 }
 
 func describeLimits(limits []RateLimit) string {

@@ -150,7 +150,8 @@ func parseRefill(field string, raw json.RawMessage) (*Refill, error) {
 }
 
 // on is the credits c sets over credits cur (as they stand at now): the
-// next refill is computed afresh when the refill changes.
+// next refill is computed afresh when the refill changes, never earlier
+// than the one due.
 func (c *creditsChange) on(cur *Credits, now time.Time) (*Credits, error) {
 	if c.unlimited {
 		return nil, nil
@@ -170,6 +171,11 @@ func (c *creditsChange) on(cur *Credits, now time.Time) (*Credits, error) {
 		if c.refill != nil {
 			r := *c.refill
 			at := r.NextAfter(now)
+			// A new refill never comes before the one due: moving a monthly
+			// refill's day, or turning it daily, would refill early.
+			if cur != nil && cur.NextRefillAt != nil && cur.NextRefillAt.After(at) {
+				at = *cur.NextRefillAt
+			}
 			next.Refill, next.NextRefillAt = &r, &at
 		}
 	}
@@ -383,7 +389,7 @@ func (s *Service) applyLimits(k *Key, change limitsChange, g *grantor, now time.
 		return &ConflictError{"API key's tier " + k.Tier + " is no longer configured: give the key limits of its own"}
 	}
 	if !hadLimits {
-		return g.mayGive(nil, after)
+		return g.mayGive(k.ID, nil, after)
 	}
-	return g.mayGive(&before, after)
+	return g.mayGive(k.ID, &before, after)
 }

@@ -53,6 +53,9 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		case old.RotatedTo != "":
 			return &ConflictError{"API key was already rotated to " + old.RotatedTo}
 		}
+		if err := s.predecessorDone(ctx, caller, old, now); err != nil {
+			return err
+		}
 		if err := canManage(caller, old); err != nil {
 			return err
 		}
@@ -72,7 +75,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 			return err
 		}
 		given, _ := s.allowanceOf(old, now)
-		if err := g.mayGive(nil, given); err != nil {
+		if err := g.mayGive("", nil, given); err != nil {
 			return err
 		}
 		// A rotation replaces the secret, not the policy: the successor
@@ -137,6 +140,29 @@ const (
 	// transactions rather than being killed in one, and says how far it got.
 	deadlineMargin = 3 * time.Second
 )
+
+// predecessorDone refuses to rotate a key whose own predecessor is still
+// within its grace: the predecessor's uses count on this key's item, and a
+// second rotation would split the one budget in two.
+func (s *Service) predecessorDone(ctx context.Context, caller Caller, k *Key, now time.Time) error {
+	if k.RotatedFrom == "" {
+		return nil
+	}
+	prev, err := s.load(ctx, caller, k.RotatedFrom)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case prev.RotatedTo == k.ID && prev.StatusAt(now) == StatusActive:
+		until := "for good"
+		if prev.ExpiresAt != nil {
+			until = "until " + prev.ExpiresAt.Format(time.RFC3339)
+		}
+		return &ConflictError{"API key's predecessor " + prev.ID + " is still in its grace period " + until + ": rotate once it ends, or revoke it or shorten its grace first"}
+	}
+	return nil
+}
 
 // RevokeOwner revokes every active key of an owner in the caller's project,
 // as when a team member leaves, and returns how many it revoked. It walks

@@ -287,7 +287,9 @@ func TestLimitsGrant(t *testing.T) {
 	rateRefused := &keys.ForbiddenError{Message: "rateLimits: the calling key is limited to sec: 10 per 1 s"}
 	creditsRefused := &keys.ForbiddenError{Message: "credits: the calling key holds 100 credits, refilled to 100 monthly"}
 	ownerRefused := &keys.ForbiddenError{Message: `owner: the calling key's owner "alice" has shared limits`}
-	loosenOwnRefused := &keys.ForbiddenError{Message: "it cannot loosen its own owner's limits"}
+	selfRateRefused := &keys.ForbiddenError{Message: "rateLimits: the calling key may only lower its own limits in place"}
+	selfCreditsRefused := &keys.ForbiddenError{Message: "credits: the calling key may only spend its own credits down"}
+	loosenOwnRefused := &keys.ForbiddenError{Message: "the calling key may only lower its own owner's limits in place"}
 	withName := func(in keys.CreateInput, change func(*keys.CreateInput)) keys.CreateInput {
 		change(&in)
 		return in
@@ -321,14 +323,20 @@ func TestLimitsGrant(t *testing.T) {
 		{"the context's tier is no warrant", limited, func(g *grantTest) { g.me.Tier = "internal" }, creating(withName(within, func(in *keys.CreateInput) { in.Tier, in.RateLimits = "internal", nil })), rateRefused},
 		{"a caller revoked since", limited, func(g *grantTest) { g.must(nil, g.svc.Revoke(g.ctx, op, g.me.KeyID)) }, creating(within), keys.ErrCallerInactive},
 
-		{"loosen its own limits", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw(`[{"name":"sec","limit":20,"windowSeconds":1}]`)}), rateRefused},
-		{"follow a looser tier", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw("null")}), rateRefused},
+		{"loosen its own limits", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw(`[{"name":"sec","limit":20,"windowSeconds":1}]`)}), selfRateRefused},
+		{"follow a looser tier", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw("null")}), selfRateRefused},
+		// A fresh counter would forget what the key spent, however tight.
+		{"rename its own limit", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw(`[{"name":"sec2","limit":5,"windowSeconds":1}]`)}), selfRateRefused},
+		{"lengthen its own limit's window", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw(`[{"name":"sec","limit":10,"windowSeconds":2}]`)}), selfRateRefused},
+		{"add a limit to its own", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw(`[{"name":"sec","limit":10,"windowSeconds":1},{"name":"day","limit":50,"windowSeconds":86400}]`)}), nil},
+		{"move its own refill day", limited, nil, patchingSelf(keys.UpdateInput{Credits: raw(`{"refill":{"interval":"monthly","amount":100,"refillDay":2}}`)}), selfCreditsRefused},
+		{"remove its own refill", limited, nil, patchingSelf(keys.UpdateInput{Credits: raw(`{"refill":null}`)}), nil},
 		{"tighten its own limits", limited, nil, patchingSelf(keys.UpdateInput{RateLimits: raw(`[{"name":"sec","limit":5,"windowSeconds":1}]`)}), nil},
-		{"raise its own credits", limited, nil, patchingSelf(keys.UpdateInput{Credits: raw(`{"remaining":101}`)}), creditsRefused},
-		{"make its own credits unlimited", limited, nil, patchingSelf(keys.UpdateInput{Credits: raw("null")}), creditsRefused},
+		{"raise its own credits", limited, nil, patchingSelf(keys.UpdateInput{Credits: raw(`{"remaining":101}`)}), selfCreditsRefused},
+		{"make its own credits unlimited", limited, nil, patchingSelf(keys.UpdateInput{Credits: raw("null")}), selfCreditsRefused},
 		{"lower its own credits", limited, nil, patchingSelf(keys.UpdateInput{Credits: raw(`{"remaining":50}`)}), nil},
-		{"increment its own credits", limited, nil, adjusting(nil, keys.CreditsIncrement, "1"), creditsRefused},
-		{"set its own credits higher", limited, nil, adjusting(nil, keys.CreditsSet, "101"), creditsRefused},
+		{"increment its own credits", limited, nil, adjusting(nil, keys.CreditsIncrement, "1"), selfCreditsRefused},
+		{"set its own credits higher", limited, nil, adjusting(nil, keys.CreditsSet, "101"), selfCreditsRefused},
 		{"decrement its own credits", limited, nil, adjusting(nil, keys.CreditsDecrement, "1"), nil},
 		{"set its own credits lower", limited, nil, adjusting(nil, keys.CreditsSet, "0"), nil},
 
@@ -350,6 +358,8 @@ func TestLimitsGrant(t *testing.T) {
 			limitingOwner("alice", keys.OwnerLimitsInput{RateLimits: raw(`[{"name":"sec","limit":20,"windowSeconds":1}]`)}), loosenOwnRefused},
 		{"remove its own owner's limits", withName(limited, func(in *keys.CreateInput) { in.Owner = "alice" }), aliceLimited,
 			limitingOwner("alice", keys.OwnerLimitsInput{RateLimits: raw("[]"), Credits: raw("null")}), loosenOwnRefused},
+		{"rename its own owner's limit", withName(limited, func(in *keys.CreateInput) { in.Owner = "alice" }), aliceLimited,
+			limitingOwner("alice", keys.OwnerLimitsInput{RateLimits: raw(`[{"name":"sec2","limit":5,"windowSeconds":1}]`)}), loosenOwnRefused},
 		{"tighten its own owner's limits", withName(limited, func(in *keys.CreateInput) { in.Owner = "alice" }), aliceLimited,
 			limitingOwner("alice", keys.OwnerLimitsInput{RateLimits: raw(`[{"name":"sec","limit":5,"windowSeconds":1}]`), Credits: raw(`{"remaining":7}`)}), nil},
 		{"set another owner's limits", withName(limited, func(in *keys.CreateInput) { in.Owner = "alice" }), aliceLimited,

@@ -210,7 +210,7 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 		return nil, err
 	}
 	given, _ := s.allowanceOf(k, now) // its tier is configured: just checked
-	if err := g.mayGive(nil, given); err != nil {
+	if err := g.mayGive("", nil, given); err != nil {
 		return nil, err
 	}
 	raw, err := s.issue(k, tier)
