@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/pkg/authorizer"
@@ -291,3 +293,24 @@ func (e *expr) update() string {
 }
 
 func (e *expr) condition() string { return strings.Join(e.conds, " AND ") }
+
+// updateItem is the conditional UpdateItem of the item key with e's
+// expressions.
+func (e *expr) updateItem(table string, key map[string]types.AttributeValue) *dynamodb.UpdateItemInput {
+	return &dynamodb.UpdateItemInput{
+		TableName:                 &table,
+		Key:                       key,
+		UpdateExpression:          aws.String(e.update()),
+		ConditionExpression:       aws.String(e.condition()),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}
+}
+
+// returning asks an UpdateItem for the item after the write, and as it was
+// when the condition failed.
+func returning(in *dynamodb.UpdateItemInput) *dynamodb.UpdateItemInput {
+	in.ReturnValues = types.ReturnValueAllNew
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	return in
+}

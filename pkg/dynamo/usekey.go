@@ -158,16 +158,7 @@ func (u *keyUse) input(table string) *dynamodb.UpdateItemInput {
 	u.meter.write(e)
 	e.set(e.name(attrLastUsed) + " = " + now)
 	e.add(e.name(attrTotalRequests) + " " + e.number(1))
-	return &dynamodb.UpdateItemInput{
-		TableName:                           &table,
-		Key:                                 itemKey(keyPK(u.item), keySK),
-		UpdateExpression:                    aws.String(e.update()),
-		ConditionExpression:                 aws.String(e.condition()),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
+	return returning(e.updateItem(table, itemKey(keyPK(u.item), keySK)))
 }
 
 // counted is the result of a write that counted the use.
@@ -288,14 +279,7 @@ func (s *Store) refill(ctx context.Context, key map[string]types.AttributeValue,
 	e.set(e.name(attrCredits) + " = " + e.number(c.Refill.Amount))
 	e.set(next + " = " + e.number(c.Refill.NextAfter(now).UnixMilli()))
 	e.require(next + " = " + e.number(due))
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       key,
-		UpdateExpression:          aws.String(e.update()),
-		ConditionExpression:       aws.String(e.condition()),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	})
+	_, err := s.client.UpdateItem(ctx, e.updateItem(s.table, key))
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return nil
@@ -342,16 +326,7 @@ func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, k *keys
 		if plan.countsNothing(req.Cost) {
 			return ownerUse{outcome: authorizer.Allowed}, nil // as the owner's item now says
 		}
-		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                           &s.table,
-			Key:                                 key,
-			UpdateExpression:                    aws.String(e.update()),
-			ConditionExpression:                 aws.String(e.condition()),
-			ExpressionAttributeNames:            e.names,
-			ExpressionAttributeValues:           e.values,
-			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		out, err := s.client.UpdateItem(ctx, returning(e.updateItem(s.table, key)))
 		var failed *types.ConditionalCheckFailedException
 		switch {
 		case errors.As(err, &failed):
@@ -463,14 +438,7 @@ func (s *Store) giveBack(ctx context.Context, key map[string]types.AttributeValu
 		if len(e.sets) == 0 {
 			return nil
 		}
-		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 &s.table,
-			Key:                       key,
-			UpdateExpression:          aws.String(e.update()),
-			ConditionExpression:       aws.String(e.condition()),
-			ExpressionAttributeNames:  e.names,
-			ExpressionAttributeValues: e.values,
-		})
+		_, err := s.client.UpdateItem(ctx, e.updateItem(s.table, key))
 		var failed *types.ConditionalCheckFailedException
 		if !errors.As(err, &failed) {
 			return storeError("return key use", err)
