@@ -22,6 +22,7 @@ import (
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/usage"
 )
 
 // Bounds on every DynamoDB call, well inside the functions' timeouts (5 s
@@ -46,7 +47,16 @@ type App struct {
 	Routes authorizer.RouteScopes
 	API    *httpapi.API
 	Log    *slog.Logger
+	// Refusals counts the authorizer's refusals for usage over time;
+	// Close flushes what it holds.
+	Refusals *usage.RefusalCounter
+	// Aggregator is the usage-aggregator function.
+	Aggregator *usage.Aggregator
 }
+
+// Close writes what the process still holds: the refusal counts not yet
+// flushed, as at shutdown.
+func (a *App) Close(ctx context.Context) { a.Refusals.Flush(ctx, time.Now()) }
 
 // Load reads the environment and builds the App.
 func Load(ctx context.Context) (*App, error) { return LoadEnv(ctx, os.Getenv, NewLogger()) }
@@ -92,10 +102,13 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 	}
 	store := dynamo.New(client, cfg.Table)
 	svc := keys.NewService(cfg.Keys, store, keys.WithClock(o.now))
-	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now))
+	refusals := usage.NewRefusalCounter(store, log)
+	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now), authorizer.WithRefusalRecorder(refusals))
+	usageSvc := usage.NewService(store, store, o.now)
 	return &App{
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
-		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(svc, auth, log), Log: log,
+		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(svc, auth, usageSvc, log), Log: log,
+		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log),
 	}
 }
 

@@ -103,10 +103,22 @@ func (d Decision) CreditsRemaining() (n int64, ok bool) {
 // refusal path only), so for a few milliseconds it holds one unit of the
 // window's budget. lastUsed keeps the time of that refused use.
 type Authorizer struct {
-	cfg   keys.Config
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
+	cfg      keys.Config
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	refusals RefusalRecorder
+}
+
+// RefusalRecorder counts refusals, which write nothing to the table, so
+// that usage over time shows them (pkg/usage).
+type RefusalRecorder interface {
+	// Record counts one decision, if it is a refusal; project is the
+	// request's, "" at the gateway.
+	Record(project string, d Decision, at time.Time)
+	// FlushDue writes the counts if a flush is due. The authorizer runs it
+	// beside its own write, so that it adds no latency.
+	FlushDue(ctx context.Context, now time.Time)
 }
 
 // Option changes an Authorizer, for tests.
@@ -114,6 +126,9 @@ type Option func(*Authorizer)
 
 // WithClock sets the clock.
 func WithClock(now func() time.Time) Option { return func(a *Authorizer) { a.now = now } }
+
+// WithRefusalRecorder reports every decision to r.
+func WithRefusalRecorder(r RefusalRecorder) Option { return func(a *Authorizer) { a.refusals = r } }
 
 // New builds an Authorizer for the keys cfg describes.
 func New(cfg keys.Config, store Store, log *slog.Logger, opts ...Option) *Authorizer {
@@ -128,8 +143,22 @@ func New(cfg keys.Config, store Store, log *slog.Logger, opts ...Option) *Author
 // store failed: the caller must refuse (fail closed).
 func (a *Authorizer) Decide(ctx context.Context, req Request) (Decision, error) {
 	start := a.now()
+	var flushed chan struct{}
+	if a.refusals != nil {
+		flushed = make(chan struct{})
+		go func() {
+			defer close(flushed)
+			a.refusals.FlushDue(context.WithoutCancel(ctx), start)
+		}()
+	}
 	d, err := a.authorize(ctx, req, start)
 	a.logDecision(ctx, req, d, err, a.now().Sub(start))
+	if a.refusals != nil {
+		if err == nil {
+			a.refusals.Record(req.Project, d, start)
+		}
+		<-flushed // Lambda freezes the process after the answer: no write may be left running
+	}
 	return d, err
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/usage"
 )
 
 // Environment variables, as template.yaml sets them.
@@ -25,6 +26,8 @@ const (
 	EnvAuditRetentionDays = "KEYGATE_AUDIT_RETENTION_DAYS"
 	EnvRouteScopes        = "KEYGATE_ROUTE_SCOPES"
 	EnvRouteCosts         = "KEYGATE_ROUTE_COSTS"
+	EnvUsageHourlyDays    = "KEYGATE_USAGE_HOURLY_RETENTION_DAYS"
+	EnvUsageDailyDays     = "KEYGATE_USAGE_DAILY_RETENTION_DAYS"
 	// EnvCachedResults is "true" when API Gateway caches the authorizer's
 	// results (template.yaml's KeygateCachedAuthorizer).
 	EnvCachedResults = "KEYGATE_AUTHORIZER_CACHED"
@@ -36,6 +39,8 @@ const DefaultTableName = "keygate"
 // Config is everything a keygate process is configured with.
 type Config struct {
 	Keys keys.Config
+	// Usage is how long usage buckets are kept.
+	Usage usage.Config
 	// Table is the DynamoDB table; Endpoint, when set, points the client at
 	// DynamoDB Local instead of AWS.
 	Table    string
@@ -52,7 +57,7 @@ type Config struct {
 
 // Default is the configuration with every variable unset.
 func Default() Config {
-	return Config{Keys: keys.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}, RouteCosts: authorizer.RouteCosts{}}
+	return Config{Keys: keys.DefaultConfig(), Usage: usage.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}, RouteCosts: authorizer.RouteCosts{}}
 }
 
 // WithTable is c on another table, as tests and tools use it.
@@ -81,6 +86,8 @@ func Load(getenv func(string) string) (Config, error) {
 	read(EnvRateWindowSeconds, seconds(&k.RateWindow, time.Second))
 	read(EnvRetentionDays, seconds(&k.Retention, 24*time.Hour))
 	read(EnvAuditRetentionDays, seconds(&k.AuditRetention, 24*time.Hour))
+	read(EnvUsageHourlyDays, seconds(&cfg.Usage.HourlyRetention, 24*time.Hour))
+	read(EnvUsageDailyDays, seconds(&cfg.Usage.DailyRetention, 24*time.Hour))
 	// Tiers last: a tier of the old form counts over the rate window.
 	k.Tiers = keys.DefaultTiers(k.RateWindow)
 	read(EnvTiers, func(v string) (err error) { k.Tiers, err = parseTiers(v, k.RateWindow); return err })

@@ -10,18 +10,20 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/ratelimit"
+	"github.com/keygate/keygate/pkg/usage"
 )
 
 // API holds what the handlers share.
 type API struct {
-	svc  *keys.Service
-	auth *authorizer.Authorizer
-	log  *slog.Logger
+	svc   *keys.Service
+	auth  *authorizer.Authorizer
+	usage *usage.Service
+	log   *slog.Logger
 }
 
-// New builds the API. auth serves verify.
-func New(svc *keys.Service, auth *authorizer.Authorizer, log *slog.Logger) *API {
-	return &API{svc: svc, auth: auth, log: log}
+// New builds the API. auth serves verify; usage the usage routes.
+func New(svc *keys.Service, auth *authorizer.Authorizer, usage *usage.Service, log *slog.Logger) *API {
+	return &API{svc: svc, auth: auth, usage: usage, log: log}
 }
 
 // OperationName names an operation; its Lambda function's folder under
@@ -30,16 +32,19 @@ type OperationName string
 
 // keygate's operations.
 const (
-	CreateKey   OperationName = "create-key"
-	ListKeys    OperationName = "list-keys"
-	GetKey      OperationName = "get-key"
-	UpdateKey   OperationName = "update-key"
-	RevokeKey   OperationName = "revoke-key"
-	RotateKey   OperationName = "rotate-key"
-	RevokeOwner OperationName = "revoke-owner"
-	ListAudit   OperationName = "list-audit"
-	Verify      OperationName = "verify"
-	Whoami      OperationName = "whoami"
+	CreateKey    OperationName = "create-key"
+	ListKeys     OperationName = "list-keys"
+	GetKey       OperationName = "get-key"
+	UpdateKey    OperationName = "update-key"
+	RevokeKey    OperationName = "revoke-key"
+	RotateKey    OperationName = "rotate-key"
+	RevokeOwner  OperationName = "revoke-owner"
+	ListAudit    OperationName = "list-audit"
+	Verify       OperationName = "verify"
+	Whoami       OperationName = "whoami"
+	KeyUsage     OperationName = "key-usage"
+	OwnerUsage   OperationName = "owner-usage"
+	ProjectUsage OperationName = "project-usage"
 	// AdjustCredits increments, decrements or sets a key's credits.
 	AdjustCredits  OperationName = "adjust-credits"
 	PutOwnerLimits OperationName = "put-owner-limits"
@@ -70,6 +75,9 @@ var Operations = []Operation{
 	{Name: PutOwnerLimits, Routes: []string{"PUT /v1/owners/{owner}/limits"}, Scope: keys.ScopeAdmin, handle: (*API).putOwnerLimits},
 	{Name: GetOwnerLimits, Routes: []string{"GET /v1/owners/{owner}/limits"}, Scope: keys.ScopeAdmin, handle: (*API).getOwnerLimits},
 	{Name: ListAudit, Routes: []string{"GET /v1/audit"}, Scope: keys.ScopeAdmin, handle: (*API).listAudit},
+	{Name: KeyUsage, Routes: []string{"GET /v1/api-keys/{id}/usage"}, Scope: keys.ScopeAdmin, handle: (*API).keyUsage},
+	{Name: OwnerUsage, Routes: []string{"GET /v1/owners/{owner}/usage"}, Scope: keys.ScopeAdmin, handle: (*API).ownerUsage},
+	{Name: ProjectUsage, Routes: []string{"GET /v1/usage"}, Scope: keys.ScopeAdmin, handle: (*API).projectUsage},
 	{Name: Verify, Routes: []string{"POST /v1/verify"}, Scope: keys.ScopeVerify, handle: (*API).verify},
 	{Name: Whoami, Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},
 }
