@@ -45,10 +45,12 @@ type dbEnv struct {
 	t        *testing.T
 	clock    *testclock.Clock
 	requests *ddbcount.Counter
-	raw      *dynamodb.Client
-	table    string
-	svc      *keys.Service
-	auth     *authorizer.Authorizer
+	// countedClient is the authorizer's client, which requests counts.
+	countedClient *dynamodb.Client
+	raw           *dynamodb.Client
+	table         string
+	svc           *keys.Service
+	auth          *authorizer.Authorizer
 }
 
 func newDBEnv(t *testing.T) *dbEnv {
@@ -60,7 +62,7 @@ func newDBEnv(t *testing.T) *dbEnv {
 	clock := testclock.New(time.Date(2030, time.January, 15, 10, 7, 30, 0, time.UTC))
 	store := dynamo.New(counted, table)
 	return &dbEnv{
-		t: t, clock: clock, requests: requests, raw: raw, table: table,
+		t: t, clock: clock, requests: requests, countedClient: counted, raw: raw, table: table,
 		svc:  keys.NewService(dbConfig, dynamo.New(raw, table), keys.WithClock(clock.Now)),
 		auth: authorizer.New(dbConfig, store, slog.New(slog.DiscardHandler), authorizer.WithClock(clock.Now)),
 	}
