@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,19 +13,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/usage"
 )
 
 // Usage items, written by the usage-aggregator function alone:
 //
-//	series:  pk = USAGE#KEY#<id> | USAGE#OWNER#<project>#<owner> | USAGE#UNKNOWN#<project>
-//	         sk = <h|d>#<bucket start, Unix seconds, 10 digits>
-//	group:   pk = USAGE#GROUP#<project>#<h|d>#<key|owner|tier>   sk = <bucket start>#<member>
-//	marker:  pk = USAGE#APPLIED#<chunk>                            sk = M
+//	a key's buckets:   pk = USAGE#KEY#<project>#<key id>   ("" for unknown keys)   sk = <h|d>#<start, Unix s, 10 digits>
+//	the same, listed by project:  pk = USAGE#PROJECT#<project>#<h|d>   sk = <start>#<key id>, with owner and tier
 //	refusal counts, flushed by authorizers: pk = REFUSALS#<container>  sk = <flush number, 20 digits>
 //
 // A bucket holds one number per figure, under the short names of
-// countAttrs, and its ttl.
+// countAttrs, its ttl, and, per source of its parts, q.<source>: the last
+// sequence number it took from that source.
 
 var _ usage.Store = (*Store)(nil)
 
@@ -45,78 +46,87 @@ var countAttrs = []struct {
 }
 
 const (
-	usageMarkerSK = "M"
-	attrMember    = "member"
-	// markerRetention outlasts any redelivery of a stream batch (records
-	// live 24 hours in a stream).
-	markerRetention = 7 * 24 * time.Hour
+	attrMember = "member"
+	// maxPartRetries bounds the rewrites of a bucket that had taken some of
+	// a batch's parts before: each rewrite drops those the item shows taken.
+	maxPartRetries = 3
 )
 
-func bucketSK(g usage.Granularity, start time.Time) string {
-	return fmt.Sprintf("%s#%010d", g.Code(), start.Unix())
+func seriesKey(s usage.Series, g usage.Granularity, start time.Time) map[string]types.AttributeValue {
+	return itemKey("USAGE#KEY#"+s.Project+"#"+s.KeyID, fmt.Sprintf("%s#%010d", g.Code(), start.Unix()))
 }
 
-// usageItemKey is where an increment's bucket is stored.
-func usageItemKey(s usage.Series, g usage.Granularity, start time.Time) map[string]types.AttributeValue {
-	switch s.Kind {
-	case usage.KindKey:
-		return itemKey("USAGE#KEY#"+s.ID, bucketSK(g, start))
-	case usage.KindOwner:
-		return itemKey("USAGE#OWNER#"+s.Project+"#"+s.ID, bucketSK(g, start))
-	case usage.KindUnknown:
-		return itemKey("USAGE#UNKNOWN#"+s.Project, bucketSK(g, start))
+func projectUsagePK(project string, g usage.Granularity) string {
+	return "USAGE#PROJECT#" + project + "#" + g.Code()
+}
+
+// AddUsage writes add to the key's bucket and to its project's listing.
+func (s *Store) AddUsage(ctx context.Context, add usage.Add) error {
+	listed := itemKey(projectUsagePK(add.Series.Project, add.Granularity), fmt.Sprintf("%010d#%s", add.Start.Unix(), add.Series.KeyID))
+	for _, key := range []map[string]types.AttributeValue{seriesKey(add.Series, add.Granularity, add.Start), listed} {
+		if err := s.addParts(ctx, key, add); err != nil {
+			return err
+		}
 	}
-	return itemKey(groupPK(s.Project, s.GroupBy, g), fmt.Sprintf("%010d#%s", start.Unix(), s.ID))
+	return nil
 }
 
-func groupPK(project string, by usage.GroupBy, g usage.Granularity) string {
-	return "USAGE#GROUP#" + project + "#" + g.Code() + "#" + string(by)
-}
-
-// AddUsage adds the increments and records the marker in one transaction.
-func (s *Store) AddUsage(ctx context.Context, marker string, incs []usage.Increment) error {
-	if len(incs) > usage.MaxIncrements {
-		return fmt.Errorf("usage: %d increments, at most %d a chunk", len(incs), usage.MaxIncrements)
-	}
-	m := newExpr()
-	m.set(m.name(attrTTL) + " = " + m.number(time.Now().Add(markerRetention).Unix()))
-	m.require("attribute_not_exists(" + m.name(attrPK) + ")")
-	items := []types.TransactWriteItem{{Update: transactUpdate(m.updateItem(s.table, itemKey("USAGE#APPLIED#"+marker, usageMarkerSK)))}}
-	for _, inc := range incs {
+// addParts adds to one item the parts it has not taken: the write requires
+// that each source's last sequence number taken is below the first of its
+// parts; when it is not, the item as it was tells which parts it took, and
+// the write is made again without them.
+func (s *Store) addParts(ctx context.Context, key map[string]types.AttributeValue, add usage.Add) error {
+	parts := add.Parts
+	for range maxPartRetries {
 		e := newExpr()
+		var total usage.Counts
+		first, last := map[string]string{}, map[string]string{}
+		var sources []string
+		for _, p := range parts {
+			total.Add(p.Counts)
+			if _, ok := first[p.Source]; !ok {
+				first[p.Source] = p.Seq
+				sources = append(sources, p.Source)
+			}
+			last[p.Source] = p.Seq
+		}
+		for _, src := range sources {
+			q := e.name("q." + src)
+			e.require("(attribute_not_exists(" + q + ") OR " + q + " < " + e.value(&types.AttributeValueMemberS{Value: first[src]}) + ")")
+			e.set(q + " = " + e.value(&types.AttributeValueMemberS{Value: last[src]}))
+		}
 		for _, c := range countAttrs {
-			if n := *c.get(&inc.Counts); n != 0 {
+			if n := *c.get(&total); n != 0 {
 				e.add(e.name(c.name) + " " + e.number(n))
 			}
 		}
-		e.set(e.name(attrTTL) + " = " + e.number(ttlSeconds(&inc.Expires)))
-		e.set(e.name(attrProject) + " = " + e.value(&types.AttributeValueMemberS{Value: inc.Series.Project}))
-		e.set(e.name(attrMember) + " = " + e.value(&types.AttributeValueMemberS{Value: inc.Series.ID}))
-		in := e.updateItem(s.table, usageItemKey(inc.Series, inc.Granularity, inc.Start))
-		in.ConditionExpression = nil
-		items = append(items, types.TransactWriteItem{Update: transactUpdate(in)})
+		e.set(e.name(attrTTL) + " = " + e.number(ttlSeconds(&add.Expires)))
+		for attr, v := range map[string]string{attrProject: add.Series.Project, attrMember: add.Series.KeyID, attrOwner: add.Owner, attrTier: add.Tier} {
+			e.set(e.name(attr) + " = " + e.value(&types.AttributeValueMemberS{Value: v}))
+		}
+		in := e.updateItem(s.table, key)
+		in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+		_, err := s.client.UpdateItem(ctx, in)
+		var failed *types.ConditionalCheckFailedException
+		if !errors.As(err, &failed) {
+			return storeError("write usage", err)
+		}
+		parts = slices.DeleteFunc(parts, func(p usage.Part) bool {
+			taken, _ := failed.Item["q."+p.Source].(*types.AttributeValueMemberS)
+			return taken != nil && p.Seq <= taken.Value
+		})
+		if len(parts) == 0 {
+			return nil
+		}
 	}
-	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 && aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-		return usage.ErrApplied
-	}
-	return storeError("write usage", err)
+	return fmt.Errorf("write usage: %w: the bucket changed under every write", keys.ErrUnavailable)
 }
 
-func transactUpdate(in *dynamodb.UpdateItemInput) *types.Update {
-	return &types.Update{
-		TableName: in.TableName, Key: in.Key, UpdateExpression: in.UpdateExpression, ConditionExpression: in.ConditionExpression,
-		ExpressionAttributeNames: in.ExpressionAttributeNames, ExpressionAttributeValues: in.ExpressionAttributeValues,
-	}
-}
-
-// Buckets reads a series' buckets between two starts, inclusive.
+// Buckets reads a key's (or unknown keys') buckets between two starts, inclusive.
 func (s *Store) Buckets(ctx context.Context, series usage.Series, g usage.Granularity, from, to, now time.Time) ([]usage.Bucket, error) {
-	key := usageItemKey(series, g, from)
-	pk := key[attrPK].(*types.AttributeValueMemberS).Value
+	pk := seriesKey(series, g, from)[attrPK].(*types.AttributeValueMemberS).Value
 	var out []usage.Bucket
-	err := s.queryRange(ctx, pk, bucketSK(g, from), bucketSK(g, to), now, func(item map[string]types.AttributeValue) {
+	err := s.queryRange(ctx, pk, fmt.Sprintf("%s#%010d", g.Code(), from.Unix()), fmt.Sprintf("%s#%010d", g.Code(), to.Unix()), now, func(item map[string]types.AttributeValue) {
 		sk := stringAttr(item, attrSK)
 		start, err := strconv.ParseInt(sk[2:], 10, 64)
 		if err == nil {
@@ -126,15 +136,25 @@ func (s *Store) Buckets(ctx context.Context, series usage.Series, g usage.Granul
 	return out, err
 }
 
-// Group reads a grouping's totals per member between two bucket starts.
-func (s *Store) Group(ctx context.Context, project string, by usage.GroupBy, g usage.Granularity, from, to, now time.Time) (map[string]usage.Counts, error) {
-	out := map[string]usage.Counts{}
-	err := s.queryRange(ctx, groupPK(project, by, g), fmt.Sprintf("%010d#", from.Unix()), fmt.Sprintf("%010d#\U0010FFFF", to.Unix()), now, func(item map[string]types.AttributeValue) {
-		member := stringAttr(item, attrMember)
-		c := out[member]
-		c.Add(countsOf(item))
-		out[member] = c
+// KeyTotals reads a project's listing between two bucket starts and sums it by key.
+func (s *Store) KeyTotals(ctx context.Context, project string, g usage.Granularity, from, to, now time.Time) ([]usage.KeyTotal, error) {
+	byKey := map[string]*usage.KeyTotal{}
+	var order []string
+	err := s.queryRange(ctx, projectUsagePK(project, g), fmt.Sprintf("%010d#", from.Unix()), fmt.Sprintf("%010d#\U0010FFFF", to.Unix()), now, func(item map[string]types.AttributeValue) {
+		id := stringAttr(item, attrMember)
+		t, ok := byKey[id]
+		if !ok {
+			t = &usage.KeyTotal{KeyID: id}
+			byKey[id] = t
+			order = append(order, id)
+		}
+		t.Owner, t.Tier = stringAttr(item, attrOwner), stringAttr(item, attrTier)
+		t.Counts.Add(countsOf(item))
 	})
+	out := make([]usage.KeyTotal, len(order))
+	for i, id := range order {
+		out[i] = *byKey[id]
+	}
 	return out, err
 }
 

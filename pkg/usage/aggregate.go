@@ -3,46 +3,60 @@ package usage
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// Increment adds counts to one bucket of one series.
-type Increment struct {
+// Part is what one stream record adds to a bucket, with the record's
+// sequence number and its source: the item the record is of. A source's
+// records come in sequence order (an item's changes stay in one shard, in
+// order, and Lambda handles a shard's batches one after the other), so a
+// bucket that keeps, per source, the last sequence number it took can tell
+// a part it took already from a new one, whatever batch brings it again.
+type Part struct {
+	Source string
+	Seq    string // zero-padded to 40 digits, so that strings compare as numbers
+	Counts Counts
+}
+
+// Add is what a batch adds to one bucket.
+type Add struct {
 	Series      Series
 	Granularity Granularity
 	Start       time.Time
-	Counts      Counts
+	// Owner and Tier are the key's, kept on its bucket for the sums
+	// grouped by them.
+	Owner, Tier string
 	// Expires is when the bucket may be deleted (its TTL).
 	Expires time.Time
+	Parts   []Part // in sequence order per source
 }
-
-// MaxIncrements is how many increments one Store.AddUsage takes: a DynamoDB
-// transaction holds 100 items, one of them the chunk's marker.
-const MaxIncrements = 99
-
-// ErrApplied is Store.AddUsage's answer for a chunk applied before.
-var ErrApplied = errors.New("usage: chunk applied already")
 
 // Store is the persistence usage needs; pkg/dynamo implements it.
 type Store interface {
-	// AddUsage adds every increment, all or none, and records marker with
-	// them; if marker is recorded already it writes nothing and returns
-	// ErrApplied. So a chunk of a stream batch Lambda delivers again (the
-	// function timed out after writing) counts once.
-	AddUsage(ctx context.Context, marker string, incs []Increment) error
+	// AddUsage adds the parts of add its bucket has not taken yet, by
+	// source and sequence number, in one write: so a batch Lambda delivers
+	// again, whole or split, counts nothing twice.
+	AddUsage(ctx context.Context, add Add) error
 	// Buckets reads a series' buckets from from to to (starts, inclusive),
 	// leaving out those past their expiry at now.
 	Buckets(ctx context.Context, s Series, g Granularity, from, to, now time.Time) ([]Bucket, error)
-	// Group reads the totals of each member of a project's grouping over
-	// the buckets from from to to, leaving out expired ones.
-	Group(ctx context.Context, project string, by GroupBy, g Granularity, from, to, now time.Time) (map[string]Counts, error)
+	// KeyTotals reads the totals of every key (and the unknown keys, as
+	// KeyID "") of a project over the buckets from from to to, leaving out
+	// expired ones.
+	KeyTotals(ctx context.Context, project string, g Granularity, from, to, now time.Time) ([]KeyTotal, error)
+}
+
+// KeyTotal is one key's totals over a range.
+type KeyTotal struct {
+	KeyID, Owner, Tier string
+	Counts
 }
 
 // Aggregator is the usage-aggregator function: it turns the table's
@@ -58,6 +72,64 @@ func NewAggregator(store Store, cfg Config, log *slog.Logger) *Aggregator {
 	return &Aggregator{store: store, cfg: cfg, log: log}
 }
 
+// writers is how many buckets a batch writes at once.
+const writers = 8
+
+// Handle adds a batch of stream records to their buckets: it merges the
+// batch by bucket, then writes each bucket once. A failed write fails the
+// batch, which Lambda delivers again (or bisects, or sends to the
+// on-failure queue past its retries); the buckets written already take
+// nothing twice (Part).
+func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) error {
+	adds := map[string]*Add{}
+	var order []string
+	for _, r := range ev.Records {
+		contribs, source, err := contributions(r)
+		if err != nil {
+			// Not written by keygate: counting it would be a guess.
+			a.log.WarnContext(ctx, "stream record left out of usage", "eventId", r.EventID, "error", err.Error())
+			continue
+		}
+		seq := fmt.Sprintf("%040s", r.Change.SequenceNumber)
+		for _, c := range contribs {
+			for _, g := range []Granularity{Hour, Day} {
+				start := g.Start(c.at)
+				id := c.project + "/" + c.keyID + "/" + string(g) + "/" + strconv.FormatInt(start.Unix(), 10)
+				add, ok := adds[id]
+				if !ok {
+					add = &Add{Series: Series{Project: c.project, KeyID: c.keyID}, Granularity: g, Start: start,
+						Owner: c.owner, Tier: c.tier, Expires: start.Add(g.Length() + a.cfg.Retention(g))}
+					adds[id] = add
+					order = append(order, id)
+				}
+				add.Parts = append(add.Parts, Part{Source: source, Seq: seq, Counts: c.counts})
+			}
+		}
+	}
+	jobs := make(chan *Add)
+	errs := make(chan error, len(order))
+	var wg sync.WaitGroup
+	for range min(writers, len(order)) {
+		wg.Go(func() {
+			for add := range jobs {
+				if err := a.store.AddUsage(ctx, *add); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, id := range order {
+		jobs <- adds[id]
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fmt.Errorf("usage: %d of %d buckets not written; the batch comes again: %w", len(errs)+1, len(order), err)
+	}
+	return nil
+}
+
 // contribution is what one stream record adds to its key's (or project's)
 // usage at one time.
 type contribution struct {
@@ -66,161 +138,30 @@ type contribution struct {
 	counts                      Counts
 }
 
-// Handle aggregates a batch of stream records, in order, in chunks of at
-// most MaxIncrements buckets, each written atomically with a marker: a
-// chunk holds whole records and is named after its first, or is one piece
-// of a record too large for one, named after the record and the piece.
-// Either way a chunk depends only on the records from its first on, so
-// Lambda's delivering again from any record rebuilds the same chunks: a
-// chunk that fails ends the batch, and Lambda is told
-// (ReportBatchItemFailures) to deliver again from its first record; a
-// chunk delivered again after it was written (the function timed out)
-// finds its marker and counts nothing twice.
-func (a *Aggregator) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	var resp events.DynamoDBEventResponse
-	cur, first := newChunk(), 0
-	apply := func(marker string, incs []Increment, from int) bool {
-		err := a.store.AddUsage(ctx, marker, incs)
-		if err == nil || errors.Is(err, ErrApplied) {
-			return true
-		}
-		a.log.ErrorContext(ctx, "usage chunk not written; Lambda delivers it again", "marker", marker, "error", err.Error())
-		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: ev.Records[from].Change.SequenceNumber}}
-		return false
-	}
-	flush := func(next int) bool {
-		ok := len(cur.incs) == 0 || apply("chunk/"+ev.Records[first].EventID, cur.list(), first)
-		cur, first = newChunk(), next
-		return ok
-	}
-	for i, r := range ev.Records {
-		contribs, err := contributions(r)
-		if err != nil {
-			// Not written by keygate: counting it would be a guess.
-			a.log.WarnContext(ctx, "stream record left out of usage", "eventId", r.EventID, "error", err.Error())
-			continue
-		}
-		incs := newChunk()
-		incs.add(a.increments(contribs))
-		switch {
-		case cur.fits(incs):
-			cur.merge(incs)
-		case !flush(i):
-			return resp, nil
-		case len(incs.incs) <= MaxIncrements:
-			cur.merge(incs)
-		default:
-			list := incs.list()
-			for p := 0; p*MaxIncrements < len(list); p++ {
-				piece := list[p*MaxIncrements : min(len(list), (p+1)*MaxIncrements)]
-				if !apply(fmt.Sprintf("piece/%s/%d", r.EventID, p), piece, i) {
-					return resp, nil
-				}
-			}
-			first = i + 1
-		}
-	}
-	flush(len(ev.Records))
-	return resp, nil
-}
-
-// increments are the buckets contributions add to: per granularity, the
-// key's (or the project's unknown keys') series, the owner's, and each
-// grouping of the project.
-func (a *Aggregator) increments(contribs []contribution) []Increment {
-	var out []Increment
-	for _, c := range contribs {
-		for _, g := range []Granularity{Hour, Day} {
-			start := g.Start(c.at)
-			inc := func(s Series) {
-				out = append(out, Increment{Series: s, Granularity: g, Start: start, Counts: c.counts, Expires: start.Add(g.Length() + a.cfg.Retention(g))})
-			}
-			if c.keyID == "" {
-				inc(Series{Kind: KindUnknown, Project: c.project})
-				inc(Series{Kind: KindGroup, Project: c.project, GroupBy: ByKey}) // the member "": unknown keys
-				continue
-			}
-			inc(Series{Kind: KindKey, Project: c.project, ID: c.keyID})
-			if c.owner != "" {
-				inc(Series{Kind: KindOwner, Project: c.project, ID: c.owner})
-			}
-			for _, m := range []struct {
-				by     GroupBy
-				member string
-			}{{ByKey, c.keyID}, {ByOwner, c.owner}, {ByTier, c.tier}} {
-				inc(Series{Kind: KindGroup, Project: c.project, GroupBy: m.by, ID: m.member})
-			}
-		}
-	}
-	return out
-}
-
-// chunk merges increments by bucket.
-type chunk struct {
-	incs  map[string]*Increment
-	order []string
-}
-
-func newChunk() *chunk { return &chunk{incs: map[string]*Increment{}} }
-
-func bucketID(i Increment) string {
-	return i.Series.String() + "/" + string(i.Granularity) + "/" + strconv.FormatInt(i.Start.Unix(), 10)
-}
-
-// fits reports whether o's buckets fit in the chunk with its own.
-func (c *chunk) fits(o *chunk) bool {
-	n := len(c.incs)
-	for id := range o.incs {
-		if _, ok := c.incs[id]; !ok {
-			n++
-		}
-	}
-	return n <= MaxIncrements
-}
-
-func (c *chunk) add(incs []Increment) {
-	for _, i := range incs {
-		id := bucketID(i)
-		if p, ok := c.incs[id]; ok {
-			p.Counts.Add(i.Counts)
-			continue
-		}
-		c.incs[id] = &i
-		c.order = append(c.order, id)
-	}
-}
-
-func (c *chunk) merge(o *chunk) { c.add(o.list()) }
-
-func (c *chunk) list() []Increment {
-	out := make([]Increment, len(c.order))
-	for i, id := range c.order {
-		out[i] = *c.incs[id]
-	}
-	return out
-}
-
 // Stored attributes the aggregator reads; pkg/dynamo writes them.
 const (
 	keyPartitionPrefix     = "KEY#"
 	refusalPartitionPrefix = "REFUSALS#"
 )
 
-// contributions reads one stream record: a key item's use (the change of
-// its totalRequests and credits, at its lastUsed) or a refusal flush.
-// Management changes (they move version) and everything else add nothing.
-func contributions(r events.DynamoDBEventRecord) ([]contribution, error) {
+// contributions reads one stream record, and names its source: a key
+// item's use (the change of its totalRequests and credits, at its
+// lastUsed), or a refusal flush of one authorizer container. Management
+// changes (they move version) and everything else add nothing.
+func contributions(r events.DynamoDBEventRecord) ([]contribution, string, error) {
 	pk := r.Change.Keys["pk"]
 	if pk.DataType() != events.DataTypeString {
-		return nil, nil
+		return nil, "", nil
 	}
 	switch {
 	case strings.HasPrefix(pk.String(), keyPartitionPrefix) && r.EventName == "MODIFY":
-		return keyUse(r.Change.OldImage, r.Change.NewImage)
+		c, err := keyUse(r.Change.OldImage, r.Change.NewImage)
+		return c, "key", err
 	case strings.HasPrefix(pk.String(), refusalPartitionPrefix) && r.EventName == "INSERT":
-		return refusals(r.Change.NewImage)
+		c, err := refusals(r.Change.NewImage)
+		return c, "r" + strings.TrimPrefix(pk.String(), refusalPartitionPrefix), err
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 func keyUse(old, cur map[string]events.DynamoDBAttributeValue) ([]contribution, error) {

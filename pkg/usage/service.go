@@ -16,10 +16,16 @@ import (
 // MaxBuckets is how many buckets one answer spans at most.
 const MaxBuckets = 400
 
-// KeyReader finds a key, to hold its series to the caller's project.
+// KeyReader finds a key, to hold its series to the caller's project, and
+// an owner's keys, whose series make the owner's.
 type KeyReader interface {
 	GetKey(ctx context.Context, id string) (*keys.Key, error)
+	ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, string, error)
 }
+
+// MaxOwnerKeys bounds the keys an owner's series sums, one query each;
+// past it, GET /v1/usage?groupBy=owner gives the owner's totals.
+const MaxOwnerKeys = 1000
 
 // Service answers the usage API.
 type Service struct {
@@ -115,7 +121,7 @@ func (s *Service) KeyUsage(ctx context.Context, caller keys.Caller, id string, q
 	if k.Project != caller.Project || k.GoneAt(now) {
 		return nil, keys.ErrNotFound
 	}
-	v, err := s.series(ctx, Series{Kind: KindKey, Project: caller.Project, ID: id}, r, now)
+	v, err := s.series(ctx, []Series{{Project: caller.Project, KeyID: id}}, r, now)
 	if v != nil {
 		v.KeyID = id
 	}
@@ -136,24 +142,45 @@ func (s *Service) OwnerUsage(ctx context.Context, caller keys.Caller, owner stri
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.series(ctx, Series{Kind: KindOwner, Project: caller.Project, ID: owner}, r, now)
+	var series []Series
+	q2 := keys.ListQuery{Project: caller.Project, Filter: keys.KeyFilter{Owner: owner}, Limit: keys.MaxPageSize, Now: now}
+	for {
+		page, next, err := s.keys.ListKeys(ctx, q2)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range page {
+			series = append(series, Series{Project: caller.Project, KeyID: k.ID})
+		}
+		if next == "" {
+			break
+		}
+		if len(series) >= MaxOwnerKeys {
+			return nil, &keys.InvalidError{Field: "owner", Message: "the owner has more than " + strconv.Itoa(MaxOwnerKeys) + " keys: read its totals with GET /v1/usage?groupBy=owner"}
+		}
+		q2.Cursor = next
+	}
+	v, err := s.series(ctx, series, r, now)
 	if v != nil {
 		v.Owner = owner
 	}
 	return v, err
 }
 
-// series reads a series and fills the range's empty buckets with zeros.
-func (s *Service) series(ctx context.Context, series Series, r Range, now time.Time) (*SeriesView, error) {
-	stored, err := s.store.Buckets(ctx, series, r.Granularity, r.From, r.To, now)
-	if err != nil {
-		return nil, err
-	}
+// series reads the sum of some series and fills the range's empty buckets
+// with zeros.
+func (s *Service) series(ctx context.Context, series []Series, r Range, now time.Time) (*SeriesView, error) {
 	byStart := map[int64]Counts{}
-	for _, b := range stored {
-		c := byStart[b.Start.Unix()]
-		c.Add(b.Counts)
-		byStart[b.Start.Unix()] = c
+	for _, one := range series {
+		stored, err := s.store.Buckets(ctx, one, r.Granularity, r.From, r.To, now)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range stored {
+			c := byStart[b.Start.Unix()]
+			c.Add(b.Counts)
+			byStart[b.Start.Unix()] = c
+		}
 	}
 	v := &SeriesView{Range: r, Buckets: []Bucket{}}
 	for t := r.From; !t.After(r.To); t = t.Add(r.Granularity.Length()) {
@@ -181,7 +208,8 @@ type ProjectQuery struct {
 
 // ProjectUsage is the caller's project's totals per member of a grouping
 // (key, the default, owner or tier) over the range, the most requests
-// first. With groupBy key, the member "" counts unknown keys. The cursor
+// first. The member "" counts unknown keys (and, by owner, keys without
+// one). The cursor
 // is the offset of the next page: it holds nothing but that, within the
 // caller's own project.
 func (s *Service) ProjectUsage(ctx context.Context, caller keys.Caller, q ProjectQuery) (keys.Page[GroupTotal], error) {
@@ -206,9 +234,16 @@ func (s *Service) ProjectUsage(ctx context.Context, caller keys.Caller, q Projec
 	if err != nil {
 		return page, err
 	}
-	totals, err := s.store.Group(ctx, caller.Project, by, r.Granularity, r.From, r.To, now)
+	perKey, err := s.store.KeyTotals(ctx, caller.Project, r.Granularity, r.From, r.To, now)
 	if err != nil {
 		return page, err
+	}
+	totals := map[string]Counts{}
+	for _, k := range perKey {
+		member := map[GroupBy]string{ByKey: k.KeyID, ByOwner: k.Owner, ByTier: k.Tier}[by]
+		c := totals[member]
+		c.Add(k.Counts)
+		totals[member] = c
 	}
 	rows := make([]GroupTotal, 0, len(totals))
 	for member, c := range totals {

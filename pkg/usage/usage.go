@@ -5,7 +5,6 @@
 package usage
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/keygate/keygate/pkg/authorizer"
@@ -107,28 +106,15 @@ const (
 // GroupBys are the groupings the aggregator keeps totals for.
 var GroupBys = []GroupBy{ByKey, ByOwner, ByTier}
 
-// Series names a stored series of buckets.
+// Series names a stored series of buckets: a key's, or the unknown keys'
+// of a project. An owner's series and a project's groupings are sums of
+// its keys' series (Service), so that each stored bucket has few writers,
+// and each writer's records come in order (see Part).
 type Series struct {
-	Kind SeriesKind
-	// Project holds the series; ID is the key id, the owner, or the
-	// group's member.
 	Project string
-	ID      string
-	// GroupBy is set for a KindGroup series.
-	GroupBy GroupBy
+	// KeyID is "" for the unknown keys of Project.
+	KeyID string
 }
-
-// SeriesKind is what a series counts.
-type SeriesKind int
-
-const (
-	KindKey     SeriesKind = iota // one key's uses
-	KindOwner                     // the uses of all of an owner's keys
-	KindUnknown                   // presentations of unknown keys, per project
-	KindGroup                     // one member of a project's grouping
-)
-
-func (s Series) String() string { return fmt.Sprintf("%d/%s/%s/%s", s.Kind, s.Project, s.GroupBy, s.ID) }
 
 // Config is how long buckets are kept.
 type Config struct {

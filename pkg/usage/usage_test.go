@@ -69,40 +69,39 @@ func FuzzQueryParse(f *testing.F) {
 	})
 }
 
-// spyStore records what the aggregator writes and fails on cue.
+// spyStore records what the aggregator writes and fails on cue; it
+// stands for no store (pkg/dynamo's tests hold the real one to the rules).
 type spyStore struct {
 	Store
-	mu      sync.Mutex
-	applied map[string][]Increment
-	failOn  string // a marker prefix to fail once
+	mu   sync.Mutex
+	adds []Add
+	fail bool
 }
 
-func (s *spyStore) AddUsage(_ context.Context, marker string, incs []Increment) error {
+func (s *spyStore) AddUsage(_ context.Context, add Add) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failOn != "" && strings.HasPrefix(marker, s.failOn) {
-		s.failOn = ""
+	if s.fail {
 		return errors.New("throttled")
 	}
-	if _, ok := s.applied[marker]; ok {
-		return ErrApplied
-	}
-	if len(incs) > MaxIncrements {
-		return fmt.Errorf("%d increments", len(incs))
-	}
-	s.applied[marker] = incs
+	s.adds = append(s.adds, add)
 	return nil
 }
 
-// total sums what series s holds at granularity g.
-func (s *spyStore) total(series Series, g Granularity) Counts {
-	var c Counts
-	for _, incs := range s.applied {
-		for _, i := range incs {
-			if i.Series == series && i.Granularity == g {
-				c.Add(i.Counts)
-			}
+// find is the add of a key's bucket at g.
+func (s *spyStore) find(keyID string, g Granularity, start time.Time) (Add, bool) {
+	for _, a := range s.adds {
+		if a.Series.KeyID == keyID && a.Granularity == g && a.Start.Equal(start) {
+			return a, true
 		}
+	}
+	return Add{}, false
+}
+
+func sum(parts []Part) Counts {
+	var c Counts
+	for _, p := range parts {
+		c.Add(p.Counts)
 	}
 	return c
 }
@@ -127,8 +126,10 @@ func useRecord(seq int, id string, total int64, cost int64, at time.Time) events
 	}
 }
 
-func TestAggregateUses(t *testing.T) {
-	store := &spyStore{applied: map[string][]Increment{}}
+// A batch is merged by bucket: each bucket written once, with a part per
+// record, in order, named by source and sequence number.
+func TestAggregateMergesByBucket(t *testing.T) {
+	store := &spyStore{}
 	a := NewAggregator(store, DefaultConfig(), slog.New(slog.DiscardHandler))
 	var recs []events.DynamoDBEventRecord
 	for i := 1; i <= 3; i++ {
@@ -137,78 +138,49 @@ func TestAggregateUses(t *testing.T) {
 	recs = append(recs, useRecord(4, "key_1", 4, 2, now.Add(time.Hour))) // the next hour, the same day
 	mgmt := useRecord(5, "key_1", 4, 0, now)
 	mgmt.Change.NewImage["version"] = n(2) // a management change: no use
-	recs = append(recs, mgmt)
-	resp, err := a.Handle(context.Background(), events.DynamoDBEvent{Records: recs})
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("Handle: %+v, %v", resp, err)
+	recs = append(recs, mgmt, useRecord(6, "key_2", 1, 0, now))
+	if err := a.Handle(context.Background(), events.DynamoDBEvent{Records: recs}); err != nil {
+		t.Fatal(err)
 	}
-	key := Series{Kind: KindKey, Project: "acme", ID: "key_1"}
-	if got := store.total(key, Day); got.Allowed != 4 || got.Credits != 8 {
-		t.Errorf("the key's day: %+v, want 4 allowed, 8 credits", got)
+	if len(store.adds) != 5 {
+		t.Errorf("%d buckets written, want 5: key_1's two hours and day, key_2's hour and day", len(store.adds))
 	}
-	if got := store.total(key, Hour); got.Allowed != 4 {
-		t.Errorf("the key's hours: %+v", got)
+	day, _ := store.find("key_1", Day, Day.Start(now))
+	if got := sum(day.Parts); got.Allowed != 4 || got.Credits != 8 || len(day.Parts) != 4 || day.Owner != "alice" || day.Tier != "public" {
+		t.Errorf("key_1's day: %+v", day)
 	}
-	for _, series := range []Series{{Kind: KindOwner, Project: "acme", ID: "alice"}, {Kind: KindGroup, Project: "acme", GroupBy: ByTier, ID: "public"}} {
-		if got := store.total(series, Day); got.Allowed != 4 {
-			t.Errorf("%v: %+v, want 4 allowed", series, got)
-		}
+	if day.Parts[0].Source != "key" || day.Parts[0].Seq != fmt.Sprintf("%040d", 1001) || day.Parts[3].Seq <= day.Parts[2].Seq {
+		t.Errorf("parts %+v, want sources and padded sequence numbers, in order", day.Parts)
 	}
-}
-
-// A batch delivered again, whole or from the record a failed chunk began
-// with, counts each record once.
-func TestAggregateRedeliveredBatch(t *testing.T) {
-	store := &spyStore{applied: map[string][]Increment{}}
-	a := NewAggregator(store, DefaultConfig(), slog.New(slog.DiscardHandler))
-	var recs []events.DynamoDBEventRecord
-	// 30 keys of one owner and tier: 6 shared buckets and 4 of each key's,
-	// so the first chunk holds 23 records and the second the rest.
-	for i := 1; i <= 30; i++ {
-		recs = append(recs, useRecord(i, fmt.Sprintf("key_%02d", i), 1, 1, now))
+	if hour, ok := store.find("key_1", Hour, Hour.Start(now)); !ok || sum(hour.Parts).Allowed != 3 || !hour.Expires.Equal(Hour.Start(now).Add(time.Hour+14*24*time.Hour)) {
+		t.Errorf("key_1's hour: %+v", hour)
 	}
-	ev := events.DynamoDBEvent{Records: recs}
-	store.failOn = "chunk/ev24"
-	resp, _ := a.Handle(context.Background(), ev)
-	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "1024" {
-		t.Fatalf("failures %+v, want the chunk starting at record 24", resp.BatchItemFailures)
-	}
-	// Lambda delivers again from record 24, then (as after a timeout) the whole batch.
-	for _, again := range [][]events.DynamoDBEventRecord{recs[23:], recs} {
-		if resp, _ := a.Handle(context.Background(), events.DynamoDBEvent{Records: again}); len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("again: %+v", resp)
-		}
-	}
-	group := store.total(Series{Kind: KindGroup, Project: "acme", GroupBy: ByTier, ID: "public"}, Day)
-	if group.Allowed != 30 {
-		t.Errorf("the tier's day: %d allowed, want 30, each record once", group.Allowed)
+	store.fail = true
+	if err := a.Handle(context.Background(), events.DynamoDBEvent{Records: recs}); err == nil {
+		t.Error("a failed write did not fail the batch")
 	}
 }
 
-// A refusal flush too large for one transaction goes in pieces, each
-// counted once however often it is delivered.
-func TestAggregateLargeRefusalFlush(t *testing.T) {
-	store := &spyStore{applied: map[string][]Increment{}}
+// A refusal flush adds its entries, unknown keys to the project's series.
+func TestAggregateRefusalFlush(t *testing.T) {
+	store := &spyStore{}
 	a := NewAggregator(store, DefaultConfig(), slog.New(slog.DiscardHandler))
-	var entries []string
-	for i := range 50 {
-		entries = append(entries, fmt.Sprintf(`{"project":"acme","keyId":"key_%02d","tier":"public","hour":%d,"counts":{"rateLimited":2}}`, i, now.Truncate(time.Hour).Unix()))
-	}
-	entries = append(entries, fmt.Sprintf(`{"project":"acme","hour":%d,"counts":{"notFound":7}}`, now.Truncate(time.Hour).Unix()))
+	hour := now.Truncate(time.Hour).Unix()
+	entries := fmt.Sprintf(`[{"project":"acme","keyId":"key_1","tier":"public","hour":%d,"counts":{"rateLimited":2,"ipNotAllowed":1}},{"project":"acme","hour":%d,"counts":{"notFound":7}}]`, hour, hour)
 	rec := events.DynamoDBEventRecord{EventID: "flush1", EventName: "INSERT", Change: events.DynamoDBStreamRecord{
 		SequenceNumber: "5", Keys: map[string]events.DynamoDBAttributeValue{"pk": s("REFUSALS#c1"), "sk": s("1")},
-		NewImage: map[string]events.DynamoDBAttributeValue{"pk": s("REFUSALS#c1"), "entries": s("[" + strings.Join(entries, ",") + "]")},
+		NewImage: map[string]events.DynamoDBAttributeValue{"pk": s("REFUSALS#c1"), "entries": s(entries)},
 	}}
-	for range 2 {
-		if resp, err := a.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{rec}}); err != nil || len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("Handle: %+v %v", resp, err)
-		}
+	bad := rec
+	bad.EventID, bad.Change.NewImage = "flush2", map[string]events.DynamoDBAttributeValue{"pk": s("REFUSALS#c1"), "entries": s("not json")}
+	if err := a.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{rec, bad}}); err != nil {
+		t.Fatal(err)
 	}
-	if got := store.total(Series{Kind: KindGroup, Project: "acme", GroupBy: ByTier, ID: "public"}, Hour); got.RateLimited != 100 {
-		t.Errorf("the tier's hour: %+v, want 100 rate limited", got)
+	if add, _ := store.find("key_1", Hour, now.Truncate(time.Hour)); sum(add.Parts).RateLimited != 2 || add.Parts[0].Source != "rc1" {
+		t.Errorf("key_1's hour: %+v", add)
 	}
-	if got := store.total(Series{Kind: KindUnknown, Project: "acme"}, Day); got.NotFound != 7 {
-		t.Errorf("unknown keys: %+v, want 7", got)
+	if add, _ := store.find("", Day, Day.Start(now)); sum(add.Parts).NotFound != 7 || add.Series.Project != "acme" {
+		t.Errorf("unknown keys: %+v", add)
 	}
 }
 
