@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/keygate/keygate/internal/ddbcount"
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/usage"
@@ -124,4 +125,31 @@ func streamUse(seq int, id string, total int64, at time.Time) events.DynamoDBEve
 		SequenceNumber: fmt.Sprint(100000 + seq), Keys: map[string]events.DynamoDBAttributeValue{"pk": events.NewStringAttribute("KEY#" + id)},
 		OldImage: item(total - 1), NewImage: item(total),
 	}}
+}
+
+// What aggregation costs: 1,000 authorizations in one batch over 1, 10
+// and 100 keys write 4 buckets per key (its hour and day, and their
+// listing by project), 1 write unit each, as DynamoDB Local reports them.
+func TestAggregationCost(t *testing.T) {
+	t.Parallel()
+	raw := ddbtest.Client(t)
+	table := ddbtest.NewTable(t, raw, ddbtest.TableOptions{})
+	counted, requests := ddbcount.Instrument(raw, ddbcount.WithConsumedCapacity())
+	agg := usage.NewAggregator(dynamo.New(counted, table), usage.DefaultConfig(), slog.New(slog.DiscardHandler))
+	at := time.Date(2030, time.January, 15, 10, 30, 0, 0, time.UTC)
+	for _, keys := range []int{1, 10, 100} {
+		var recs []events.DynamoDBEventRecord
+		for i := range 1000 {
+			recs = append(recs, streamUse(i, fmt.Sprintf("key_%d_%d", keys, i%keys), int64(i/keys+1), at))
+		}
+		requests.Reset()
+		if err := agg.Handle(context.Background(), events.DynamoDBEvent{Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+		units := requests.Capacity("UpdateItem").Total
+		t.Logf("1,000 authorizations over %d keys: %.0f write units", keys, units)
+		if units != float64(4*keys) {
+			t.Errorf("%d keys: %.0f write units, want %d", keys, units, 4*keys)
+		}
+	}
 }
