@@ -10,6 +10,8 @@
 //	client := ddbtest.Client(t)
 //	table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
 //
+// Every table has the template's stream; StreamsClient reads it.
+//
 // Client uses the DynamoDB at $DYNAMODB_ENDPOINT when set (as `make test`
 // does, through infra/dynamodb-local, so all packages share one DynamoDB
 // Local); otherwise the first Client starts a private in-memory DynamoDB
@@ -33,9 +35,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/internal/streams"
 	"github.com/keygate/keygate/internal/testenv"
 	"github.com/keygate/keygate/pkg/config"
 )
@@ -102,6 +106,13 @@ func Client(t testing.TB) *dynamodb.Client {
 		state.client = c
 	}
 	return state.client
+}
+
+// StreamsClient returns a client of the Streams API for the test DynamoDB,
+// which serves it at the same endpoint, as Client does.
+func StreamsClient(t testing.TB) *dynamodbstreams.Client {
+	t.Helper()
+	return streams.NewClient(Client(t))
 }
 
 // find is the DynamoDB at $DYNAMODB_ENDPOINT, or a DynamoDB Local it starts.

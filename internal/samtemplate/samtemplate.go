@@ -39,6 +39,8 @@ type Template struct {
 	GatewayResponses map[string]GatewayResponse
 	// Table is the KeysTable resource; nil in a template without one.
 	Table *Table
+	// Resources are every resource's type, by logical id.
+	Resources map[string]string
 }
 
 // Function is an AWS::Serverless::Function.
@@ -56,6 +58,8 @@ type Function struct {
 	Timeout time.Duration
 	// Policy is the function's inline policy statements, in order.
 	Policy []Statement
+	// StreamEvents are the function's DynamoDB events, by name.
+	StreamEvents []StreamEvent
 }
 
 // lambdaDefaultTimeout is Lambda's timeout for a function that sets none.
@@ -111,15 +115,16 @@ type (
 		Timeout     int         `yaml:"Timeout"`
 		Policies    yaml.Node   `yaml:"Policies"`
 		Events      map[string]struct {
-			Type       string `yaml:"Type"`
-			Properties struct {
-				Path   yaml.Node `yaml:"Path"`
-				Method yaml.Node `yaml:"Method"`
-				Auth   struct {
-					Authorizer string `yaml:"Authorizer"`
-				} `yaml:"Auth"`
-			} `yaml:"Properties"`
+			Type       string    `yaml:"Type"`
+			Properties yaml.Node `yaml:"Properties"`
 		} `yaml:"Events"`
+	}
+	apiEventProps struct {
+		Path   yaml.Node `yaml:"Path"`
+		Method yaml.Node `yaml:"Method"`
+		Auth   struct {
+			Authorizer string `yaml:"Authorizer"`
+		} `yaml:"Auth"`
 	}
 	apiProps struct {
 		StageName        yaml.Node `yaml:"StageName"`
@@ -185,7 +190,7 @@ func parse(data []byte) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Template{Table: table}
+	t := &Template{Table: table, Resources: map[string]string{}}
 	globalEnv := envOf(doc.Globals.Function.Environment)
 	globalTimeout := lambdaDefaultTimeout
 	if s := doc.Globals.Function.Timeout; s > 0 {
@@ -193,6 +198,7 @@ func parse(data []byte) (*Template, error) {
 	}
 	for _, id := range slices.Sorted(maps.Keys(doc.Resources)) {
 		res := doc.Resources[id]
+		t.Resources[id] = res.Type
 		switch res.Type {
 		case functionType:
 			f, err := parseFunction(id, res.Properties, globalEnv, globalTimeout, envOf)
@@ -242,11 +248,24 @@ func parseFunction(id string, node yaml.Node, globalEnv map[string]string, globa
 	if f.Policy, err = parsePolicies(props.Policies); err != nil {
 		return Function{}, fmt.Errorf("%s.%w", id, err)
 	}
-	for eventName, ev := range props.Events {
-		if ev.Type != "Api" {
+	for _, eventName := range slices.Sorted(maps.Keys(props.Events)) {
+		ev := props.Events[eventName]
+		switch ev.Type {
+		case streamEventType:
+			se, err := parseStreamEvent(eventName, ev.Properties)
+			if err != nil {
+				return Function{}, fmt.Errorf("%s.Events.%s: %w", id, eventName, err)
+			}
+			f.StreamEvents = append(f.StreamEvents, se)
+			continue
+		case "Api":
+		default:
 			continue
 		}
-		p := ev.Properties
+		var p apiEventProps
+		if err := ev.Properties.Decode(&p); err != nil {
+			return Function{}, fmt.Errorf("%s.Events.%s: %w", id, eventName, err)
+		}
 		path, pathOK := literal(p.Path)
 		method, methodOK := literal(p.Method)
 		if !pathOK || !methodOK || !strings.HasPrefix(path, "/") || method == "" {

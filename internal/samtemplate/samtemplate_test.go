@@ -1,6 +1,7 @@
 package samtemplate
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -79,6 +80,11 @@ Resources:
           Type: SQS
           Properties:
             Queue: arn
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt KeysTable.StreamArn
+            StartingPosition: LATEST
   AuthorizerFunction:
     Type: AWS::Serverless::Function
 `
@@ -114,6 +120,14 @@ func TestParse(t *testing.T) {
 	if got := tpl.Routes(); !slices.Equal(got, want) {
 		t.Errorf("routes %+v, want %+v", got, want)
 	}
+	wantEvents := []StreamEvent{{Name: "Changes", StartingPosition: "LATEST", BatchSize: 100, MaximumRetryAttempts: -1}}
+	if !reflect.DeepEqual(get.StreamEvents, wantEvents) || tpl.Functions[0].StreamEvents != nil {
+		t.Errorf("stream events %+v and %+v, want %+v and none", get.StreamEvents, tpl.Functions[0].StreamEvents, wantEvents)
+	}
+	wantResources := map[string]string{"Table": "AWS::DynamoDB::Table", "Api": "AWS::Serverless::Api", "GetThingFunction": functionType, "AuthorizerFunction": functionType}
+	if !reflect.DeepEqual(tpl.Resources, wantResources) {
+		t.Errorf("resources %v, want %v", tpl.Resources, wantResources)
+	}
 	r := tpl.GatewayResponses["ACCESS_DENIED"]
 	if r.StatusCode != 403 || r.Headers["Retry-After"] != "context.authorizer.retryAfter" || !strings.Contains(r.Templates["application/json"], "$context.authorizer.errorCode") {
 		t.Errorf("ACCESS_DENIED %+v", r)
@@ -126,6 +140,7 @@ func TestParseRejects(t *testing.T) {
 		"a path that is not literal":     {"Path: /things/{id}", "Path: !Sub /things", "want a literal Path"},
 		"a stage CloudFormation decides": {"StageName: !Ref Stage", "StageName: !Ref Table", "StageName"},
 		"no API":                         {"AWS::Serverless::Api", "AWS::ApiGateway::RestApi", "no AWS::Serverless::Api"},
+		"a stream event not read":        {"StartingPosition: LATEST", "StartingPosition: LATEST\n            TumblingWindowInSeconds: 60", "GetThingFunction.Events.Changes: property TumblingWindowInSeconds"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parse([]byte(strings.Replace(sample, tc.from, tc.to, 1)))

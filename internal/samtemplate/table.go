@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 const TableResource = "KeysTable"
 
 // Table is the part of the table's CloudFormation definition that
-// shapes data: keys, indexes, billing and time to live. Settings such as
-// encryption, backups and deletion protection are left to CloudFormation.
+// shapes data: keys, indexes, billing, time to live and the stream.
+// Settings such as encryption, backups and deletion protection are left to
+// CloudFormation.
 type Table struct {
 	AttributeDefinitions   []types.AttributeDefinition
 	KeySchema              []types.KeySchemaElement
@@ -31,6 +33,9 @@ type Table struct {
 	// TTLAttribute is the attribute DynamoDB's time to live expires items
 	// by; empty when the template does not enable time to live.
 	TTLAttribute string
+	// StreamViewType is what the table's stream records of each change
+	// (NEW_AND_OLD_IMAGES, ...); empty when the template enables no stream.
+	StreamViewType types.StreamViewType
 }
 
 // The YAML shapes of the fields read. Each is first held as a yaml.Node so
@@ -48,6 +53,7 @@ type (
 		GlobalSecondaryIndexes  yaml.Node `yaml:"GlobalSecondaryIndexes"`
 		BillingMode             yaml.Node `yaml:"BillingMode"`
 		TimeToLiveSpecification yaml.Node `yaml:"TimeToLiveSpecification"`
+		StreamSpecification     yaml.Node `yaml:"StreamSpecification"`
 	}
 	attrDef struct {
 		AttributeName string `yaml:"AttributeName"`
@@ -68,6 +74,9 @@ type (
 	ttlSpec struct {
 		AttributeName string `yaml:"AttributeName"`
 		Enabled       bool   `yaml:"Enabled"`
+	}
+	streamSpec struct {
+		StreamViewType string `yaml:"StreamViewType"`
 	}
 )
 
@@ -97,6 +106,7 @@ func parseTable(data []byte) (*Table, error) {
 		gsis    []gsiDef
 		billing string
 		ttl     ttlSpec
+		stream  streamSpec
 	)
 	for _, f := range []struct {
 		name string
@@ -108,6 +118,7 @@ func parseTable(data []byte) (*Table, error) {
 		{"GlobalSecondaryIndexes", &props.GlobalSecondaryIndexes, &gsis},
 		{"BillingMode", &props.BillingMode, &billing},
 		{"TimeToLiveSpecification", &props.TimeToLiveSpecification, &ttl},
+		{"StreamSpecification", &props.StreamSpecification, &stream},
 	} {
 		if f.node.Kind == 0 { // absent
 			continue
@@ -120,7 +131,7 @@ func parseTable(data []byte) (*Table, error) {
 		}
 	}
 
-	def := &Table{BillingMode: types.BillingMode(billing)}
+	def := &Table{BillingMode: types.BillingMode(billing), StreamViewType: types.StreamViewType(stream.StreamViewType)}
 	if ttl.Enabled {
 		def.TTLAttribute = ttl.AttributeName
 	}
@@ -200,6 +211,9 @@ func (d *Table) validate() error {
 		}
 		return nil
 	}
+	if d.StreamViewType != "" && !slices.Contains(d.StreamViewType.Values(), d.StreamViewType) {
+		return fmt.Errorf("%s.StreamSpecification: StreamViewType %q is not one of %v", TableResource, d.StreamViewType, d.StreamViewType.Values())
+	}
 	if err := check(TableResource+".KeySchema", d.KeySchema); err != nil {
 		return err
 	}
@@ -218,6 +232,9 @@ func (d *Table) CreateTableInput(tableName string) *dynamodb.CreateTableInput {
 	in := &dynamodb.CreateTableInput{
 		TableName:   aws.String(tableName),
 		BillingMode: d.BillingMode,
+	}
+	if d.StreamViewType != "" {
+		in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: d.StreamViewType}
 	}
 	for _, a := range d.AttributeDefinitions {
 		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
@@ -277,14 +294,19 @@ func Create(ctx context.Context, client *dynamodb.Client, def *Table, tableName 
 }
 
 // EnsureExists creates the table as Create with time to live enabled when
-// the template enables it, unless a table of that name exists already. It
-// does not compare an existing table with the definition.
+// the template enables it, unless a table of that name exists already. Of
+// an existing table it compares only the stream: one the definition has
+// and the table lacks is enabled (a table made before the template had
+// it); another view type is an error.
 func EnsureExists(ctx context.Context, client *dynamodb.Client, def *Table, tableName string) error {
-	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
 	var notFound *types.ResourceNotFoundException
 	switch {
 	case err == nil:
-		return waitActive(ctx, client, tableName)
+		if err := waitActive(ctx, client, tableName); err != nil {
+			return err
+		}
+		return ensureStream(ctx, client, def, tableName, out.Table.StreamSpecification)
 	case !errors.As(err, &notFound):
 		return fmt.Errorf("samtemplate: describing table %s: %w", tableName, err)
 	}
@@ -295,6 +317,27 @@ func EnsureExists(ctx context.Context, client *dynamodb.Client, def *Table, tabl
 		return waitActive(ctx, client, tableName)
 	}
 	return err
+}
+
+// ensureStream enables the definition's stream on a table that has none.
+func ensureStream(ctx context.Context, client *dynamodb.Client, def *Table, tableName string, has *types.StreamSpecification) error {
+	enabled := has != nil && aws.ToBool(has.StreamEnabled)
+	switch {
+	case def.StreamViewType == "":
+		return nil
+	case enabled && has.StreamViewType != def.StreamViewType:
+		return fmt.Errorf("samtemplate: table %s has a %s stream, the template %s; delete the table to make it anew", tableName, has.StreamViewType, def.StreamViewType)
+	case enabled:
+		return nil
+	}
+	_, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+		TableName:           aws.String(tableName),
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: def.StreamViewType},
+	})
+	if err != nil {
+		return fmt.Errorf("samtemplate: enabling the stream of %s: %w", tableName, err)
+	}
+	return waitActive(ctx, client, tableName)
 }
 
 func waitActive(ctx context.Context, client *dynamodb.Client, tableName string) error {

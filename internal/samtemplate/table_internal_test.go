@@ -1,6 +1,7 @@
 package samtemplate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -22,19 +23,23 @@ Resources:
         - {AttributeName: pk, AttributeType: S}
       KeySchema:
         - {AttributeName: %s, KeyType: HASH}
+      StreamSpecification:
+        StreamViewType: %s
 `
 	for _, tc := range []struct {
-		name, billing, hashKey, wantErr string
+		name, billing, hashKey, streamView, wantErr string
 	}{
-		{"ok", "PAY_PER_REQUEST", "pk", ""},
-		{"short-form intrinsic", "!Ref Billing", "pk", "intrinsic function !Ref"},
-		{"long-form intrinsic", "{Ref: Billing}", "pk", "intrinsic function Ref"},
-		{"provisioned", "PROVISIONED", "pk", "not supported"},
-		{"undefined key attribute", "PAY_PER_REQUEST", "id", `"id" is not in AttributeDefinitions`},
+		{"ok", "PAY_PER_REQUEST", "pk", "NEW_IMAGE", ""},
+		{"short-form intrinsic", "!Ref Billing", "pk", "NEW_IMAGE", "intrinsic function !Ref"},
+		{"long-form intrinsic", "{Ref: Billing}", "pk", "NEW_IMAGE", "intrinsic function Ref"},
+		{"provisioned", "PROVISIONED", "pk", "NEW_IMAGE", "not supported"},
+		{"undefined key attribute", "PAY_PER_REQUEST", "id", "NEW_IMAGE", `"id" is not in AttributeDefinitions`},
+		{"unknown stream view", "PAY_PER_REQUEST", "pk", "NEW_IMAGES", `StreamViewType "NEW_IMAGES"`},
+		{"stream view by parameter", "PAY_PER_REQUEST", "pk", "!Ref View", "intrinsic function !Ref"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			yml := strings.Replace(strings.Replace(table, "%s", tc.billing, 1), "%s", tc.hashKey, 1)
+			yml := fmt.Sprintf(table, tc.billing, tc.hashKey, tc.streamView)
 			_, err := parseTable([]byte(yml))
 			switch {
 			case tc.wantErr == "" && err != nil:

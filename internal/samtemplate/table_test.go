@@ -59,6 +59,9 @@ func TestLoadTemplate(t *testing.T) {
 	if def.TTLAttribute != "ttl" {
 		t.Errorf("TTLAttribute = %q, want ttl", def.TTLAttribute)
 	}
+	if def.StreamViewType != types.StreamViewTypeNewAndOldImages {
+		t.Errorf("StreamViewType = %q, want NEW_AND_OLD_IMAGES", def.StreamViewType)
+	}
 	var gsis []string
 	for _, g := range def.GlobalSecondaryIndexes {
 		gsis = append(gsis, aws.ToString(g.IndexName)+"("+keys(g.KeySchema)+")"+string(g.Projection.ProjectionType)+
@@ -136,6 +139,9 @@ func TestCreateMatchesTemplate(t *testing.T) {
 			if len(gsis) != len(def.GlobalSecondaryIndexes) {
 				t.Errorf("%d indexes, want %d", len(gsis), len(def.GlobalSecondaryIndexes))
 			}
+			if s := desc.StreamSpecification; s == nil || !aws.ToBool(s.StreamEnabled) || s.StreamViewType != def.StreamViewType || desc.LatestStreamArn == nil {
+				t.Errorf("stream %+v (ARN %v), want an enabled %s stream", s, aws.ToString(desc.LatestStreamArn), def.StreamViewType)
+			}
 
 			ttlOut, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
 			if err != nil {
@@ -177,5 +183,39 @@ func TestEnsureExistsIsIdempotent(t *testing.T) {
 	// Creating it again must fail: EnsureExists did not hide a second table.
 	if err := samtemplate.Create(ctx, client, def, name, samtemplate.CreateOptions{}); err == nil {
 		t.Error("Create of an existing table succeeded")
+	}
+}
+
+// TestEnsureExistsEnablesTheStream: a table made before the template had a
+// stream (a local store from an older keygate) gets it.
+func TestEnsureExistsEnablesTheStream(t *testing.T) {
+	t.Parallel()
+	def := loadTemplate(t)
+	client := ddbtest.Client(t)
+	ctx := t.Context()
+	name := "nostream_" + strings.ReplaceAll(t.Name(), "/", "_")
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	withoutStream := *def
+	withoutStream.StreamViewType = ""
+	if err := samtemplate.Create(ctx, client, &withoutStream, name, samtemplate.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := samtemplate.EnsureExists(ctx, client, def, name); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := out.Table.StreamSpecification; s == nil || !aws.ToBool(s.StreamEnabled) || s.StreamViewType != def.StreamViewType {
+		t.Errorf("stream %+v, want an enabled %s stream", s, def.StreamViewType)
+	}
+
+	otherView := *def
+	otherView.StreamViewType = types.StreamViewTypeKeysOnly
+	if err := samtemplate.EnsureExists(ctx, client, &otherView, name); err == nil || !strings.Contains(err.Error(), "KEYS_ONLY") {
+		t.Errorf("EnsureExists with another view type: %v, want an error naming it", err)
 	}
 }
