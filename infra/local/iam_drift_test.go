@@ -196,13 +196,38 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 			page := d.ok(admin, "GET", "/v1/audit?limit=1", "")
 			d.ok(admin, "GET", "/v1/audit?limit=1&cursor="+url.QueryEscape(page.NextCursor), "")
 		}},
-		{"verify", false, func() { d.ok(admin, "POST", "/v1/verify", fmt.Sprintf(`{"key":%q}`, alice.Key)) }},
+		{"verify", false, func() {
+			d.ok(admin, "POST", "/v1/verify", fmt.Sprintf(`{"key":%q}`, alice.Key))
+			// A refusal, then the verification that flushes its count.
+			d.ok(admin, "POST", "/v1/verify", fmt.Sprintf(`{"key":%q,"ip":"198.51.100.1"}`, allowlisted.Key))
+			d.ok(admin, "POST", "/v1/verify", fmt.Sprintf(`{"key":%q}`, alice.Key))
+		}},
 		{"whoami", false, func() { d.ok(admin, "GET", "/v1/whoami", "") }},
 		{"authorizer", false, func() {
 			d.authorize(alice.Key, "Allow", "")
 			// Refused after its use is counted: the use is returned (a second UpdateItem).
 			d.authorize(allowlisted.Key, "Deny", "ip_not_allowed")
+			// The next decision flushes the refusal counted (a PutItem).
+			d.authorize(alice.Key, "Allow", "")
 		}},
+		{"usage-aggregator", false, func() {
+			item := func(total string) map[string]events.DynamoDBAttributeValue {
+				return map[string]events.DynamoDBAttributeValue{
+					"pk": events.NewStringAttribute("KEY#" + alice.ID), "id": events.NewStringAttribute(alice.ID), "project": events.NewStringAttribute("acme"),
+					"version": events.NewNumberAttribute("1"), "totalRequests": events.NewNumberAttribute(total), "lastUsed": events.NewNumberAttribute(fmt.Sprint(clock.Now().UnixMilli())),
+				}
+			}
+			use := events.DynamoDBEventRecord{EventID: "1", EventName: "MODIFY", Change: events.DynamoDBStreamRecord{
+				SequenceNumber: "100", Keys: map[string]events.DynamoDBAttributeValue{"pk": events.NewStringAttribute("KEY#" + alice.ID)},
+				OldImage: item("1"), NewImage: item("2"),
+			}}
+			if err := d.app.Aggregator.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{use}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"key-usage", false, func() { d.ok(admin, "GET", "/v1/api-keys/"+alice.ID+"/usage", "") }},
+		{"owner-usage", false, func() { d.ok(admin, "GET", "/v1/owners/alice/usage", "") }},
+		{"project-usage", false, func() { d.ok(admin, "GET", "/v1/usage?groupBy=owner", "") }},
 		{"revoke-owner", false, func() { d.ok(admin, "POST", "/v1/owners/alice/revoke?includeCreated=true", "") }},
 	}
 	for _, s := range steps {

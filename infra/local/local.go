@@ -13,9 +13,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/modroot"
 	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/internal/streams"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
@@ -115,6 +118,17 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 
+	// The usage aggregator runs on the table's real stream, with its event
+	// source mapping's settings, as Lambda would run it.
+	aggregated, err := runAggregator(ctx, a, tpl, opts.log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, aggregated()) }()
+	// What the authorizer still holds at shutdown, Lambda would lose; here
+	// it is written.
+	defer a.Close(context.WithoutCancel(ctx))
+
 	printBanner(opts.out, banner{
 		url: "http://" + ln.Addr().String(), stage: tpl.StageName,
 		ddbEndpoint: ddb.Endpoint(), ddbPid: ddb.Pid(), ddbExposed: ddb.Exposed(), dataDir: opts.dataDir,
@@ -130,6 +144,31 @@ func run(ctx context.Context, opts options) (err error) {
 	fmt.Fprintln(opts.out, "\nStopping keygate and DynamoDB Local...")
 	return nil
 }
+
+// runAggregator starts the usage-aggregator on the stream in the
+// background; the returned func stops it and says why it stopped, if not
+// for the stop.
+func runAggregator(ctx context.Context, a *app.App, tpl *samtemplate.Template, log *slog.Logger) (func() error, error) {
+	opts, err := streams.OptionsFromTemplate(tpl, aggregatorFunction)
+	if err != nil {
+		return nil, err
+	}
+	opts.OnFailure = func(ctx context.Context, records []events.DynamoDBEventRecord, err error) {
+		log.ErrorContext(ctx, "usage-aggregator: a batch failed its last retry; Lambda would send it to UsageAggregatorFailures", "records", len(records), "error", err.Error())
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- streams.Run(runCtx, streams.NewClient(a.DynamoDB), a.DynamoDB, tableName, opts, a.Aggregator.Handle)
+	}()
+	return func() error {
+		stop()
+		return <-done
+	}, nil
+}
+
+// aggregatorFunction is the usage-aggregator function of template.yaml.
+const aggregatorFunction = "usage-aggregator"
 
 // startDynamoDB starts DynamoDB Local on its fixed port, with its data in
 // opts.dataDir.

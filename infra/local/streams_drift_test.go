@@ -27,7 +27,6 @@ import (
 	"github.com/keygate/keygate/pkg/keys"
 )
 
-const aggregatorFunction = "usage-aggregator"
 
 func TestUsageAggregatorMapping(t *testing.T) {
 	_, tpl := loadTemplate(t)

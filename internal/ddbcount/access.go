@@ -7,6 +7,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -66,7 +67,13 @@ func accesses(op string, params any, pk string) []Access {
 	case *dynamodb.DeleteItemInput:
 		return one(p.TableName, nil, p.Key)
 	case *dynamodb.QueryInput:
-		return one(p.TableName, p.IndexName)
+		a := one(p.TableName, p.IndexName)
+		if p.IndexName == nil {
+			// On the table, the partition is the key condition's: what
+			// dynamodb:LeadingKeys holds for a Query.
+			a[0].PartitionKeys = queryPartition(pk, p)
+		}
+		return a
 	case *dynamodb.ScanInput:
 		return one(p.TableName, p.IndexName)
 	case *dynamodb.BatchGetItemInput:
@@ -96,6 +103,28 @@ func accesses(op string, params any, pk string) []Access {
 	// An operation not modelled: its action, with no table, so that a
 	// policy check refuses it rather than miss it.
 	return []Access{{Operation: op, Action: "dynamodb:" + op}}
+}
+
+// queryPartition reads the partition a Query on the table names in its key
+// condition ("#n = :v" or "pk = :v" with the attribute named pk); nil when
+// it cannot tell.
+func queryPartition(pk string, q *dynamodb.QueryInput) []string {
+	names := []string{pk}
+	for ref, name := range q.ExpressionAttributeNames {
+		if name == pk {
+			names = append(names, ref)
+		}
+	}
+	for _, cond := range strings.Split(aws.ToString(q.KeyConditionExpression), " AND ") {
+		left, right, ok := strings.Cut(cond, "=")
+		if !ok || !slices.Contains(names, strings.TrimSpace(left)) {
+			continue
+		}
+		if v, ok := q.ExpressionAttributeValues[strings.TrimSpace(right)].(*types.AttributeValueMemberS); ok {
+			return []string{v.Value}
+		}
+	}
+	return nil
 }
 
 // keysOf reads the partition key of items; an item without a string, number

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -133,6 +134,35 @@ func (s *Store) Buckets(ctx context.Context, series usage.Series, g usage.Granul
 			out = append(out, usage.Bucket{Start: time.Unix(start, 0).UTC(), Counts: countsOf(item)})
 		}
 	})
+	return out, err
+}
+
+// OwnerBuckets reads a project's listing between two bucket starts and
+// sums the buckets of the owner's keys: one query, which reads (and is
+// charged for) every key's bucket of the project in the range.
+func (s *Store) OwnerBuckets(ctx context.Context, project, owner string, g usage.Granularity, from, to, now time.Time) ([]usage.Bucket, error) {
+	byStart := map[int64]*usage.Bucket{}
+	var order []int64
+	err := s.queryRange(ctx, projectUsagePK(project, g), fmt.Sprintf("%010d#", from.Unix()), fmt.Sprintf("%010d#\U0010FFFF", to.Unix()), now, func(item map[string]types.AttributeValue) {
+		if stringAttr(item, attrOwner) != owner {
+			return
+		}
+		start, err := strconv.ParseInt(strings.SplitN(stringAttr(item, attrSK), "#", 2)[0], 10, 64)
+		if err != nil {
+			return
+		}
+		b, ok := byStart[start]
+		if !ok {
+			b = &usage.Bucket{Start: time.Unix(start, 0).UTC()}
+			byStart[start] = b
+			order = append(order, start)
+		}
+		b.Counts.Add(countsOf(item))
+	})
+	out := make([]usage.Bucket, len(order))
+	for i, start := range order {
+		out[i] = *byStart[start]
+	}
 	return out, err
 }
 

@@ -47,6 +47,9 @@ type Store interface {
 	// Buckets reads a series' buckets from from to to (starts, inclusive),
 	// leaving out those past their expiry at now.
 	Buckets(ctx context.Context, s Series, g Granularity, from, to, now time.Time) ([]Bucket, error)
+	// OwnerBuckets reads the sum of an owner's keys' buckets from from to
+	// to, leaving out expired ones.
+	OwnerBuckets(ctx context.Context, project, owner string, g Granularity, from, to, now time.Time) ([]Bucket, error)
 	// KeyTotals reads the totals of every key (and the unknown keys, as
 	// KeyID "") of a project over the buckets from from to to, leaving out
 	// expired ones.

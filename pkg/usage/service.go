@@ -16,16 +16,10 @@ import (
 // MaxBuckets is how many buckets one answer spans at most.
 const MaxBuckets = 400
 
-// KeyReader finds a key, to hold its series to the caller's project, and
-// an owner's keys, whose series make the owner's.
+// KeyReader finds a key, to hold its series to the caller's project.
 type KeyReader interface {
 	GetKey(ctx context.Context, id string) (*keys.Key, error)
-	ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, string, error)
 }
-
-// MaxOwnerKeys bounds the keys an owner's series sums, one query each;
-// past it, GET /v1/usage?groupBy=owner gives the owner's totals.
-const MaxOwnerKeys = 1000
 
 // Service answers the usage API.
 type Service struct {
@@ -121,15 +115,17 @@ func (s *Service) KeyUsage(ctx context.Context, caller keys.Caller, id string, q
 	if k.Project != caller.Project || k.GoneAt(now) {
 		return nil, keys.ErrNotFound
 	}
-	v, err := s.series(ctx, []Series{{Project: caller.Project, KeyID: id}}, r, now)
-	if v != nil {
-		v.KeyID = id
+	stored, err := s.store.Buckets(ctx, Series{Project: caller.Project, KeyID: id}, r.Granularity, r.From, r.To, now)
+	if err != nil {
+		return nil, err
 	}
-	return v, err
+	v := filled(stored, r)
+	v.KeyID = id
+	return v, nil
 }
 
 // OwnerUsage is the series of all of an owner's keys, rotated successors
-// included. An owner with no use has only zeros.
+// included (they keep the owner). An owner with no use has only zeros.
 func (s *Service) OwnerUsage(ctx context.Context, caller keys.Caller, owner string, q Query) (*SeriesView, error) {
 	if err := requireAdmin(caller); err != nil {
 		return nil, err
@@ -142,51 +138,29 @@ func (s *Service) OwnerUsage(ctx context.Context, caller keys.Caller, owner stri
 	if err != nil {
 		return nil, err
 	}
-	var series []Series
-	q2 := keys.ListQuery{Project: caller.Project, Filter: keys.KeyFilter{Owner: owner}, Limit: keys.MaxPageSize, Now: now}
-	for {
-		page, next, err := s.keys.ListKeys(ctx, q2)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range page {
-			series = append(series, Series{Project: caller.Project, KeyID: k.ID})
-		}
-		if next == "" {
-			break
-		}
-		if len(series) >= MaxOwnerKeys {
-			return nil, &keys.InvalidError{Field: "owner", Message: "the owner has more than " + strconv.Itoa(MaxOwnerKeys) + " keys: read its totals with GET /v1/usage?groupBy=owner"}
-		}
-		q2.Cursor = next
+	stored, err := s.store.OwnerBuckets(ctx, caller.Project, owner, r.Granularity, r.From, r.To, now)
+	if err != nil {
+		return nil, err
 	}
-	v, err := s.series(ctx, series, r, now)
-	if v != nil {
-		v.Owner = owner
-	}
-	return v, err
+	v := filled(stored, r)
+	v.Owner = owner
+	return v, nil
 }
 
-// series reads the sum of some series and fills the range's empty buckets
-// with zeros.
-func (s *Service) series(ctx context.Context, series []Series, r Range, now time.Time) (*SeriesView, error) {
+// filled is the range's buckets, stored sums where there are some, zeros
+// elsewhere.
+func filled(stored []Bucket, r Range) *SeriesView {
 	byStart := map[int64]Counts{}
-	for _, one := range series {
-		stored, err := s.store.Buckets(ctx, one, r.Granularity, r.From, r.To, now)
-		if err != nil {
-			return nil, err
-		}
-		for _, b := range stored {
-			c := byStart[b.Start.Unix()]
-			c.Add(b.Counts)
-			byStart[b.Start.Unix()] = c
-		}
+	for _, b := range stored {
+		c := byStart[b.Start.Unix()]
+		c.Add(b.Counts)
+		byStart[b.Start.Unix()] = c
 	}
 	v := &SeriesView{Range: r, Buckets: []Bucket{}}
 	for t := r.From; !t.After(r.To); t = t.Add(r.Granularity.Length()) {
 		v.Buckets = append(v.Buckets, Bucket{Start: t, Counts: byStart[t.Unix()]})
 	}
-	return v, nil
+	return v
 }
 
 // GroupTotal is one member's totals over a range.
@@ -310,4 +284,3 @@ func requireAdmin(c keys.Caller) error {
 	}
 	return nil
 }
-
