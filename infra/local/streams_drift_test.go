@@ -27,7 +27,6 @@ import (
 	"github.com/keygate/keygate/pkg/keys"
 )
 
-
 func TestUsageAggregatorMapping(t *testing.T) {
 	_, tpl := loadTemplate(t)
 	if got := tpl.Table.StreamViewType; got != types.StreamViewTypeNewAndOldImages {

@@ -61,13 +61,13 @@ func TestUsageFromTheStream(t *testing.T) {
 	decide(before, "payments") // refused: insufficient scope
 	decide(after)
 	decide(after)
-	decide(after.Add(6*time.Second)) // the first decision 5 s after the refusal's flush is due: it flushes
+	decide(after.Add(6 * time.Second)) // the first decision 5 s after the refusal's flush is due: it flushes
 	e.app.Close(context.Background())
 	written := time.Now()
 
 	url := "/v1/api-keys/" + k.ID + "/usage?from=" + day.Add(-time.Hour).Format(time.RFC3339) + "&to=" + day.Format(time.RFC3339)
 	type bucket struct {
-		Start                       time.Time
+		Start                      time.Time
 		Allowed, InsufficientScope int64
 	}
 	var got []bucket
