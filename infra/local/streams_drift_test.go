@@ -23,8 +23,10 @@ import (
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/internal/streams"
 	"github.com/keygate/keygate/pkg/app"
+	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/usage"
 )
 
 func TestUsageAggregatorMapping(t *testing.T) {
@@ -108,13 +110,18 @@ func TestUsageAggregatorFilter(t *testing.T) {
 	d.authorize(key.Key, "Allow", "")
 	d.ok(admin, "GET", "/v1/api-keys?limit=1", "")
 	d.ok(admin, "PUT", "/v1/owners/alice/limits", `{"rateLimits":[{"name":"minute","limit":60,"windowSeconds":60}]}`)
-	// Refusal counts and buckets, until the code that writes them lands
-	// (the authorizer's flush, the aggregator): their partitions only.
-	for _, pk := range []string{"REFUSALS#acme#" + key.ID, "USAGE#KEY#" + key.ID + "#H#2026-01-01T00", "USAGE#OWNER#acme#alice#D#2026-01-01", sentinelPK} {
-		item := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: pk}}
-		if _, err := raw.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &table, Item: item}); err != nil {
-			t.Fatal(err)
-		}
+	// A refusal's count, flushed as at shutdown, and a bucket, as the
+	// aggregator writes it.
+	a.Refusals.Record("", authorizer.Decision{Outcome: authorizer.RateLimited, Key: &keys.Key{ID: key.ID, Project: "acme", Owner: "alice", Tier: "public"}}, now)
+	a.Close(context.Background())
+	bucket := usage.Add{Series: usage.Series{Project: "acme", KeyID: key.ID}, Granularity: usage.Hour, Start: usage.Hour.Start(now), Expires: now.Add(time.Hour),
+		Parts: []usage.Part{{Source: "key", Seq: "1", Counts: usage.Counts{Allowed: 1}}}}
+	if err := a.Store.AddUsage(context.Background(), bucket); err != nil {
+		t.Fatal(err)
+	}
+	sentinelItem := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: sentinelPK}, "sk": &types.AttributeValueMemberS{Value: sentinelPK}}
+	if _, err := raw.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &table, Item: sentinelItem}); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case <-sentinel:
