@@ -230,6 +230,12 @@ func TestEnvironment(t *testing.T) {
 // the operation it hands to API.Handler must be <name>, the folder (and so
 // the template function) it is deployed as. A main wired to another
 // operation would compile, start, and serve the wrong routes.
+// isSelector reports whether x is a selector of field name: a.Aggregator.
+func isSelector(x ast.Expr, name string) bool {
+	sel, ok := x.(*ast.SelectorExpr)
+	return ok && sel.Sel.Name == name
+}
+
 func TestEachMainServesItsOwnOperation(t *testing.T) {
 	root, tpl := loadTemplate(t)
 	operations := operationConstants(t, filepath.Join(root, "pkg", "httpapi", "api.go"))
@@ -241,6 +247,9 @@ func TestEachMainServesItsOwnOperation(t *testing.T) {
 		}
 		var served []string
 		ast.Inspect(file, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Handle" && isSelector(sel.X, "Aggregator") {
+				served = append(served, aggregatorFunction) // lambda.Start(a.Aggregator.Handle)
+			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
 				return true
