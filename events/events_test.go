@@ -125,6 +125,24 @@ var expected = map[string]struct {
 		}](t, a.Data)
 		want(t, v.Valid && v.Code == "VALID" && v.KeyID == readerID, "verification %+v", v)
 	}},
+	// No use reached the aggregator on the seeded table: every bucket is zero.
+	"key-usage": {200, func(t *testing.T, a answer) {
+		s := decode[struct {
+			KeyID, Granularity string
+			Buckets            []struct{ Allowed int64 }
+		}](t, a.Data)
+		want(t, s.KeyID == readerID && s.Granularity == "day" && len(s.Buckets) == 30 && s.Buckets[29].Allowed == 0, "series %+v", s)
+	}},
+	"owner-usage": {200, func(t *testing.T, a answer) {
+		s := decode[struct {
+			Owner   string
+			Buckets []struct{ Allowed int64 }
+		}](t, a.Data)
+		want(t, s.Owner == "alice" && len(s.Buckets) == 48, "series %+v", s)
+	}},
+	"project-usage": {200, func(t *testing.T, a answer) {
+		want(t, string(a.Data) == "[]", "totals %s", a.Data)
+	}},
 	"whoami": {200, func(t *testing.T, a answer) {
 		w := decode[struct{ KeyID, Project string }](t, a.Data)
 		want(t, w.KeyID == readerID && w.Project == project, "whoami %+v", w)
