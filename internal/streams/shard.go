@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/keygate/keygate/pkg/wait"
 )
 
 // shardReader reads one shard and delivers its batches, one at a time.
@@ -83,11 +85,11 @@ func (r *shardReader) gather(ctx context.Context) ([]events.DynamoDBEventRecord,
 		if read > 0 { // perhaps more behind them
 			continue
 		}
-		wait := r.opts.PollInterval
+		pause := r.opts.PollInterval
 		if len(batch) > 0 {
-			wait = min(wait, time.Until(deadline))
+			pause = min(pause, time.Until(deadline))
 		}
-		if sleep(ctx, wait) != nil {
+		if wait.For(ctx, pause) != nil {
 			break
 		}
 	}
@@ -150,7 +152,7 @@ func (r *shardReader) deliver(ctx context.Context, batch []events.DynamoDBEventR
 			}
 			return
 		}
-		if sleep(ctx, r.opts.PollInterval) != nil {
+		if wait.For(ctx, r.opts.PollInterval) != nil {
 			return
 		}
 	}

@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/keygate/keygate/pkg/wait"
 )
 
 // Handler is a stream function, as lambda.Start gets it.
@@ -148,7 +150,7 @@ func Run(ctx context.Context, client *dynamodbstreams.Client, dynamo *dynamodb.C
 				}
 			})
 		}
-		if sleep(runCtx, opts.PollInterval) != nil {
+		if wait.For(runCtx, opts.PollInterval) != nil {
 			break
 		}
 	}
@@ -178,17 +180,5 @@ func listShards(ctx context.Context, client *dynamodbstreams.Client, arn string)
 			return shards, nil
 		}
 		in.ExclusiveStartShardId = out.StreamDescription.LastEvaluatedShardId
-	}
-}
-
-// sleep waits d, or until ctx ends, and then returns ctx's error.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/wait"
 )
 
 // useKeyBudget bounds one UseKey call, every write and retry included, so
@@ -99,7 +100,7 @@ func (s *Store) useKeyItem(ctx context.Context, req authorizer.UseRequest) (auth
 		switch {
 		case isTransactionConflict(err) && !conflictRetried:
 			conflictRetried = true
-			if err := pause(ctx, transactionConflictPause); err != nil {
+			if err := wait.For(ctx, transactionConflictPause); err != nil {
 				return authorizer.UseResult{}, false, storeError("count key use", err)
 			}
 			continue // the same write again; it was not applied
@@ -445,18 +446,6 @@ func (s *Store) giveBack(ctx context.Context, key map[string]types.AttributeValu
 		}
 	}
 	return nil // the key is gone or replaced, or nothing was counted
-}
-
-// pause waits d, or until ctx is done.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // refusalResult is the result of a refusal: a key not found stays unseen.

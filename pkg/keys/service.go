@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/pkg/token"
+	"github.com/keygate/keygate/pkg/wait"
 )
 
 // Caller is who asks for a change: a key, as the authorizer identified it,
@@ -636,7 +637,7 @@ func retryOnConflict(ctx context.Context, policy retryPolicy, attempt func() err
 			return err
 		}
 		if pause > 0 {
-			if err := sleep(ctx, pause/2+jitter(pause/2)); err != nil {
+			if err := wait.For(ctx, pause/2+jitter(pause/2)); err != nil {
 				return fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			pause *= 2
@@ -652,18 +653,6 @@ func whileSpending(err error, what string) error {
 		return &ConflictError{what + ": the key's uses kept changing its counts during every attempt; retry"}
 	}
 	return err
-}
-
-// sleep waits d, or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // jitter is a random duration in [0, d], so that racing writers spread out.
