@@ -48,9 +48,10 @@ func (e *dbEnv) limitedKey(limits []keys.RateLimit, credits *keys.Credits, edit 
 
 // hammerWorkers is how many authorizations hammer runs at once. DynamoDB
 // Local (one JVM, here on 2 cores) serializes the writes on one item and
-// takes some 30-50 ms each: 100 at once would queue some past the
-// authorizer's 3 s budget, which these tests are not about.
-const hammerWorkers = 10
+// takes some 30-50 ms each, more under make test's load: 100 at once would
+// queue some past the authorizer's 3 s budget, which these tests are not
+// about.
+const hammerWorkers = 6
 
 // hammer runs n authorizations of the keys, round robin, hammerWorkers at
 // a time, and counts their outcomes.
