@@ -116,8 +116,9 @@ type RefusalRecorder interface {
 	// Record counts one decision, if it is a refusal; project is the
 	// request's, "" at the gateway.
 	Record(project string, d Decision, at time.Time)
-	// FlushDue writes the counts if a flush is due. The authorizer runs it
-	// beside its own write, so that it adds no latency.
+	// FlushDue writes the counts if a flush is due, within a short budget
+	// and ctx. The authorizer runs it beside its own write and waits for
+	// it, so that it adds no latency unless it is the slower of the two.
 	FlushDue(ctx context.Context, now time.Time)
 }
 
@@ -148,7 +149,7 @@ func (a *Authorizer) Decide(ctx context.Context, req Request) (Decision, error) 
 		flushed = make(chan struct{})
 		go func() {
 			defer close(flushed)
-			a.refusals.FlushDue(context.WithoutCancel(ctx), start)
+			a.refusals.FlushDue(ctx, start) // bounded by the recorder, and by ctx
 		}()
 	}
 	d, err := a.authorize(ctx, req, start)

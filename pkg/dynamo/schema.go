@@ -70,6 +70,8 @@ const (
 	// ends: the old key's uses count on the successor's item.
 	attrGraceHash  = "graceHash"
 	attrGraceUntil = "graceUntil" // N, Unix ms
+	// attrReturnedUse is the time of the use last given back (Unix ms).
+	attrReturnedUse = "returnedUse"
 )
 
 // Window counters: counterAttr holds the uses of one limit in the window

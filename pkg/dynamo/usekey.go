@@ -397,6 +397,9 @@ func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, used a
 	keyItem := itemKey(keyPK(item), keySK)
 	err := s.giveBack(ctx, keyItem, own, used.Credits, req, func(e *expr) {
 		e.require(e.name(hashAttr) + " = " + e.value(&types.AttributeValueMemberB{Value: req.Hash[:]}))
+		// The time of the use given back, for usage to take it from its
+		// own hour (lastUsed may be a later use's by now).
+		e.set(e.name(attrReturnedUse) + " = " + e.number(req.Now.UnixMilli()))
 		total := e.name(attrTotalRequests)
 		e.set(total + " = " + total + " - " + e.number(1))
 		e.require(total + " > " + e.number(0))

@@ -180,6 +180,9 @@ func keyUse(old, cur map[string]events.DynamoDBAttributeValue) ([]contribution, 
 		return nil, nil
 	}
 	at := number(cur, "lastUsed")
+	if c.Allowed < 0 && number(cur, "returnedUse") != number(old, "returnedUse") {
+		at = number(cur, "returnedUse") // a use given back: out of its own hour
+	}
 	if at <= 0 {
 		return nil, fmt.Errorf("a use without lastUsed")
 	}

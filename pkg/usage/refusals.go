@@ -21,9 +21,17 @@ import (
 // FlushEvery is how often a container writes its refusal counts at most.
 const FlushEvery = 5 * time.Second
 
-// maxEntries bounds one flush (and the memory a container holds between
-// flushes): past it, a flush is due at once.
+// maxEntries makes a flush due at once, however soon, so that a container
+// holds few between flushes.
 const maxEntries = 2000
+
+// entriesPerItem bounds one written item: an entry is some 250 bytes of
+// JSON (up to about 400 with the longest owner), and an item holds 400 KB.
+const entriesPerItem = 500
+
+// flushBudget bounds a flush: the decision it runs beside waits for it, and
+// a flush that fails (throttled, slow) keeps its counts for the next.
+const flushBudget = time.Second
 
 // RefusalEntry is the refusals of one key (or, with no KeyID, of unknown
 // keys in a project) within one hour.
@@ -104,7 +112,8 @@ func (c *RefusalCounter) FlushDue(ctx context.Context, now time.Time) {
 	}
 }
 
-// Flush writes the pending counts now, as at shutdown.
+// Flush writes the pending counts now, as at shutdown, in items of at most
+// entriesPerItem, within flushBudget.
 func (c *RefusalCounter) Flush(ctx context.Context, now time.Time) {
 	c.mu.Lock()
 	if len(c.pending) == 0 || c.flushing {
@@ -117,23 +126,34 @@ func (c *RefusalCounter) Flush(ctx context.Context, now time.Time) {
 	seq := c.seq
 	c.mu.Unlock()
 
-	entries := make([]RefusalEntry, 0, len(batch))
-	for _, e := range batch {
-		entries = append(entries, *e)
+	ctx, cancel := context.WithTimeout(ctx, flushBudget)
+	defer cancel()
+	keys := make([]entryKey, 0, len(batch))
+	for k := range batch {
+		keys = append(keys, k)
 	}
-	err := c.sink.PutRefusals(ctx, c.container, seq, entries)
+	var failed []entryKey
+	for start := 0; start < len(keys); start += entriesPerItem {
+		part := keys[start:min(len(keys), start+entriesPerItem)]
+		entries := make([]RefusalEntry, len(part))
+		for i, k := range part {
+			entries[i] = *batch[k]
+		}
+		if err := c.sink.PutRefusals(ctx, c.container, seq+int64(start/entriesPerItem), entries); err != nil {
+			c.log.ErrorContext(ctx, "refusal counts not written; kept for the next flush", "entries", len(entries), "error", err.Error())
+			failed = append(failed, part...)
+		}
+	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.flushing = false
-	if err != nil {
-		c.log.ErrorContext(ctx, "refusal counts not written; kept for the next flush", "entries", len(entries), "error", err.Error())
-		for k, e := range batch {
-			if p, ok := c.pending[k]; ok {
-				p.Counts.Add(e.Counts)
-			} else {
-				c.pending[k] = e
-			}
+	c.seq += int64(len(keys) / entriesPerItem) // the items' numbers, past the first
+	for _, k := range failed {
+		if p, ok := c.pending[k]; ok {
+			p.Counts.Add(batch[k].Counts)
+		} else {
+			c.pending[k] = batch[k]
 		}
 	}
 }

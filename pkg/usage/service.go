@@ -89,8 +89,9 @@ func parseTime(field, s string, def time.Time) (time.Time, error) {
 		return def, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		return time.Time{}, &keys.InvalidError{Field: field, Message: "want an RFC 3339 time such as 2030-01-02T15:00:00Z"}
+	// Buckets are stored under 10-digit Unix seconds: up to 2286.
+	if err != nil || t.Year() < 1970 || t.Unix() >= 1e10 {
+		return time.Time{}, &keys.InvalidError{Field: field, Message: "want an RFC 3339 time from 1970 to 2286, such as 2030-01-02T15:00:00Z"}
 	}
 	return t, nil
 }
