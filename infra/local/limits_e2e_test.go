@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // limitsWalkthrough runs the README's "Limits and credits" examples,
@@ -65,5 +66,30 @@ func limitsWalkthrough(t *testing.T, base, admin string) {
 	r = call(t, "POST", base+"/v1/verify", bearer(admin), `{"key":"`+created.Key+`"}`)
 	if !strings.Contains(string(r.Data), `{"name":"daily","owner":true,"limit":1000,"remaining":999`) {
 		t.Errorf("verify after the owner's limits: %s, want the owner's daily limit counted", r.Data)
+	}
+
+	// The README's usage examples: make run's aggregator, on DynamoDB
+	// Local's stream, puts these uses in the key's series within seconds.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r = call(t, "GET", base+"/v1/api-keys/"+created.ID+"/usage", bearer(admin), "")
+		var s struct{ Buckets []struct{ Allowed, UsageExceeded int64 } }
+		if r.status != 200 || json.Unmarshal(r.Data, &s) != nil {
+			t.Fatalf("key usage: %d %s", r.status, r.raw)
+		}
+		var allowed int64
+		for _, b := range s.Buckets {
+			allowed += b.Allowed
+		}
+		if allowed >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s the key's usage shows %d allowed, want its 3 allowed uses: %s", allowed, r.raw)
+		}
+	}
+	for _, target := range []string{"/v1/owners/acme_corp/usage?granularity=day", "/v1/usage?groupBy=owner&limit=10"} {
+		if r = call(t, "GET", base+target, bearer(admin), ""); r.status != 200 {
+			t.Errorf("GET %s: %d %s", target, r.status, r.raw)
+		}
 	}
 }
