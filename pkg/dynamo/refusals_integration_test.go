@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +58,27 @@ func TestRefusalsAreFlushedInBatches(t *testing.T) {
 	}
 	if len(out.Items) != 2 {
 		t.Errorf("%d refusal items, want 2: the flush and the one at shutdown", len(out.Items))
+	}
+}
+
+// A refusal item written again under its number (its first write timed out
+// after DynamoDB stored it) succeeds and stores nothing: counted once.
+func TestRefusalItemIsStoredOnce(t *testing.T) {
+	e := newDBEnv(t)
+	store := dynamo.New(e.raw, e.table)
+	first := []usage.RefusalEntry{{Project: "acme", KeyID: "key_1", Hour: 3600, Counts: usage.Counts{RateLimited: 1}}}
+	again := []usage.RefusalEntry{{Project: "acme", KeyID: "key_1", Hour: 3600, Counts: usage.Counts{RateLimited: 9}}}
+	for _, entries := range [][]usage.RefusalEntry{first, again} {
+		if err := store.PutRefusals(context.Background(), "c1", 7, entries); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := e.raw.Scan(context.Background(), &dynamodb.ScanInput{TableName: &e.table, FilterExpression: aws.String("begins_with(pk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "REFUSALS#"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != 1 || !strings.Contains(out.Items[0]["entries"].(*types.AttributeValueMemberS).Value, `"rateLimited":1`) {
+		t.Errorf("items %v, want the first write alone", out.Items)
 	}
 }

@@ -229,7 +229,7 @@ func countsOf(item map[string]types.AttributeValue) usage.Counts {
 }
 
 // PutRefusals writes one flush of an authorizer's refusal counts, for the
-// stream to carry to the aggregator; the item itself lives a day.
+// stream to carry to the aggregator, once; the item itself lives a day.
 func (s *Store) PutRefusals(ctx context.Context, container string, seq int64, entries []usage.RefusalEntry) error {
 	raw, err := json.Marshal(entries)
 	if err != nil {
@@ -243,6 +243,13 @@ func (s *Store) PutRefusals(ctx context.Context, container string, seq int64, en
 			"entries": &types.AttributeValueMemberS{Value: string(raw)},
 			attrTTL:   numberValue(time.Now().Add(24 * time.Hour).Unix()),
 		},
+		// Once: a write again of an item stored already (its first write
+		// timed out after DynamoDB stored it) stores nothing.
+		ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")"),
 	})
+	var stored *types.ConditionalCheckFailedException
+	if errors.As(err, &stored) {
+		return nil
+	}
 	return storeError("write refusal counts", err)
 }

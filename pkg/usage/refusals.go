@@ -45,7 +45,8 @@ type RefusalEntry struct {
 }
 
 // RefusalSink stores a flush; pkg/dynamo writes it as one item that the
-// stream carries to the aggregator.
+// stream carries to the aggregator, once per container and number: a
+// second write of the same item succeeds and stores nothing.
 type RefusalSink interface {
 	PutRefusals(ctx context.Context, container string, seq int64, entries []RefusalEntry) error
 }
@@ -56,12 +57,27 @@ type RefusalCounter struct {
 	log       *slog.Logger
 	container string
 
-	mu        sync.Mutex
-	pending   map[entryKey]*RefusalEntry
+	mu      sync.Mutex
+	pending map[entryKey]*RefusalEntry
+	// unsent are items made of pending counts whose write has not been
+	// confirmed. One is written again under its own number, which the
+	// sink stores once: a write that timed out after DynamoDB stored it
+	// counts nothing twice.
+	unsent    []refusalItem
 	lastFlush time.Time
 	seq       int64
 	flushing  bool
 }
+
+type refusalItem struct {
+	seq     int64
+	entries []RefusalEntry
+}
+
+// maxUnsent bounds what a container keeps while its writes fail (the
+// table throttled or unreachable): past it, the oldest items are dropped,
+// and said so.
+const maxUnsent = 20
 
 type entryKey struct {
 	project, keyID string
@@ -101,11 +117,11 @@ func (c *RefusalCounter) Record(project string, d authorizer.Decision, at time.T
 }
 
 // FlushDue writes the pending counts when FlushEvery has passed since the
-// last flush, or when too many are pending. A failed write keeps them for
-// the next.
+// last flush, or when too many are pending.
 func (c *RefusalCounter) FlushDue(ctx context.Context, now time.Time) {
 	c.mu.Lock()
-	due := len(c.pending) > 0 && !c.flushing && (now.Sub(c.lastFlush) >= FlushEvery || len(c.pending) >= maxEntries)
+	held := len(c.pending) > 0 || len(c.unsent) > 0
+	due := held && !c.flushing && (now.Sub(c.lastFlush) >= FlushEvery || len(c.pending) >= maxEntries)
 	c.mu.Unlock()
 	if due {
 		c.Flush(ctx, now)
@@ -113,47 +129,42 @@ func (c *RefusalCounter) FlushDue(ctx context.Context, now time.Time) {
 }
 
 // Flush writes the pending counts now, as at shutdown, in items of at most
-// entriesPerItem, within flushBudget.
+// entriesPerItem, and the items not confirmed before, within flushBudget.
+// An item whose write fails is kept, and written again, under its number.
 func (c *RefusalCounter) Flush(ctx context.Context, now time.Time) {
 	c.mu.Lock()
-	if len(c.pending) == 0 || c.flushing {
+	if c.flushing || len(c.pending) == 0 && len(c.unsent) == 0 {
 		c.mu.Unlock()
 		return
 	}
-	batch := c.pending
-	c.pending, c.flushing, c.lastFlush = map[entryKey]*RefusalEntry{}, true, now
-	c.seq++
-	seq := c.seq
+	entries := make([]RefusalEntry, 0, len(c.pending))
+	for _, e := range c.pending {
+		entries = append(entries, *e)
+	}
+	for start := 0; start < len(entries); start += entriesPerItem {
+		c.seq++
+		c.unsent = append(c.unsent, refusalItem{seq: c.seq, entries: entries[start:min(len(entries), start+entriesPerItem)]})
+	}
+	if drop := len(c.unsent) - maxUnsent; drop > 0 {
+		c.log.ErrorContext(ctx, "refusal counts dropped: their writes kept failing", "items", drop)
+		c.unsent = c.unsent[drop:]
+	}
+	items := c.unsent
+	c.pending, c.unsent, c.flushing, c.lastFlush = map[entryKey]*RefusalEntry{}, nil, true, now
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(ctx, flushBudget)
 	defer cancel()
-	keys := make([]entryKey, 0, len(batch))
-	for k := range batch {
-		keys = append(keys, k)
-	}
-	var failed []entryKey
-	for start := 0; start < len(keys); start += entriesPerItem {
-		part := keys[start:min(len(keys), start+entriesPerItem)]
-		entries := make([]RefusalEntry, len(part))
-		for i, k := range part {
-			entries[i] = *batch[k]
-		}
-		if err := c.sink.PutRefusals(ctx, c.container, seq+int64(start/entriesPerItem), entries); err != nil {
-			c.log.ErrorContext(ctx, "refusal counts not written; kept for the next flush", "entries", len(entries), "error", err.Error())
-			failed = append(failed, part...)
+	var failed []refusalItem
+	for _, item := range items {
+		if err := c.sink.PutRefusals(ctx, c.container, item.seq, item.entries); err != nil {
+			c.log.ErrorContext(ctx, "refusal counts not written; kept for the next flush", "entries", len(item.entries), "error", err.Error())
+			failed = append(failed, item)
 		}
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.flushing = false
-	c.seq += int64(len(keys) / entriesPerItem) // the items' numbers, past the first
-	for _, k := range failed {
-		if p, ok := c.pending[k]; ok {
-			p.Counts.Add(batch[k].Counts)
-		} else {
-			c.pending[k] = batch[k]
-		}
-	}
+	c.unsent = append(failed, c.unsent...)
 }

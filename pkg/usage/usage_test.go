@@ -184,19 +184,22 @@ func TestAggregateRefusalFlush(t *testing.T) {
 	}
 }
 
+// spySink records the items written, by number, storing each once as
+// pkg/dynamo does; it fails on cue.
 type spySink struct {
 	mu      sync.Mutex
 	flushes [][]RefusalEntry
+	seqs    []int64
 	fail    bool
 }
 
-func (s *spySink) PutRefusals(_ context.Context, _ string, _ int64, entries []RefusalEntry) error {
+func (s *spySink) PutRefusals(_ context.Context, _ string, seq int64, entries []RefusalEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail {
 		return errors.New("throttled")
 	}
-	s.flushes = append(s.flushes, entries)
+	s.flushes, s.seqs = append(s.flushes, entries), append(s.seqs, seq)
 	return nil
 }
 
@@ -215,11 +218,14 @@ func TestRefusalCounterFlushesAtMostEveryFewSeconds(t *testing.T) {
 		t.Fatalf("flushes %+v, want one of the key's and the unknown key's counts", sink.flushes)
 	}
 	sink.fail = true
-	c.FlushDue(context.Background(), now.Add(FlushEvery)) // fails: the counts stay
+	c.FlushDue(context.Background(), now.Add(FlushEvery)) // fails: the item stays, under its number
 	sink.fail = false
 	c.Record("", authorizer.Decision{Outcome: authorizer.IPNotAllowed, Key: k}, now)
 	c.Flush(context.Background(), now.Add(FlushEvery+time.Second))
-	if len(sink.flushes) != 2 || len(sink.flushes[1]) != 1 || sink.flushes[1][0].Counts.IPNotAllowed != 2 {
-		t.Errorf("after a failed flush: %+v, want the 2 IP refusals in one entry", sink.flushes)
+	if len(sink.flushes) != 3 || sink.seqs[1] != 2 || sink.seqs[2] != 3 {
+		t.Fatalf("after a failed flush: items %v, want the failed one (2) written again, then the new one (3)", sink.seqs)
+	}
+	if sink.flushes[1][0].Counts.IPNotAllowed+sink.flushes[2][0].Counts.IPNotAllowed != 2 {
+		t.Errorf("after a failed flush: %+v, want the 2 IP refusals, each once", sink.flushes[1:])
 	}
 }
