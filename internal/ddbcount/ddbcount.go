@@ -114,10 +114,6 @@ func askCapacity(params any) any {
 		cp := *p
 		cp.ReturnConsumedCapacity = orIndexes(cp.ReturnConsumedCapacity)
 		return &cp
-	case *dynamodb.TransactWriteItemsInput:
-		cp := *p
-		cp.ReturnConsumedCapacity = orIndexes(cp.ReturnConsumedCapacity)
-		return &cp
 	}
 	return params
 }
@@ -139,25 +135,8 @@ func consumed(result any) *types.ConsumedCapacity {
 		return r.ConsumedCapacity
 	case *dynamodb.DeleteItemOutput:
 		return r.ConsumedCapacity
-	case *dynamodb.TransactWriteItemsOutput:
-		return sumCapacity(r.ConsumedCapacity)
 	}
 	return nil
-}
-
-// sumCapacity is a transaction's capacity, over every table it wrote.
-func sumCapacity(ccs []types.ConsumedCapacity) *types.ConsumedCapacity {
-	if len(ccs) == 0 {
-		return nil
-	}
-	var total, table float64
-	for _, cc := range ccs {
-		total += aws.ToFloat64(cc.CapacityUnits)
-		if cc.Table != nil {
-			table += aws.ToFloat64(cc.Table.CapacityUnits)
-		}
-	}
-	return &types.ConsumedCapacity{CapacityUnits: &total, Table: &types.Capacity{CapacityUnits: &table}}
 }
 
 func (c *Counter) add(op string) {

@@ -101,6 +101,12 @@ func TestAccesses(t *testing.T) {
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "x"}}}); err != nil {
 		t.Fatal(err)
 	}
+	// On the table, a Query's partition is its key condition's.
+	if _, err := client.Query(ctx, &dynamodb.QueryInput{TableName: &table, KeyConditionExpression: aws.String("#p = :p AND begins_with(sk, :s)"),
+		ExpressionAttributeNames:  map[string]string{"#p": "pk"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "USAGE#x"}, ":s": &types.AttributeValueMemberS{Value: "h"}}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key("CONFIG")}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +120,7 @@ func TestAccesses(t *testing.T) {
 		{Operation: tx, Action: "dynamodb:ConditionCheckItem", Table: table, PartitionKeys: []string{"KEY#c"}},
 		{Operation: tx, Action: "dynamodb:DeleteItem", Table: table, PartitionKeys: []string{"KEY#d"}},
 		{Operation: "Query", Action: "dynamodb:Query", Table: table, Index: "gsi1"},
+		{Operation: "Query", Action: "dynamodb:Query", Table: table, PartitionKeys: []string{"USAGE#x"}},
 		{Operation: "GetItem", Action: "dynamodb:GetItem", Table: table, PartitionKeys: []string{"CONFIG"}},
 		{Operation: "BatchGetItem", Action: "dynamodb:BatchGetItem", Table: table, PartitionKeys: []string{"KEY#a", "KEY#b"}},
 	}
