@@ -53,18 +53,30 @@ const (
 	maxPartRetries = 3
 )
 
-func seriesKey(s usage.Series, g usage.Granularity, start time.Time) map[string]types.AttributeValue {
-	return itemKey("USAGE#KEY#"+s.Project+"#"+s.KeyID, fmt.Sprintf("%s#%010d", g.Code(), start.Unix()))
+// Key builders of usage items: a key's series, and its project's listing.
+func seriesPK(s usage.Series) string { return "USAGE#KEY#" + s.Project + "#" + s.KeyID }
+func seriesSK(g usage.Granularity, start time.Time) string {
+	return fmt.Sprintf("%s#%010d", g.Code(), start.Unix())
 }
-
 func projectUsagePK(project string, g usage.Granularity) string {
 	return "USAGE#PROJECT#" + project + "#" + g.Code()
+}
+func listingSK(start time.Time, keyID string) string {
+	return fmt.Sprintf("%010d#%s", start.Unix(), keyID)
+}
+
+// listingRange is the sort-key range of a listing's buckets from from to
+// to, every key of each.
+func listingRange(from, to time.Time) (string, string) {
+	return listingSK(from, ""), listingSK(to, "\U0010FFFF")
 }
 
 // AddUsage writes add to the key's bucket and to its project's listing.
 func (s *Store) AddUsage(ctx context.Context, add usage.Add) error {
-	listed := itemKey(projectUsagePK(add.Series.Project, add.Granularity), fmt.Sprintf("%010d#%s", add.Start.Unix(), add.Series.KeyID))
-	for _, key := range []map[string]types.AttributeValue{seriesKey(add.Series, add.Granularity, add.Start), listed} {
+	for _, key := range []map[string]types.AttributeValue{
+		itemKey(seriesPK(add.Series), seriesSK(add.Granularity, add.Start)),
+		itemKey(projectUsagePK(add.Series.Project, add.Granularity), listingSK(add.Start, add.Series.KeyID)),
+	} {
 		if err := s.addParts(ctx, key, add); err != nil {
 			return err
 		}
@@ -125,9 +137,8 @@ func (s *Store) addParts(ctx context.Context, key map[string]types.AttributeValu
 
 // Buckets reads a key's (or unknown keys') buckets between two starts, inclusive.
 func (s *Store) Buckets(ctx context.Context, series usage.Series, g usage.Granularity, from, to, now time.Time) ([]usage.Bucket, error) {
-	pk := seriesKey(series, g, from)[attrPK].(*types.AttributeValueMemberS).Value
 	var out []usage.Bucket
-	err := s.queryRange(ctx, pk, fmt.Sprintf("%s#%010d", g.Code(), from.Unix()), fmt.Sprintf("%s#%010d", g.Code(), to.Unix()), now, func(item map[string]types.AttributeValue) {
+	err := s.queryRange(ctx, seriesPK(series), seriesSK(g, from), seriesSK(g, to), now, func(item map[string]types.AttributeValue) {
 		sk := stringAttr(item, attrSK)
 		start, err := strconv.ParseInt(sk[2:], 10, 64)
 		if err == nil {
@@ -143,7 +154,8 @@ func (s *Store) Buckets(ctx context.Context, series usage.Series, g usage.Granul
 func (s *Store) OwnerBuckets(ctx context.Context, project, owner string, g usage.Granularity, from, to, now time.Time) ([]usage.Bucket, error) {
 	byStart := map[int64]*usage.Bucket{}
 	var order []int64
-	err := s.queryRange(ctx, projectUsagePK(project, g), fmt.Sprintf("%010d#", from.Unix()), fmt.Sprintf("%010d#\U0010FFFF", to.Unix()), now, func(item map[string]types.AttributeValue) {
+	first, last := listingRange(from, to)
+	err := s.queryRange(ctx, projectUsagePK(project, g), first, last, now, func(item map[string]types.AttributeValue) {
 		if stringAttr(item, attrOwner) != owner {
 			return
 		}
@@ -170,7 +182,8 @@ func (s *Store) OwnerBuckets(ctx context.Context, project, owner string, g usage
 func (s *Store) KeyTotals(ctx context.Context, project string, g usage.Granularity, from, to, now time.Time) ([]usage.KeyTotal, error) {
 	byKey := map[string]*usage.KeyTotal{}
 	var order []string
-	err := s.queryRange(ctx, projectUsagePK(project, g), fmt.Sprintf("%010d#", from.Unix()), fmt.Sprintf("%010d#\U0010FFFF", to.Unix()), now, func(item map[string]types.AttributeValue) {
+	first, last := listingRange(from, to)
+	err := s.queryRange(ctx, projectUsagePK(project, g), first, last, now, func(item map[string]types.AttributeValue) {
 		id := stringAttr(item, attrMember)
 		t, ok := byKey[id]
 		if !ok {
