@@ -116,10 +116,12 @@ type RefusalRecorder interface {
 	// Record counts one decision, if it is a refusal; project is the
 	// request's, "" at the gateway.
 	Record(project string, d Decision, at time.Time)
-	// FlushDue writes the counts if a flush is due, within a short budget
-	// and ctx. The authorizer runs it beside its own write and waits for
-	// it, so that it adds no latency unless it is the slower of the two.
-	FlushDue(ctx context.Context, now time.Time)
+	// FlushDue starts writing the counts, within a short budget and ctx,
+	// if a flush is due, and returns a channel closed once it is done; nil
+	// when none is due. The authorizer starts it before its own write and
+	// waits for it after, so that it adds no latency unless it is the
+	// slower of the two.
+	FlushDue(ctx context.Context, now time.Time) <-chan struct{}
 }
 
 // Option changes an Authorizer, for tests.
@@ -144,20 +146,16 @@ func New(cfg keys.Config, store Store, log *slog.Logger, opts ...Option) *Author
 // store failed: the caller must refuse (fail closed).
 func (a *Authorizer) Decide(ctx context.Context, req Request) (Decision, error) {
 	start := a.now()
-	var flushed chan struct{}
+	var flushed <-chan struct{}
 	if a.refusals != nil {
-		flushed = make(chan struct{})
-		go func() {
-			defer close(flushed)
-			a.refusals.FlushDue(ctx, start) // bounded by the recorder, and by ctx
-		}()
+		flushed = a.refusals.FlushDue(ctx, start)
 	}
 	d, err := a.authorize(ctx, req, start)
 	a.logDecision(ctx, req, d, err, a.now().Sub(start))
-	if a.refusals != nil {
-		if err == nil {
-			a.refusals.Record(req.Project, d, start)
-		}
+	if a.refusals != nil && err == nil {
+		a.refusals.Record(req.Project, d, start)
+	}
+	if flushed != nil {
 		<-flushed // Lambda freezes the process after the answer: no write may be left running
 	}
 	return d, err

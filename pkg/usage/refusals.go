@@ -116,16 +116,24 @@ func (c *RefusalCounter) Record(project string, d authorizer.Decision, at time.T
 	p.Counts.Add(counts)
 }
 
-// FlushDue writes the pending counts when FlushEvery has passed since the
-// last flush, or when too many are pending.
-func (c *RefusalCounter) FlushDue(ctx context.Context, now time.Time) {
+// FlushDue starts writing the pending counts when FlushEvery has passed
+// since the last flush, or when too many are pending, and returns a
+// channel closed once it is done; nil when no flush is due, so that a
+// decision with no flush to wait for starts nothing.
+func (c *RefusalCounter) FlushDue(ctx context.Context, now time.Time) <-chan struct{} {
 	c.mu.Lock()
 	held := len(c.pending) > 0 || len(c.unsent) > 0
 	due := held && !c.flushing && (now.Sub(c.lastFlush) >= FlushEvery || len(c.pending) >= maxEntries)
 	c.mu.Unlock()
-	if due {
-		c.Flush(ctx, now)
+	if !due {
+		return nil
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Flush(ctx, now)
+	}()
+	return done
 }
 
 // Flush writes the pending counts now, as at shutdown, in items of at most

@@ -47,7 +47,9 @@ func TestRefusalCounterConcurrent(t *testing.T) {
 				c.Record("", authorizer.Decision{Outcome: authorizer.RateLimited, Key: k}, at.Add(time.Duration(i)*time.Second))
 				recorded.Add(1)
 				if i%50 == 0 {
-					c.FlushDue(context.Background(), at.Add(time.Duration(i)*time.Minute))
+					if done := c.FlushDue(context.Background(), at.Add(time.Duration(i)*time.Minute)); done != nil {
+						<-done
+					}
 				}
 				if i%97 == 0 {
 					c.Flush(context.Background(), at)

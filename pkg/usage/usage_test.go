@@ -203,6 +203,13 @@ func (s *spySink) PutRefusals(_ context.Context, _ string, seq int64, entries []
 	return nil
 }
 
+// flushDueForTest runs c's flush, if one is due, to its end.
+func (c *RefusalCounter) flushDueForTest(ctx context.Context, now time.Time) {
+	if done := c.FlushDue(ctx, now); done != nil {
+		<-done
+	}
+}
+
 func TestRefusalCounterFlushesAtMostEveryFewSeconds(t *testing.T) {
 	sink := &spySink{}
 	c := NewRefusalCounter(sink, slog.New(slog.DiscardHandler))
@@ -211,14 +218,14 @@ func TestRefusalCounterFlushesAtMostEveryFewSeconds(t *testing.T) {
 	c.Record("", authorizer.Decision{Outcome: authorizer.Allowed, Key: k}, now) // not a refusal
 	c.Record("", authorizer.Decision{Outcome: authorizer.MalformedKey}, now)    // no key was presented
 	c.Record("acme", authorizer.Decision{Outcome: authorizer.NotFound}, now)
-	c.FlushDue(context.Background(), now)
+	c.flushDueForTest(context.Background(), now)
 	c.Record("", authorizer.Decision{Outcome: authorizer.IPNotAllowed, Key: k}, now)
-	c.FlushDue(context.Background(), now.Add(FlushEvery-time.Millisecond)) // too soon
+	c.flushDueForTest(context.Background(), now.Add(FlushEvery-time.Millisecond)) // too soon
 	if len(sink.flushes) != 1 || len(sink.flushes[0]) != 2 {
 		t.Fatalf("flushes %+v, want one of the key's and the unknown key's counts", sink.flushes)
 	}
 	sink.fail = true
-	c.FlushDue(context.Background(), now.Add(FlushEvery)) // fails: the item stays, under its number
+	c.flushDueForTest(context.Background(), now.Add(FlushEvery)) // fails: the item stays, under its number
 	sink.fail = false
 	c.Record("", authorizer.Decision{Outcome: authorizer.IPNotAllowed, Key: k}, now)
 	c.Flush(context.Background(), now.Add(FlushEvery+time.Second))
