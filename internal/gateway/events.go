@@ -39,7 +39,7 @@ func (g *Gateway) authorizerEvent(req *incoming) events.APIGatewayCustomAuthoriz
 
 // proxyEvent is the Lambda proxy integration event API Gateway sends the
 // route's function, with what the authorizer granted.
-func (g *Gateway) proxyEvent(req *incoming, allowed allowance) events.APIGatewayProxyRequest {
+func (g *Gateway) proxyEvent(req *incoming, allowed *allowance) events.APIGatewayProxyRequest {
 	ev := events.APIGatewayProxyRequest{
 		Resource: req.route.Path,
 		// A REST API hands on the path as the client sent it, still
@@ -68,6 +68,9 @@ func (g *Gateway) proxyEvent(req *incoming, allowed allowance) events.APIGateway
 			RequestTimeEpoch: req.at.UnixMilli(),
 			APIID:            g.apiID,
 		},
+	}
+	if allowed == nil { // a public route: no authorizer ran
+		return ev
 	}
 	// API Gateway adds the principal and the authorizer's latency in
 	// milliseconds, a number, to the authorizer's context.

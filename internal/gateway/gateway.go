@@ -202,9 +202,13 @@ func (g *Gateway) serve(ctx context.Context, req *incoming) response {
 	}
 	req.route, req.pathParameters = route, params
 
-	allowed, refusal := g.authorizeRequest(ctx, req)
-	if refusal != nil {
-		return *refusal
+	var allowed *allowance
+	if !route.Public {
+		a, refusal := g.authorizeRequest(ctx, req)
+		if refusal != nil {
+			return *refusal
+		}
+		allowed = &a
 	}
 	fctx, cancel := context.WithTimeout(ctx, min(g.timeouts[route.Function], integrationTimeout))
 	defer cancel()

@@ -442,8 +442,7 @@ func TestNew(t *testing.T) {
 		{"no authorizer", func(c *gateway.Config) { c.Authorizer = nil }, "no authorizer"},
 		// What keygate's template does not use of API Gateway, New refuses.
 		{"the ANY method", withRoute(samtemplate.Route{Method: "ANY", Path: "/v1/things"}), "does not serve the ANY method"},
-		{"a greedy path parameter", withRoute(samtemplate.Route{Method: "GET", Path: "/v1/files/{path+}"}), "greedy path parameter"},
-		{"a public route", withRoute(samtemplate.Route{Method: "GET", Path: "/v1/health", Public: true}), "without authorizer"},
+		{"a greedy path parameter mid-path", withRoute(samtemplate.Route{Method: "GET", Path: "/v1/{path+}/x"}), "greedy path parameter before"},
 		{"a response left to DEFAULT_4XX", withResponses(func(rs map[string]samtemplate.GatewayResponse) {
 			delete(rs, "REQUEST_TOO_LARGE")
 		}), "GatewayResponses.REQUEST_TOO_LARGE"},

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/internal/samtemplate"
@@ -40,13 +41,12 @@ func newResources(routes []samtemplate.Route) ([]*resource, error) {
 // does not use, and so the local gateway leaves out, or is "". Refusing
 // such a route beats serving it otherwise than API Gateway would.
 func unsupported(r samtemplate.Route) string {
+	segments := strings.Split(r.Path, "/")
 	switch {
 	case r.Method == "ANY":
 		return "the ANY method"
-	case strings.Contains(r.Path, "+}"):
-		return "a greedy path parameter"
-	case r.Public:
-		return "a route without authorizer (Auth: Authorizer: NONE)"
+	case slices.ContainsFunc(segments[:len(segments)-1], isGreedy):
+		return "a greedy path parameter before the path's last segment"
 	}
 	return ""
 }
@@ -70,7 +70,7 @@ func (g *Gateway) match(method string, u *url.URL) (samtemplate.Route, map[strin
 	var bestParams map[string]string
 	for _, res := range g.resources {
 		literal, params, ok := res.match(segments)
-		if ok && (best == nil || moreSpecific(literal, bestLiteral)) {
+		if ok && (best == nil || moreSpecific(res, literal, best, bestLiteral)) {
 			best, bestLiteral, bestParams = res, literal, params
 		}
 	}
@@ -83,7 +83,17 @@ func (g *Gateway) match(method string, u *url.URL) (samtemplate.Route, map[strin
 
 // match matches the resource against a request path's segments; literal
 // tells which segments matched literally rather than as a path parameter.
+// A greedy last parameter ({proxy+}) takes the rest of the path, at least
+// one segment, slashes and all.
 func (res *resource) match(segments []string) (literal []bool, params map[string]string, ok bool) {
+	if res.greedy() {
+		n := len(res.segments) - 1
+		if len(segments) <= n {
+			return nil, nil, false
+		}
+		rest := strings.Join(segments[n:], "/")
+		segments = append(slices.Clone(segments[:n]), rest)
+	}
 	if len(segments) != len(res.segments) {
 		return nil, nil, false
 	}
@@ -95,7 +105,7 @@ func (res *resource) match(segments []string) (literal []bool, params map[string
 			if params == nil {
 				params = map[string]string{}
 			}
-			params[strings.TrimSuffix(name, "}")] = segments[i]
+			params[strings.TrimSuffix(strings.TrimSuffix(name, "}"), "+")] = segments[i]
 		case !isParam && pattern == segments[i]:
 			literal[i] = true
 		default:
@@ -105,13 +115,24 @@ func (res *resource) match(segments []string) (literal []bool, params map[string
 	return literal, params, true
 }
 
-// moreSpecific compares two matches of one path: API Gateway prefers, from
-// the left, a literal segment to a path parameter.
-func moreSpecific(a, b []bool) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i]
+// greedy reports whether the resource ends in a greedy path parameter.
+func (res *resource) greedy() bool { return isGreedy(res.segments[len(res.segments)-1]) }
+
+func isGreedy(segment string) bool {
+	return strings.HasPrefix(segment, "{") && strings.HasSuffix(segment, "+}")
+}
+
+// moreSpecific compares two matches of one path: API Gateway prefers any
+// resource to a greedy one, then, from the left, a literal segment to a
+// path parameter.
+func moreSpecific(a *resource, aLiteral []bool, b *resource, bLiteral []bool) bool {
+	if a.greedy() != b.greedy() {
+		return b.greedy()
+	}
+	for i := range min(len(aLiteral), len(bLiteral)) {
+		if aLiteral[i] != bLiteral[i] {
+			return aLiteral[i]
 		}
 	}
-	return false
+	return len(aLiteral) > len(bLiteral)
 }

@@ -55,3 +55,57 @@ func TestLiteralSegmentsWin(t *testing.T) {
 		}
 	}
 }
+
+// A greedy path parameter ({proxy+}) takes the rest of the path, one
+// segment or more, and loses to any other resource that matches; a public
+// route (Auth: Authorizer: NONE) runs no authorizer, and its function gets
+// no authorizer context.
+func TestGreedyAndPublicRoutes(t *testing.T) {
+	keygate := template(t)
+	tpl := &samtemplate.Template{StageName: keygate.StageName, GatewayResponses: keygate.GatewayResponses}
+	for _, r := range []samtemplate.Route{
+		{Method: "GET", Path: "/site/{proxy+}", Public: true},
+		{Method: "GET", Path: "/site/{page}/edit"},
+		{Method: "GET", Path: "/site", Public: true},
+		{Method: "GET", Path: "/api/{proxy+}"},
+	} {
+		r.Function = r.Method + " " + r.Path
+		tpl.Functions = append(tpl.Functions, samtemplate.Function{Name: r.Function, Routes: []samtemplate.Route{r}, Timeout: time.Second})
+	}
+	rec := &recorder{}
+	auth := &allowing{}
+	srv := serveTemplate(t, tpl, auth.authorize, rec, nil)
+	for _, tc := range []struct {
+		path, function string // "" for no route
+		params         map[string]string
+		authorized     bool
+	}{
+		{"/site", "GET /site", nil, false},
+		{"/site/a", "GET /site/{proxy+}", map[string]string{"proxy": "a"}, false},
+		{"/site/a/b/c", "GET /site/{proxy+}", map[string]string{"proxy": "a/b/c"}, false},
+		{"/site/a/edit", "GET /site/{page}/edit", map[string]string{"page": "a"}, true}, // not the greedy one
+		{"/api/v1/x", "GET /api/{proxy+}", map[string]string{"proxy": "v1/x"}, true},
+		{"/api", "", nil, false}, // a greedy parameter takes at least one segment
+	} {
+		before := len(auth.events)
+		r := do(t, srv, "GET", tc.path, nil, nil)
+		if tc.function == "" {
+			if r.status != 404 {
+				t.Errorf("GET %s: got %d %s, want 404", tc.path, r.status, r.body)
+			}
+			continue
+		}
+		var served string
+		if r.status != 200 || json.Unmarshal(r.Data, &served) != nil || served != tc.function {
+			t.Errorf("GET %s: got %d %s, want function %s", tc.path, r.status, r.body, tc.function)
+			continue
+		}
+		ev := rec.last(t, tc.function)
+		if !maps.Equal(ev.PathParameters, tc.params) {
+			t.Errorf("GET %s: pathParameters %v, want %v", tc.path, ev.PathParameters, tc.params)
+		}
+		if ran := len(auth.events) > before; ran != tc.authorized || (ev.RequestContext.Authorizer != nil) != tc.authorized {
+			t.Errorf("GET %s: authorizer ran %v, context %v; want authorized %v", tc.path, ran, ev.RequestContext.Authorizer, tc.authorized)
+		}
+	}
+}
