@@ -32,6 +32,10 @@ const (
 type Request struct {
 	// Key is the raw API key presented. It is hashed, never logged.
 	Key string
+	// Held, when set instead of Key, presents a key by what a console
+	// session recorded of it at sign-in (pkg/console), which never keeps
+	// the raw key. The decision is the same as for the raw key.
+	Held *HeldKey
 	// Project, when set, restricts the decision to keys of that project: a
 	// key of another project is NotFound and not counted (verify).
 	Project string
@@ -45,6 +49,12 @@ type Request struct {
 	// Cost is what the request spends of the key's credits (and its
 	// owner's); 0 spends nothing.
 	Cost int64
+}
+
+// HeldKey is a key known by its hash and tier rather than its raw value.
+type HeldKey struct {
+	Hash [32]byte
+	Tier string // the tier's name
 }
 
 // Decision is an authorization's result.
@@ -170,14 +180,10 @@ func (a *Authorizer) refuseUnread(ctx context.Context, req Request, o Outcome) D
 }
 
 func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) (Decision, error) {
-	if req.Key == "" {
-		return Decision{Outcome: MissingKey}, nil
+	hash, tier, outcome := a.presented(req)
+	if outcome != "" {
+		return Decision{Outcome: outcome}, nil
 	}
-	tier, ok := a.tierOf(req.Key)
-	if !ok {
-		return Decision{Outcome: MalformedKey}, nil
-	}
-	hash := token.Hash(req.Key)
 	id := token.ID(hash)
 	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, TierLimits: tier.RateLimits, Cost: req.Cost, Now: now}
 	used, err := a.store.UseKey(ctx, use)
@@ -239,14 +245,29 @@ func (a *Authorizer) returnUse(ctx context.Context, use UseRequest, used UseResu
 	}
 }
 
-// tierOf checks the key's shape and checksum and finds its tier, whose limit
-// the store's write enforces: all without any lookup.
-func (a *Authorizer) tierOf(key string) (keys.Tier, bool) {
-	parsed, err := token.Parse(key, a.cfg.KeyPrefix)
-	if err != nil {
-		return keys.Tier{}, false
+// presented is the request's key hash and tier, or the outcome refusing
+// it: a raw key's shape and checksum are checked and its tier found, whose
+// limits the store's write enforces, all without any lookup.
+func (a *Authorizer) presented(req Request) (hash [32]byte, tier keys.Tier, refused Outcome) {
+	if req.Held != nil {
+		tier, ok := a.cfg.TierByName(req.Held.Tier)
+		if !ok {
+			return hash, tier, MalformedKey // its tier is configured no more
+		}
+		return req.Held.Hash, tier, ""
 	}
-	return a.cfg.TierByCode(parsed.TierCode)
+	if req.Key == "" {
+		return hash, tier, MissingKey
+	}
+	parsed, err := token.Parse(req.Key, a.cfg.KeyPrefix)
+	if err != nil {
+		return hash, tier, MalformedKey
+	}
+	tier, ok := a.cfg.TierByCode(parsed.TierCode)
+	if !ok {
+		return hash, tier, MalformedKey
+	}
+	return token.Hash(req.Key), tier, ""
 }
 
 // logDecision writes one line per decision: never the raw key or its hash,

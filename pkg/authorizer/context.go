@@ -26,4 +26,7 @@ const (
 	ContextCreditsRemaining = "creditsRemaining"
 	ContextErrorCode        = "errorCode"
 	ContextRetryAfter       = "retryAfter" // seconds
+	// ContextSession is the console session a request came through; only
+	// the console sets it (pkg/console), never the authorizer.
+	ContextSession = "session"
 )

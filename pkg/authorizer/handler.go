@@ -104,7 +104,7 @@ func (h *Handler) REST(ctx context.Context, ev events.APIGatewayCustomAuthorizer
 	}
 	switch {
 	case d.Outcome == Allowed:
-		return policy(d.KeyID, "Allow", ev.MethodArn, allowContext(d)), nil
+		return policy(d.KeyID, "Allow", ev.MethodArn, AllowContext(d)), nil
 	case authenticatedRefusal(d.Outcome):
 		return policy(d.KeyID, "Deny", ev.MethodArn, denyContext(d)), nil
 	}
@@ -132,7 +132,7 @@ func (h *Handler) HTTP(ctx context.Context, ev events.APIGatewayV2CustomAuthoriz
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{}, err
 	}
 	if d.Outcome == Allowed {
-		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: allowContext(d)}, nil
+		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: AllowContext(d)}, nil
 	}
 	return events.APIGatewayV2CustomAuthorizerSimpleResponse{Context: denyContext(d)}, nil
 }
@@ -149,7 +149,7 @@ func (h *Handler) stagePolicy(d Decision, methodArn string) (events.APIGatewayCu
 	default:
 		return events.APIGatewayCustomAuthorizerResponse{}, errUnauthorized
 	}
-	resp := policy(d.KeyID, "Allow", stage+"/*", allowContext(d))
+	resp := policy(d.KeyID, "Allow", stage+"/*", AllowContext(d))
 	var denied []string
 	for _, route := range slices.Sorted(maps.Keys(h.routes)) {
 		if !d.Key.HoldsScopes(h.routes[route]) {
@@ -240,10 +240,10 @@ func policy(principal, effect, methodArn string, context map[string]any) events.
 	}
 }
 
-// allowContext is what the functions behind the gateway read about the
-// caller (httpapi.CallerFrom). Every value is a string, as API Gateway hands
-// REST API context values on.
-func allowContext(d Decision) map[string]any {
+// AllowContext is what the functions behind the gateway read about the
+// caller of an allowed decision (httpapi.CallerFrom). Every value is a
+// string, as API Gateway hands REST API context values on.
+func AllowContext(d Decision) map[string]any {
 	c := make(map[string]any, allowContextSize) // sized once: no growth on the hot path
 	c[ContextKeyID] = d.KeyID
 	c[ContextProject] = d.Key.Project
@@ -260,7 +260,7 @@ func allowContext(d Decision) map[string]any {
 	return c
 }
 
-// allowContextSize is how many values allowContext can set.
+// allowContextSize is how many values AllowContext can set.
 const allowContextSize = 11
 
 // setBudget sets the tightest rate limit and the credits left, which the

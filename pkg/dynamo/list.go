@@ -47,7 +47,7 @@ func keyPartition(project string, f keys.KeyFilter) partition {
 	default:
 		p = partition{index: indexByProject, pkAttr: attrGSI1PK, pkValue: projectPK(project), skAttr: attrGSI1SK}
 	}
-	p.query = strings.Join([]string{"keys", project, string(f.Status), f.Owner, f.Tier, f.CreatedBy}, "\x00")
+	p.query = f.Query(project)
 	p.startKey = func(sk, id string) map[string]types.AttributeValue {
 		k := itemKey(keyPK(id), keySK)
 		k[p.pkAttr] = &types.AttributeValueMemberS{Value: p.pkValue}
@@ -83,26 +83,48 @@ func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, st
 	if q.Filter.CreatedBy != "" && q.Filter.Owner != "" { // listed by creator: owner is a filter
 		filter = filter.And(expression.Name(attrOwner).Equal(expression.Value(q.Filter.Owner)))
 	}
-	items, next, err := s.page(ctx, keyPartition(q.Project, q.Filter), filter, q.Limit, q.Cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	ids := make([]string, len(items))
-	for i, item := range items {
-		ids[i] = keyIDFromPK(stringAttr(item, attrPK))
-	}
-	found, err := s.getKeys(ctx, ids)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]*keys.Key, 0, len(ids))
-	for _, id := range ids {
-		if k, ok := found[id]; ok && !k.GoneAt(q.Now) {
-			out = append(out, k)
+	p := keyPartition(q.Project, q.Filter)
+	cursor := q.Cursor
+	out := []*keys.Key{}
+	// A filter on what the index lacks (KeyFilter.Matches) reads on, page
+	// after page, until the page is full, the listing ends, or the rounds
+	// run out: then the page is short, with a cursor.
+	for round := 0; round < maxReadFilterRounds; round++ {
+		items, next, err := s.page(ctx, p, filter, q.Limit, cursor)
+		if err != nil {
+			return nil, "", err
 		}
+		ids := make([]string, len(items))
+		for i, item := range items {
+			ids[i] = keyIDFromPK(stringAttr(item, attrPK))
+		}
+		found, err := s.getKeys(ctx, ids)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, id := range ids {
+			k, ok := found[id]
+			if !ok || k.GoneAt(q.Now) || !q.Filter.Matches(k, q.Now) {
+				continue
+			}
+			out = append(out, k)
+			if len(out) == q.Limit && (i < len(ids)-1 || next != "") {
+				// Full: the next page starts after this key.
+				next, err := s.encodeCursor(ctx, p.query, stringAttr(items[i], p.skAttr))
+				return out, next, err
+			}
+		}
+		if next == "" || !q.Filter.ReadFiltered() {
+			return out, next, nil
+		}
+		cursor = next
 	}
-	return out, next, nil
+	return out, cursor, nil
 }
+
+// maxReadFilterRounds bounds the pages one listing reads to fill a page
+// that KeyFilter.Matches filters.
+const maxReadFilterRounds = 5
 
 // getKeys reads keys by id with strongly consistent reads. The indexes
 // hold only what listings filter on, so that authorizations never write

@@ -516,6 +516,7 @@ type eventRecord struct {
 	Target   string `dynamodbav:"target"`
 	Changes  string `dynamodbav:"changes,omitempty"`
 	SourceIP string `dynamodbav:"sourceIp,omitempty"`
+	Session  string `dynamodbav:"session,omitempty"`
 	Time     int64  `dynamodbav:"time"`
 	TTL      int64  `dynamodbav:"ttl"`
 }
@@ -527,7 +528,7 @@ func (s *Store) putEvent(e *keys.AuditEvent) (*types.Put, error) {
 	}
 	item, err := attributevalue.MarshalMap(eventRecord{
 		PK: auditPK(e.Project), SK: sortKey(e.Time, e.ID), ID: e.ID, Project: e.Project, Actor: e.Actor,
-		Action: e.Action, Target: e.Target, Changes: changes, SourceIP: e.SourceIP,
+		Action: e.Action, Target: e.Target, Changes: changes, SourceIP: e.SourceIP, Session: e.Session,
 		Time: e.Time.UnixMilli(), TTL: ttlSeconds(&e.PurgeAt),
 	})
 	if err != nil {
@@ -539,7 +540,7 @@ func (s *Store) putEvent(e *keys.AuditEvent) (*types.Put, error) {
 func (r eventRecord) event() (*keys.AuditEvent, error) {
 	e := &keys.AuditEvent{
 		ID: r.ID, Project: r.Project, Actor: r.Actor, Action: r.Action, Target: r.Target,
-		SourceIP: r.SourceIP, Time: timeOf(r.Time), PurgeAt: time.Unix(r.TTL, 0).UTC(),
+		SourceIP: r.SourceIP, Session: r.Session, Time: timeOf(r.Time), PurgeAt: time.Unix(r.TTL, 0).UTC(),
 	}
 	if r.Changes != "" {
 		// Each value stays the JSON it was written as: decoding it into Go

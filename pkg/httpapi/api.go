@@ -115,10 +115,14 @@ func (a *API) Handler(names ...OperationName) http.Handler {
 			mux.Handle(route, a.logged(route, ratelimit.Middleware(serve)))
 		}
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		_ = writeJSON(w, http.StatusNotFound, Envelope{Error: &APIError{Code: CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, RequestID: requestID(r)}})
-	})
+	mux.HandleFunc("/", NoRoute)
 	return byResource(mux)
+}
+
+// NoRoute answers a request for a route that is not served with a
+// not_found envelope naming it.
+func NoRoute(w http.ResponseWriter, r *http.Request) {
+	_ = writeJSON(w, http.StatusNotFound, Envelope{Error: &APIError{Code: CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, RequestID: requestID(r)}})
 }
 
 // logged writes one structured line per request. It never logs a body, so

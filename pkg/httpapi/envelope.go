@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
+	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/token"
 )
@@ -65,12 +67,26 @@ func writeJSON(w http.ResponseWriter, status int, body Envelope) error {
 	return nil
 }
 
+// WriteData answers with a successful envelope holding v.
+func WriteData(w http.ResponseWriter, status int, v any) error {
+	return writeJSON(w, status, Envelope{Success: true, Data: v})
+}
+
+// WriteMessage answers with a successful envelope holding a message.
+func WriteMessage(w http.ResponseWriter, status int, msg string) error {
+	return writeJSON(w, status, Envelope{Success: true, Message: msg})
+}
+
 // WriteError answers with the envelope for err: the one place where domain
 // errors become HTTP statuses. A 5xx never carries err's text; the log does,
 // with the request id.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, code, msg := statusOf(err)
 	reqID := requestID(r)
+	var limited *keys.RateLimitedError
+	if errors.As(err, &limited) && limited.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(authorizer.RetryAfterSeconds(limited.RetryAfter), 10))
+	}
 	if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "requestId", reqID, "method", r.Method,
 			"path", token.Redact(r.URL.Path), "error", token.Redact(err.Error()))
@@ -84,7 +100,13 @@ func statusOf(err error) (status int, code, message string) {
 	var tooLarge *http.MaxBytesError
 	var conflict *keys.ConflictError
 	var forbidden *keys.ForbiddenError
+	var unauthorized *keys.UnauthorizedError
+	var limited *keys.RateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		return http.StatusTooManyRequests, CodeRateLimited, limited.Message
+	case errors.As(err, &unauthorized):
+		return http.StatusUnauthorized, CodeUnauthorized, unauthorized.Message
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest, CodeBadRequest, invalid.Error()
 	case errors.As(err, &tooLarge):

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -49,7 +50,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, op func(keys.Caller)
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
 		var in keys.CreateInput
-		if err := decodeBody(w, r, &in); err != nil {
+		if err := DecodeBody(w, r, &in); err != nil {
 			return answer{}, err
 		}
 		created, err := a.svc.Create(r.Context(), caller, in)
@@ -62,13 +63,22 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
-		q, limit, err := pageParams(r, "status", "owner", "tier", "createdBy")
+		q, limit, err := pageParams(r, "status", "owner", "tier", "createdBy", "search", "unusedForDays")
 		if err != nil {
 			return answer{}, err
 		}
+		unused := 0
+		if s := q["unusedForDays"]; s != "" {
+			if unused, err = strconv.Atoi(s); err != nil || unused < 1 {
+				return answer{}, &keys.InvalidError{Field: "unusedForDays", Message: fmt.Sprintf("want 1-%d", keys.MaxUnusedForDays)}
+			}
+		}
 		p, err := a.svc.List(r.Context(), caller, keys.ListInput{
-			Filter: keys.KeyFilter{Status: keys.Status(q["status"]), Owner: q["owner"], Tier: q["tier"], CreatedBy: q["createdBy"]},
-			Limit:  limit, Cursor: q["cursor"],
+			Filter: keys.KeyFilter{
+				Status: keys.Status(q["status"]), Owner: q["owner"], Tier: q["tier"], CreatedBy: q["createdBy"],
+				Search: q["search"], UnusedForDays: unused,
+			},
+			Limit: limit, Cursor: q["cursor"],
 		})
 		return page(p), err
 	})
@@ -84,7 +94,7 @@ func (a *API) getKey(w http.ResponseWriter, r *http.Request) {
 func (a *API) updateKey(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
 		var in keys.UpdateInput
-		if err := decodeBody(w, r, &in); err != nil {
+		if err := DecodeBody(w, r, &in); err != nil {
 			return answer{}, err
 		}
 		k, err := a.svc.Update(r.Context(), caller, r.PathValue("id"), in)
@@ -123,7 +133,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 func (a *API) adjustCredits(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
 		var in keys.CreditsInput
-		if err := decodeBody(w, r, &in); err != nil {
+		if err := DecodeBody(w, r, &in); err != nil {
 			return answer{}, err
 		}
 		k, err := a.svc.AdjustCredits(r.Context(), caller, r.PathValue("id"), in)
@@ -134,7 +144,7 @@ func (a *API) adjustCredits(w http.ResponseWriter, r *http.Request) {
 func (a *API) putOwnerLimits(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
 		var in keys.OwnerLimitsInput
-		if err := decodeBody(w, r, &in); err != nil {
+		if err := DecodeBody(w, r, &in); err != nil {
 			return answer{}, err
 		}
 		o, err := a.svc.PutOwnerLimits(r.Context(), caller, r.PathValue("owner"), in)
@@ -151,13 +161,21 @@ func (a *API) getOwnerLimits(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) revokeOwner(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r, func(caller keys.Caller) (answer, error) {
-		q, err := queryParams(r, "includeCreated")
+		q, err := queryParams(r, "includeCreated", "dryRun")
 		if err != nil {
 			return answer{}, err
 		}
 		includeCreated, err := boolParam(q, "includeCreated")
 		if err != nil {
 			return answer{}, err
+		}
+		dryRun, err := boolParam(q, "dryRun")
+		if err != nil {
+			return answer{}, err
+		}
+		if dryRun {
+			n, err := a.svc.OwnerRevokeCount(r.Context(), caller, r.PathValue("owner"), includeCreated)
+			return data(http.StatusOK, map[string]int{"wouldRevoke": n}), err
 		}
 		n, err := a.svc.RevokeOwner(r.Context(), caller, r.PathValue("owner"), includeCreated)
 		return data(http.StatusOK, map[string]int{"revoked": n}), err

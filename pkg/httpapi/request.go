@@ -37,6 +37,7 @@ func CallerFrom(r *http.Request) (keys.Caller, error) {
 		KeyID:    str(authorizer.ContextKeyID),
 		Owner:    str(authorizer.ContextOwner),
 		Tier:     str(authorizer.ContextTier),
+		Session:  str(authorizer.ContextSession),
 		SourceIP: ctx.Identity.SourceIP,
 	}
 	if c.Project == "" || c.KeyID == "" {
@@ -73,9 +74,9 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
-// decodeBody reads a JSON object into dst strictly: at most MaxBodyBytes,
+// DecodeBody reads a JSON object into dst strictly: at most MaxBodyBytes,
 // no unknown fields, no trailing data. Errors name the field.
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+func DecodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	return decodeOptionalBody(w, r, dst, false)
 }
 

@@ -99,7 +99,7 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 			return answer{}, &keys.ForbiddenError{Message: "scope verify required"}
 		}
 		var in verifyInput
-		if err := decodeBody(w, r, &in); err != nil {
+		if err := DecodeBody(w, r, &in); err != nil {
 			return answer{}, err
 		}
 		d, err := a.auth.Verify(r.Context(), caller.Project, authorizer.VerifyInput{Key: in.Key, Scopes: in.Scopes, IP: in.IP, Cost: in.Cost})

@@ -19,10 +19,14 @@ const (
 	// ActionOwnerLimitsUpdated is a change of an owner's limits; its
 	// target is OwnerTarget(owner).
 	ActionOwnerLimitsUpdated = "owner.limits_updated"
+	// ActionSessionStarted and ActionSessionEnded are a console session's
+	// sign-in and sign-out; their target is the key that signed in.
+	ActionSessionStarted = "session.started"
+	ActionSessionEnded   = "session.ended"
 )
 
 // auditActions are the actions of the audit log, which listings filter on.
-var auditActions = []string{ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked, ActionCreditsAdjusted, ActionOwnerLimitsUpdated}
+var auditActions = []string{ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked, ActionCreditsAdjusted, ActionOwnerLimitsUpdated, ActionSessionStarted, ActionSessionEnded}
 
 // OwnerTarget is the target of an event about an owner rather than a key:
 // "owner:" and the owner, which no key id can be.
@@ -48,8 +52,10 @@ type AuditEvent struct {
 	Target   string            `json:"target"`
 	Changes  map[string]Change `json:"changes,omitempty"`
 	SourceIP string            `json:"sourceIp,omitempty"`
-	Time     time.Time         `json:"time"`
-	PurgeAt  time.Time         `json:"-"`
+	// Session is the console session the actor acted through, if any.
+	Session string    `json:"session,omitempty"`
+	Time    time.Time `json:"time"`
+	PurgeAt time.Time `json:"-"`
 }
 
 // MarshalChanges is how the store keeps Changes: one JSON string. HTML

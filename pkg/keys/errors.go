@@ -3,6 +3,7 @@ package keys
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Domain errors. pkg/httpapi maps each to one HTTP status and error code.
@@ -49,3 +50,18 @@ var ErrCallerInactive = errors.New("the calling key is no longer active")
 // ErrUnavailable is a failure of the store that a retry may cure: DynamoDB
 // throttled, timed out or could not be reached.
 var ErrUnavailable = errors.New("store unavailable")
+
+// UnauthorizedError is an ErrUnauthorized with a message for the caller.
+type UnauthorizedError struct{ Message string }
+
+func (e *UnauthorizedError) Error() string { return e.Message }
+func (e *UnauthorizedError) Unwrap() error { return ErrUnauthorized }
+
+// RateLimitedError refuses a request its key's rate limits or credits do
+// not cover now; RetryAfter is when to try again, 0 when unknown.
+type RateLimitedError struct {
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string { return e.Message }

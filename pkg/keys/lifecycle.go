@@ -179,10 +179,8 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 	if err := ValidateOwner(owner); err != nil {
 		return 0, err
 	}
-	walks := []func() (int, error){func() (int, error) { return s.revokeOwnersKeys(ctx, caller, owner) }}
-	if includeCreated {
-		walks = append(walks, func() (int, error) { return s.revokeCreated(ctx, caller, owner) })
-	}
+	revoke := func(page []*Key) (int, error) { return s.revokeBatch(ctx, caller, page) }
+	walks := s.ownerWalks(ctx, caller, owner, includeCreated, revoke)
 	// Each walk runs again until one revokes nothing: a key created while
 	// it ran, or not yet in the index it reads, is found by the next.
 	revoked := 0
@@ -201,12 +199,50 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 	return revoked, nil
 }
 
-// revokeOwnersKeys walks the owner's active keys once, revoking a page per
-// transaction.
-func (s *Service) revokeOwnersKeys(ctx context.Context, caller Caller, owner string) (int, error) {
+// OwnerRevokeCount is how many keys RevokeOwner would revoke now, found by
+// the same walks, revoking nothing: what a confirmation shows. Each key
+// counts once, however many walks find it.
+func (s *Service) OwnerRevokeCount(ctx context.Context, caller Caller, owner string, includeCreated bool) (int, error) {
+	if err := s.requireAdmin(caller); err != nil {
+		return 0, err
+	}
+	if err := ValidateOwner(owner); err != nil {
+		return 0, err
+	}
+	now := s.clock()
+	found := map[string]bool{}
+	count := func(page []*Key) (int, error) {
+		for _, k := range page {
+			if k.StatusAt(now) == StatusActive {
+				found[k.ID] = true
+			}
+		}
+		return 0, nil
+	}
+	for _, walk := range s.ownerWalks(ctx, caller, owner, includeCreated, count) {
+		if _, err := walk(); err != nil {
+			return 0, err
+		}
+	}
+	return len(found), nil
+}
+
+// ownerWalks are the walks of an owner revoke, each handing act the keys
+// to revoke, a transaction's worth at a time; act returns how many it
+// revoked.
+func (s *Service) ownerWalks(ctx context.Context, caller Caller, owner string, includeCreated bool, act func([]*Key) (int, error)) []func() (int, error) {
+	walks := []func() (int, error){func() (int, error) { return s.revokeOwnersKeys(ctx, caller, owner, act) }}
+	if includeCreated {
+		walks = append(walks, func() (int, error) { return s.revokeCreated(ctx, caller, owner, act) })
+	}
+	return walks
+}
+
+// revokeOwnersKeys walks the owner's active keys once, a page per act.
+func (s *Service) revokeOwnersKeys(ctx context.Context, caller Caller, owner string, act func([]*Key) (int, error)) (int, error) {
 	revoked := 0
 	err := s.eachPage(ctx, caller.Project, KeyFilter{Owner: owner, Status: StatusActive}, MaxTxKeys, func(page []*Key) error {
-		n, err := s.revokeBatch(ctx, caller, page)
+		n, err := act(page)
 		revoked += n
 		return err
 	})
@@ -217,7 +253,7 @@ func (s *Service) revokeOwnersKeys(ctx context.Context, caller Caller, owner str
 // keys each created and to each one's rotation successor, revoking those
 // still active: a departing member's keys cannot leave keys of theirs
 // behind under another owner, or none.
-func (s *Service) revokeCreated(ctx context.Context, caller Caller, owner string) (int, error) {
+func (s *Service) revokeCreated(ctx context.Context, caller Caller, owner string, act func([]*Key) (int, error)) (int, error) {
 	var queue []string
 	held := map[string]bool{} // ids read by a listing, so already at hand
 	enqueued := map[string]bool{}
@@ -265,7 +301,7 @@ func (s *Service) revokeCreated(ctx context.Context, caller Caller, owner string
 			return revoked, err
 		}
 		for chunk := range slices.Chunk(batch, MaxTxKeys) {
-			n, err := s.revokeBatch(ctx, caller, chunk)
+			n, err := act(chunk)
 			revoked += n
 			if err != nil {
 				return revoked, err

@@ -34,6 +34,9 @@ type Caller struct {
 	IPAllowlist []string
 	// Tier is the calling key's, as the authorizer hands it on.
 	Tier string
+	// Session is the id of the console session the key acts through, ""
+	// when it was presented itself; the audit log records it.
+	Session string
 	// Operator callers hold every scope; the operator command sets it.
 	Operator bool
 }
@@ -742,6 +745,12 @@ func (s *Service) event(caller Caller, action string, k *Key, now time.Time, cha
 	return s.eventOn(caller, action, k.Project, k.ID, now, changes)
 }
 
+// Event is an audit event of the caller's about target in its project, for
+// changes that another package writes with its own items (console sessions).
+func (s *Service) Event(caller Caller, action, target string, now time.Time) *AuditEvent {
+	return s.eventOn(caller, action, caller.Project, target, now, nil)
+}
+
 // eventOn is an event about target in project.
 func (s *Service) eventOn(caller Caller, action, project, target string, now time.Time, changes map[string]Change) *AuditEvent {
 	var id [8]byte
@@ -754,6 +763,7 @@ func (s *Service) eventOn(caller Caller, action, project, target string, now tim
 		Target:   target,
 		Changes:  changes,
 		SourceIP: caller.SourceIP,
+		Session:  caller.Session,
 		Time:     now,
 		PurgeAt:  now.Add(s.cfg.AuditRetention),
 	}

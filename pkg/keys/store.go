@@ -2,6 +2,8 @@ package keys
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -106,6 +108,40 @@ type KeyFilter struct {
 	Tier   string
 	// CreatedBy is the id of the key that created the keys, or ActorOperator.
 	CreatedBy string
+	// Search is part of the name, in any case. It and UnusedForDays are
+	// matched on the keys read (Matches), as the indexes hold neither the
+	// name nor lastUsed, which every authorization writes.
+	Search string
+	// UnusedForDays, when above 0, keeps the keys created more than that
+	// many days ago and not used since: those to review and revoke.
+	UnusedForDays int
+}
+
+// MaxUnusedForDays bounds KeyFilter.UnusedForDays: ten years.
+const MaxUnusedForDays = 3650
+
+// Matches reports whether k passes the filter's Search and UnusedForDays,
+// which a store checks on the keys it reads.
+func (f KeyFilter) Matches(k *Key, now time.Time) bool {
+	if f.Search != "" && !strings.Contains(strings.ToLower(k.Name), strings.ToLower(f.Search)) {
+		return false
+	}
+	if f.UnusedForDays > 0 {
+		since := now.AddDate(0, 0, -f.UnusedForDays)
+		if !k.CreatedAt.Before(since) || k.Usage.LastUsed != nil && !k.Usage.LastUsed.Before(since) {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadFiltered reports whether the filter has parts a store checks on the
+// keys it reads (Matches) rather than in its query.
+func (f KeyFilter) ReadFiltered() bool { return f.Search != "" || f.UnusedForDays > 0 }
+
+// Query names a listing of the filter: a page cursor serves no other.
+func (f KeyFilter) Query(project string) string {
+	return strings.Join([]string{"keys", project, string(f.Status), f.Owner, f.Tier, f.CreatedBy, f.Search, strconv.Itoa(f.UnusedForDays)}, "\x00")
 }
 
 // ListQuery asks for one page of a project's keys, newest first. Limit is

@@ -289,6 +289,19 @@ func (c Config) validateFilter(f KeyFilter) error {
 	if f.CreatedBy != "" && f.CreatedBy != ActorOperator && !token.ValidID(f.CreatedBy) {
 		return invalid("createdBy", "want a key id or %q", ActorOperator)
 	}
+	if f.Search != "" {
+		// No valid name holds a hidden character: such a search could only
+		// ever find nothing.
+		if n := utf8.RuneCountInString(f.Search); n > MaxNameLen || !utf8.ValidString(f.Search) {
+			return invalid("search", "want at most %d characters", MaxNameLen)
+		}
+		if err := validateDisplay("search", f.Search); err != nil {
+			return err
+		}
+	}
+	if f.UnusedForDays < 0 || f.UnusedForDays > MaxUnusedForDays {
+		return invalid("unusedForDays", "want 1-%d", MaxUnusedForDays)
+	}
 	return nil
 }
 

@@ -64,6 +64,7 @@ var contract = []struct {
 	{"key filters", listFilters},
 	{"purged keys and events are not listed", purged},
 	{"key pages lose and repeat nothing", listPagination},
+	{"search and unused filters, across pages", listReadFilters},
 	{"a cursor keeps its place while keys change", cursorPosition},
 	{"a cursor serves only its own listing", cursorRefusals},
 	{"audit lists newest first, with filters", auditFilters},
@@ -843,6 +844,67 @@ func listPagination(f *fixture) {
 	} {
 		want := slices.DeleteFunc(slices.Clone(all), func(k *keys.Key) bool { return !tc.want(k) })
 		for _, limit := range []int{1, 2, 3, 5, len(want), 100} {
+			got := f.listKeys(keys.ListQuery{Project: "acme", Filter: tc.filter, Limit: limit})
+			wantIDs(f.T, fmt.Sprintf("keys with %+v in pages of %d", tc.filter, limit), got, want...)
+		}
+	}
+}
+
+// Search and UnusedForDays are matched on the keys read, which the indexes
+// do not hold: whatever the page size, a listing finds every key that
+// matches and no other, and pages are never longer than the limit.
+func listReadFilters(f *fixture) {
+	const days = 30
+	month := time.Duration(days) * 24 * time.Hour
+	type spec struct {
+		name           string
+		age, sinceUsed time.Duration // sinceUsed 0: never used
+	}
+	var all []*keys.Key
+	for _, s := range []spec{
+		{"Billing Service", 2 * month, 0},
+		{"billing worker", 2 * month, month + time.Hour},
+		{"BILLING report", 2 * month, time.Hour},
+		{"search api", 2 * month, 0},
+		{"new billing", time.Hour, 0},
+		{"Größe billing", month + time.Hour, month + time.Minute},
+		{"résumé parser", 2 * month, 0},
+	} {
+		k := f.newKey("acme")
+		k.Name, k.CreatedAt, k.UpdatedAt = s.name, f.now.Add(-s.age), f.now.Add(-s.age)
+		if s.sinceUsed > 0 {
+			k.Usage.LastUsed = f.at(-s.sinceUsed)
+		}
+		all = append(all, k)
+		// Keys that match nothing, between them, so that pages must read on.
+		for range 3 {
+			f.create(f.newKey("acme"))
+		}
+	}
+	f.create(all...)
+	other := f.newKey("globex")
+	other.Name, other.CreatedAt = "billing elsewhere", f.now.Add(-2*month)
+	f.create(other)
+
+	for _, tc := range []struct {
+		filter keys.KeyFilter
+		want   []int // indexes into all, in listing order (by creation, newest first)
+	}{
+		{keys.KeyFilter{Search: "billing"}, []int{4, 5, 2, 1, 0}},
+		{keys.KeyFilter{Search: "BILLING SERVICE"}, []int{0}},
+		{keys.KeyFilter{Search: "grösse"}, nil}, // case folds, spelling does not
+		{keys.KeyFilter{Search: "GRÖSSE"}, nil},
+		{keys.KeyFilter{Search: "größe"}, []int{5}},
+		{keys.KeyFilter{Search: "RÉSUMÉ"}, []int{6}},
+		{keys.KeyFilter{UnusedForDays: days}, []int{5, 6, 3, 1, 0}}, // equal creation times list by id, newest first
+		{keys.KeyFilter{UnusedForDays: days, Search: "billing"}, []int{5, 1, 0}},
+		{keys.KeyFilter{UnusedForDays: days, Status: keys.StatusActive, Search: "api"}, []int{3}},
+	} {
+		var want []*keys.Key
+		for _, i := range tc.want {
+			want = append(want, all[i])
+		}
+		for _, limit := range []int{1, 2, 3, 100} {
 			got := f.listKeys(keys.ListQuery{Project: "acme", Filter: tc.filter, Limit: limit})
 			wantIDs(f.T, fmt.Sprintf("keys with %+v in pages of %d", tc.filter, limit), got, want...)
 		}

@@ -381,7 +381,7 @@ func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, st
 	default:
 		return nil, "", fmt.Errorf("keystest: no status %q", f.Status)
 	}
-	query := strings.Join([]string{"keys", q.Project, string(f.Status), f.Owner, f.Tier, f.CreatedBy}, "\x00")
+	query := f.Query(q.Project)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var matched []*keys.Key
@@ -390,7 +390,7 @@ func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, st
 			(f.Status == "" || k.StatusAt(q.Now) == f.Status) &&
 			(f.Owner == "" || k.Owner == f.Owner) &&
 			(f.Tier == "" || k.Tier == f.Tier) &&
-			(f.CreatedBy == "" || k.CreatedBy == f.CreatedBy) {
+			(f.CreatedBy == "" || k.CreatedBy == f.CreatedBy) && f.Matches(k, q.Now) {
 			matched = append(matched, k)
 		}
 	}
