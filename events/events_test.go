@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +31,9 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+
+// consoleFunction is the web console's function, which is no httpapi operation.
+const consoleFunction = "console"
 
 // project is the events' callers' project.
 const project = "acme"
@@ -60,10 +64,11 @@ var seeds = []struct {
 
 // answer is a function's response, its envelope decoded.
 type answer struct {
-	status  int
-	Success bool            `json:"success"`
-	Data    json.RawMessage `json:"data"`
-	Message string          `json:"message"`
+	status    int
+	setCookie string
+	Success   bool            `json:"success"`
+	Data      json.RawMessage `json:"data"`
+	Message   string          `json:"message"`
 }
 
 // expected is what each event's function answers on the seeded table.
@@ -142,6 +147,15 @@ var expected = map[string]struct {
 	}},
 	"project-usage": {200, func(t *testing.T, a answer) {
 		want(t, string(a.Data) == "[]", "totals %s", a.Data)
+	}},
+	"console": {201, func(t *testing.T, a answer) {
+		s := decode[struct {
+			SignedIn bool
+			Session  struct{ KeyID, Project string }
+		}](t, a.Data)
+		want(t, s.SignedIn && s.Session.KeyID == adminID && s.Session.Project == project, "session %+v", s)
+		c, err := http.ParseSetCookie(a.setCookie)
+		want(t, err == nil && c.HttpOnly && c.Secure && c.SameSite == http.SameSiteStrictMode, "Set-Cookie %q", a.setCookie)
 	}},
 	"whoami": {200, func(t *testing.T, a answer) {
 		w := decode[struct{ KeyID, Project string }](t, a.Data)
@@ -237,10 +251,11 @@ func readEvent(t *testing.T, file string) events.APIGatewayProxyRequest {
 func checkShape(t *testing.T, tpl *samtemplate.Template, function, base string, ev events.APIGatewayProxyRequest) {
 	t.Helper()
 	route := samtemplate.Route{Method: ev.HTTPMethod, Path: ev.Resource, Function: function}
-	want(t, slices.Contains(tpl.Routes(), route), "%s is not a route of function %s in template.yaml", route, function)
+	want(t, slices.ContainsFunc(tpl.Routes(), func(r samtemplate.Route) bool { r.Public = false; return r == route }),
+		"%s is not a route of function %s in template.yaml", route, function)
 	path := ev.Resource
 	for k, v := range ev.PathParameters {
-		path = strings.ReplaceAll(path, "{"+k+"}", v)
+		path = strings.NewReplacer("{"+k+"}", v, "{"+k+"+}", v).Replace(path)
 	}
 	want(t, base+path == ev.Path && ev.RequestContext.ResourcePath == ev.Resource && ev.RequestContext.HTTPMethod == ev.HTTPMethod,
 		"path %s, resource %s, requestContext %+v do not agree", ev.Path, ev.Resource, ev.RequestContext)
@@ -268,7 +283,13 @@ func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) eve
 	// whose TTL has passed in real time, so the clock must not be in the past.
 	a := app.New(config.Default().WithTable(table), client, log, app.WithClock(func() time.Time { return authorizertest.EventTime }))
 	seed(t, a)
-	out, err := httpadapter.New(a.API.Handler(httpapi.OperationName(function))).ProxyWithContext(context.Background(), ev)
+	var handle func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+	if function == consoleFunction {
+		handle = a.Console().Handle
+	} else {
+		handle = httpadapter.New(a.API.Handler(httpapi.OperationName(function))).ProxyWithContext
+	}
+	out, err := handle(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +298,10 @@ func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) eve
 
 func decodeAnswer(t *testing.T, out events.APIGatewayProxyResponse) answer {
 	t.Helper()
-	got := answer{status: out.StatusCode}
+	got := answer{status: out.StatusCode, setCookie: out.Headers["Set-Cookie"]}
+	if c := out.MultiValueHeaders["Set-Cookie"]; len(c) > 0 {
+		got.setCookie = c[0]
+	}
 	if err := json.Unmarshal([]byte(out.Body), &got); err != nil {
 		t.Fatalf("body %q: %v", out.Body, err)
 	}

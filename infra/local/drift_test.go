@@ -31,6 +31,7 @@ import (
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/config"
+	"github.com/keygate/keygate/pkg/console"
 	"github.com/keygate/keygate/pkg/httpapi"
 )
 
@@ -124,6 +125,9 @@ func TestRoutesMatchOperations(t *testing.T) {
 			operations = append(operations, r+" -> "+string(op.Name))
 		}
 	}
+	for _, r := range console.Routes {
+		operations = append(operations, r+" -> "+consoleFunction)
+	}
 	slices.Sort(operations)
 	if !slices.Equal(template, operations) {
 		t.Errorf("template.yaml's routes\n\t%s\nhttpapi.Operations' routes\n\t%s", strings.Join(template, "\n\t"), strings.Join(operations, "\n\t"))
@@ -174,9 +178,17 @@ func TestLocalGatewayServesEveryRoute(t *testing.T) {
 		rec := httptest.NewRecorder()
 		gw.ServeHTTP(rec, httptest.NewRequest(r.Method, strings.NewReplacer("{", "", "}", "").Replace(r.Path), nil))
 		// 401 is the function's own answer to a context without a project;
-		// its fallback for a route it lacks would be 404.
-		if !slices.Equal(served, []string{r.Function}) || rec.Code != http.StatusUnauthorized {
-			t.Errorf("%s: served by %v with %d %s, want function %s", r, served, rec.Code, rec.Body, r.Function)
+		// its fallback for a route it lacks would be 404. The console
+		// answers its page, and 404 for a path it has nothing at.
+		want := http.StatusUnauthorized
+		if r.Function == consoleFunction {
+			want = http.StatusNotFound
+			if r.Path == "/console" {
+				want = http.StatusOK
+			}
+		}
+		if !slices.Equal(served, []string{r.Function}) || rec.Code != want {
+			t.Errorf("%s: served by %v with %d %s, want function %s with %d", r, served, rec.Code, rec.Body, r.Function, want)
 		}
 	}
 }
@@ -256,6 +268,8 @@ func TestEachMainServesItsOwnOperation(t *testing.T) {
 			}
 			switch fn, _ := call.Fun.(*ast.SelectorExpr); {
 			case fn == nil:
+			case fn.Sel.Name == "Console":
+				served = append(served, consoleFunction) // lambda.Start(a.Console().Handle)
 			case fn.Sel.Name == "AuthorizerHandler":
 				served = append(served, authorizerFunction)
 			case fn.Sel.Name == "Handler" && len(call.Args) > 0:

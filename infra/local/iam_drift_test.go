@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -30,6 +31,7 @@ import (
 	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/config"
+	"github.com/keygate/keygate/pkg/console"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
 )
@@ -170,7 +172,7 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 		{"create-key", false, func() {
 			alice = d.create(admin, `{"name":"alice's","tier":"internal","owner":"alice","scopes":["admin"]}`)
 			allowlisted = d.create(admin, `{"name":"allowlisted","tier":"public","ipAllowlist":["203.0.113.0/24"]}`)
-			spare = d.create(admin, `{"name":"spare","tier":"public","scopes":["contracts"]}`)
+			spare = d.create(admin, `{"name":"spare","tier":"internal","scopes":["admin","contracts"]}`)
 			metered = d.create(admin, `{"name":"metered","tier":"public","credits":{"remaining":10}}`)
 			// A key alice's key created, under another owner, for revoke-owner's includeCreated.
 			bobs = d.create(iamCaller{keyID: alice.ID, scopes: "admin"}, `{"name":"bob's","tier":"public","owner":"bob"}`)
@@ -191,7 +193,7 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 		}},
 		{"create-key", false, func() { d.create(admin, `{"name":"alice's second","tier":"public","owner":"alice"}`) }},
 		{"get-owner-limits", false, func() { d.ok(admin, "GET", "/v1/owners/alice/limits", "") }},
-		{"revoke-key", false, func() { d.ok(admin, "DELETE", "/v1/api-keys/"+spare.ID, "") }},
+		{"revoke-key", false, func() { d.ok(admin, "DELETE", "/v1/api-keys/"+metered.ID, "") }},
 		{"list-audit", true, func() {
 			page := d.ok(admin, "GET", "/v1/audit?limit=1", "")
 			d.ok(admin, "GET", "/v1/audit?limit=1&cursor="+url.QueryEscape(page.NextCursor), "")
@@ -229,6 +231,21 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 		{"owner-usage", false, func() { d.ok(admin, "GET", "/v1/owners/alice/usage", "") }},
 		{"project-usage", false, func() { d.ok(admin, "GET", "/v1/usage?groupBy=owner", "") }},
 		{"revoke-owner", false, func() { d.ok(admin, "POST", "/v1/owners/alice/revoke?includeCreated=true", "") }},
+		// The console signs in (the authorizer's write, the session and its
+		// event), serves the management API as the session's key, and signs out.
+		{"console", true, func() {
+			c := d.signIn(spare.Key)
+			c.ok("GET", "api/session", "")
+			page := c.ok("GET", "api/v1/api-keys?limit=1", "")
+			c.ok("GET", "api/v1/api-keys?limit=1&cursor="+url.QueryEscape(page.NextCursor), "")
+			c.ok("GET", "api/v1/api-keys?owner=bob&search=bob", "")
+			c.ok("GET", "api/v1/api-keys?createdBy="+alice.ID, "")
+			c.ok("POST", "api/v1/api-keys", `{"name":"from the console","tier":"public"}`)
+			c.ok("GET", "api/v1/audit?keyId="+spare.ID, "")
+			c.ok("GET", "api/v1/api-keys/"+spare.ID+"/usage", "")
+			c.ok("POST", "api/v1/owners/bob/revoke?includeCreated=true&dryRun=true", "")
+			c.ok("DELETE", "api/session", "")
+		}},
 	}
 	for _, s := range steps {
 		if _, ok := tpl.Function(s.function); !ok {
@@ -383,4 +400,57 @@ func TestIAMAllows(t *testing.T) {
 			t.Errorf("%s: allows = %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// consoleSession drives the console function as a browser signed in would.
+type consoleSession struct {
+	d            *iamDriver
+	cookie, csrf string
+}
+
+// signIn opens a console session with a raw key.
+func (d *iamDriver) signIn(key string) *consoleSession {
+	c := &consoleSession{d: d, csrf: "signin"}
+	out := c.send("POST", "api/session", fmt.Sprintf(`{"key":%q}`, key))
+	cookie, err := http.ParseSetCookie(out.Headers["Set-Cookie"] + strings.Join(out.MultiValueHeaders["Set-Cookie"], ""))
+	var v struct {
+		Data struct{ CSRFToken string } `json:"data"`
+	}
+	if err != nil || json.Unmarshal([]byte(out.Body), &v) != nil || v.Data.CSRFToken == "" {
+		d.t.Fatalf("console sign-in: %d %s %v", out.StatusCode, out.Body, err)
+	}
+	c.cookie, c.csrf = cookie.Value, v.Data.CSRFToken
+	return c
+}
+
+func (c *consoleSession) send(method, target, body string) events.APIGatewayProxyResponse {
+	c.d.t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		c.d.t.Fatal(err)
+	}
+	h := map[string][]string{"Host": {"k3yg4t3abc.execute-api.us-east-1.amazonaws.com"}, "Content-Type": {"application/json"}, console.CSRFHeader: {c.csrf}}
+	if c.cookie != "" {
+		h["Cookie"] = []string{"__Host-keygate_console=" + c.cookie}
+	}
+	out, err := c.d.app.Console().Handle(context.Background(), events.APIGatewayProxyRequest{
+		HTTPMethod: method, Resource: "/console/{proxy+}", Path: "/console/" + u.Path, PathParameters: map[string]string{"proxy": u.Path},
+		MultiValueQueryStringParameters: u.Query(), MultiValueHeaders: h, Body: body,
+		RequestContext: events.APIGatewayProxyRequestContext{RequestID: "req-iam", Identity: events.APIGatewayRequestIdentity{SourceIP: "198.51.100.7"}},
+	})
+	if err != nil {
+		c.d.t.Fatal(err)
+	}
+	return out
+}
+
+// ok sends a request of the signed-in console and fails the test unless it succeeds.
+func (c *consoleSession) ok(method, target, body string) iamResponse {
+	c.d.t.Helper()
+	out := c.send(method, target, body)
+	var r iamResponse
+	if out.StatusCode >= 300 || json.Unmarshal([]byte(out.Body), &r) != nil {
+		c.d.t.Fatalf("console %s %s: %d %s", method, target, out.StatusCode, out.Body)
+	}
+	return r
 }

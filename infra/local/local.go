@@ -236,6 +236,7 @@ type banner struct {
 // warning first: they could write the table, and make an admin key.
 func printBanner(w io.Writer, b banner) {
 	fmt.Fprintf(w, "\nkeygate is running at %s (the routes of template.yaml, stage %s)\n", b.url, b.stage)
+	fmt.Fprintf(w, "Web console: %s/console (sign in with an admin key)\n", b.url)
 	fmt.Fprintf(w, "DynamoDB Local: %s (pid %d), table %s, data in %s\n\n", b.ddbEndpoint, b.ddbPid, tableName, b.dataDir)
 	if b.ddbExposed != nil {
 		fmt.Fprintf(w, "WARNING: DynamoDB Local listens on every network interface, not only on 127.0.0.1:\n"+

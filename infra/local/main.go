@@ -83,6 +83,9 @@ func newGateway(a *app.App, tpl *samtemplate.Template, log *slog.Logger) (*gatew
 // authorizerFunction is the template's Lambda authorizer, functions/authorizer.
 const authorizerFunction = "authorizer"
 
+// consoleFunction is the web console, functions/console.
+const consoleFunction = "console"
+
 // lambdaFunctions are the functions' handlers by name, each built as its
 // main under functions/ builds it.
 func lambdaFunctions(a *app.App) map[string]gateway.Function {
@@ -90,5 +93,6 @@ func lambdaFunctions(a *app.App) map[string]gateway.Function {
 	for _, op := range httpapi.Operations {
 		functions[string(op.Name)] = httpadapter.New(a.API.Handler(op.Name)).ProxyWithContext
 	}
+	functions[consoleFunction] = a.Console().Handle
 	return functions
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/config"
+	"github.com/keygate/keygate/pkg/console"
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
@@ -52,6 +53,16 @@ type App struct {
 	Refusals *usage.RefusalCounter
 	// Aggregator is the usage-aggregator function.
 	Aggregator *usage.Aggregator
+	now        func() time.Time
+}
+
+// Console builds the console function's handler, which only that function
+// needs: its assets are hashed and its page rendered here.
+func (a *App) Console() *console.Console {
+	return console.New(console.Config{
+		Store: a.Store, Authorizer: a.Authorizer, Service: a.Service, Keys: a.Config.Keys, API: a.API,
+		Routes: a.Routes, Costs: a.Config.RouteCosts, Log: a.Log, Now: a.now,
+	})
 }
 
 // Close writes what the process still holds: the refusal counts not yet
@@ -108,7 +119,7 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 	return &App{
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
 		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(svc, auth, usageSvc, log), Log: log,
-		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log),
+		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), now: o.now,
 	}
 }
 

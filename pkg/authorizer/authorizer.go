@@ -51,10 +51,12 @@ type Request struct {
 	Cost int64
 }
 
-// HeldKey is a key known by its hash and tier rather than its raw value.
+// HeldKey is a key known by its hash and tier code rather than its raw
+// value: the code the raw key carries, so that a change of the tiers'
+// configuration refuses it as it would refuse the raw key.
 type HeldKey struct {
-	Hash [32]byte
-	Tier string // the tier's name
+	Hash     [32]byte
+	TierCode string
 }
 
 // Decision is an authorization's result.
@@ -249,25 +251,24 @@ func (a *Authorizer) returnUse(ctx context.Context, use UseRequest, used UseResu
 // it: a raw key's shape and checksum are checked and its tier found, whose
 // limits the store's write enforces, all without any lookup.
 func (a *Authorizer) presented(req Request) (hash [32]byte, tier keys.Tier, refused Outcome) {
-	if req.Held != nil {
-		tier, ok := a.cfg.TierByName(req.Held.Tier)
-		if !ok {
-			return hash, tier, MalformedKey // its tier is configured no more
-		}
-		return req.Held.Hash, tier, ""
-	}
-	if req.Key == "" {
+	code := ""
+	switch {
+	case req.Held != nil:
+		hash, code = req.Held.Hash, req.Held.TierCode
+	case req.Key == "":
 		return hash, tier, MissingKey
+	default:
+		parsed, err := token.Parse(req.Key, a.cfg.KeyPrefix)
+		if err != nil {
+			return hash, tier, MalformedKey
+		}
+		hash, code = token.Hash(req.Key), parsed.TierCode
 	}
-	parsed, err := token.Parse(req.Key, a.cfg.KeyPrefix)
-	if err != nil {
-		return hash, tier, MalformedKey
-	}
-	tier, ok := a.cfg.TierByCode(parsed.TierCode)
+	tier, ok := a.cfg.TierByCode(code)
 	if !ok {
 		return hash, tier, MalformedKey
 	}
-	return token.Hash(req.Key), tier, ""
+	return hash, tier, ""
 }
 
 // logDecision writes one line per decision: never the raw key or its hash,

@@ -1,0 +1,981 @@
+/*
+ * keygate ui.js: the shared, dependency-free components of keygate's browser
+ * front ends (the web console now, a customer portal later). A classic script
+ * (load it with `defer`, before the app's own script); everything lives on
+ * one global object, window.KG:
+ *
+ *   KG.api            fetch wrapper: JSON in and out, envelope unwrapping, CSRF
+ *                     header on every non-GET, errors as KG.APIError
+ *                     {code, status, message, requestId}; a 401 calls
+ *                     onUnauthorized (see KG.api.configure)
+ *   KG.h, KG.svg      element builders (textContent only, never HTML strings)
+ *   KG.text           untrusted text, isolated (<bdi>) with invisible and
+ *                     control characters shown as U+XXXX
+ *   KG.formatDateTime, KG.formatDate, KG.relativeTime, KG.time,
+ *   KG.formatNumber, KG.formatDuration, KG.plural
+ *   KG.modal, KG.confirm   <dialog> helpers (a confirm dialog names the thing)
+ *   KG.rawKeyReveal   shows a raw key once, copy button, masked after 10 s
+ *   KG.sparkline, KG.stackedBarChart   SVG charts with text alternatives
+ *   KG.toast          one polite live region (role="status") for feedback
+ *   KG.pagedTable     a table paged by opaque cursors (Previous/Next)
+ *
+ * The pages run under a strict CSP (no inline script or style): nothing here
+ * sets a style attribute, uses innerHTML, eval or inline handlers.
+ */
+(function () {
+  'use strict';
+
+  const KG = {};
+  window.KG = KG;
+
+  // ---------------------------------------------------------------- ids
+
+  let uidCounter = 0;
+  /** A document-unique id, e.g. KG.uid('dlg') → "dlg-7". */
+  KG.uid = (prefix = 'kg') => `${prefix}-${++uidCounter}`;
+
+  // ---------------------------------------------------------------- element builders
+
+  const PROPS = new Set(['value', 'checked', 'selected', 'indeterminate', 'defaultValue', 'defaultChecked']);
+  const URL_ATTRS = new Set(['href', 'src', 'action', 'formaction', 'xlink:href']);
+  const FORBIDDEN = new Set(['style', 'innerhtml', 'outerhtml', 'srcdoc']);
+
+  function appendChild(el, child) {
+    if (child == null || child === false || child === true) return;
+    if (Array.isArray(child)) {
+      for (const c of child) appendChild(el, c);
+      return;
+    }
+    if (child instanceof Node) {
+      el.appendChild(child);
+      return;
+    }
+    el.appendChild(document.createTextNode(String(child)));
+  }
+
+  function build(el, attrs, children) {
+    const props = [];
+    if (attrs) {
+      for (const [name, v] of Object.entries(attrs)) {
+        const lower = name.toLowerCase();
+        if (FORBIDDEN.has(lower)) throw new Error(`KG.h: the "${name}" attribute is not allowed`);
+        if (lower.startsWith('on')) {
+          if (typeof v !== 'function') throw new Error(`KG.h: "${name}" must be a function`);
+          el.addEventListener(lower.slice(2), v);
+          continue;
+        }
+        if (lower.startsWith('aria-') && typeof v === 'boolean') {
+          el.setAttribute(name, String(v));
+          continue;
+        }
+        if (v == null || v === false) continue;
+        if (name === 'class' || name === 'className') {
+          const cls = Array.isArray(v) ? v.filter(Boolean).join(' ') : String(v);
+          if (cls) el.setAttribute('class', cls);
+          continue;
+        }
+        if (name === 'dataset') {
+          for (const [k, dv] of Object.entries(v)) if (dv != null) el.dataset[k] = String(dv);
+          continue;
+        }
+        if (name === 'text') {
+          el.textContent = String(v);
+          continue;
+        }
+        if (PROPS.has(name)) {
+          props.push([name, v]);
+          continue;
+        }
+        if (URL_ATTRS.has(lower) && /^\s*(javascript|data|vbscript):/i.test(String(v))) {
+          throw new Error(`KG.h: refusing a script URL in "${name}"`);
+        }
+        el.setAttribute(name, v === true ? '' : String(v));
+      }
+    }
+    appendChild(el, children);
+    // Properties last: a <select>'s value needs its options first.
+    for (const [n, v] of props) el[n] = v;
+    return el;
+  }
+
+  /**
+   * h('a', {href: '#/keys', class: 'link', onclick: fn}, 'text', node, [more])
+   * builds an HTML element. Strings become text nodes; null/false children are
+   * skipped; boolean attributes are set when true; aria-* booleans become
+   * "true"/"false"; `value`, `checked` and `selected` are set as properties.
+   */
+  KG.h = function h(tag, attrs, ...children) {
+    return build(document.createElement(tag), attrs, children);
+  };
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  /** KG.svg('rect', {x: 1, y: 2, width: 3, height: 4, class: 'bar'}) builds an SVG element. */
+  KG.svg = function svg(tag, attrs, ...children) {
+    return build(document.createElementNS(SVG_NS, tag), attrs, children);
+  };
+
+  const h = KG.h;
+
+  /** KG.append(el, ...children): like el.append, with KG.h's rules (null and false skipped, arrays flattened). */
+  KG.append = (el, ...children) => {
+    appendChild(el, children);
+    return el;
+  };
+  /** KG.replace(el, ...children): like el.replaceChildren, with KG.h's rules. */
+  KG.replace = (el, ...children) => {
+    el.replaceChildren();
+    appendChild(el, children);
+    return el;
+  };
+
+  // ---------------------------------------------------------------- untrusted text
+
+  // Characters that show as nothing, or as a space that is not one, or that
+  // reorder the text around them: control (Cc), format (Cf: zero-width,
+  // bidirectional overrides, soft hyphen), line and paragraph separators,
+  // unusual spaces and the Hangul and Braille blanks.
+  const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\u115F\u1160\u3164\uFFA0\u2800]/u;
+  const HIDDEN_ALL = new RegExp(HIDDEN.source, 'gu');
+
+  KG.codePoint = (ch) => 'U+' + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+
+  /** hasHiddenChars reports whether a string holds a character KG.text would mark. */
+  KG.hasHiddenChars = (s) => HIDDEN.test(String(s ?? ''));
+
+  /**
+   * KG.text(value) is untrusted text as a node: a <bdi> (so right-to-left or
+   * override characters cannot reorder what surrounds it) whose invisible
+   * characters are shown as a marked "U+202E". {multiline: true} keeps line
+   * feeds (for pretty-printed JSON).
+   */
+  KG.text = function text(value, { multiline = false, className = '' } = {}) {
+    const s = value == null ? '' : String(value);
+    const el = h('bdi', { class: ['ut', className] });
+    if (!HIDDEN.test(s)) {
+      el.textContent = s;
+      return el;
+    }
+    let last = 0;
+    for (const m of s.matchAll(HIDDEN_ALL)) {
+      const ch = m[0];
+      if (multiline && (ch === '\n' || ch === '\r')) continue;
+      if (m.index > last) el.append(s.slice(last, m.index));
+      el.append(h('span', { class: 'invis', title: `Invisible character ${KG.codePoint(ch)}` }, KG.codePoint(ch)));
+      last = m.index + ch.length;
+    }
+    if (last < s.length) el.append(s.slice(last));
+    return el;
+  };
+
+  /** KG.plainText(value) is untrusted text as a string with its invisible characters written as U+XXXX. */
+  KG.plainText = (value) => String(value ?? '').replace(HIDDEN_ALL, (ch) => `[${KG.codePoint(ch)}]`);
+
+  // ---------------------------------------------------------------- JSON
+
+  // Numbers JavaScript cannot hold exactly (a 20-digit integer in metadata)
+  // or writes differently (1.0) are kept as their source text, so metadata
+  // shows and round-trips byte for byte where the browser supports it.
+  const hasRawJSON = typeof JSON.rawJSON === 'function';
+  function reviveNumber(key, value, context) {
+    if (typeof value === 'number' && context && typeof context.source === 'string' && context.source !== String(value)) {
+      return JSON.rawJSON(context.source);
+    }
+    return value;
+  }
+  /** KG.parseJSON(text) parses JSON, keeping numbers exactly (see above). */
+  KG.parseJSON = (text) => (hasRawJSON ? JSON.parse(text, reviveNumber) : JSON.parse(text));
+  /** KG.isRawNumber(v) reports whether v is an exact number kept as text by KG.parseJSON. */
+  KG.isRawNumber = (v) => v !== null && typeof v === 'object' && typeof v.rawJSON === 'string' && (!JSON.isRawJSON || JSON.isRawJSON(v));
+  /** KG.num(v) is v as a number (a kept number is read approximately). */
+  KG.num = (v) => (KG.isRawNumber(v) ? Number(v.rawJSON) : Number(v) || 0);
+  /** KG.isPlainObject(v): a JSON object, not an array, null or kept number. */
+  KG.isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !KG.isRawNumber(v);
+
+  // ---------------------------------------------------------------- API
+
+  /** An error of the API, or of reaching it: {code, status, message, requestId}. */
+  class APIError extends Error {
+    constructor(message, { code = 'internal', status = 0, requestId = '' } = {}) {
+      super(message);
+      this.name = 'APIError';
+      this.code = code;
+      this.status = status;
+      this.requestId = requestId;
+    }
+  }
+  KG.APIError = APIError;
+
+  const CODE_BY_STATUS = {
+    400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict',
+    413: 'payload_too_large', 429: 'rate_limited', 500: 'internal', 502: 'unavailable', 503: 'unavailable', 504: 'unavailable',
+  };
+
+  const apiConfig = {
+    base: '/console/api',
+    csrfHeader: 'X-Keygate-CSRF',
+    csrfToken: '',
+    onUnauthorized: null,
+  };
+
+  function buildURL(path, query) {
+    let url = apiConfig.base + path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) {
+        if (v == null || v === '' || v === false) continue;
+        params.append(k, v === true ? 'true' : String(v));
+      }
+      const qs = params.toString();
+      if (qs) url += (url.includes('?') ? '&' : '?') + qs;
+    }
+    return url;
+  }
+
+  /**
+   * KG.api.request(method, path, {query, body, csrf, allowUnauthorized})
+   * calls base + path and resolves to {data, nextCursor, message, warnings,
+   * status}, or rejects with a KG.APIError whose message is plain words from
+   * the server's envelope. A non-GET sends Content-Type: application/json and
+   * the CSRF header (the token set with setCsrfToken, or opts.csrf). A 401
+   * calls onUnauthorized(err) first (unless allowUnauthorized), and the error
+   * then carries sessionEnded = true.
+   */
+  async function request(method, path, opts = {}) {
+    const headers = { Accept: 'application/json' };
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    if (method !== 'GET' && method !== 'HEAD') {
+      headers['Content-Type'] = 'application/json';
+      headers[apiConfig.csrfHeader] = opts.csrf ?? apiConfig.csrfToken;
+      if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
+    }
+    let res;
+    try {
+      res = await fetch(buildURL(path, opts.query), init);
+    } catch {
+      throw new APIError('Could not reach the keygate server. Check your connection, then try again.', { code: 'network' });
+    }
+    let text = '';
+    try {
+      text = await res.text();
+    } catch {
+      text = '';
+    }
+    let env = null;
+    if (text) {
+      try {
+        env = KG.parseJSON(text);
+      } catch {
+        env = null;
+      }
+    }
+    const requestId = res.headers.get('X-Request-Id') || '';
+    if (!env || typeof env !== 'object' || typeof env.success !== 'boolean') {
+      const words = res.ok
+        ? 'The server sent an answer this page cannot read.'
+        : `The server answered with an error (HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}).`;
+      const err = new APIError(words, { code: CODE_BY_STATUS[res.status] || 'internal', status: res.status, requestId });
+      if (res.status === 401) notifyUnauthorized(err, opts);
+      throw err;
+    }
+    if (!env.success || !res.ok) {
+      const e = env.error && typeof env.error === 'object' ? env.error : {};
+      const err = new APIError(
+        typeof e.message === 'string' && e.message ? e.message : `The request failed (HTTP ${res.status}).`,
+        { code: e.code || CODE_BY_STATUS[res.status] || 'internal', status: res.status, requestId: e.requestId || requestId },
+      );
+      if (err.code === 'unauthorized' || res.status === 401) notifyUnauthorized(err, opts);
+      throw err;
+    }
+    return {
+      data: env.data,
+      nextCursor: typeof env.nextCursor === 'string' ? env.nextCursor : '',
+      message: typeof env.message === 'string' ? env.message : '',
+      warnings: Array.isArray(env.warnings) ? env.warnings.map(String) : [],
+      status: res.status,
+    };
+  }
+
+  function notifyUnauthorized(err, opts) {
+    if (opts.allowUnauthorized || typeof apiConfig.onUnauthorized !== 'function') return;
+    err.sessionEnded = true;
+    try {
+      apiConfig.onUnauthorized(err);
+    } catch (e) {
+      // The handler's own failure must not hide the API error.
+      setTimeout(() => { throw e; });
+    }
+  }
+
+  KG.api = {
+    /** configure({base, csrfHeader, onUnauthorized}) */
+    configure(opts) {
+      Object.assign(apiConfig, opts);
+    },
+    setCsrfToken(token) {
+      apiConfig.csrfToken = token ? String(token) : '';
+    },
+    request,
+    get: (path, query, opts = {}) => request('GET', path, { ...opts, query }),
+    post: (path, body, opts = {}) => request('POST', path, { ...opts, body }),
+    put: (path, body, opts = {}) => request('PUT', path, { ...opts, body }),
+    patch: (path, body, opts = {}) => request('PATCH', path, { ...opts, body }),
+    del: (path, opts = {}) => request('DELETE', path, opts),
+    url: buildURL,
+  };
+
+  /** KG.errorMessage(err) is an error in plain words. */
+  KG.errorMessage = function errorMessage(err) {
+    if (err instanceof APIError) {
+      const m = String(err.message || '');
+      // "this key is unknown" reads as a sentence; "name: want 1-128 characters" names a field.
+      return /^[a-z][\w.[\]]*: /.test(m) ? m : m.charAt(0).toUpperCase() + m.slice(1);
+    }
+    return `Something went wrong in this page: ${err && err.message ? err.message : String(err)}`;
+  };
+
+  /**
+   * KG.errorBox(err, {retry, title}) is an alert box with the error's message,
+   * its request id, and a "Try again" button when retry is given.
+   */
+  KG.errorBox = function errorBox(err, { retry, title } = {}) {
+    const box = h('div', { class: 'notice notice-error', role: 'alert' });
+    if (title) box.append(h('p', { class: 'notice-title' }, title));
+    box.append(h('p', null, KG.errorMessage(err)));
+    if (err && err.requestId) box.append(h('p', { class: 'muted small' }, 'Request id: ', h('code', null, err.requestId)));
+    if (retry) box.append(h('p', null, h('button', { type: 'button', class: 'btn', onclick: retry }, 'Try again')));
+    return box;
+  };
+
+  /** KG.notice(kind, ...content): an info/ok/warn box (not a live region). */
+  KG.notice = (kind, ...content) => h('div', { class: `notice notice-${kind}` }, ...content);
+
+  /** KG.loading(text) is a "Loading…" paragraph. */
+  KG.loading = (text = 'Loading…') => h('p', { class: 'loading' }, text);
+
+  /** KG.setBusy(el, busy) sets aria-busy. */
+  KG.setBusy = (el, busy) => el.setAttribute('aria-busy', busy ? 'true' : 'false');
+
+  // ---------------------------------------------------------------- formatting
+
+  const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+  const dateFmtUTC = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
+  const relFmt = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+  const numFmt = new Intl.NumberFormat();
+
+  /** KG.parseDate(v): a Date, or null for null/empty/invalid. */
+  KG.parseDate = function parseDate(v) {
+    if (v == null || v === '') return null;
+    const d = v instanceof Date ? v : new Date(v);
+    return Number.isNaN(d.getTime()) ? null : d;
+  };
+
+  KG.formatDateTime = (v, fallback = '—') => {
+    const d = KG.parseDate(v);
+    return d ? dateTimeFmt.format(d) : fallback;
+  };
+  KG.formatDate = (v, fallback = '—', { utc = false } = {}) => {
+    const d = KG.parseDate(v);
+    return d ? (utc ? dateFmtUTC : dateFmt).format(d) : fallback;
+  };
+
+  const REL_UNITS = [
+    ['year', 365 * 86400], ['month', 30 * 86400], ['week', 7 * 86400], ['day', 86400],
+    ['hour', 3600], ['minute', 60], ['second', 1],
+  ];
+  /** KG.relativeTime(v): "5 minutes ago", "in 3 days", "now". */
+  KG.relativeTime = function relativeTime(v, now = Date.now()) {
+    const d = KG.parseDate(v);
+    if (!d) return '—';
+    const secs = (d.getTime() - now) / 1000;
+    const abs = Math.abs(secs);
+    if (abs < 45) return relFmt.format(0, 'second');
+    for (const [unit, size] of REL_UNITS) {
+      if (abs >= size || unit === 'second') return relFmt.format(Math.round(secs / size), unit);
+    }
+    return relFmt.format(0, 'second');
+  };
+
+  /**
+   * KG.time(v, {mode}) is a <time datetime> element: mode "datetime"
+   * (default), "date" or "relative"; the exact time is its title.
+   */
+  KG.time = function time(v, { mode = 'datetime', fallback = '—' } = {}) {
+    const d = KG.parseDate(v);
+    if (!d) return h('span', { class: 'muted' }, fallback);
+    const text = mode === 'relative' ? KG.relativeTime(d) : mode === 'date' ? dateFmt.format(d) : dateTimeFmt.format(d);
+    return h('time', { datetime: d.toISOString(), title: `${dateTimeFmt.format(d)} (${d.toISOString()})` }, text);
+  };
+
+  /** KG.formatNumber(n): 1,234 (kept exact numbers as given). */
+  KG.formatNumber = (n) => (KG.isRawNumber(n) ? n.rawJSON : numFmt.format(Number(n) || 0));
+
+  /** KG.plural(2, 'key') → "2 keys"; KG.plural(1, 'entry', 'entries') → "1 entry". */
+  KG.plural = (n, one, many = one + 's') => `${KG.formatNumber(n)} ${Number(n) === 1 ? one : many}`;
+
+  const DURATION_UNITS = [['day', 86400], ['hour', 3600], ['minute', 60], ['second', 1]];
+  /** KG.formatDuration(seconds): "1 day", "15 minutes", "90 seconds", "none". */
+  KG.formatDuration = function formatDuration(seconds) {
+    const s = Math.round(Number(seconds) || 0);
+    if (s <= 0) return 'none';
+    for (const [unit, size] of DURATION_UNITS) {
+      if (s % size === 0) return KG.plural(s / size, unit);
+    }
+    return KG.plural(s, 'second');
+  };
+
+  /** KG.json(v, indent): JSON text (kept exact numbers included). */
+  KG.json = (v, indent) => {
+    try {
+      return JSON.stringify(v, null, indent);
+    } catch {
+      return String(v);
+    }
+  };
+
+  // ---------------------------------------------------------------- small pieces
+
+  /** KG.badge(text, kind): kind is ok, warn, danger, muted or info. */
+  KG.badge = (text, kind = 'muted') => h('span', { class: `badge badge-${kind}` }, text);
+
+  /** KG.srOnly(text): text for screen readers only. */
+  KG.srOnly = (text) => h('span', { class: 'sr-only' }, text);
+
+  /**
+   * KG.field({label, control, hint, id}) is a labelled form row: <label for>,
+   * the control (given an id if it has none) and an optional hint tied to it
+   * with aria-describedby.
+   */
+  KG.field = function field({ label, control, hint, className = '' }) {
+    if (!control.id) control.id = KG.uid('f');
+    const row = h('div', { class: ['field', className] }, h('label', { for: control.id }, label), control);
+    if (hint) {
+      const hintEl = h('p', { class: 'hint', id: control.id + '-hint' }, hint);
+      addDescribedBy(control, hintEl.id);
+      row.append(hintEl);
+    }
+    return row;
+  };
+
+  function addDescribedBy(el, id) {
+    const cur = (el.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+    if (!cur.includes(id)) cur.push(id);
+    el.setAttribute('aria-describedby', cur.join(' '));
+  }
+  KG.addDescribedBy = addDescribedBy;
+
+  // ---------------------------------------------------------------- toast
+
+  let toastRegion = null;
+  let toastHome = null;
+  let toastTimer = 0;
+
+  function topModal(except) {
+    const open = [...document.querySelectorAll('dialog[open]')].filter((d) => d !== except && isModal(d));
+    return open.length ? open[open.length - 1] : null;
+  }
+  function isModal(d) {
+    try {
+      return d.matches(':modal');
+    } catch {
+      return true;
+    }
+  }
+  function homeOfToasts() {
+    return toastHome && toastHome.isConnected ? toastHome : document.body;
+  }
+
+  /**
+   * KG.mountToasts(parent) creates the one live region for feedback
+   * (role="status", data-testid="toast") in parent; it must exist before the
+   * first message so that screen readers announce it. KG.toast creates it in
+   * <body> if nobody mounted it. While a modal dialog is open (the rest of
+   * the page is inert then) the region moves into it, and back when it closes.
+   */
+  KG.mountToasts = function mountToasts(parent = document.body) {
+    toastHome = parent;
+    if (toastRegion && toastRegion.isConnected) return toastRegion;
+    toastRegion = h('div', { class: 'toast-region', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true', 'data-testid': 'toast' });
+    parent.append(toastRegion);
+    return toastRegion;
+  };
+
+  /** KG.toast(message, {kind: 'info'|'ok'|'error', timeout}) shows one message, replacing the last. */
+  KG.toast = function toast(message, { kind = 'info', timeout = 8000 } = {}) {
+    const region = toastRegion && toastRegion.isConnected ? toastRegion : KG.mountToasts(homeOfToasts());
+    clearTimeout(toastTimer);
+    const show = () => {
+      region.replaceChildren(h('p', { class: `toast toast-${kind}` }, message));
+      if (timeout > 0) toastTimer = setTimeout(() => region.replaceChildren(), timeout);
+    };
+    const target = topModal() || homeOfToasts();
+    if (region.parentNode !== target) {
+      // A live region announces changes, not its own insertion: move it
+      // empty, then fill it.
+      region.replaceChildren();
+      target.append(region);
+      toastTimer = setTimeout(show, 50);
+    } else {
+      show();
+    }
+  };
+
+  /** Moves the toast region out of a dialog about to close. */
+  function rehomeToasts(closing) {
+    if (toastRegion && closing.contains(toastRegion)) (topModal(closing) || homeOfToasts()).append(toastRegion);
+  }
+
+  /** KG.toastError(err): an error as a toast, unless the session ended (handled elsewhere). */
+  KG.toastError = (err, prefix = '') => {
+    if (err && err.sessionEnded) return;
+    KG.toast(prefix + KG.errorMessage(err), { kind: 'error', timeout: 12000 });
+  };
+
+  // ---------------------------------------------------------------- dialogs
+
+  /**
+   * KG.modal({title, describedBy, className}) opens a modal <dialog
+   * aria-labelledby> and returns a controller:
+   *   dialog, body, heading        elements
+   *   setTitle(text)
+   *   setGuard(async () => bool)   asked before Escape or requestClose closes it
+   *   requestClose()               close, if the guard agrees
+   *   close()                      close now
+   *   closed                       a promise resolved once it has closed
+   * The dialog is removed from the document when it closes, and focus goes
+   * back where it was.
+   */
+  KG.modal = function modal({ title, className = '', testid } = {}) {
+    const titleId = KG.uid('dlg-title');
+    const heading = h('h2', { id: titleId, class: 'dialog-title' }, title);
+    const body = h('div', { class: 'dialog-body' });
+    const dialog = h('dialog', { class: ['dialog', className], 'aria-labelledby': titleId, 'data-testid': testid }, heading, body);
+    const opener = document.activeElement;
+    let guard = null;
+    let asking = false;
+    let resolveClosed;
+    const closed = new Promise((r) => { resolveClosed = r; });
+
+    const ctl = {
+      dialog,
+      body,
+      heading,
+      closed,
+      setTitle(text) {
+        heading.textContent = text;
+      },
+      setGuard(fn) {
+        guard = fn;
+      },
+      async requestClose() {
+        if (asking || !dialog.open) return false;
+        if (guard) {
+          asking = true;
+          let ok = false;
+          try {
+            ok = await guard();
+          } finally {
+            asking = false;
+          }
+          if (!ok) return false;
+        }
+        ctl.close();
+        return true;
+      },
+      close() {
+        if (dialog.open) dialog.close();
+      },
+    };
+
+    dialog.addEventListener('cancel', (ev) => {
+      if (ev.target !== dialog) return;
+      if (guard) {
+        ev.preventDefault();
+        ctl.requestClose();
+      }
+    });
+    dialog.addEventListener('close', (ev) => {
+      if (ev.target !== dialog) return;
+      rehomeToasts(dialog);
+      dialog.remove();
+      if (opener && opener instanceof HTMLElement && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+      resolveClosed();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    return ctl;
+  };
+
+  /**
+   * KG.confirm({title, message, okLabel, cancelLabel, danger}) asks in an
+   * in-page dialog and resolves true for OK, false for Cancel or Escape. The
+   * message (text or nodes) should name the thing it acts on. Buttons carry
+   * data-testid confirm-ok and confirm-cancel.
+   */
+  KG.confirm = function confirm({ title = 'Are you sure?', message = '', okLabel = 'OK', cancelLabel = 'Cancel', danger = false } = {}) {
+    return new Promise((resolve) => {
+      let result = false;
+      const m = KG.modal({ title, className: 'dialog-small', testid: 'confirm-dialog' });
+      const msgId = KG.uid('dlg-msg');
+      m.dialog.setAttribute('aria-describedby', msgId);
+      m.dialog.setAttribute('role', 'alertdialog');
+      const cancel = h('button', { type: 'button', class: 'btn', 'data-testid': 'confirm-cancel', onclick: () => m.close() }, cancelLabel);
+      const ok = h('button', {
+        type: 'button',
+        class: ['btn', danger ? 'btn-danger' : 'btn-primary'],
+        'data-testid': 'confirm-ok',
+        onclick: () => {
+          result = true;
+          m.close();
+        },
+      }, okLabel);
+      m.body.append(h('p', { id: msgId, class: 'confirm-message' }, message), h('div', { class: 'dialog-actions' }, cancel, ok));
+      m.closed.then(() => resolve(result));
+      (danger ? cancel : ok).focus();
+    });
+  };
+
+  // ---------------------------------------------------------------- raw key reveal
+
+  /**
+   * KG.takeRawKey(obj) returns obj.key (the raw key of a create or rotate
+   * answer) and deletes it from obj, so that only the reveal holds it.
+   */
+  KG.takeRawKey = function takeRawKey(obj) {
+    if (!obj || typeof obj !== 'object') return '';
+    const raw = typeof obj.key === 'string' ? obj.key : '';
+    delete obj.key;
+    return raw;
+  };
+
+  /**
+   * KG.rawKeyReveal(rawKey, {maskAfterSeconds = 10, label}) shows a raw key
+   * once: a read-only field (data-testid="raw-key") and a Copy button
+   * (data-testid="copy-key") that writes it to the clipboard and says
+   * "Copied". After maskAfterSeconds the field shows bullets and a note that
+   * the key is hidden, and the component drops its only reference to the key.
+   * destroy() does that at once and removes the element (call it when the
+   * dialog holding it closes). Returns {element, destroy, mask, isMasked}.
+   */
+  KG.rawKeyReveal = function rawKeyReveal(rawKey, { maskAfterSeconds = 10, label = 'Your new API key', onMask } = {}) {
+    let secret = String(rawKey || '');
+    rawKey = null; // eslint-disable-line no-param-reassign
+    let masked = false;
+    let left = Math.max(1, Math.round(maskAfterSeconds));
+
+    const inputId = KG.uid('raw-key');
+    const noteId = KG.uid('raw-key-note');
+    const input = h('input', {
+      id: inputId,
+      type: 'text',
+      class: 'raw-key',
+      readonly: true,
+      autocomplete: 'off',
+      autocapitalize: 'off',
+      spellcheck: 'false',
+      'data-testid': 'raw-key',
+      'aria-describedby': noteId,
+    });
+    input.value = secret; // the property only: never an attribute in the markup
+    input.addEventListener('focus', () => input.select());
+
+    const copyBtn = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'copy-key' }, 'Copy');
+    const countdown = h('span', { class: 'reveal-countdown' });
+    const note = h('p', { id: noteId, class: 'reveal-note' },
+      'This is the only time this key is shown: copy it now and keep it somewhere safe. ', countdown);
+    const element = h('div', { class: 'reveal' },
+      h('label', { for: inputId }, label),
+      h('div', { class: 'reveal-row' }, input, copyBtn),
+      note);
+
+    const tick = () => {
+      countdown.textContent = `It will be hidden in ${KG.plural(left, 'second')}.`;
+    };
+    tick();
+    const interval = setInterval(() => {
+      left -= 1;
+      if (left <= 0) mask();
+      else tick();
+    }, 1000);
+
+    copyBtn.addEventListener('click', async () => {
+      if (masked || !secret) return;
+      try {
+        if (!navigator.clipboard || typeof navigator.clipboard.writeText !== 'function') throw new Error('no clipboard');
+        await navigator.clipboard.writeText(secret);
+        if (!masked) copyBtn.textContent = 'Copied';
+        KG.toast('Copied', { kind: 'ok' });
+      } catch {
+        if (!masked) {
+          input.focus();
+          input.select();
+        }
+        KG.toast('The browser did not allow copying: the key is selected in its field, press Ctrl+C (⌘C on a Mac) to copy it.', { kind: 'error' });
+      }
+    });
+
+    function mask() {
+      if (masked) return;
+      masked = true;
+      secret = null;
+      clearInterval(interval);
+      input.value = '•'.repeat(32);
+      input.classList.add('is-masked');
+      copyBtn.disabled = true;
+      copyBtn.textContent = 'Copy';
+      element.classList.add('is-masked');
+      note.replaceChildren('Key hidden: you can no longer see it. If you did not copy it, revoke this key and make a new one.');
+      if (typeof onMask === 'function') onMask();
+    }
+
+    return {
+      element,
+      mask,
+      isMasked: () => masked,
+      destroy() {
+        mask();
+        input.value = '';
+        element.remove();
+      },
+    };
+  };
+
+  // ---------------------------------------------------------------- charts
+
+  /**
+   * KG.sparkline(values, {label, width, height}) is a small line chart
+   * (<svg role="img" aria-label=label data-testid="sparkline">).
+   */
+  KG.sparkline = function sparkline(values, { label = '', width = 120, height = 28, testid = 'sparkline' } = {}) {
+    const vals = values.map((v) => Math.max(0, Number(v) || 0));
+    const svgEl = KG.svg('svg', {
+      class: 'sparkline', viewBox: `0 0 ${width} ${height}`, width, height,
+      role: 'img', 'aria-label': label, 'data-testid': testid, focusable: 'false',
+    });
+    if (!vals.length) return svgEl;
+    const max = Math.max(1, ...vals);
+    const n = vals.length;
+    const step = n > 1 ? (width - 2) / (n - 1) : 0;
+    const y = (v) => (height - 2 - (v / max) * (height - 4)).toFixed(1);
+    let d = '';
+    vals.forEach((v, i) => {
+      d += `${i ? 'L' : 'M'}${(1 + i * step).toFixed(1)} ${y(v)} `;
+    });
+    const lastX = (1 + (n - 1) * step).toFixed(1);
+    svgEl.append(
+      KG.svg('path', { class: 'spark-area', d: `${d}L${lastX} ${height - 1} L1 ${height - 1} Z` }),
+      KG.svg('path', { class: 'spark-line', d: d.trim(), fill: 'none' }),
+    );
+    return svgEl;
+  };
+
+  function niceStep(raw) {
+    if (raw <= 0) return 1;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    for (const m of [1, 2, 2.5, 5, 10]) {
+      const s = m * mag;
+      if (s >= raw && Number.isInteger(s)) return s;
+    }
+    return Math.ceil(raw);
+  }
+
+  /**
+   * KG.stackedBarChart({title, series, points, summary, xTitle, yTitle,
+   * formatTick, formatPoint, testid}) is a <figure> holding an SVG stacked
+   * bar chart with axis labels, a legend with totals, and the numbers as a
+   * table in a <details>.
+   *   series: [{key, label, className}]   bottom to top
+   *   points: [{start: Date, values: {key: n}}]
+   *   formatTick(date, i) → short x label; formatPoint(date) → full label
+   */
+  KG.stackedBarChart = function stackedBarChart({
+    title, series, points, summary = '', xTitle = 'Time', yTitle = 'Requests',
+    formatTick = (d) => KG.formatDate(d), formatPoint = (d) => KG.formatDateTime(d),
+    testid = 'usage-chart', emptyText = 'No requests in this period.',
+  }) {
+    const W = 720;
+    const H = 260;
+    const m = { l: 56, r: 10, t: 14, b: 46 };
+    const pw = W - m.l - m.r;
+    const ph = H - m.t - m.b;
+    const totals = points.map((p) => series.reduce((s, se) => s + (Number(p.values[se.key]) || 0), 0));
+    const maxTotal = Math.max(0, ...totals);
+    const step = niceStep(Math.max(1, maxTotal) / 4);
+    const yMax = step * 4;
+    const yOf = (v) => m.t + ph - (v / yMax) * ph;
+
+    const captionId = KG.uid('chart-cap');
+    const summaryId = KG.uid('chart-sum');
+    const svgEl = KG.svg('svg', {
+      class: 'chart-svg', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${captionId} ${summaryId}`, focusable: 'false',
+    });
+
+    // Y grid and labels.
+    for (let i = 0; i <= 4; i++) {
+      const v = step * i;
+      const yy = yOf(v);
+      svgEl.append(
+        KG.svg('line', { class: i === 0 ? 'axis' : 'grid', x1: m.l, x2: W - m.r, y1: yy, y2: yy }),
+        KG.svg('text', { class: 'tick', x: m.l - 6, y: yy + 4, 'text-anchor': 'end' }, KG.formatNumber(v)),
+      );
+    }
+    svgEl.append(KG.svg('text', { class: 'axis-title', x: 12, y: m.t + ph / 2, 'text-anchor': 'middle', transform: `rotate(-90 12 ${m.t + ph / 2})` }, yTitle));
+    svgEl.append(KG.svg('text', { class: 'axis-title', x: m.l + pw / 2, y: H - 4, 'text-anchor': 'middle' }, xTitle));
+
+    // Bars.
+    const n = Math.max(1, points.length);
+    const slot = pw / n;
+    const bw = Math.max(1, Math.min(28, slot * 0.72));
+    const tickEvery = Math.max(1, Math.ceil(n / 8));
+    points.forEach((p, i) => {
+      const x = m.l + i * slot + (slot - bw) / 2;
+      const g = KG.svg('g', { class: 'bar' });
+      const parts = series.map((se) => `${KG.formatNumber(Number(p.values[se.key]) || 0)} ${se.label.toLowerCase()}`);
+      g.append(KG.svg('title', null, `${formatPoint(p.start)}: ${parts.join(', ')}`));
+      let acc = 0;
+      for (const se of series) {
+        const v = Number(p.values[se.key]) || 0;
+        if (v <= 0) continue;
+        const y1 = yOf(acc);
+        const y2 = yOf(acc + v);
+        g.append(KG.svg('rect', { class: `bar-seg ${se.className}`, x: x.toFixed(2), y: y2.toFixed(2), width: bw.toFixed(2), height: Math.max(0.5, y1 - y2).toFixed(2) }));
+        acc += v;
+      }
+      // An invisible full-height target so the tooltip shows on empty bars too.
+      g.append(KG.svg('rect', { class: 'bar-hit', x: (m.l + i * slot).toFixed(2), y: m.t, width: slot.toFixed(2), height: ph, fill: 'transparent' }));
+      svgEl.append(g);
+      if (i % tickEvery === 0) {
+        const cx = m.l + i * slot + slot / 2;
+        svgEl.append(
+          KG.svg('line', { class: 'axis', x1: cx, x2: cx, y1: m.t + ph, y2: m.t + ph + 4 }),
+          KG.svg('text', { class: 'tick', x: cx, y: m.t + ph + 17, 'text-anchor': 'middle' }, formatTick(p.start, i)),
+        );
+      }
+    });
+
+    // Legend with totals.
+    const legend = h('ul', { class: 'legend' });
+    for (const se of series) {
+      const total = points.reduce((s, p) => s + (Number(p.values[se.key]) || 0), 0);
+      const sw = KG.svg('svg', { class: 'swatch', width: 12, height: 12, viewBox: '0 0 12 12', 'aria-hidden': 'true', focusable: 'false' },
+        KG.svg('rect', { class: se.className, x: 0, y: 0, width: 12, height: 12, rx: 2 }));
+      legend.append(h('li', null, sw, ` ${se.label}: `, h('strong', null, KG.formatNumber(total))));
+    }
+
+    // The numbers as a table.
+    const table = h('table', { class: 'table table-compact' },
+      h('caption', { class: 'sr-only' }, `${title}: the numbers`),
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, xTitle), series.map((se) => h('th', { scope: 'col', class: 'num' }, se.label)), h('th', { scope: 'col', class: 'num' }, 'Total'))),
+      h('tbody', null, points.map((p, i) => h('tr', null,
+        h('th', { scope: 'row' }, formatPoint(p.start)),
+        series.map((se) => h('td', { class: 'num' }, KG.formatNumber(Number(p.values[se.key]) || 0))),
+        h('td', { class: 'num' }, KG.formatNumber(totals[i]))))));
+
+    const scrollId = KG.uid('chart-scroll');
+    return h('figure', { class: 'chart', 'data-testid': testid },
+      h('figcaption', { id: captionId, class: 'chart-title' }, title),
+      h('p', { id: summaryId, class: 'chart-summary' }, maxTotal === 0 ? `${emptyText} ${summary}`.trim() : summary),
+      h('div', { class: 'chart-scroll', id: scrollId, tabindex: '0', role: 'region', 'aria-labelledby': captionId }, svgEl),
+      legend,
+      h('details', { class: 'chart-table' }, h('summary', null, 'Show the numbers as a table'), h('div', { class: 'table-wrap' }, table)));
+  };
+
+  // ---------------------------------------------------------------- paged table
+
+  /**
+   * KG.pagedTable({caption, columns, load, rowAttrs, tableAttrs, emptyText,
+   * onPage, pageSizeHint}) is a table paged by opaque cursors:
+   *   columns: [{header, render(item) → node|string, className, rowHeader}]
+   *   load(cursor) → Promise<{items, nextCursor}>   ('' is the first page)
+   *   rowAttrs(item) → attributes of the item's <tr>
+   *   onPage(items, rows) after a page shows (e.g. to fetch more per row)
+   * It keeps a stack of the cursors behind the current page, for "Previous
+   * page". Returns {element, reload(), reset(), table}.
+   */
+  KG.pagedTable = function pagedTable({ caption, columns, load, rowAttrs, tableAttrs, emptyText = 'Nothing to show.', onPage, captionVisible = false }) {
+    const captionId = KG.uid('tbl-cap');
+    const tbody = h('tbody');
+    const table = h('table', { class: 'table', ...(tableAttrs || {}) },
+      h('caption', { id: captionId, class: captionVisible ? 'table-caption' : 'sr-only' }, caption),
+      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.className }, c.header)))),
+      tbody);
+    const wrap = h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-labelledby': captionId }, table);
+    const status = h('div', { class: 'table-status' });
+    const prev = h('button', { type: 'button', class: 'btn' }, 'Previous page');
+    const next = h('button', { type: 'button', class: 'btn' }, 'Next page');
+    const pageInfo = h('span', { class: 'page-info' });
+    const pager = h('div', { class: 'pager', hidden: true }, prev, pageInfo, next);
+    const element = h('div', { class: 'paged', 'aria-busy': 'false' }, status, wrap, pager);
+
+    let stack = [];
+    let cursor = '';
+    let nextCursor = '';
+    let seq = 0;
+
+    const messageRow = (content, cls) => h('tr', { class: cls }, h('td', { colspan: String(columns.length) }, content));
+
+    async function show({ focus = false } = {}) {
+      const my = ++seq;
+      KG.setBusy(element, true);
+      prev.disabled = true;
+      next.disabled = true;
+      status.replaceChildren();
+      tbody.replaceChildren(messageRow(KG.loading(), 'row-loading'));
+      try {
+        const page = await load(cursor);
+        if (my !== seq) return;
+        const items = Array.isArray(page.items) ? page.items : [];
+        nextCursor = page.nextCursor || '';
+        const rows = items.map((item) => {
+          const tr = h('tr', rowAttrs ? rowAttrs(item) : null);
+          for (const c of columns) {
+            const cell = c.rowHeader ? h('th', { scope: 'row', class: c.className }) : h('td', { class: c.className });
+            appendChild(cell, c.render(item));
+            tr.append(cell);
+          }
+          return tr;
+        });
+        if (rows.length) tbody.replaceChildren(...rows);
+        else tbody.replaceChildren(messageRow(stack.length ? 'No more rows.' : emptyText, 'row-empty'));
+        pageInfo.textContent = `Page ${stack.length + 1}`;
+        prev.disabled = stack.length === 0;
+        next.disabled = !nextCursor;
+        pager.hidden = stack.length === 0 && !nextCursor;
+        KG.setBusy(element, false);
+        if (focus) wrap.focus();
+        if (onPage) onPage(items, rows);
+      } catch (err) {
+        if (my !== seq) return;
+        tbody.replaceChildren(messageRow(h('span', { class: 'muted' }, 'Could not load this page.'), 'row-error'));
+        status.replaceChildren(KG.errorBox(err, { retry: () => show() }));
+        prev.disabled = stack.length === 0;
+        next.disabled = true;
+        pager.hidden = stack.length === 0;
+        KG.setBusy(element, false);
+      }
+    }
+
+    prev.addEventListener('click', () => {
+      if (!stack.length) return;
+      cursor = stack.pop();
+      show({ focus: true });
+    });
+    next.addEventListener('click', () => {
+      if (!nextCursor) return;
+      stack.push(cursor);
+      cursor = nextCursor;
+      show({ focus: true });
+    });
+
+    return {
+      element,
+      table,
+      reload: () => show(),
+      reset() {
+        stack = [];
+        cursor = '';
+        return show();
+      },
+    };
+  };
+})();
