@@ -101,6 +101,9 @@ if (img) {
 
 	appCSS = `
 body { font: 16px/1.5 sans-serif; margin: 2rem; background: #ffffff; color: #1a1a1a; }
+/* A transition, which SetColorScheme must wait out: read half-way, the
+   background would be neither scheme's. */
+body { transition: background-color 0.4s linear; }
 @media (prefers-color-scheme: dark) {
 	body { background: #121212; color: #e8e8e8; }
 }`

@@ -185,6 +185,7 @@ func (p *Page) SetViewport(t testing.TB, width, height int) {
 	}
 	p.do(t, fmt.Sprintf("set the viewport to %d×%d", width, height),
 		chromedp.EmulateViewport(int64(width), int64(height), opts...))
+	p.settle(t)
 }
 
 // SetColorScheme makes prefers-color-scheme match scheme.
@@ -196,6 +197,20 @@ func (p *Page) SetColorScheme(t testing.TB, scheme ColorScheme) {
 		})
 		return err
 	}))
+	p.settle(t)
+}
+
+// settle waits until the page has rendered a change of media and every
+// transition it started has ended: an accessibility check or a screenshot
+// taken half-way through a colour transition would see neither scheme.
+func (p *Page) settle(t testing.TB) {
+	t.Helper()
+	const js = `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))
+		.then(() => Promise.all(document.getAnimations().map(a => a.finished.catch(() => null))))
+		.then(() => true)`
+	if _, err := run(p, "let the page settle", chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("%v", err)
+	}
 }
 
 // Navigate loads url and waits for its load event. It fails t when the
