@@ -3,6 +3,8 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -98,4 +100,42 @@ func ownerAt(version int64) expression.ConditionBuilder {
 		return expression.AttributeNotExists(expression.Name(attrPK))
 	}
 	return expression.Name(attrVersion).Equal(expression.Value(version))
+}
+
+// ownerStatePK is an owner's state item: when the owner was last revoked,
+// which its customer portal sessions end on.
+func ownerStatePK(project, owner string) string { return "OWNERSTATE#" + project + "#" + owner }
+
+const (
+	ownerStateSK   = "STATE"
+	attrRevokedAt  = "revokedAt"
+	ownerStateAttr = "owner"
+)
+
+// putOwnerRevoked is the write of Tx.OwnerRevoked.
+func (s *Store) putOwnerRevoked(r *keys.OwnerRevocation) *types.Put {
+	item := itemKey(ownerStatePK(r.Project, r.Owner), ownerStateSK)
+	item[attrProject] = &types.AttributeValueMemberS{Value: r.Project}
+	item[ownerStateAttr] = &types.AttributeValueMemberS{Value: r.Owner}
+	item[attrRevokedAt] = numberValue(r.At.UnixMilli())
+	return &types.Put{TableName: &s.table, Item: item}
+}
+
+// OwnerRevokedAt reads when an owner was last revoked; zero if never.
+func (s *Store) OwnerRevokedAt(ctx context.Context, project, owner string) (time.Time, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: itemKey(ownerStatePK(project, owner), ownerStateSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return time.Time{}, storeError("get owner state", err)
+	}
+	n, ok := out.Item[attrRevokedAt].(*types.AttributeValueMemberN)
+	if !ok {
+		return time.Time{}, nil
+	}
+	ms, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("decode owner state: %w", err)
+	}
+	return timeOf(ms), nil
 }

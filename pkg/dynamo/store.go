@@ -25,6 +25,7 @@ type Client interface {
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 // Store implements keys.Store on one DynamoDB table.
@@ -352,6 +353,9 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 			return err
 		}
 		items = append(items, types.TransactWriteItem{Put: put})
+	}
+	if tx.OwnerRevoked != nil {
+		items = append(items, types.TransactWriteItem{Put: s.putOwnerRevoked(tx.OwnerRevoked)})
 	}
 	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var canceled *types.TransactionCanceledException

@@ -32,7 +32,7 @@ type CreditsInput struct {
 // write, and audit, another change than the one asked for, and the caller
 // learns how many remain; "set" to 0 says it outright.
 func (s *Service) AdjustCredits(ctx context.Context, caller Caller, id string, in CreditsInput) (*Key, error) {
-	if err := s.requireAdmin(caller); err != nil {
+	if err := s.requireProjectAdmin(caller); err != nil {
 		return nil, err
 	}
 	switch in.Op {

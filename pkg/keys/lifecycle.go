@@ -83,7 +83,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		next := &Key{
 			Name: old.Name, Tier: old.Tier, Scopes: old.Scopes, Project: old.Project, Owner: old.Owner,
 			Status: StatusActive, IPAllowlist: old.IPAllowlist, Metadata: old.Metadata, ExpiresAt: old.ExpiresAt,
-			CreatedAt: now, UpdatedAt: now, RotatedFrom: old.ID, CreatedBy: caller.actor(),
+			CreatedAt: now, UpdatedAt: now, RotatedFrom: old.ID, CreatedBy: caller.creator(),
 			RateLimits: slices.Clone(old.RateLimits), RateLimitsFromTier: old.RateLimitsFromTier, Credits: old.Credits.Clone(),
 			OwnerLimited: old.OwnerLimited, LimitsVersion: old.LimitsVersion, Meter: maps.Clone(old.Meter),
 		}
@@ -173,10 +173,16 @@ func (s *Service) predecessorDone(ctx context.Context, caller Caller, k *Key, no
 // out) it returns what it revoked with an ErrUnavailable error: calling it
 // again carries on, and once no key is left it revokes 0.
 func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, includeCreated bool) (int, error) {
-	if err := s.requireAdmin(caller); err != nil {
+	if err := s.requireProjectAdmin(caller); err != nil {
 		return 0, err
 	}
 	if err := ValidateOwner(owner); err != nil {
+		return 0, err
+	}
+	// First the mark that ends the owner's portal sessions at once, whether
+	// or not the walks below finish.
+	mark := &OwnerRevocation{Project: caller.Project, Owner: owner, At: s.clock()}
+	if err := s.store.Apply(ctx, Tx{OwnerRevoked: mark, Caller: caller.check(mark.At)}); err != nil {
 		return 0, err
 	}
 	revoke := func(page []*Key) (int, error) { return s.revokeBatch(ctx, caller, page) }
@@ -203,7 +209,7 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 // the same walks, revoking nothing: what a confirmation shows. Each key
 // counts once, however many walks find it.
 func (s *Service) OwnerRevokeCount(ctx context.Context, caller Caller, owner string, includeCreated bool) (int, error) {
-	if err := s.requireAdmin(caller); err != nil {
+	if err := s.requireProjectAdmin(caller); err != nil {
 		return 0, err
 	}
 	if err := ValidateOwner(owner); err != nil {
@@ -397,7 +403,7 @@ type AuditInput struct {
 
 // ListAudit pages through the caller's project's audit events, newest first.
 func (s *Service) ListAudit(ctx context.Context, caller Caller, in AuditInput) (Page[*AuditEvent], error) {
-	if err := s.requireAdmin(caller); err != nil {
+	if err := s.requireProjectAdmin(caller); err != nil {
 		return Page[*AuditEvent]{}, err
 	}
 	limit, err := PageLimit(in.Limit)

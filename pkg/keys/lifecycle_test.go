@@ -187,8 +187,12 @@ func TestRevokeOwnerAllPages(t *testing.T) {
 	if err != nil || n != 160 {
 		t.Fatalf("RevokeOwner = %d, %v; want 160", n, err)
 	}
-	if got := e.store.Writes() - writes; got != 4 {
-		t.Errorf("%d transactions, want 4 (pages of %d)", got, keys.MaxTxKeys)
+	// The mark that ends the owner's portal sessions, then pages of 49.
+	if got := e.store.Writes() - writes; got != 1+4 {
+		t.Errorf("%d transactions, want 1+4 (the owner's mark, pages of %d)", got, keys.MaxTxKeys)
+	}
+	if at, err := e.store.OwnerRevokedAt(e.ctx, "acme", "alice"); err != nil || !at.Equal(e.clock.Now()) {
+		t.Errorf("alice revoked at %v (%v), want now", at, err)
 	}
 	for _, id := range alice {
 		if s := e.status(id); s != keys.StatusRevoked {
@@ -203,8 +207,8 @@ func TestRevokeOwnerAllPages(t *testing.T) {
 	if evs := e.events(alice[0]); evs[0].Action != keys.ActionOwnerRevoked || evs[0].Actor != keys.ActorOperator {
 		t.Errorf("event %+v, want owner.revoked by the operator", evs[0])
 	}
-	// Once no key is left, it revokes none and writes nothing.
-	if n, err := e.svc.RevokeOwner(e.ctx, op, "alice", false); n != 0 || err != nil || e.store.Writes()-writes != 4 {
+	// Once no key is left, it revokes none and writes its mark alone.
+	if n, err := e.svc.RevokeOwner(e.ctx, op, "alice", false); n != 0 || err != nil || e.store.Writes()-writes != 1+4+1 {
 		t.Errorf("second RevokeOwner = %d, %v", n, err)
 	}
 }
@@ -303,7 +307,7 @@ func (s *failingStore) Apply(ctx context.Context, tx keys.Tx) error {
 func TestRevokeOwnerResumes(t *testing.T) {
 	e := newEnv(t)
 	alice := e.ownerKeys("alice", 120)
-	e.use(&failingStore{Store: e.store, failOn: 2})
+	e.use(&failingStore{Store: e.store, failOn: 3}) // the owner's mark, the first page, then the second page fails
 	n, err := e.svc.RevokeOwner(e.ctx, op, "alice", false)
 	wantErr(t, err, keys.ErrUnavailable)
 	if n != keys.MaxTxKeys || !strings.Contains(err.Error(), fmt.Sprintf("revoked %d keys of alice", keys.MaxTxKeys)) {

@@ -48,7 +48,7 @@ type OwnerLimitsInput struct {
 // GetOwnerLimits reads the limits an owner of the caller's project shares.
 // An owner never given any has none: rateLimits [], credits null.
 func (s *Service) GetOwnerLimits(ctx context.Context, caller Caller, owner string) (*OwnerLimits, error) {
-	if err := s.requireAdmin(caller); err != nil {
+	if err := s.requireProjectAdmin(caller); err != nil {
 		return nil, err
 	}
 	if err := ValidateOwner(owner); err != nil {
@@ -76,7 +76,7 @@ func (s *Service) ownerLimits(ctx context.Context, project, owner string) (*Owne
 // answers. If it cannot finish flagging it fails with ErrUnavailable;
 // calling it again carries on.
 func (s *Service) PutOwnerLimits(ctx context.Context, caller Caller, owner string, in OwnerLimitsInput) (*OwnerLimits, error) {
-	if err := s.requireAdmin(caller); err != nil {
+	if err := s.requireProjectAdmin(caller); err != nil {
 		return nil, err
 	}
 	if err := ValidateOwner(owner); err != nil {

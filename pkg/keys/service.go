@@ -34,9 +34,15 @@ type Caller struct {
 	IPAllowlist []string
 	// Tier is the calling key's, as the authorizer hands it on.
 	Tier string
-	// Session is the id of the console session the key acts through, ""
-	// when it was presented itself; the audit log records it.
+	// Session is the id of the console or portal session the key acts
+	// through, "" when it was presented itself; the audit log records it.
 	Session string
+	// ForOwner restricts the caller to one owner's keys: a customer portal
+	// session, acting with the authority of the key that opened it
+	// (KeyID). It sees and changes that owner's keys only, makes keys for
+	// that owner alone, and nothing project-wide; the audit log names it
+	// "portal:<owner>".
+	ForOwner string
 	// Operator callers hold every scope; the operator command sets it.
 	Operator bool
 }
@@ -44,11 +50,40 @@ type Caller struct {
 // OperatorCaller acts on a project with IAM credentials, as `infra/admin` does.
 func OperatorCaller(project string) Caller { return Caller{Project: project, Operator: true} }
 
+// actor is who the audit log says acted.
 func (c Caller) actor() string {
+	switch {
+	case c.Operator:
+		return ActorOperator
+	case c.ForOwner != "":
+		return PortalActor(c.ForOwner)
+	}
+	return c.KeyID
+}
+
+// creator is what a key the caller makes records as its creator: the key
+// whose authority made it, which an owner revoke with includeCreated follows.
+func (c Caller) creator() string {
 	if c.Operator {
 		return ActorOperator
 	}
 	return c.KeyID
+}
+
+// PortalActor is the audit log's actor of a customer portal session.
+func PortalActor(owner string) string { return "portal:" + owner }
+
+// RequireAdmin refuses a caller without scope admin, as every management
+// operation does: for other packages' operations (portal links).
+func (s *Service) RequireAdmin(caller Caller) error { return s.requireAdmin(caller) }
+
+// requireProjectAdmin is requireAdmin for what reaches beyond one owner's
+// keys, which an owner-scoped caller may not do.
+func (s *Service) requireProjectAdmin(c Caller) error {
+	if c.ForOwner != "" {
+		return &ForbiddenError{"a portal session manages its owner's keys only"}
+	}
+	return s.requireAdmin(c)
 }
 
 func (c Caller) holds(scope string) bool { return c.Operator || slices.Contains(c.Scopes, scope) }
@@ -158,8 +193,13 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 	if !ok {
 		return nil, invalid("tier", "unknown tier %q (one of %s)", in.Tier, tierNames(s.cfg.Tiers))
 	}
-	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.actor()}
-	if in.Owner != "" {
+	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.creator()}
+	if caller.ForOwner != "" {
+		if in.Owner != "" && in.Owner != caller.ForOwner {
+			return nil, &ForbiddenError{"owner: a portal session makes keys for its own owner only"}
+		}
+		k.Owner = caller.ForOwner
+	} else if in.Owner != "" {
 		if err := ValidateOwner(in.Owner); err != nil {
 			return nil, err
 		}
@@ -272,7 +312,7 @@ func (s *Service) load(ctx context.Context, caller Caller, id string) (*Key, err
 	if err != nil {
 		return nil, err
 	}
-	if k.Project != caller.Project || k.GoneAt(s.clock()) {
+	if k.Project != caller.Project || k.GoneAt(s.clock()) || caller.ForOwner != "" && k.Owner != caller.ForOwner {
 		return nil, ErrNotFound
 	}
 	return k, nil
@@ -302,6 +342,12 @@ func (s *Service) List(ctx context.Context, caller Caller, in ListInput) (Page[*
 	}
 	if err := s.cfg.validateFilter(in.Filter); err != nil {
 		return Page[*Key]{}, err
+	}
+	if caller.ForOwner != "" {
+		if in.Filter.Owner != "" && in.Filter.Owner != caller.ForOwner || in.Filter.CreatedBy != "" {
+			return Page[*Key]{}, &ForbiddenError{"a portal session lists its own owner's keys only"}
+		}
+		in.Filter.Owner = caller.ForOwner
 	}
 	now := s.clock()
 	items, next, err := s.store.ListKeys(ctx, ListQuery{Project: caller.Project, Filter: in.Filter, Limit: limit, Cursor: in.Cursor, Now: now})

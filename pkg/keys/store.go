@@ -36,6 +36,9 @@ type Tx struct {
 	// whose owner-limited flag was computed from a read of them is written
 	// only if no change of the owner's limits landed since.
 	OwnerChecks []OwnerCheck
+	// OwnerRevoked, when set, records that an owner was revoked at a time:
+	// what the owner's customer portal sessions opened earlier end on.
+	OwnerRevoked *OwnerRevocation
 	// Caller, when set, is the calling key, which must still be active and
 	// unexpired in its project when the Tx is written, or the Tx fails with
 	// ErrCallerInactive: a key revoked while its request was in flight (or
@@ -66,6 +69,12 @@ type OwnerWrite struct {
 type OwnerCheck struct {
 	Project, Owner string
 	Version        int64
+}
+
+// OwnerRevocation is an owner revoke, as the owner's sessions see it.
+type OwnerRevocation struct {
+	Project, Owner string
+	At             time.Time
 }
 
 // CallerCheck names the calling key a Tx requires active at Now.
@@ -179,4 +188,7 @@ type Store interface {
 	// GetOwnerLimits reads an owner's limits with a strongly consistent
 	// read; ErrNotFound if none were ever stored.
 	GetOwnerLimits(ctx context.Context, project, owner string) (*OwnerLimits, error)
+	// OwnerRevokedAt is when an owner was last revoked (Tx.OwnerRevoked),
+	// read strongly consistent; the zero time if never.
+	OwnerRevokedAt(ctx context.Context, project, owner string) (time.Time, error)
 }

@@ -56,7 +56,7 @@ func validateName(name string) (string, error) {
 	if n == 0 || n > MaxNameLen || !utf8.ValidString(name) {
 		return "", invalid("name", "want 1-%d characters", MaxNameLen)
 	}
-	if err := validateDisplay("name", name); err != nil {
+	if err := ValidateDisplay("name", name); err != nil {
 		return "", err
 	}
 	return name, nil
@@ -86,8 +86,8 @@ const (
 	emojiPresentation = '\uFE0F'
 )
 
-// validateDisplay refuses a string shown to people that holds a hidden character.
-func validateDisplay(field, s string) error {
+// ValidateDisplay refuses a string shown to people that holds a hidden character.
+func ValidateDisplay(field, s string) error {
 	prev := rune(-1)
 	for _, r := range s {
 		presentation := (r == emojiPresentation || r == textPresentation) && unicode.Is(unicode.So, prev)
@@ -295,7 +295,7 @@ func (c Config) validateFilter(f KeyFilter) error {
 		if n := utf8.RuneCountInString(f.Search); n > MaxNameLen || !utf8.ValidString(f.Search) {
 			return invalid("search", "want at most %d characters", MaxNameLen)
 		}
-		if err := validateDisplay("search", f.Search); err != nil {
+		if err := ValidateDisplay("search", f.Search); err != nil {
 			return err
 		}
 	}

@@ -113,7 +113,7 @@ func (s *Service) KeyUsage(ctx context.Context, caller keys.Caller, id string, q
 	if err != nil {
 		return nil, err
 	}
-	if k.Project != caller.Project || k.GoneAt(now) {
+	if k.Project != caller.Project || k.GoneAt(now) || caller.ForOwner != "" && k.Owner != caller.ForOwner {
 		return nil, keys.ErrNotFound
 	}
 	stored, err := s.store.Buckets(ctx, Series{Project: caller.Project, KeyID: id}, r.Granularity, r.From, r.To, now)
@@ -133,6 +133,9 @@ func (s *Service) OwnerUsage(ctx context.Context, caller keys.Caller, owner stri
 	}
 	if err := keys.ValidateOwner(owner); err != nil {
 		return nil, err
+	}
+	if caller.ForOwner != "" && owner != caller.ForOwner {
+		return nil, keys.ErrNotFound
 	}
 	now := s.now()
 	r, err := q.parse(now)
@@ -191,6 +194,9 @@ func (s *Service) ProjectUsage(ctx context.Context, caller keys.Caller, q Projec
 	var page keys.Page[GroupTotal]
 	if err := requireAdmin(caller); err != nil {
 		return page, err
+	}
+	if caller.ForOwner != "" {
+		return page, &keys.ForbiddenError{Message: "a portal session reads its own owner's usage only"}
 	}
 	now := s.now()
 	r, err := q.parse(now)

@@ -65,6 +65,7 @@ var contract = []struct {
 	{"purged keys and events are not listed", purged},
 	{"key pages lose and repeat nothing", listPagination},
 	{"search and unused filters, across pages", listReadFilters},
+	{"an owner's revocation mark reads back, the latest", ownerRevokedMark},
 	{"a cursor keeps its place while keys change", cursorPosition},
 	{"a cursor serves only its own listing", cursorRefusals},
 	{"audit lists newest first, with filters", auditFilters},
@@ -908,6 +909,28 @@ func listReadFilters(f *fixture) {
 			got := f.listKeys(keys.ListQuery{Project: "acme", Filter: tc.filter, Limit: limit})
 			wantIDs(f.T, fmt.Sprintf("keys with %+v in pages of %d", tc.filter, limit), got, want...)
 		}
+	}
+}
+
+func ownerRevokedMark(f *fixture) {
+	at := func(project, owner string) time.Time {
+		t, err := f.s.OwnerRevokedAt(f.ctx, project, owner)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return t
+	}
+	if got := at("acme", "alice"); !got.IsZero() {
+		f.Fatalf("never revoked: %v, want the zero time", got)
+	}
+	first, later := f.now.Add(-time.Hour).Truncate(time.Millisecond), f.now.Truncate(time.Millisecond)
+	f.mustApply(keys.Tx{OwnerRevoked: &keys.OwnerRevocation{Project: "acme", Owner: "alice", At: first}})
+	f.mustApply(keys.Tx{OwnerRevoked: &keys.OwnerRevocation{Project: "acme", Owner: "alice", At: later}})
+	if got := at("acme", "alice"); !got.Equal(later) {
+		f.Errorf("revoked at %v, then at %v: reads %v", first, later, got)
+	}
+	if !at("globex", "alice").IsZero() || !at("acme", "alicia").IsZero() {
+		f.Error("another project's or owner's mark is set")
 	}
 }
 

@@ -34,10 +34,12 @@ type Store struct {
 	mu     sync.Mutex
 	keys   map[string]*keys.Key
 	owners map[string]*keys.OwnerLimits // by ownerItem
-	events map[string]*keys.AuditEvent  // by project and sort key
-	secret []byte                       // signs cursors
-	writes int
-	fail   error
+	// revoked holds when owners were revoked, by ownerItem.
+	revoked map[string]time.Time
+	events  map[string]*keys.AuditEvent // by project and sort key
+	secret  []byte                      // signs cursors
+	writes  int
+	fail    error
 }
 
 var _ keys.Store = (*Store)(nil)
@@ -46,7 +48,7 @@ var _ keys.Store = (*Store)(nil)
 func NewStore() *Store {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // never fails: crypto/rand panics instead
-	return &Store{keys: map[string]*keys.Key{}, owners: map[string]*keys.OwnerLimits{}, events: map[string]*keys.AuditEvent{}, secret: secret}
+	return &Store{keys: map[string]*keys.Key{}, owners: map[string]*keys.OwnerLimits{}, revoked: map[string]time.Time{}, events: map[string]*keys.AuditEvent{}, secret: secret}
 }
 
 // Writes is how many Apply calls have succeeded, so that a test can tell
@@ -173,6 +175,9 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	for _, w := range tx.Owners {
 		writeOwner(s.owners, w)
 	}
+	if r := tx.OwnerRevoked; r != nil {
+		s.revoked[ownerItem(r.Project, r.Owner)] = r.At
+	}
 	for _, k := range tx.Revoke {
 		revoke(s.keys[k.ID], k)
 	}
@@ -189,6 +194,9 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 func checkItems(tx keys.Tx) error {
 	n := len(tx.Create) + len(tx.Update) + len(tx.Revoke) + len(tx.Events) + len(tx.Owners) + len(tx.OwnerChecks)
 	if tx.CallerToCheck() != nil {
+		n++
+	}
+	if tx.OwnerRevoked != nil {
 		n++
 	}
 	if n == 0 || n > maxTxItems {
@@ -338,6 +346,16 @@ func (s *Store) GetOwnerLimits(ctx context.Context, project, owner string) (*key
 		return nil, keys.ErrNotFound
 	}
 	return cloneOwner(o), nil
+}
+
+// OwnerRevokedAt is when an owner was last revoked; zero if never.
+func (s *Store) OwnerRevokedAt(ctx context.Context, project, owner string) (time.Time, error) {
+	if err := ctxErr(ctx); err != nil {
+		return time.Time{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revoked[ownerItem(project, owner)], nil
 }
 
 // MeterCounter is the window counter CountUse counts on.
