@@ -148,6 +148,10 @@ var expected = map[string]struct {
 	"project-usage": {200, func(t *testing.T, a answer) {
 		want(t, string(a.Data) == "[]", "totals %s", a.Data)
 	}},
+	"create-portal-session": {201, func(t *testing.T, a answer) {
+		l := decode[struct{ URL, Owner string }](t, a.Data)
+		want(t, strings.HasPrefix(l.URL, "https://k3yg4t3abc.execute-api.us-east-1.amazonaws.com/prod/portal#t=") && l.Owner == "cust_42", "link %+v", l)
+	}},
 	"console": {201, func(t *testing.T, a answer) {
 		s := decode[struct {
 			SignedIn bool

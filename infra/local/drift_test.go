@@ -125,7 +125,7 @@ func TestRoutesMatchOperations(t *testing.T) {
 			operations = append(operations, r+" -> "+string(op.Name))
 		}
 	}
-	for _, r := range console.Routes {
+	for _, r := range slices.Concat(console.Routes, console.PortalRoutes) {
 		operations = append(operations, r+" -> "+consoleFunction)
 	}
 	slices.Sort(operations)
@@ -183,7 +183,7 @@ func TestLocalGatewayServesEveryRoute(t *testing.T) {
 		want := http.StatusUnauthorized
 		if r.Function == consoleFunction {
 			want = http.StatusNotFound
-			if r.Path == "/console" {
+			if r.Path == "/console" || r.Path == "/portal" {
 				want = http.StatusOK
 			}
 		}

@@ -154,13 +154,14 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 	newProcess()
 	admin := iamCaller{keyID: "key_000000000000000000000001", scopes: "admin,contracts,verify"}
 	created := clock.Now().Add(-time.Hour)
-	seed := &keys.Key{ID: admin.keyID, Name: "iam caller", Tier: "internal", Project: "acme", Status: keys.StatusActive, CreatedAt: created, UpdatedAt: created}
+	seed := &keys.Key{ID: admin.keyID, Name: "iam caller", Tier: "internal", Project: "acme", Scopes: strings.Split(admin.scopes, ","), Status: keys.StatusActive, CreatedAt: created, UpdatedAt: created}
 	if err := d.app.Store.Apply(context.Background(), keys.Tx{Create: []*keys.Key{seed}}); err != nil {
 		t.Fatal(err)
 	}
 
 	recorded := map[string][]ddbcount.Access{}
 	var alice, bobs, allowlisted, spare, metered iamKey
+	var portalToken string
 	// Each step is one function's request; a step's accesses are its function's.
 	steps := []struct {
 		function string
@@ -230,6 +231,14 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 		{"key-usage", false, func() { d.ok(admin, "GET", "/v1/api-keys/"+alice.ID+"/usage", "") }},
 		{"owner-usage", false, func() { d.ok(admin, "GET", "/v1/owners/alice/usage", "") }},
 		{"project-usage", false, func() { d.ok(admin, "GET", "/v1/usage?groupBy=owner", "") }},
+		{"create-portal-session", false, func() {
+			link := d.ok(admin, "POST", "/v1/portal/sessions", `{"owner":"carol","allowedTiers":["public"],"maxKeys":2}`)
+			var v struct{ URL string }
+			if err := json.Unmarshal(link.Data, &v); err != nil || !strings.Contains(v.URL, "/portal#t=") {
+				t.Fatalf("portal link %s: %v", link.Data, err)
+			}
+			portalToken = v.URL[strings.Index(v.URL, "#t=")+3:]
+		}},
 		{"revoke-owner", false, func() { d.ok(admin, "POST", "/v1/owners/alice/revoke?includeCreated=true", "") }},
 		// The console signs in (the authorizer's write, the session and its
 		// event), serves the management API as the session's key, and signs out.
@@ -245,6 +254,18 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 			c.ok("GET", "api/v1/api-keys/"+spare.ID+"/usage", "")
 			c.ok("POST", "api/v1/owners/bob/revoke?includeCreated=true&dryRun=true", "")
 			c.ok("DELETE", "api/session", "")
+			// The customer portal: open the link, make, rotate and revoke a
+			// key, read its usage, sign out.
+			p := d.openPortal(portalToken)
+			var k struct{ ID string }
+			if err := json.Unmarshal(p.ok("POST", "api/keys", `{"name":"carol's","tier":"public"}`).Data, &k); err != nil {
+				t.Fatal(err)
+			}
+			p.ok("GET", "api/keys", "")
+			p.ok("GET", "api/keys/"+k.ID+"/usage", "")
+			p.ok("POST", "api/keys/"+k.ID+"/rotate", `{"gracePeriodSeconds":0}`)
+			p.ok("DELETE", "api/keys/"+k.ID, "")
+			p.ok("DELETE", "api/session", "")
 		}},
 	}
 	for _, s := range steps {
@@ -402,15 +423,17 @@ func TestIAMAllows(t *testing.T) {
 	}
 }
 
-// consoleSession drives the console function as a browser signed in would.
+// consoleSession drives the console function as a browser signed in would,
+// to the console's routes or the portal's.
 type consoleSession struct {
-	d            *iamDriver
-	cookie, csrf string
+	d                  *iamDriver
+	cookie, csrf       string
+	prefix, cookieName string
 }
 
 // signIn opens a console session with a raw key.
 func (d *iamDriver) signIn(key string) *consoleSession {
-	c := &consoleSession{d: d, csrf: "signin"}
+	c := &consoleSession{d: d, csrf: "signin", prefix: "/console/", cookieName: "__Host-keygate_console"}
 	out := c.send("POST", "api/session", fmt.Sprintf(`{"key":%q}`, key))
 	cookie, err := http.ParseSetCookie(out.Headers["Set-Cookie"] + strings.Join(out.MultiValueHeaders["Set-Cookie"], ""))
 	var v struct {
@@ -431,10 +454,10 @@ func (c *consoleSession) send(method, target, body string) events.APIGatewayProx
 	}
 	h := map[string][]string{"Host": {"k3yg4t3abc.execute-api.us-east-1.amazonaws.com"}, "Content-Type": {"application/json"}, console.CSRFHeader: {c.csrf}}
 	if c.cookie != "" {
-		h["Cookie"] = []string{"__Host-keygate_console=" + c.cookie}
+		h["Cookie"] = []string{c.cookieName + "=" + c.cookie}
 	}
 	out, err := c.d.app.Console().Handle(context.Background(), events.APIGatewayProxyRequest{
-		HTTPMethod: method, Resource: "/console/{proxy+}", Path: "/console/" + u.Path, PathParameters: map[string]string{"proxy": u.Path},
+		HTTPMethod: method, Resource: c.prefix + "{proxy+}", Path: c.prefix + u.Path, PathParameters: map[string]string{"proxy": u.Path},
 		MultiValueQueryStringParameters: u.Query(), MultiValueHeaders: h, Body: body,
 		RequestContext: events.APIGatewayProxyRequestContext{RequestID: "req-iam", Identity: events.APIGatewayRequestIdentity{SourceIP: "198.51.100.7"}},
 	})
@@ -453,4 +476,19 @@ func (c *consoleSession) ok(method, target, body string) iamResponse {
 		c.d.t.Fatalf("console %s %s: %d %s", method, target, out.StatusCode, out.Body)
 	}
 	return r
+}
+
+// openPortal opens a customer portal link as its page does.
+func (d *iamDriver) openPortal(token string) *consoleSession {
+	c := &consoleSession{d: d, csrf: "open", prefix: "/portal/", cookieName: "__Host-keygate_portal"}
+	out := c.send("POST", "api/session", fmt.Sprintf(`{"token":%q}`, token))
+	cookie, err := http.ParseSetCookie(out.Headers["Set-Cookie"] + strings.Join(out.MultiValueHeaders["Set-Cookie"], ""))
+	var v struct {
+		Data struct{ CSRFToken string } `json:"data"`
+	}
+	if err != nil || json.Unmarshal([]byte(out.Body), &v) != nil || v.Data.CSRFToken == "" {
+		d.t.Fatalf("portal open: %d %s %v", out.StatusCode, out.Body, err)
+	}
+	c.cookie, c.csrf = cookie.Value, v.Data.CSRFToken
+	return c
 }

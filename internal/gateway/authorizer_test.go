@@ -27,7 +27,7 @@ func TestKeygateAuthorizer(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	auth := authorizer.New(cfg, store, log, authorizer.WithClock(func() time.Time { return authorizertest.EventTime }))
 	// whoami reads only the authorizer's context: it needs no key store.
-	whoami := httpadapter.New(httpapi.New(keys.NewService(cfg, nil), auth, nil, log).Handler(httpapi.Whoami)).ProxyWithContext
+	whoami := httpadapter.New(httpapi.New(httpapi.Services{Keys: keys.NewService(cfg, nil), Authorizer: auth}, log).Handler(httpapi.Whoami)).ProxyWithContext
 	srv := serve(t, authorizer.NewHandler(auth, httpapi.RouteScopes()).REST, &recorder{real: map[string]gateway.Function{"whoami": whoami}})
 	bearer := func(label string) http.Header {
 		return http.Header{"Authorization": {"Bearer " + authorizertest.EventKey(label)}}

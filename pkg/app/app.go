@@ -23,6 +23,7 @@ import (
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/usage"
 )
 
@@ -53,7 +54,10 @@ type App struct {
 	Refusals *usage.RefusalCounter
 	// Aggregator is the usage-aggregator function.
 	Aggregator *usage.Aggregator
-	now        func() time.Time
+	// Usage serves usage over time; Portal the customer portal.
+	Usage  *usage.Service
+	Portal *portal.Service
+	now    func() time.Time
 }
 
 // Console builds the console function's handler, which only that function
@@ -61,7 +65,7 @@ type App struct {
 func (a *App) Console() *console.Console {
 	return console.New(console.Config{
 		Store: a.Store, Authorizer: a.Authorizer, Service: a.Service, Keys: a.Config.Keys, API: a.API,
-		Routes: a.Routes, Costs: a.Config.RouteCosts, Log: a.Log, Now: a.now,
+		Routes: a.Routes, Costs: a.Config.RouteCosts, Log: a.Log, Now: a.now, Portal: a.Portal, Usage: a.Usage,
 	})
 }
 
@@ -116,10 +120,11 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 	refusals := usage.NewRefusalCounter(store, log)
 	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now), authorizer.WithRefusalRecorder(refusals))
 	usageSvc := usage.NewService(store, store, o.now)
+	portalSvc := portal.NewService(store.Portal(), svc, store, cfg.Keys, o.now)
 	return &App{
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
-		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(svc, auth, usageSvc, log), Log: log,
-		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), now: o.now,
+		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc}, log), Log: log,
+		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc, now: o.now,
 	}
 }
 

@@ -31,20 +31,20 @@ type asset struct {
 	contentType string
 }
 
-// assets are the console's files by hashed name, and the page, rendered
-// once with those names.
+// assets are the console's and the portal's files by hashed name, and
+// their pages, rendered once with those names.
 type assets struct {
-	byName map[string]asset // "console.3f2a9c1b.js"
-	page   []byte
+	byName map[string]asset  // "console.3f2a9c1b.js"
+	pages  map[string][]byte // "index.html": the console, "portal.html"
 }
 
-// loadAssets hashes every file of fsys but index.html, the page template,
+// loadAssets hashes every file of fsys but the pages (*.html), templates
 // which it renders with the hashed names ({{asset "console.js"}}).
 func loadAssets(fsys fs.FS) (*assets, error) {
-	a := &assets{byName: map[string]asset{}}
+	a := &assets{byName: map[string]asset{}, pages: map[string][]byte{}}
 	hashed := map[string]string{} // file name -> URL
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == "index.html" {
+		if err != nil || d.IsDir() || path.Ext(p) == ".html" {
 			return err
 		}
 		body, err := fs.ReadFile(fsys, p)
@@ -61,21 +61,27 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 	if err != nil {
 		return nil, err
 	}
-	tpl, err := template.New("index.html").Funcs(template.FuncMap{"asset": func(name string) (string, error) {
-		u, ok := hashed[name]
-		if !ok {
-			return "", fmt.Errorf("no asset %q", name)
-		}
-		return u, nil
-	}}).ParseFS(fsys, "index.html")
+	pages, err := fs.Glob(fsys, "*.html")
 	if err != nil {
 		return nil, err
 	}
-	var page bytes.Buffer
-	if err := tpl.Execute(&page, nil); err != nil {
-		return nil, err
+	for _, name := range pages {
+		tpl, err := template.New(name).Funcs(template.FuncMap{"asset": func(file string) (string, error) {
+			u, ok := hashed[file]
+			if !ok {
+				return "", fmt.Errorf("no asset %q", file)
+			}
+			return u, nil
+		}}).ParseFS(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		var page bytes.Buffer
+		if err := tpl.Execute(&page, nil); err != nil {
+			return nil, err
+		}
+		a.pages[name] = page.Bytes()
 	}
-	a.page = page.Bytes()
 	return a, nil
 }
 

@@ -32,7 +32,9 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/token"
+	"github.com/keygate/keygate/pkg/usage"
 )
 
 // Routes are the console function's routes, as template.yaml declares
@@ -54,6 +56,10 @@ type Console struct {
 	// of a path among them, whose scopes and cost the authorizer applies.
 	api      *httpadapter.HandlerAdapter
 	patterns *http.ServeMux
+	// The customer portal: its service, its routes, and usage for its charts.
+	portalSvc *portal.Service
+	portal    *http.ServeMux
+	usage     *usage.Service
 }
 
 // Config is what New builds a Console from.
@@ -67,6 +73,8 @@ type Config struct {
 	Costs      authorizer.RouteCosts
 	Log        *slog.Logger
 	Now        func() time.Time
+	Portal     *portal.Service
+	Usage      *usage.Service
 }
 
 // New builds the Console.
@@ -74,7 +82,9 @@ func New(cfg Config) *Console {
 	c := &Console{
 		store: cfg.Store, auth: cfg.Authorizer, svc: cfg.Service, cfg: cfg.Keys, routes: cfg.Routes, costs: cfg.Costs,
 		log: cfg.Log, now: cfg.Now, assets: mustLoadAssets(), patterns: http.NewServeMux(),
+		portalSvc: cfg.Portal, usage: cfg.Usage,
 	}
+	c.portal = c.portalMux()
 	var names []httpapi.OperationName
 	for _, op := range httpapi.Operations {
 		names = append(names, op.Name)
@@ -90,7 +100,9 @@ func New(cfg Config) *Console {
 func (c *Console) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	var resp events.APIGatewayProxyResponse
 	var err error
-	if inner, ok := apiPath(ev); ok {
+	if strings.HasPrefix(ev.Resource, "/portal") {
+		resp, err = c.servePortal(ctx, ev)
+	} else if inner, ok := apiPath(ev); ok {
 		resp, err = c.serveAPI(ctx, ev, inner)
 	} else {
 		resp, err = serveHTTP(ctx, ev, c.route(ev))
@@ -134,17 +146,43 @@ const (
 // reaches the console under a stage (/prod/console) or a custom domain's
 // base path. Plain http on loopback (make run) cannot have a __Host-
 // cookie, and has no sibling hosts.
+type cookie string
+
+// The session cookies: the console's and the customer portal's.
 const (
-	cookieName         = "__Host-keygate_console"
-	loopbackCookieName = "keygate_console"
+	consoleCookie cookie = "keygate_console"
+	portalCookie  cookie = "keygate_portal"
 )
 
-// sessionCookieName is the name of the session cookie for a request.
-func sessionCookieName(h http.Header) string {
+// name is the cookie's name for a request.
+func (c cookie) name(h http.Header) string {
 	if secureCookie(h) {
-		return cookieName
+		return "__Host-" + string(c)
 	}
-	return loopbackCookieName
+	return string(c)
+}
+
+// token is the one session token a request's cookies hold. Two are one
+// too many: which a browser sends first is not for keygate to guess.
+func (c cookie) token(h http.Header) (string, bool) {
+	cookies := (&http.Request{Header: h}).CookiesNamed(c.name(h))
+	if len(cookies) != 1 || cookies[0].Value == "" {
+		return "", false
+	}
+	return cookies[0].Value, true
+}
+
+// set sets the cookie to a session's token until expires.
+func (c cookie) set(w http.ResponseWriter, r *http.Request, tok string, expires, now time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name: c.name(r.Header), Value: tok, Path: "/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
+		HttpOnly: true, Secure: secureCookie(r.Header), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// clear tells the browser to drop the cookie.
+func (c cookie) clear(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: c.name(r.Header), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secureCookie(r.Header), SameSite: http.SameSiteStrictMode})
 }
 
 // serveAPI runs a management request as the session's key: the route's
@@ -169,7 +207,7 @@ func (c *Console) serveAPI(ctx context.Context, ev events.APIGatewayProxyRequest
 	now := c.now()
 	ses, err := c.sessionOf(ctx, h, now)
 	if err == nil && unsafeMethod(method) {
-		err = checkCSRF(h, ses)
+		err = checkCSRF(h, ses.CSRFMatches)
 	}
 	if err != nil {
 		return c.refuse(ctx, ev, err)
@@ -224,13 +262,11 @@ var errSessionEnded = &keys.UnauthorizedError{Message: "the console session ende
 
 // sessionOf is the live session whose token the request's cookie holds.
 func (c *Console) sessionOf(ctx context.Context, h http.Header, now time.Time) (*Session, error) {
-	// Two session cookies are one too many: which one a browser sends
-	// first is not for keygate to guess.
-	cookies := (&http.Request{Header: h}).CookiesNamed(sessionCookieName(h))
-	if len(cookies) != 1 || cookies[0].Value == "" {
+	tok, ok := consoleCookie.token(h)
+	if !ok {
 		return nil, errSessionEnded
 	}
-	ses, err := c.store.GetSession(ctx, hashToken(cookies[0].Value), now)
+	ses, err := c.store.GetSession(ctx, hashToken(tok), now)
 	if errors.Is(err, keys.ErrNotFound) {
 		return nil, errSessionEnded
 	}
@@ -252,9 +288,9 @@ func checkFetchSite(h http.Header) error {
 }
 
 // checkCSRF refuses a state-changing request that a browser says came from
-// another site, or that lacks the session's CSRF token (any value, when
-// ses is nil: sign-in).
-func checkCSRF(h http.Header, ses *Session) error {
+// another site, or whose CSRF header the session's token does not match
+// (any value will do when matches is nil: sign-in, opening a link).
+func checkCSRF(h http.Header, matches func(string) bool) error {
 	refused := &keys.ForbiddenError{Message: "cross-site request refused: send the " + CSRFHeader + " header from the console's own page"}
 	if checkFetchSite(h) != nil {
 		return refused
@@ -266,7 +302,7 @@ func checkCSRF(h http.Header, ses *Session) error {
 		}
 	}
 	token := h.Get(CSRFHeader)
-	if ses == nil && token == "" || ses != nil && !ses.CSRFMatches(token) {
+	if token == "" || matches != nil && !matches(token) {
 		return refused
 	}
 	return nil

@@ -49,7 +49,7 @@ func serveHTTP(ctx context.Context, ev events.APIGatewayProxyRequest, h http.Han
 func (c *Console) servePage(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(c.assets.page)
+	_, _ = w.Write(c.assets.pages["index.html"])
 }
 
 func (c *Console) serveAsset(name string) http.HandlerFunc {
@@ -160,7 +160,7 @@ func (c *Console) readSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	var ended *keys.UnauthorizedError
 	if errors.As(err, &ended) {
-		clearCookie(w, r)
+		consoleCookie.clear(w, r)
 		return httpapi.WriteData(w, http.StatusOK, sessionView{})
 	}
 	if err != nil {
@@ -209,10 +209,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) error {
 	if err := c.store.StartSession(r.Context(), ses, ev); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookieName(r.Header), Value: tok, Path: "/", Expires: ses.ExpiresAt, MaxAge: int(ses.ExpiresAt.Sub(now) / time.Second),
-		HttpOnly: true, Secure: secureCookie(r.Header), SameSite: http.SameSiteStrictMode,
-	})
+	consoleCookie.set(w, r, tok, ses.ExpiresAt, now)
 	return httpapi.WriteData(w, http.StatusCreated, c.view(ses, d.Key))
 }
 
@@ -221,7 +218,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) error {
 	now := c.now()
 	ses, err := c.sessionOf(r.Context(), r.Header, now)
 	if err == nil {
-		if err = checkCSRF(r.Header, ses); err != nil {
+		if err = checkCSRF(r.Header, ses.CSRFMatches); err != nil {
 			return err
 		}
 		ev := c.svc.Event(c.callerOf(r, ses), keys.ActionSessionEnded, ses.KeyID, now)
@@ -231,7 +228,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.As(err, &ended) {
 		return err
 	}
-	clearCookie(w, r)
+	consoleCookie.clear(w, r)
 	return httpapi.WriteMessage(w, http.StatusOK, "signed out")
 }
 
@@ -264,10 +261,6 @@ func (c *Console) callerOf(r *http.Request, ses *Session) keys.Caller {
 func sourceIP(r *http.Request) string {
 	gw, _ := core.GetAPIGatewayContextFromContext(r.Context())
 	return gw.Identity.SourceIP
-}
-
-func clearCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookieName(r.Header), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secureCookie(r.Header), SameSite: http.SameSiteStrictMode})
 }
 
 // secureCookie is false only on plain http to a loopback host (make run),

@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -90,17 +89,5 @@ func (s *Store) GetSession(ctx context.Context, tokenHash [32]byte, now time.Tim
 
 // EndSession deletes a session and writes its event, unless it was gone.
 func (s *Store) EndSession(ctx context.Context, ses *console.Session, ev *keys.AuditEvent) (bool, error) {
-	put, err := s.putEvent(ev)
-	if err != nil {
-		return false, err
-	}
-	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: &s.table, Key: itemKey(sessionPK(ses.TokenHash), sessionSK), ConditionExpression: aws.String("attribute_exists(" + attrPK + ")")}},
-		{Put: put},
-	}})
-	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 && aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-		return false, nil
-	}
-	return err == nil, storeError("end session", err)
+	return s.deleteWithEvent(ctx, itemKey(sessionPK(ses.TokenHash), sessionSK), ev)
 }

@@ -9,21 +9,34 @@ import (
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/ratelimit"
 	"github.com/keygate/keygate/pkg/usage"
 )
 
 // API holds what the handlers share.
 type API struct {
-	svc   *keys.Service
-	auth  *authorizer.Authorizer
-	usage *usage.Service
-	log   *slog.Logger
+	svc    *keys.Service
+	auth   *authorizer.Authorizer
+	usage  *usage.Service
+	portal *portal.Service
+	log    *slog.Logger
 }
 
-// New builds the API. auth serves verify; usage the usage routes.
-func New(svc *keys.Service, auth *authorizer.Authorizer, usage *usage.Service, log *slog.Logger) *API {
-	return &API{svc: svc, auth: auth, usage: usage, log: log}
+// Services are what the operations run on; an operation may leave out
+// those it does not use.
+type Services struct {
+	Keys *keys.Service
+	// Authorizer serves verify; Usage the usage routes; Portal the
+	// customer portal's links.
+	Authorizer *authorizer.Authorizer
+	Usage      *usage.Service
+	Portal     *portal.Service
+}
+
+// New builds the API.
+func New(s Services, log *slog.Logger) *API {
+	return &API{svc: s.Keys, auth: s.Authorizer, usage: s.Usage, portal: s.Portal, log: log}
 }
 
 // OperationName names an operation; its Lambda function's folder under
@@ -49,6 +62,8 @@ const (
 	AdjustCredits  OperationName = "adjust-credits"
 	PutOwnerLimits OperationName = "put-owner-limits"
 	GetOwnerLimits OperationName = "get-owner-limits"
+	// CreatePortalSession makes a customer portal's one-time link.
+	CreatePortalSession OperationName = "create-portal-session"
 )
 
 // Operation is what one Lambda function serves: its routes, the scope a key
@@ -75,6 +90,7 @@ var Operations = []Operation{
 	{Name: PutOwnerLimits, Routes: []string{"PUT /v1/owners/{owner}/limits"}, Scope: keys.ScopeAdmin, handle: (*API).putOwnerLimits},
 	{Name: GetOwnerLimits, Routes: []string{"GET /v1/owners/{owner}/limits"}, Scope: keys.ScopeAdmin, handle: (*API).getOwnerLimits},
 	{Name: ListAudit, Routes: []string{"GET /v1/audit"}, Scope: keys.ScopeAdmin, handle: (*API).listAudit},
+	{Name: CreatePortalSession, Routes: []string{"POST /v1/portal/sessions"}, Scope: keys.ScopeAdmin, handle: (*API).createPortalSession},
 	{Name: KeyUsage, Routes: []string{"GET /v1/api-keys/{id}/usage"}, Scope: keys.ScopeAdmin, handle: (*API).keyUsage},
 	{Name: OwnerUsage, Routes: []string{"GET /v1/owners/{owner}/usage"}, Scope: keys.ScopeAdmin, handle: (*API).ownerUsage},
 	{Name: ProjectUsage, Routes: []string{"GET /v1/usage"}, Scope: keys.ScopeAdmin, handle: (*API).projectUsage},

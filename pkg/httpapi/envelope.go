@@ -72,6 +72,11 @@ func WriteData(w http.ResponseWriter, status int, v any) error {
 	return writeJSON(w, status, Envelope{Success: true, Data: v})
 }
 
+// WritePage answers with a page of a listing and the cursor of the next.
+func WritePage(w http.ResponseWriter, items any, next string) error {
+	return writeJSON(w, http.StatusOK, Envelope{Success: true, Data: items, NextCursor: next})
+}
+
 // WriteMessage answers with a successful envelope holding a message.
 func WriteMessage(w http.ResponseWriter, status int, msg string) error {
 	return writeJSON(w, status, Envelope{Success: true, Message: msg})

@@ -58,7 +58,7 @@ func newFuzzEnv(t testing.TB) *fuzzEnv {
 	authorizertest.SeedEventKeys(uses, cfg.RateWindow)
 	log := slog.New(slog.DiscardHandler)
 	auth := authorizer.New(cfg, uses, log, authorizer.WithClock(func() time.Time { return fuzzTime }))
-	api := httpapi.New(svc, auth, nil, log)
+	api := httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth}, log)
 	return &fuzzEnv{
 		adapter: httpadapter.New(api.Handler(httpapi.CreateKey, httpapi.UpdateKey, httpapi.RotateKey, httpapi.Verify, httpapi.AdjustCredits, httpapi.PutOwnerLimits)),
 		keys:    store, uses: uses, caller: caller, target: created.ID,

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/portal"
 )
 
 // answer is an operation's successful result: a status and an envelope.
@@ -225,4 +227,32 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// createPortalSession makes a one-time link for a customer to manage their
+// own keys in the portal: only this answer holds it.
+func (a *API) createPortalSession(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, func(caller keys.Caller) (answer, error) {
+		var in portal.LinkInput
+		if err := DecodeBody(w, r, &in); err != nil {
+			return answer{}, err
+		}
+		link, err := a.portal.CreateLink(r.Context(), caller, in, portalOrigin(r))
+		return data(http.StatusCreated, link), err
+	})
+}
+
+// portalOrigin is where the customer's browser reaches keygate: the scheme
+// and host API Gateway saw, and what precedes the resource in the client's
+// path: the stage on the execute-api domain, a custom domain's base path.
+// make run serves its routes at the root, as plain http on loopback.
+func portalOrigin(r *http.Request) portal.Origin {
+	o := portal.Origin{Scheme: r.Header.Get("X-Forwarded-Proto"), Host: r.Header.Get("Host")}
+	if o.Scheme != "http" {
+		o.Scheme = "https"
+	}
+	if gw, ok := core.GetAPIGatewayContextFromContext(r.Context()); ok && !o.Local() {
+		o.BasePath = strings.TrimSuffix(gw.Path, gw.ResourcePath)
+	}
+	return o
 }

@@ -106,7 +106,7 @@ func TestByResourceWithoutGateway(t *testing.T) {
 // answers behind a base path as without one.
 func TestHandlerRoutesByResource(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	adapter := httpadapter.New(New(keys.NewService(keys.DefaultConfig(), nil), nil, nil, log).Handler(Whoami))
+	adapter := httpadapter.New(New(Services{Keys: keys.NewService(keys.DefaultConfig(), nil)}, log).Handler(Whoami))
 	for _, path := range []string{"/v1/whoami", "/keygate/v1/whoami"} {
 		ev := events.APIGatewayProxyRequest{
 			HTTPMethod: "GET", Path: path, Resource: "/v1/whoami",

@@ -35,7 +35,7 @@ func fakeAPI(t *testing.T) (*httpadapter.HandlerAdapter, *authorizertest.Store) 
 	authorizertest.SeedEventKeys(store, cfg.RateWindow)
 	log := slog.New(slog.DiscardHandler)
 	auth := authorizer.New(cfg, store, log, authorizer.WithClock(func() time.Time { return authorizertest.EventTime }))
-	return httpadapter.New(httpapi.New(keys.NewService(cfg, nil), auth, nil, log).Handler(httpapi.Verify, httpapi.Whoami)), store
+	return httpadapter.New(httpapi.New(httpapi.Services{Keys: keys.NewService(cfg, nil), Authorizer: auth}, log).Handler(httpapi.Verify, httpapi.Whoami)), store
 }
 
 // proxyEvent reads an API Gateway proxy event from events/.
