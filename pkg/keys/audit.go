@@ -23,10 +23,13 @@ const (
 	// sign-in and sign-out; their target is the key that signed in.
 	ActionSessionStarted = "session.started"
 	ActionSessionEnded   = "session.ended"
+	// ActionPortalLinkCreated is a customer portal link made for an owner;
+	// its target is OwnerTarget(owner).
+	ActionPortalLinkCreated = "portal.link_created"
 )
 
 // auditActions are the actions of the audit log, which listings filter on.
-var auditActions = []string{ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked, ActionCreditsAdjusted, ActionOwnerLimitsUpdated, ActionSessionStarted, ActionSessionEnded}
+var auditActions = []string{ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked, ActionCreditsAdjusted, ActionOwnerLimitsUpdated, ActionSessionStarted, ActionSessionEnded, ActionPortalLinkCreated}
 
 // OwnerTarget is the target of an event about an owner rather than a key:
 // "owner:" and the owner, which no key id can be.

@@ -141,9 +141,6 @@ type Origin struct {
 // run, where an http return URL on loopback is fine too.
 func (o Origin) Local() bool { return o.Scheme == "http" && loopback(o.Host) }
 
-// ActionLinkCreated and the session actions are the portal's audit actions.
-const ActionLinkCreated = "portal.link_created"
-
 // CreateLink validates in and stores a one-time link for an owner. The
 // calling key must hold admin and every scope it allows, as for making a
 // key itself.
@@ -164,7 +161,7 @@ func (s *Service) CreateLink(ctx context.Context, caller keys.Caller, in LinkInp
 	if caller.ExpiresAt != nil && caller.ExpiresAt.Before(l.ExpiresAt) {
 		l.ExpiresAt = *caller.ExpiresAt
 	}
-	ev := s.keys.Event(caller, ActionLinkCreated, keys.OwnerTarget(g.Owner), now)
+	ev := s.keys.Event(caller, keys.ActionPortalLinkCreated, keys.OwnerTarget(g.Owner), now)
 	if err := s.store.PutLink(ctx, l, ev); err != nil {
 		return nil, err
 	}
