@@ -228,7 +228,7 @@ func (c *Console) answer(w http.ResponseWriter, r *http.Request, status int, v a
 	httpapi.WriteError(w, r, c.log, err)
 }
 
-func (c *Console) portalListKeys(_ http.ResponseWriter, r *http.Request, _ *portal.Session, caller keys.Caller) (int, any, error) {
+func (c *Console) portalListKeys(_ http.ResponseWriter, r *http.Request, ses *portal.Session, caller keys.Caller) (int, any, error) {
 	q := r.URL.Query()
 	limit := 0
 	if s := q.Get("limit"); s != "" {
@@ -238,7 +238,7 @@ func (c *Console) portalListKeys(_ http.ResponseWriter, r *http.Request, _ *port
 		}
 		limit = n
 	}
-	p, err := c.svc.List(r.Context(), caller, keys.ListInput{Limit: limit, Cursor: q.Get("cursor")})
+	p, err := c.portalSvc.Keys(r.Context(), ses, caller, limit, q.Get("cursor"))
 	return http.StatusOK, listPage{items: p.Items, next: p.NextCursor}, err
 }
 
@@ -251,17 +251,17 @@ func (c *Console) portalCreateKey(w http.ResponseWriter, r *http.Request, ses *p
 	return http.StatusCreated, created, err
 }
 
-func (c *Console) portalGetKey(_ http.ResponseWriter, r *http.Request, _ *portal.Session, caller keys.Caller) (int, any, error) {
-	k, err := c.svc.Get(r.Context(), caller, r.PathValue("id"))
+func (c *Console) portalGetKey(_ http.ResponseWriter, r *http.Request, ses *portal.Session, caller keys.Caller) (int, any, error) {
+	k, err := c.portalSvc.Key(r.Context(), ses, caller, r.PathValue("id"))
 	return http.StatusOK, k, err
 }
 
-func (c *Console) portalRevokeKey(_ http.ResponseWriter, r *http.Request, _ *portal.Session, caller keys.Caller) (int, any, error) {
-	err := c.svc.Revoke(r.Context(), caller, r.PathValue("id"))
+func (c *Console) portalRevokeKey(_ http.ResponseWriter, r *http.Request, ses *portal.Session, caller keys.Caller) (int, any, error) {
+	err := c.portalSvc.Revoke(r.Context(), ses, caller, r.PathValue("id"))
 	return http.StatusOK, map[string]bool{"revoked": true}, err
 }
 
-func (c *Console) portalRotateKey(w http.ResponseWriter, r *http.Request, _ *portal.Session, caller keys.Caller) (int, any, error) {
+func (c *Console) portalRotateKey(w http.ResponseWriter, r *http.Request, ses *portal.Session, caller keys.Caller) (int, any, error) {
 	in := struct {
 		GracePeriodSeconds *int `json:"gracePeriodSeconds"`
 	}{}
@@ -272,11 +272,14 @@ func (c *Console) portalRotateKey(w http.ResponseWriter, r *http.Request, _ *por
 	if in.GracePeriodSeconds != nil {
 		grace = *in.GracePeriodSeconds
 	}
-	created, err := c.svc.Rotate(r.Context(), caller, r.PathValue("id"), grace)
+	created, err := c.portalSvc.Rotate(r.Context(), ses, caller, r.PathValue("id"), grace)
 	return http.StatusCreated, created, err
 }
 
-func (c *Console) portalKeyUsage(_ http.ResponseWriter, r *http.Request, _ *portal.Session, caller keys.Caller) (int, any, error) {
+func (c *Console) portalKeyUsage(_ http.ResponseWriter, r *http.Request, ses *portal.Session, caller keys.Caller) (int, any, error) {
+	if _, err := c.portalSvc.Key(r.Context(), ses, caller, r.PathValue("id")); err != nil {
+		return 0, nil, err
+	}
 	q := r.URL.Query()
 	for k := range q {
 		if k != "granularity" && k != "from" && k != "to" {

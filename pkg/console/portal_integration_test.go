@@ -121,7 +121,7 @@ func TestPortalLinkOpensOnceAndActsForItsOwnerOnly(t *testing.T) {
 	created := c.create(`{"name":"my key","tier":"public","scopes":["verify"]}`)
 	var k struct{ ID, Key, Owner, CreatedBy string }
 	decodeData(t, created, &k)
-	if created.status != http.StatusCreated || k.Owner != "cust_42" || k.CreatedBy != admin.ID || !strings.HasPrefix(k.Key, "kg_pk_") {
+	if created.status != http.StatusCreated || k.Owner != "cust_42" || k.CreatedBy != "portal:cust_42" || !strings.HasPrefix(k.Key, "kg_pk_") {
 		t.Fatalf("create: %d %s", created.status, created.body)
 	}
 	for _, tc := range []struct {
@@ -171,8 +171,12 @@ func TestPortalLinkOpensOnceAndActsForItsOwnerOnly(t *testing.T) {
 		}
 	}
 
-	// Rotate, use, revoke.
-	rotated := c.do("POST", "api/keys/"+k.ID+"/rotate", `{"gracePeriodSeconds":3600}`)
+	// Rotate, use, revoke. At maxKeys, a grace period would keep a third
+	// key active: refused; without one, the old key ends at once.
+	if a := c.do("POST", "api/keys/"+k.ID+"/rotate", `{"gracePeriodSeconds":3600}`); a.status != http.StatusConflict {
+		t.Errorf("a rotation with grace at maxKeys: %d %s, want 409", a.status, a.body)
+	}
+	rotated := c.do("POST", "api/keys/"+k.ID+"/rotate", `{"gracePeriodSeconds":0}`)
 	var next struct{ ID, Key, RotatedFrom string }
 	decodeData(t, rotated, &next)
 	if rotated.status != http.StatusCreated || next.RotatedFrom != k.ID || next.Key == "" {

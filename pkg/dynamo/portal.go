@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,6 +28,7 @@ func portalLockPK(project, owner string) string { return "PORTALLOCK#" + project
 const (
 	portalSK        = "PORTAL"
 	attrLockedUntil = "lockedUntil"
+	attrRecent      = "recent" // M: id -> Unix ms, the keys made under the lock lately
 )
 
 // portalRecord is a link or a session as stored; a link has no id.
@@ -127,11 +130,115 @@ func (p *PortalStore) OpenLink(ctx context.Context, l *portal.Link, ses *portal.
 	return storeError("open portal link", err)
 }
 
-// GetSession reads a live portal session.
-func (p *PortalStore) GetSession(ctx context.Context, tokenHash [32]byte, now time.Time) (*portal.Session, error) {
-	r, err := p.s.getPortal(ctx, portalSessionPK(tokenHash), now)
+// EndSession deletes a portal session and writes its event, unless it was gone.
+func (p *PortalStore) EndSession(ctx context.Context, ses *portal.Session, ev *keys.AuditEvent) (bool, error) {
+	return p.s.deleteWithEvent(ctx, itemKey(portalSessionPK(ses.TokenHash), portalSK), ev)
+}
+
+// LockOwner takes an owner's key-making lock until until, unless another
+// holder's has not run out by now, and reads the keys made under it lately.
+func (p *PortalStore) LockOwner(ctx context.Context, project, owner string, until, now time.Time) (*portal.OwnerLock, bool, error) {
+	out, err := p.s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &p.s.table, Key: itemKey(portalLockPK(project, owner), portalSK),
+		UpdateExpression:          aws.String("SET " + attrLockedUntil + " = :until, #ttl = :ttl"), // ttl is a reserved word
+		ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
+		ConditionExpression:       aws.String("attribute_not_exists(" + attrLockedUntil + ") OR " + attrLockedUntil + " < :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":until": numberValue(until.UnixMilli()), ":now": numberValue(now.UnixMilli()), ":ttl": numberValue(until.Add(time.Hour).Unix())},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return nil, false, nil
+	}
 	if err != nil {
-		return nil, err
+		return nil, false, storeError("lock owner", err)
+	}
+	lock := &portal.OwnerLock{Project: project, Owner: owner, Until: until, Recent: map[string]time.Time{}}
+	if m, ok := out.Attributes[attrRecent].(*types.AttributeValueMemberM); ok {
+		for id, v := range m.Value {
+			if n, ok := v.(*types.AttributeValueMemberN); ok {
+				if ms, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+					lock.Recent[id] = timeOf(ms)
+				}
+			}
+		}
+	}
+	return lock, true, nil
+}
+
+// UnlockOwner frees the lock if it is still ours, records the key made
+// under it, and forgets keys made before forget. A failure leaves the lock
+// to run out by itself.
+func (p *PortalStore) UnlockOwner(ctx context.Context, lock *portal.OwnerLock, made string, now, forget time.Time) {
+	names := map[string]string{"#r": attrRecent}
+	values := map[string]types.AttributeValue{":until": numberValue(lock.Until.UnixMilli()), ":free": numberValue(0)}
+	set := []string{attrLockedUntil + " = :free"}
+	var remove []string
+	if made != "" {
+		names["#made"] = made
+		values[":made"] = numberValue(now.UnixMilli())
+		set = append(set, "#r.#made = :made")
+		if len(lock.Recent) == 0 {
+			// The map must exist before a path into it can be set.
+			set = []string{attrLockedUntil + " = :free", "#r = :first"}
+			values[":first"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{made: numberValue(now.UnixMilli())}}
+			delete(names, "#made")
+			delete(values, ":made")
+		}
+	}
+	i := 0
+	for id, at := range lock.Recent {
+		if at.Before(forget) {
+			name := "#old" + strconv.Itoa(i)
+			names[name] = id
+			remove = append(remove, "#r."+name)
+			i++
+		}
+	}
+	update := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
+	}
+	if !strings.Contains(update, "#r") {
+		delete(names, "#r") // DynamoDB refuses a name no expression uses
+	}
+	if len(names) == 0 {
+		names = nil
+	}
+	_, _ = p.s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &p.s.table, Key: itemKey(portalLockPK(lock.Project, lock.Owner), portalSK),
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String(attrLockedUntil + " = :until"),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+}
+
+// UseSession counts a request of a live session in its minute's budget,
+// in the one write that reads it.
+func (p *PortalStore) UseSession(ctx context.Context, tokenHash [32]byte, now time.Time, perMinute int) (*portal.Session, error) {
+	minute := "m" + strconv.FormatInt(now.Unix()/60, 10)
+	out, err := p.s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &p.s.table, Key: itemKey(portalSessionPK(tokenHash), portalSK),
+		UpdateExpression:                    aws.String("ADD #m :one"),
+		ConditionExpression:                 aws.String("attribute_exists(" + attrPK + ") AND " + attrExpiresAt + " > :now AND (attribute_not_exists(#m) OR #m < :max)"),
+		ExpressionAttributeNames:            map[string]string{"#m": minute},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":one": numberValue(1), ":now": numberValue(now.UnixMilli()), ":max": numberValue(int64(perMinute))},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		var r portalRecord
+		if failed.Item == nil || attributevalue.UnmarshalMap(failed.Item, &r) != nil || !now.Before(timeOf(r.ExpiresAt)) {
+			return nil, keys.ErrNotFound
+		}
+		return nil, portal.ErrSessionBusy
+	}
+	if err != nil {
+		return nil, storeError("use portal session", err)
+	}
+	var r portalRecord
+	if err := attributevalue.UnmarshalMap(out.Attributes, &r); err != nil {
+		return nil, fmt.Errorf("decode portal session: %w", err)
 	}
 	g, err := r.grant()
 	if err != nil {
@@ -141,41 +248,6 @@ func (p *PortalStore) GetSession(ctx context.Context, tokenHash [32]byte, now ti
 		ID: r.ID, TokenHash: tokenHash, Project: r.Project, Grant: g, CreatedBy: r.CreatedBy, IssuedAt: timeOf(r.IssuedAt),
 		CSRF: r.CSRF, CreatedAt: timeOf(r.CreatedAt), ExpiresAt: timeOf(r.ExpiresAt),
 	}, nil
-}
-
-// EndSession deletes a portal session and writes its event, unless it was gone.
-func (p *PortalStore) EndSession(ctx context.Context, ses *portal.Session, ev *keys.AuditEvent) (bool, error) {
-	return p.s.deleteWithEvent(ctx, itemKey(portalSessionPK(ses.TokenHash), portalSK), ev)
-}
-
-// LockOwner takes an owner's key-making lock until until, unless another
-// holder's has not run out by now; release deletes it if it is still ours.
-func (p *PortalStore) LockOwner(ctx context.Context, project, owner string, until, now time.Time) (func(context.Context), bool, error) {
-	key := itemKey(portalLockPK(project, owner), portalSK)
-	item := itemKey(portalLockPK(project, owner), portalSK)
-	item[attrLockedUntil] = numberValue(until.UnixMilli())
-	item[attrTTL] = numberValue(until.Add(time.Hour).Unix())
-	_, err := p.s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &p.s.table, Item: item,
-		ConditionExpression:       aws.String("attribute_not_exists(" + attrPK + ") OR " + attrLockedUntil + " < :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": numberValue(now.UnixMilli())},
-	})
-	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, storeError("lock owner", err)
-	}
-	release := func(ctx context.Context) {
-		// A release that fails leaves the lock to run out by itself.
-		_, _ = p.s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName: &p.s.table, Key: key,
-			ConditionExpression:       aws.String(attrLockedUntil + " = :until"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":until": numberValue(until.UnixMilli())},
-		})
-	}
-	return release, true, nil
 }
 
 // getPortal reads a link or session item, live at now.

@@ -61,11 +61,17 @@ func (c Caller) actor() string {
 	return c.KeyID
 }
 
-// creator is what a key the caller makes records as its creator: the key
-// whose authority made it, which an owner revoke with includeCreated follows.
+// creator is what a key the caller makes records as its creator, which an
+// owner revoke with includeCreated follows. A portal session's keys are
+// its owner's (portal:<owner>), not the key's whose authority it acts
+// with: offboarding the team member who owns that key must not revoke
+// every customer's keys.
 func (c Caller) creator() string {
 	if c.Operator {
 		return ActorOperator
+	}
+	if c.ForOwner != "" {
+		return PortalActor(c.ForOwner)
 	}
 	return c.KeyID
 }

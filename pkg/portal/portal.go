@@ -89,14 +89,41 @@ type Store interface {
 	// and live at now, and writes the session and its event, atomically:
 	// a link opens one session, once. keys.ErrNotFound if it was taken.
 	OpenLink(ctx context.Context, l *Link, s *Session, ev *keys.AuditEvent, now time.Time) error
-	// GetSession reads a live session; keys.ErrNotFound if none.
-	GetSession(ctx context.Context, tokenHash [32]byte, now time.Time) (*Session, error)
 	// EndSession deletes a session with its event; false if it was gone.
 	EndSession(ctx context.Context, s *Session, ev *keys.AuditEvent) (bool, error)
 	// LockOwner takes the owner's key-making lock until until, unless
-	// another holds it (false); release frees it.
-	LockOwner(ctx context.Context, project, owner string, until, now time.Time) (release func(context.Context), ok bool, err error)
+	// another holds it (ok false).
+	LockOwner(ctx context.Context, project, owner string, until, now time.Time) (lock *OwnerLock, ok bool, err error)
+	// UnlockOwner frees the lock, recording made (a key made under it,
+	// "" for none) with its time, and forgetting what was made before
+	// forget: the keys a listing, which reads an index that lags the
+	// table, may not show yet.
+	UnlockOwner(ctx context.Context, lock *OwnerLock, made string, now, forget time.Time)
+	// UseSession counts one request of a live session against perMinute,
+	// and reads it; keys.ErrNotFound if none is live, ErrSessionBusy when
+	// the minute's budget is spent.
+	UseSession(ctx context.Context, tokenHash [32]byte, now time.Time, perMinute int) (*Session, error)
 }
+
+// OwnerLock is an owner's key-making lock, held until Until, with the
+// keys made under it lately, by id.
+type OwnerLock struct {
+	Project, Owner string
+	Until          time.Time
+	Recent         map[string]time.Time
+}
+
+// recentFor is how long a key made through the portal counts as recent:
+// far longer than DynamoDB takes to show it in an index.
+const recentFor = time.Minute
+
+// RequestsPerMinute bounds a portal session's requests: a portal request
+// is not one of the admin key's (its IP allowlist is the team's servers,
+// not the customer's), so the session has a budget of its own.
+const RequestsPerMinute = 120
+
+// ErrSessionBusy refuses a request over a session's budget.
+var ErrSessionBusy = &keys.RateLimitedError{Message: "too many requests: wait a minute", RetryAfter: time.Minute}
 
 // Service makes links and serves sessions.
 type Service struct {
@@ -178,6 +205,10 @@ func (s *Service) validate(caller keys.Caller, in LinkInput, origin Origin) (Gra
 	if err := keys.ValidateOwner(in.Owner); err != nil {
 		return Grant{}, 0, err
 	}
+	if in.Owner == caller.Owner {
+		// Its keys would include the calling key itself, and its peers.
+		return Grant{}, 0, &keys.ForbiddenError{Message: "owner: a portal cannot manage the owner of the key that makes the link"}
+	}
 	if len(in.AllowedTiers) == 0 {
 		return invalid("allowedTiers", "want at least one tier")
 	}
@@ -207,10 +238,12 @@ func (s *Service) validate(caller keys.Caller, in LinkInput, origin Origin) (Gra
 	}
 	lifetime := DefaultLinkLifetime
 	if in.ExpiresInSeconds != nil {
-		lifetime = time.Duration(*in.ExpiresInSeconds) * time.Second
-		if *in.ExpiresInSeconds < int(MinLinkLifetime/time.Second) || lifetime > MaxLinkLifetime {
-			return invalid("expiresInSeconds", fmt.Sprintf("want %d-%d", int(MinLinkLifetime/time.Second), int(MaxLinkLifetime/time.Second)))
+		// The range first: a huge number would overflow a Duration.
+		minS, maxS := int(MinLinkLifetime/time.Second), int(MaxLinkLifetime/time.Second)
+		if *in.ExpiresInSeconds < minS || *in.ExpiresInSeconds > maxS {
+			return invalid("expiresInSeconds", fmt.Sprintf("want %d-%d", minS, maxS))
 		}
+		lifetime = time.Duration(*in.ExpiresInSeconds) * time.Second
 	}
 	if n := utf8.RuneCountInString(in.Title); n > MaxTitleLen || !utf8.ValidString(in.Title) {
 		return invalid("title", fmt.Sprintf("want at most %d characters", MaxTitleLen))
@@ -306,7 +339,7 @@ func (s *Service) Open(ctx context.Context, linkToken, sourceIP string) (*Sessio
 // owner revoke since the link was made has ended.
 func (s *Service) Resolve(ctx context.Context, sessionToken, sourceIP string) (*Session, keys.Caller, error) {
 	now := s.now()
-	ses, err := s.store.GetSession(ctx, hashToken(sessionToken), now)
+	ses, err := s.store.UseSession(ctx, hashToken(sessionToken), now, RequestsPerMinute)
 	if errors.Is(err, keys.ErrNotFound) {
 		return nil, keys.Caller{}, ErrSessionEnded
 	}
@@ -326,8 +359,8 @@ func (s *Service) callerOf(ctx context.Context, ses *Session, sourceIP string, n
 	if err != nil {
 		return keys.Caller{}, err
 	}
-	if k.Project != ses.Project || k.StatusAt(now) != keys.StatusActive || k.GoneAt(now) || !k.HoldsScopes([]string{keys.ScopeAdmin}) {
-		return keys.Caller{}, ErrSessionEnded
+	if ses.Grant.Owner == "" || k.Project != ses.Project || k.StatusAt(now) != keys.StatusActive || k.GoneAt(now) || !k.HoldsScopes([]string{keys.ScopeAdmin}) {
+		return keys.Caller{}, ErrSessionEnded // an empty owner would be no restriction at all
 	}
 	revoked, err := s.kstore.OwnerRevokedAt(ctx, ses.Project, ses.Grant.Owner)
 	if err != nil {
@@ -360,9 +393,51 @@ type KeyInput struct {
 // lockFor bounds how long one key's making holds the owner's lock.
 const lockFor = 10 * time.Second
 
+// Covers reports whether a key is one the grant lets the session manage:
+// of an allowed tier, with allowed scopes only. Other keys of the owner
+// (a server-side key the team filed under it) the portal neither shows
+// nor touches: rotating one would hand the customer its powers.
+func (g Grant) Covers(k *keys.Key) bool {
+	if !slices.Contains(g.AllowedTiers, k.Tier) {
+		return false
+	}
+	for _, sc := range k.Scopes {
+		if !slices.Contains(g.AllowedScopes, sc) {
+			return false
+		}
+	}
+	return true
+}
+
+// Key reads one of the session's keys; keys.ErrNotFound for any other.
+func (s *Service) Key(ctx context.Context, ses *Session, caller keys.Caller, id string) (*keys.Key, error) {
+	k, err := s.keys.Get(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ses.Grant.Covers(k) {
+		return nil, keys.ErrNotFound
+	}
+	return k, nil
+}
+
+// Keys lists a page of the session's keys: the owner's that the grant covers.
+func (s *Service) Keys(ctx context.Context, ses *Session, caller keys.Caller, limit int, cursor string) (keys.Page[*keys.Key], error) {
+	p, err := s.keys.List(ctx, caller, keys.ListInput{Limit: limit, Cursor: cursor})
+	p.Items = slices.DeleteFunc(p.Items, func(k *keys.Key) bool { return !ses.Grant.Covers(k) })
+	return p, err
+}
+
+// Revoke revokes one of the session's keys.
+func (s *Service) Revoke(ctx context.Context, ses *Session, caller keys.Caller, id string) error {
+	if _, err := s.Key(ctx, ses, caller, id); err != nil {
+		return err
+	}
+	return s.keys.Revoke(ctx, caller, id)
+}
+
 // CreateKey makes a key for the session's owner, of an allowed tier and
-// scopes, unless the owner has MaxKeys active keys already: the count and
-// the create run under the owner's lock, so two at once cannot both pass.
+// scopes, unless the owner has MaxKeys active keys already.
 func (s *Service) CreateKey(ctx context.Context, ses *Session, caller keys.Caller, in KeyInput) (*keys.Created, error) {
 	g := ses.Grant
 	if in.Tier != "" && !slices.Contains(g.AllowedTiers, in.Tier) {
@@ -373,39 +448,92 @@ func (s *Service) CreateKey(ctx context.Context, ses *Session, caller keys.Calle
 			return nil, &keys.ForbiddenError{Message: fmt.Sprintf("scopes: %q is not one this portal offers", sc)}
 		}
 	}
+	return s.underLimit(ctx, ses, caller, func() (*keys.Created, error) {
+		return s.keys.Create(ctx, caller, keys.CreateInput{Name: in.Name, Tier: in.Tier, Scopes: in.Scopes, ExpiresAt: in.ExpiresAt})
+	})
+}
+
+// Rotate rotates one of the session's keys. A grace period keeps the old
+// key active beside its successor, so it counts against MaxKeys too.
+func (s *Service) Rotate(ctx context.Context, ses *Session, caller keys.Caller, id string, graceSeconds int) (*keys.Created, error) {
+	if _, err := s.Key(ctx, ses, caller, id); err != nil {
+		return nil, err
+	}
+	if graceSeconds == 0 {
+		return s.keys.Rotate(ctx, caller, id, 0)
+	}
+	return s.underLimit(ctx, ses, caller, func() (*keys.Created, error) { return s.keys.Rotate(ctx, caller, id, graceSeconds) })
+}
+
+// underLimit makes a key with mint unless the owner has MaxKeys active
+// keys already. The count and the make run under the owner's lock, so two
+// at once cannot both pass; the count adds the keys made lately, which the
+// index it lists may not show yet.
+func (s *Service) underLimit(ctx context.Context, ses *Session, caller keys.Caller, mint func() (*keys.Created, error)) (*keys.Created, error) {
+	g := ses.Grant
 	now := s.now()
-	release, ok, err := s.store.LockOwner(ctx, ses.Project, g.Owner, now.Add(lockFor), now)
+	lock, ok, err := s.store.LockOwner(ctx, ses.Project, g.Owner, now.Add(lockFor), now)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, &keys.ConflictError{Message: "another key is being made for this account: retry in a moment"}
 	}
-	defer release(context.WithoutCancel(ctx))
-	active, err := s.ActiveKeys(ctx, ses, caller, g.MaxKeys)
+	made := ""
+	defer func() { s.store.UnlockOwner(context.WithoutCancel(ctx), lock, made, s.now(), s.now().Add(-recentFor)) }()
+	active, err := s.activeKeys(ctx, ses, caller, lock.Recent, g.MaxKeys)
 	if err != nil {
 		return nil, err
 	}
 	if active >= g.MaxKeys {
 		return nil, &keys.ConflictError{Message: fmt.Sprintf("this account has %d active keys, the most it may have: revoke one first", active)}
 	}
-	return s.keys.Create(ctx, caller, keys.CreateInput{Name: in.Name, Tier: in.Tier, Scopes: in.Scopes, ExpiresAt: in.ExpiresAt})
+	created, err := mint()
+	if err == nil {
+		made = created.ID
+	}
+	return created, err
 }
 
-// ActiveKeys counts the owner's active keys, up to stop.
+// ActiveKeys counts the owner's active keys, up to stop, as a listing
+// shows them.
 func (s *Service) ActiveKeys(ctx context.Context, ses *Session, caller keys.Caller, stop int) (int, error) {
-	n, cursor := 0, ""
+	return s.activeKeys(ctx, ses, caller, nil, stop)
+}
+
+// activeKeys counts the owner's active keys, up to stop: those a listing
+// shows, and those of recent it does not show yet but that are active.
+func (s *Service) activeKeys(ctx context.Context, ses *Session, caller keys.Caller, recent map[string]time.Time, stop int) (int, error) {
+	listed := map[string]bool{}
+	cursor := ""
 	for {
 		p, err := s.keys.List(ctx, caller, keys.ListInput{Filter: keys.KeyFilter{Status: keys.StatusActive}, Limit: keys.MaxPageSize, Cursor: cursor})
 		if err != nil {
 			return 0, err
 		}
-		n += len(p.Items)
-		if p.NextCursor == "" || n >= stop {
-			return n, nil
+		for _, k := range p.Items {
+			listed[k.ID] = true
+		}
+		if p.NextCursor == "" || len(listed) >= stop {
+			break
 		}
 		cursor = p.NextCursor
 	}
+	n := len(listed)
+	for id := range recent {
+		if listed[id] || n >= stop {
+			continue
+		}
+		k, err := s.keys.Get(ctx, caller, id)
+		switch {
+		case errors.Is(err, keys.ErrNotFound):
+		case err != nil:
+			return 0, err
+		case k.Status == keys.StatusActive:
+			n++
+		}
+	}
+	return n, nil
 }
 
 // LiveAt reports whether the session has not expired at now.
