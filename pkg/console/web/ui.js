@@ -1,6 +1,6 @@
 /*
  * keygate ui.js: the shared, dependency-free components of keygate's browser
- * front ends (the web console now, a customer portal later). A classic script
+ * front ends (the web console and the customer portal). A classic script
  * (load it with `defer`, before the app's own script); everything lives on
  * one global object, window.KG:
  *
@@ -18,6 +18,12 @@
  *   KG.sparkline, KG.stackedBarChart   SVG charts with text alternatives
  *   KG.toast          one polite live region (role="status") for feedback
  *   KG.pagedTable     a table paged by opaque cursors (Previous/Next)
+ *   key pages' pieces KG.formatWindow, KG.describeLimits, KG.describeCredits,
+ *                     KG.statusBadge, KG.expiryBadge, KG.formErrors,
+ *                     KG.markInvalid, KG.radioChoice, KG.expiryFieldset,
+ *                     KG.revealInDialog (a dialog turned into a key's reveal)
+ *   usage             KG.usagePoints, KG.USAGE_SERIES, KG.loadSparklines (a
+ *                     table's sparklines), KG.usagePanel (hourly/daily chart)
  *
  * The pages run under a strict CSP (no inline script or style): nothing here
  * sets a style attribute, uses innerHTML, eval or inline handlers.
@@ -889,10 +895,12 @@
    *   load(cursor) → Promise<{items, nextCursor}>   ('' is the first page)
    *   rowAttrs(item) → attributes of the item's <tr>
    *   onPage(items, rows) after a page shows (e.g. to fetch more per row)
+   *   cardLabels: true gives each <td> data-label="<its column's header>",
+   *     for a stylesheet that shows rows as cards on narrow screens
    * It keeps a stack of the cursors behind the current page, for "Previous
    * page". Returns {element, reload(), reset(), table}.
    */
-  KG.pagedTable = function pagedTable({ caption, columns, load, rowAttrs, tableAttrs, emptyText = 'Nothing to show.', onPage, captionVisible = false }) {
+  KG.pagedTable = function pagedTable({ caption, columns, load, rowAttrs, tableAttrs, emptyText = 'Nothing to show.', onPage, captionVisible = false, cardLabels = false }) {
     const captionId = KG.uid('tbl-cap');
     const tbody = h('tbody');
     const table = h('table', { class: 'table', ...(tableAttrs || {}) },
@@ -929,7 +937,8 @@
         const rows = items.map((item) => {
           const tr = h('tr', rowAttrs ? rowAttrs(item) : null);
           for (const c of columns) {
-            const cell = c.rowHeader ? h('th', { scope: 'row', class: c.className }) : h('td', { class: c.className });
+            const label = cardLabels && !c.rowHeader && typeof c.header === 'string' ? c.header : null;
+            const cell = c.rowHeader ? h('th', { scope: 'row', class: c.className }) : h('td', { class: c.className, 'data-label': label });
             appendChild(cell, c.render(item));
             tr.append(cell);
           }
@@ -977,5 +986,327 @@
         return show();
       },
     };
+  };
+  // ---------------------------------------------------------------- keys: shared pieces
+
+  // What the console's and the portal's key pages both show: limits, credits,
+  // status, expiry, the usage series, the create and rotate forms' parts and
+  // the reveal of a new key in its dialog.
+
+  const DAY_MS = 86400000;
+  KG.DAY_MS = DAY_MS;
+
+  /** KG.formatWindow(60) → "minute", (900) → "15 minutes": the "per …" of a rate limit. */
+  KG.formatWindow = function formatWindow(seconds) {
+    const s = Number(seconds) || 0;
+    const names = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
+    return names[s] || KG.formatDuration(s);
+  };
+
+  /**
+   * KG.describeLimits(list, {names}) → "window: 100 per 15 minutes; …", or
+   * "no rate limit"; names: false leaves the limits' names out.
+   */
+  KG.describeLimits = function describeLimits(list, { names = true } = {}) {
+    if (!Array.isArray(list) || !list.length) return 'no rate limit';
+    return list.map((l) => `${names ? `${l.name}: ` : ''}${KG.formatNumber(l.limit)} per ${KG.formatWindow(l.windowSeconds)}`).join('; ');
+  };
+
+  /** KG.describeRefill({interval, amount, refillDay}) → "refilled to 1,000 every month on day 1". */
+  KG.describeRefill = function describeRefill(r) {
+    if (!r) return '';
+    const every = r.interval === 'daily' ? 'every day' : r.interval === 'monthly' ? `every month${r.refillDay ? ` on day ${r.refillDay}` : ''}` : String(r.interval || '');
+    return `refilled to ${KG.formatNumber(r.amount)} ${every}`;
+  };
+
+  /** KG.describeCredits(credits) → "500 remaining, refilled to …", or "unlimited" for null. */
+  KG.describeCredits = function describeCredits(c) {
+    if (!c) return 'unlimited';
+    const parts = [];
+    if (c.remaining != null) parts.push(`${KG.formatNumber(c.remaining)} remaining`);
+    if (c.amount != null && !c.refill) parts.push(`${KG.formatNumber(c.amount)} ${c.interval || ''}`.trim());
+    if (c.refill) parts.push(KG.describeRefill(c.refill));
+    return parts.join(', ') || 'limited';
+  };
+
+  /** KG.statusBadge('active'|'revoked'|'expired'). */
+  KG.statusBadge = function statusBadge(status) {
+    const kind = status === 'active' ? 'ok' : status === 'revoked' ? 'danger' : 'muted';
+    return KG.badge(String(status || 'unknown'), kind);
+  };
+
+  const startOfDay = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+
+  /** KG.expiryBadge(key): a warning badge for an active key that expires within 7 days, else null. */
+  KG.expiryBadge = function expiryBadge(key) {
+    const exp = KG.parseDate(key.expiresAt);
+    if (!exp || key.status !== 'active') return null;
+    const left = exp.getTime() - Date.now();
+    if (left <= 0 || left >= 7 * DAY_MS) return null;
+    const days = Math.round((startOfDay(exp) - startOfDay(new Date())) / DAY_MS);
+    return KG.badge(days <= 0 ? 'expires today' : `expires in ${KG.plural(days, 'day')}`, 'warn');
+  };
+
+  /** KG.safeId(s): s with every character but letters, digits, _ and - written as _ (for element ids). */
+  KG.safeId = (s) => String(s).replace(/[^A-Za-z0-9_-]/g, '_');
+
+  /** KG.dateInputValue(date) → "2025-03-01", the value of an <input type=date>, local time. */
+  KG.dateInputValue = function dateInputValue(d) {
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+  };
+
+  /**
+   * KG.formErrors() is a form's error area: {el, clear(), show(messages)} where
+   * messages is a list of strings (the first one announced) or an error.
+   */
+  KG.formErrors = function formErrors() {
+    const el = h('div', { class: 'form-error' });
+    return {
+      el,
+      clear: () => KG.replace(el),
+      show(what) {
+        if (Array.isArray(what)) {
+          KG.replace(el, KG.notice('error',
+            h('p', { class: 'notice-title', role: 'alert' }, what.length === 1 ? what[0] : 'Please fix these fields:'),
+            what.length > 1 ? h('ul', null, what.map((m) => h('li', null, m))) : null));
+        } else {
+          KG.replace(el, KG.errorBox(what));
+        }
+      },
+    };
+  };
+
+  /** KG.markInvalid([[control, bad], …]) sets or removes aria-invalid. */
+  KG.markInvalid = function markInvalid(controls) {
+    for (const [c, bad] of controls) {
+      if (bad) c.setAttribute('aria-invalid', 'true');
+      else c.removeAttribute('aria-invalid');
+    }
+  };
+
+  /** KG.radioChoice(name, id, value, label, checked, extra) → {input, el}: a radio with its label. */
+  KG.radioChoice = function radioChoice(name, id, value, label, checked, extra) {
+    const input = h('input', { type: 'radio', name, id, value, checked: !!checked });
+    return { input, el: h('div', { class: 'choice' }, input, h('label', { for: id }, label), extra || null) };
+  };
+
+  /**
+   * KG.expiryFieldset(prefix, {current}): never / in 30 days / in 90 days /
+   * on a date (and, given current, "keep"), with ids <prefix>-expiry-never,
+   * -30, -90, -date-choice, -keep and the date input <prefix>-expiry-date.
+   * value() → {mode, iso (RFC 3339, or null for never), errors, control}
+   */
+  KG.expiryFieldset = function expiryFieldset(prefix, { current } = {}) {
+    const editing = current !== undefined;
+    const name = `${prefix}-expiry`;
+    const dateInput = h('input', { type: 'date', id: `${prefix}-expiry-date`, min: KG.dateInputValue(new Date()) });
+    const choices = [];
+    if (editing) {
+      const cur = KG.parseDate(current);
+      choices.push(KG.radioChoice(name, `${prefix}-expiry-keep`, 'keep', cur ? `Keep: ${KG.formatDateTime(cur)}` : 'Keep: never', true));
+    }
+    choices.push(KG.radioChoice(name, `${prefix}-expiry-never`, 'never', 'Never', !editing));
+    choices.push(KG.radioChoice(name, `${prefix}-expiry-30`, '30', 'In 30 days'));
+    choices.push(KG.radioChoice(name, `${prefix}-expiry-90`, '90', 'In 90 days'));
+    const dateChoice = KG.radioChoice(name, `${prefix}-expiry-date-choice`, 'date', 'On a date');
+    choices.push(dateChoice);
+    dateInput.addEventListener('input', () => {
+      if (dateInput.value) dateChoice.input.checked = true;
+    });
+    const fs = h('fieldset', { class: 'fieldset' }, h('legend', null, 'Expiry'),
+      h('div', { class: 'choices' }, choices.map((c) => c.el)),
+      KG.field({ label: 'Expiry date', control: dateInput, hint: 'The key works until the end of this day, in your time zone.', className: 'field-inline' }));
+    return {
+      el: fs,
+      value() {
+        const mode = (choices.find((c) => c.input.checked) || choices[0]).input.value;
+        if (mode === 'keep') return { mode, errors: [] };
+        if (mode === 'never') return { mode, iso: null, errors: [] };
+        if (mode === '30' || mode === '90') return { mode, iso: new Date(Date.now() + Number(mode) * DAY_MS).toISOString(), errors: [] };
+        const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(dateInput.value);
+        if (!m) return { mode, errors: ['Expiry date: pick a date, or another expiry.'], control: dateInput };
+        const end = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 23, 59, 59);
+        if (end.getTime() <= Date.now()) return { mode, errors: ['Expiry date: pick a date in the future.'], control: dateInput };
+        return { mode, iso: end.toISOString(), errors: [] };
+      },
+    };
+  };
+
+  /**
+   * KG.revealInDialog(modal, {title, intro, warnings, onClosed}, rawKey)
+   * turns an open KG.modal into the one-time reveal of rawKey: the intro,
+   * the reveal (raw-key, copy-key), and a Close button (reveal-close) that
+   * asks "You will not see this key again. Close?" first, as Escape does.
+   * Closing destroys the reveal, then calls onClosed.
+   */
+  KG.revealInDialog = function revealInDialog(m, { title, intro, warnings = [], onClosed, label = 'The new API key' }, rawKey) {
+    m.setTitle(title);
+    const reveal = KG.rawKeyReveal(rawKey, { label });
+    rawKey = null; // eslint-disable-line no-param-reassign: the reveal holds the only reference
+    const closeBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'reveal-close', onclick: () => m.requestClose() }, 'Close');
+    KG.replace(m.body,
+      h('div', { class: 'reveal-intro' }, intro),
+      warnings.length ? KG.notice('warn', h('p', { class: 'notice-title' }, 'Warnings'), h('ul', null, warnings.map((w) => h('li', null, w)))) : null,
+      reveal.element,
+      h('div', { class: 'dialog-actions' }, closeBtn));
+    m.setGuard(() => KG.confirm({
+      title: 'Close this dialog?',
+      message: 'You will not see this key again. Close?',
+      okLabel: 'Close',
+      cancelLabel: 'Keep it open',
+    }));
+    m.closed.then(() => {
+      reveal.destroy();
+      if (onClosed) onClosed();
+    });
+    const copy = reveal.element.querySelector('[data-testid="copy-key"]');
+    if (copy) copy.focus();
+    return reveal;
+  };
+
+  // ---------------------------------------------------------------- usage
+
+  /** The outcomes a usage chart stacks, bottom to top. */
+  KG.USAGE_SERIES = [
+    { key: 'allowed', label: 'Allowed', className: 's-allowed' },
+    { key: 'rateLimited', label: 'Rate limited', className: 's-rate' },
+    { key: 'usageExceeded', label: 'Usage exceeded', className: 's-usage' },
+    { key: 'other', label: 'Other refusals', className: 's-other' },
+  ];
+
+  /** KG.usagePoints(buckets of a usage answer) → [{start, values: {allowed, rateLimited, usageExceeded, other}, credits}]. */
+  KG.usagePoints = function usagePoints(buckets) {
+    const n = KG.num;
+    return (Array.isArray(buckets) ? buckets : []).map((b) => ({
+      start: new Date(b.start),
+      values: {
+        allowed: n(b.allowed),
+        rateLimited: n(b.rateLimited),
+        usageExceeded: n(b.usageExceeded),
+        other: n(b.insufficientScope) + n(b.ipNotAllowed) + n(b.revoked) + n(b.expired),
+      },
+      credits: n(b.credits),
+    }));
+  };
+
+  /** KG.sparkSlot() is the placeholder a row's sparkline replaces (KG.loadSparklines). */
+  KG.sparkSlot = () => h('span', { class: 'spark-slot', 'aria-busy': 'true' }, h('span', { class: 'muted small' }, 'Loading…'));
+
+  /**
+   * KG.loadSparklines({items, rows, usagePath, alive}) fetches each item's
+   * hourly usage (usagePath(item), ?granularity=hour), 4 at a time, and
+   * draws a sparkline (data-testid="sparkline") in its row's KG.sparkSlot.
+   * It stops when alive() turns false or the session ends.
+   */
+  KG.loadSparklines = function loadSparklines({ items, rows, usagePath, alive = () => true }) {
+    const queue = items.map((k, i) => ({ key: k, slot: rows[i] && rows[i].querySelector('.spark-slot') }));
+    let active = 0;
+    let stopped = false;
+    const pump = () => {
+      while (!stopped && active < 4 && queue.length) {
+        const job = queue.shift();
+        if (!job.slot || !job.slot.isConnected || !alive()) continue;
+        active++;
+        KG.api.get(usagePath(job.key), { granularity: 'hour' })
+          .then((res) => {
+            if (!job.slot.isConnected) return;
+            const pts = KG.usagePoints(res.data && res.data.buckets);
+            const totals = pts.map((p) => p.values.allowed + p.values.rateLimited + p.values.usageExceeded + p.values.other);
+            const allowed = pts.reduce((s, p) => s + p.values.allowed, 0);
+            const refused = totals.reduce((s, t) => s + t, 0) - allowed;
+            const peak = Math.max(0, ...totals);
+            const label = `Requests per hour over the last 48 hours: ${KG.formatNumber(allowed)} allowed, ${KG.formatNumber(refused)} refused, busiest hour ${KG.formatNumber(peak)}.`;
+            KG.replace(job.slot, KG.sparkline(totals, { label }));
+            KG.setBusy(job.slot, false);
+          })
+          .catch((err) => {
+            if (err.sessionEnded) {
+              stopped = true;
+              return;
+            }
+            if (!job.slot.isConnected) return;
+            KG.replace(job.slot, h('span', { class: 'muted small', title: err.message }, 'unavailable'));
+            KG.setBusy(job.slot, false);
+          })
+          .finally(() => {
+            active--;
+            pump();
+          });
+      }
+    };
+    pump();
+  };
+
+  const hourTick = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const dayTickUTC = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  const dayTickLocal = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+  const dayFullUTC = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
+
+  /**
+   * KG.usagePanel({path, what, alive}) is a usage chart of path (a usage
+   * answer: ?granularity=hour|day) with an "Hourly, last 48 hours" / "Daily,
+   * last 30 days" toggle; the chart is a KG.stackedBarChart (data-testid
+   * usage-chart). Returns {element, load}; it loads at once.
+   */
+  KG.usagePanel = function usagePanel({ path, what, alive = () => true }) {
+    let gran = 'hour';
+    const hourBtn = h('button', { type: 'button', class: 'btn btn-toggle', 'aria-pressed': true }, 'Hourly, last 48 hours');
+    const dayBtn = h('button', { type: 'button', class: 'btn btn-toggle', 'aria-pressed': false }, 'Daily, last 30 days');
+    const toggle = h('div', { class: 'toggle', role: 'group', 'aria-label': 'Usage period' }, hourBtn, dayBtn);
+    const holder = h('div', { class: 'chart-holder', 'aria-busy': 'true' });
+    let seq = 0;
+
+    async function load() {
+      const my = ++seq;
+      KG.setBusy(holder, true);
+      KG.replace(holder, KG.loading('Loading usage…'));
+      try {
+        const res = await KG.api.get(path, { granularity: gran });
+        if (my !== seq || !alive()) return;
+        const d = res.data || {};
+        const pts = KG.usagePoints(d.buckets);
+        const sum = (k) => pts.reduce((s, p) => s + p.values[k], 0);
+        const creditsSpent = pts.reduce((s, p) => s + p.credits, 0);
+        const hourly = gran === 'hour';
+        const when = (v) => {
+          const dt = KG.parseDate(v);
+          if (!dt) return '—';
+          return hourly ? KG.formatDateTime(dt) : dayFullUTC.format(dt);
+        };
+        const summary = `${hourly ? 'Hourly' : 'Daily'}, ${when(d.from)} to ${when(d.to)}: `
+          + `${KG.formatNumber(sum('allowed'))} allowed, ${KG.formatNumber(sum('rateLimited'))} rate limited, `
+          + `${KG.formatNumber(sum('usageExceeded'))} usage exceeded, ${KG.formatNumber(sum('other'))} other refusals; `
+          + `${KG.plural(creditsSpent, 'credit')} spent.`;
+        KG.replace(holder, KG.stackedBarChart({
+          title: `${what}: requests per ${hourly ? 'hour, last 48 hours' : 'day, last 30 days'}`,
+          series: KG.USAGE_SERIES,
+          points: pts,
+          summary,
+          xTitle: hourly ? 'Hour (your time zone)' : 'Day (UTC)',
+          yTitle: 'Requests',
+          formatTick: hourly
+            ? (dt, i) => (i === 0 || dt.getHours() === 0 ? dayTickLocal.format(dt) : hourTick.format(dt))
+            : (dt) => dayTickUTC.format(dt),
+          formatPoint: hourly ? (dt) => KG.formatDateTime(dt) : (dt) => `${dayFullUTC.format(dt)} (UTC)`,
+        }));
+      } catch (err) {
+        if (my !== seq || !alive() || err.sessionEnded) return;
+        KG.replace(holder, KG.errorBox(err, { retry: load }));
+      } finally {
+        if (my === seq) KG.setBusy(holder, false);
+      }
+    }
+    const pick = (g) => {
+      if (g === gran) return;
+      gran = g;
+      hourBtn.setAttribute('aria-pressed', String(g === 'hour'));
+      dayBtn.setAttribute('aria-pressed', String(g === 'day'));
+      load();
+    };
+    hourBtn.addEventListener('click', () => pick('hour'));
+    dayBtn.addEventListener('click', () => pick('day'));
+    load();
+    return { element: h('div', { class: 'usage-panel' }, toggle, holder), load };
   };
 })();
