@@ -146,7 +146,9 @@ func TestPortalInChromium(t *testing.T) {
 	p.Click(t, `[data-testid="revoke"]`)
 	p.WaitText(t, `[data-testid="confirm-dialog"]`, "Revoke key “my integration”")
 	p.Click(t, `[data-testid="confirm-ok"]`)
-	c.waitAPI("the revoke", func() bool { return call(t, "GET", base+"/v1/whoami", apiKey(successor), "").status == http.StatusUnauthorized })
+	c.waitAPI("the revoke", func() bool {
+		return call(t, "GET", base+"/v1/whoami", apiKey(successor), "").status == http.StatusUnauthorized
+	})
 
 	// The audit log names the portal.
 	if r := call(t, "GET", base+"/v1/audit?action=key.revoked", bearer(admin), ""); !strings.Contains(r.raw, `"actor":"portal:cust_42"`) || !strings.Contains(r.raw, `"session":"pts_`) {
