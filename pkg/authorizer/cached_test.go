@@ -42,6 +42,7 @@ func TestCachedResultsCoverTheStage(t *testing.T) {
 			stage + "/POST/v1/api-keys/*/credits",
 			stage + "/POST/v1/api-keys/*/rotate",
 			stage + "/POST/v1/owners/*/revoke",
+			stage + "/POST/v1/portal/sessions",
 			stage + "/POST/v1/verify",
 			stage + "/PUT/v1/api-keys/*",
 			stage + "/PUT/v1/owners/*/limits",
