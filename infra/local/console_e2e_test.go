@@ -29,14 +29,7 @@ import (
 // axe-core finds no serious violation on any page, in light and dark, wide
 // and on a phone; the screenshots go to build/screenshots/console/.
 func TestConsoleInChromium(t *testing.T) {
-	requireDynamoDBLocal(t)
-	b := browser.Start(t)
-	bin := filepath.Join(t.TempDir(), "keygate-local")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	local := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
-	defer local.stop(t)
+	b, local := browserStack(t)
 	admin := local.adminKey()
 	if !strings.Contains(local.banner, "Web console: "+local.url+"/console") {
 		t.Errorf("the banner does not name the console:\n%s", local.banner)
@@ -224,6 +217,21 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// The whole run: no JavaScript error, no request to another origin.
 	p.AssertClean(t, c.url)
+}
+
+// browserStack starts headless Chromium and, on a fresh data folder, make
+// run's own process, which stops when t ends.
+func browserStack(t *testing.T) (*browser.Browser, *localProcess) {
+	t.Helper()
+	requireDynamoDBLocal(t)
+	b := browser.Start(t)
+	bin := filepath.Join(t.TempDir(), "keygate-local")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	local := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
+	t.Cleanup(func() { local.stop(t) })
+	return b, local
 }
 
 // consoleRun is one walk through the console.

@@ -433,14 +433,24 @@ type consoleSession struct {
 
 // signIn opens a console session with a raw key.
 func (d *iamDriver) signIn(key string) *consoleSession {
-	c := &consoleSession{d: d, csrf: "signin", prefix: "/console/", cookieName: "__Host-keygate_console"}
-	out := c.send("POST", "api/session", fmt.Sprintf(`{"key":%q}`, key))
+	return d.open(&consoleSession{d: d, csrf: "signin", prefix: "/console/", cookieName: "__Host-keygate_console"}, fmt.Sprintf(`{"key":%q}`, key))
+}
+
+// openPortal opens a customer portal link as its page does.
+func (d *iamDriver) openPortal(token string) *consoleSession {
+	return d.open(&consoleSession{d: d, csrf: "open", prefix: "/portal/", cookieName: "__Host-keygate_portal"}, fmt.Sprintf(`{"token":%q}`, token))
+}
+
+// open posts body to c's session route and keeps the cookie and CSRF token
+// of the session it opens.
+func (d *iamDriver) open(c *consoleSession, body string) *consoleSession {
+	out := c.send("POST", "api/session", body)
 	cookie, err := http.ParseSetCookie(out.Headers["Set-Cookie"] + strings.Join(out.MultiValueHeaders["Set-Cookie"], ""))
 	var v struct {
 		Data struct{ CSRFToken string } `json:"data"`
 	}
 	if err != nil || json.Unmarshal([]byte(out.Body), &v) != nil || v.Data.CSRFToken == "" {
-		d.t.Fatalf("console sign-in: %d %s %v", out.StatusCode, out.Body, err)
+		d.t.Fatalf("%sapi/session: %d %s %v", c.prefix, out.StatusCode, out.Body, err)
 	}
 	c.cookie, c.csrf = cookie.Value, v.Data.CSRFToken
 	return c
@@ -476,19 +486,4 @@ func (c *consoleSession) ok(method, target, body string) iamResponse {
 		c.d.t.Fatalf("console %s %s: %d %s", method, target, out.StatusCode, out.Body)
 	}
 	return r
-}
-
-// openPortal opens a customer portal link as its page does.
-func (d *iamDriver) openPortal(token string) *consoleSession {
-	c := &consoleSession{d: d, csrf: "open", prefix: "/portal/", cookieName: "__Host-keygate_portal"}
-	out := c.send("POST", "api/session", fmt.Sprintf(`{"token":%q}`, token))
-	cookie, err := http.ParseSetCookie(out.Headers["Set-Cookie"] + strings.Join(out.MultiValueHeaders["Set-Cookie"], ""))
-	var v struct {
-		Data struct{ CSRFToken string } `json:"data"`
-	}
-	if err != nil || json.Unmarshal([]byte(out.Body), &v) != nil || v.Data.CSRFToken == "" {
-		d.t.Fatalf("portal open: %d %s %v", out.StatusCode, out.Body, err)
-	}
-	c.cookie, c.csrf = cookie.Value, v.Data.CSRFToken
-	return c
 }

@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -25,14 +22,7 @@ import (
 // maxKeys; the link works once; the owner's revoke ends the session. No
 // JavaScript error, no request to another origin, no serious axe violation.
 func TestPortalInChromium(t *testing.T) {
-	requireDynamoDBLocal(t)
-	b := browser.Start(t)
-	bin := filepath.Join(t.TempDir(), "keygate-local")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	local := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
-	defer local.stop(t)
+	b, local := browserStack(t)
 	base, admin := local.url, local.adminKey()
 
 	// Another owner's key, which the customer must never reach.

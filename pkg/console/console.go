@@ -33,6 +33,7 @@ import (
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/portal"
+	"github.com/keygate/keygate/pkg/session"
 	"github.com/keygate/keygate/pkg/token"
 	"github.com/keygate/keygate/pkg/usage"
 )
@@ -266,7 +267,7 @@ func (c *Console) sessionOf(ctx context.Context, h http.Header, now time.Time) (
 	if !ok {
 		return nil, errSessionEnded
 	}
-	ses, err := c.store.GetSession(ctx, hashToken(tok), now)
+	ses, err := c.store.GetSession(ctx, session.Hash(tok), now)
 	if errors.Is(err, keys.ErrNotFound) {
 		return nil, errSessionEnded
 	}

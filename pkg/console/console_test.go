@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/session"
 )
 
 func TestLoadAssetsHashesNamesAndRendersThePage(t *testing.T) {
@@ -167,7 +168,7 @@ func TestNewSessionNeverOutlivesItsKey(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	held := authorizer.HeldKey{Hash: [32]byte{1}, TierCode: "in"}
 	s, tok := newSession("key_1", held, "acme", now, time.Time{})
-	if !s.ExpiresAt.Equal(now.Add(MaxSessionLifetime)) || s.TokenHash != hashToken(tok) || len(tok) < 40 || s.CSRF == "" || s.CSRF == tok {
+	if !s.ExpiresAt.Equal(now.Add(MaxSessionLifetime)) || s.TokenHash != session.Hash(tok) || len(tok) < 40 || s.CSRF == "" || s.CSRF == tok {
 		t.Errorf("session %+v, token %q", s, tok)
 	}
 	s2, tok2 := newSession("key_1", held, "acme", now, now.Add(time.Hour))

@@ -2,15 +2,11 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"time"
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/session"
 )
 
 // MaxSessionLifetime is the longest a console session lasts; never past
@@ -54,11 +50,11 @@ type Store interface {
 
 // newSession makes a session and the token that opens it.
 func newSession(keyID string, key authorizer.HeldKey, project string, now, keyExpiresAt time.Time) (*Session, string) {
-	tok := randomText(32)
+	tok := session.NewToken()
 	s := &Session{
-		ID: "ses_" + hex.EncodeToString(randomBytes(12)), TokenHash: hashToken(tok),
+		ID: session.NewID("ses_"), TokenHash: session.Hash(tok),
 		KeyID: keyID, Key: key, Project: project,
-		CSRF: randomText(24), CreatedAt: now, ExpiresAt: now.Add(MaxSessionLifetime),
+		CSRF: session.NewCSRF(), CreatedAt: now, ExpiresAt: now.Add(MaxSessionLifetime),
 	}
 	if !keyExpiresAt.IsZero() && keyExpiresAt.Before(s.ExpiresAt) {
 		s.ExpiresAt = keyExpiresAt
@@ -71,16 +67,4 @@ func (s *Session) LiveAt(now time.Time) bool { return now.Before(s.ExpiresAt) }
 
 // CSRFMatches compares a request's header with the session's token in
 // constant time.
-func (s *Session) CSRFMatches(header string) bool {
-	return header != "" && subtle.ConstantTimeCompare([]byte(header), []byte(s.CSRF)) == 1
-}
-
-func hashToken(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return b
-}
-
-func randomText(n int) string { return base64.RawURLEncoding.EncodeToString(randomBytes(n)) }
+func (s *Session) CSRFMatches(header string) bool { return session.CSRFMatches(s.CSRF, header) }

@@ -12,11 +12,6 @@ package portal
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/session"
 )
 
 // Limits of a link and its session.
@@ -183,8 +179,8 @@ func (s *Service) CreateLink(ctx context.Context, caller keys.Caller, in LinkInp
 		return nil, err
 	}
 	now := s.now()
-	tok := randomText(32)
-	l := &Link{TokenHash: hashToken(tok), Project: caller.Project, Grant: g, CreatedBy: caller.KeyID, CreatedAt: now, ExpiresAt: now.Add(lifetime)}
+	tok := session.NewToken()
+	l := &Link{TokenHash: session.Hash(tok), Project: caller.Project, Grant: g, CreatedBy: caller.KeyID, CreatedAt: now, ExpiresAt: now.Add(lifetime)}
 	if caller.ExpiresAt != nil && caller.ExpiresAt.Before(l.ExpiresAt) {
 		l.ExpiresAt = *caller.ExpiresAt
 	}
@@ -305,17 +301,17 @@ func (s *Service) Open(ctx context.Context, linkToken, sourceIP string) (*Sessio
 		return nil, "", &keys.InvalidError{Field: "token", Message: "required: the link's token"}
 	}
 	now := s.now()
-	l, err := s.store.GetLink(ctx, hashToken(linkToken), now)
+	l, err := s.store.GetLink(ctx, session.Hash(linkToken), now)
 	if errors.Is(err, keys.ErrNotFound) {
 		return nil, "", ErrLinkInvalid
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	tok := randomText(32)
+	tok := session.NewToken()
 	ses := &Session{
-		ID: "pts_" + hex.EncodeToString(randomBytes(12)), TokenHash: hashToken(tok), Project: l.Project, Grant: l.Grant,
-		CreatedBy: l.CreatedBy, IssuedAt: l.CreatedAt, CSRF: randomText(24), CreatedAt: now, ExpiresAt: now.Add(SessionLifetime),
+		ID: session.NewID("pts_"), TokenHash: session.Hash(tok), Project: l.Project, Grant: l.Grant,
+		CreatedBy: l.CreatedBy, IssuedAt: l.CreatedAt, CSRF: session.NewCSRF(), CreatedAt: now, ExpiresAt: now.Add(SessionLifetime),
 	}
 	caller, err := s.callerOf(ctx, ses, sourceIP, now)
 	if err != nil {
@@ -339,7 +335,7 @@ func (s *Service) Open(ctx context.Context, linkToken, sourceIP string) (*Sessio
 // owner revoke since the link was made has ended.
 func (s *Service) Resolve(ctx context.Context, sessionToken, sourceIP string) (*Session, keys.Caller, error) {
 	now := s.now()
-	ses, err := s.store.UseSession(ctx, hashToken(sessionToken), now, RequestsPerMinute)
+	ses, err := s.store.UseSession(ctx, session.Hash(sessionToken), now, RequestsPerMinute)
 	if errors.Is(err, keys.ErrNotFound) {
 		return nil, keys.Caller{}, ErrSessionEnded
 	}
@@ -541,22 +537,7 @@ func (s *Session) LiveAt(now time.Time) bool { return now.Before(s.ExpiresAt) }
 
 // CSRFMatches compares a request's header with the session's token in
 // constant time.
-func (s *Session) CSRFMatches(header string) bool {
-	return header != "" && subtle.ConstantTimeCompare([]byte(header), []byte(s.CSRF)) == 1
-}
+func (s *Session) CSRFMatches(header string) bool { return session.CSRFMatches(s.CSRF, header) }
 
 // Live reports whether a link is still to be opened at now.
 func (l *Link) Live(now time.Time) bool { return now.Before(l.ExpiresAt) }
-
-// HashToken is how links and sessions are stored: by their token's hash.
-func HashToken(tok string) [32]byte { return hashToken(tok) }
-
-func hashToken(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return b
-}
-
-func randomText(n int) string { return base64.RawURLEncoding.EncodeToString(randomBytes(n)) }
