@@ -55,19 +55,12 @@
   const enc = encodeURIComponent;
 
   const OWNER_RE = /^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$/;
-  const KEY_ID_RE = /^key_[0-9A-Za-z]{1,64}$/;
+  const { KEY_ID_RE } = KG;
   const LIMIT_NAME_RE = /^[a-z][a-z0-9]{0,31}$/;
   const AUDIT_ACTIONS = [
     'key.created', 'key.updated', 'key.revoked', 'key.rotated', 'key.credits_adjusted',
     'owner.revoked', 'owner.limits_updated', 'session.started', 'session.ended',
   ];
-  const SERIES = [
-    { key: 'allowed', label: 'Allowed', className: 's-allowed' },
-    { key: 'rateLimited', label: 'Rate limited', className: 's-rate' },
-    { key: 'usageExceeded', label: 'Usage exceeded', className: 's-usage' },
-    { key: 'other', label: 'Other refusals', className: 's-other' },
-  ];
-  const DAY_MS = 86400000;
 
   const state = {
     signedIn: false,
@@ -78,48 +71,7 @@
   };
 
   let els = null;
-  let viewSeq = 0;
-  let routedOnce = false;
-
-  // ---------------------------------------------------------------- boot
-
-  function boot() {
-    const main = document.getElementById('app');
-    const header = document.getElementById('site-header') || h('header', { id: 'site-header', class: 'site-header' });
-    if (!header.isConnected) document.body.prepend(header);
-    KG.replace(main);
-    const view = h('div', { id: 'view', class: 'view' });
-    KG.append(main, view);
-    KG.mountToasts(main);
-    main.removeAttribute('aria-busy');
-    els = { main, header, view };
-    const skip = document.querySelector('.skip-link');
-    if (skip) {
-      // The hash is the router's: move focus without changing it.
-      skip.addEventListener('click', (ev) => {
-        ev.preventDefault();
-        const h1 = view.querySelector('h1');
-        (h1 || main).focus();
-      });
-    }
-
-    api.configure({ base: apiBase(), onUnauthorized: sessionEnded });
-    window.addEventListener('hashchange', () => route({ navigated: true }));
-    renderHeader();
-    checkSession();
-  }
-
-  /**
-   * The API's base: the page is served at <prefix>/console (the prefix is
-   * API Gateway's stage, e.g. /prod, or a custom domain's base path), so the
-   * API is <prefix>/console/api. Elsewhere, the page's meta tag says.
-   */
-  function apiBase() {
-    const path = location.pathname.replace(/\/+$/, '');
-    if (/\/console$/.test(path)) return `${path}/api`;
-    const meta = document.querySelector('meta[name="keygate-api-base"]');
-    return (meta && meta.content) || '/console/api';
-  }
+  const views = KG.views();
 
   async function checkSession() {
     const ctx = newView();
@@ -162,9 +114,7 @@
     state.config = { scopes: [], tiers: [] };
     state.keysFilters = { status: '', tier: '', owner: '', search: '', unused: false };
     state.auditFilters = { keyId: '', action: '' };
-    api.setCsrfToken('');
-    // Closing a dialog destroys any raw key it shows.
-    for (const d of document.querySelectorAll('dialog[open]')) d.close();
+    KG.forgetSession();
     renderHeader();
   }
 
@@ -193,7 +143,10 @@
     const links = [['#/keys', 'Keys', 'keys'], ['#/owners', 'Owners', 'owners'], ['#/audit', 'Audit log', 'audit']];
     const nav = h('nav', { class: 'main-nav', 'aria-label': 'Main' },
       h('ul', null, links.map(([href, text, section]) => h('li', null, h('a', { href, dataset: { section } }, text)))));
-    const signout = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'signout', onclick: signOut }, 'Sign out');
+    const signout = KG.signOutButton(() => {
+      clearSession();
+      renderSignIn({ message: 'You are signed out.', kind: 'ok' });
+    });
     const who = h('div', { class: 'who' },
       h('p', { class: 'who-text' },
         h('span', { class: 'muted' }, 'Signed in as '), h('strong', null, KG.text(s.keyName || s.keyId || 'an admin key')),
@@ -211,32 +164,9 @@
     }
   }
 
-  async function signOut(ev) {
-    const btn = ev.currentTarget;
-    btn.disabled = true;
-    btn.textContent = 'Signing out…';
-    try {
-      await api.del('/session');
-      clearSession();
-      renderSignIn({ message: 'You are signed out.', kind: 'ok' });
-    } catch (err) {
-      if (err.sessionEnded) return;
-      btn.disabled = false;
-      btn.textContent = 'Sign out';
-      KG.toastError(err, 'Could not sign out: ');
-    }
-  }
-
   // ---------------------------------------------------------------- views
 
-  function newView() {
-    const seq = ++viewSeq;
-    KG.replace(els.view);
-    return {
-      view: els.view,
-      alive: () => seq === viewSeq,
-    };
-  }
+  const newView = () => views.next(els.view);
 
   function setTitle(text) {
     document.title = `${text} · keygate console`;
@@ -245,7 +175,7 @@
   function route({ navigated = false } = {}) {
     if (!els) return;
     if (!state.signedIn) {
-      if (routedOnce || navigated) renderSignIn();
+      if (views.routedOnce || navigated) renderSignIn();
       return;
     }
     const r = parseRoute();
@@ -256,12 +186,7 @@
       }
     }
     markNav();
-    const ctx = newView();
-    const focus = navigated || routedOnce;
-    routedOnce = true;
-    ctx.focusHeading = (el) => {
-      if (focus) el.focus({ preventScroll: false });
-    };
+    const ctx = views.page(els.view, navigated);
     switch (r.name) {
       case 'redirect':
       case 'keys': return viewKeys(ctx);
@@ -274,15 +199,10 @@
   }
 
   function parseRoute() {
-    const raw = location.hash.replace(/^#/, '').split('?')[0];
-    if (raw === '' || raw === '/') return { name: 'redirect' };
-    let segs;
-    try {
-      segs = raw.split('/').filter(Boolean).map(decodeURIComponent);
-    } catch {
-      return { name: 'notfound' };
-    }
-    const [first, second, extra] = segs;
+    const r = KG.hashRoute();
+    if (!r) return { name: 'notfound' };
+    if (r.home) return { name: 'redirect' };
+    const [first, second, extra] = r.segs;
     if (extra !== undefined) return { name: 'notfound' };
     if (first === 'keys') return second === undefined ? { name: 'keys' } : { name: 'key', id: second };
     if (first === 'owners') return second === undefined ? { name: 'owners' } : { name: 'owner', owner: second };
@@ -290,30 +210,12 @@
     return { name: 'notfound' };
   }
 
-  const keyHref = (id) => `#/keys/${enc(id)}`;
+  const { keyHref, muted, pageHead, crumbs, panel, codeList } = KG;
   const ownerHref = (owner) => `#/owners/${enc(owner)}`;
-  const muted = (text) => h('span', { class: 'muted' }, text);
-
-  function pageHead(title, ...actions) {
-    const h1 = h('h1', { tabindex: '-1' }, title);
-    return { h1, el: h('div', { class: 'page-head' }, h1, actions.length ? h('div', { class: 'page-actions' }, actions) : null) };
-  }
-
-  function crumbs(items) {
-    return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
-      h('ol', null, items.map(([text, href]) => h('li', null, href ? h('a', { href }, text) : h('span', { 'aria-current': 'page' }, text)))));
-  }
-
-  function panel(title, ...content) {
-    const id = KG.uid('sec');
-    return h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, title), ...content);
-  }
 
   function viewNotFound(ctx) {
     setTitle('Page not found');
-    const head = pageHead('Page not found');
-    KG.append(ctx.view, head.el, h('p', null, 'There is no page at this address. ', h('a', { href: '#/keys' }, 'Go to the keys'), '.'));
-    ctx.focusHeading(head.h1);
+    KG.notFoundPage(ctx, 'Go to the keys');
   }
 
   // ---------------------------------------------------------------- sign-in
@@ -370,67 +272,17 @@
       }
     });
     input.focus();
-    routedOnce = true;
+    views.routedOnce = true;
   }
 
   // ---------------------------------------------------------------- formatting helpers
 
-  function formatWindow(seconds) {
-    const s = Number(seconds) || 0;
-    const names = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
-    return names[s] || KG.formatDuration(s);
-  }
-
-  function describeLimits(list) {
-    if (!Array.isArray(list) || !list.length) return 'no rate limit';
-    return list.map((l) => `${l.name}: ${KG.formatNumber(l.limit)} per ${formatWindow(l.windowSeconds)}`).join('; ');
-  }
-
-  function describeRefill(r) {
-    if (!r) return '';
-    const every = r.interval === 'daily' ? 'every day' : r.interval === 'monthly' ? `every month${r.refillDay ? ` on day ${r.refillDay}` : ''}` : String(r.interval || '');
-    return `refilled to ${KG.formatNumber(r.amount)} ${every}`;
-  }
-
-  function describeCredits(c) {
-    if (!c) return 'unlimited';
-    const parts = [];
-    if (c.remaining != null) parts.push(`${KG.formatNumber(c.remaining)} remaining`);
-    if (c.amount != null && !c.refill) parts.push(`${KG.formatNumber(c.amount)} ${c.interval || ''}`.trim());
-    if (c.refill) parts.push(describeRefill(c.refill));
-    return parts.join(', ') || 'limited';
-  }
-
   function tierHint(name) {
     const t = state.config.tiers.find((x) => x.name === name);
     if (!t) return '';
-    let s = `Tier ${t.name}: ${describeLimits(t.rateLimits)}`;
-    if (t.credits) s += `; credits: ${describeCredits(t.credits)}`;
+    let s = `Tier ${t.name}: ${KG.describeLimits(t.rateLimits)}`;
+    if (t.credits) s += `; credits: ${KG.describeCredits(t.credits)}`;
     return s + '.';
-  }
-
-  function statusBadge(status) {
-    const kind = status === 'active' ? 'ok' : status === 'revoked' ? 'danger' : 'muted';
-    return KG.badge(String(status || 'unknown'), kind);
-  }
-
-  function startOfDay(d) {
-    return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
-  }
-
-  /** A warning badge for an active key that expires within 7 days. */
-  function expiryBadge(key) {
-    const exp = KG.parseDate(key.expiresAt);
-    if (!exp || key.status !== 'active') return null;
-    const left = exp.getTime() - Date.now();
-    if (left <= 0 || left >= 7 * DAY_MS) return null;
-    const days = Math.round((startOfDay(exp) - startOfDay(new Date())) / DAY_MS);
-    return KG.badge(days <= 0 ? 'expires today' : `expires in ${KG.plural(days, 'day')}`, 'warn');
-  }
-
-  function codeList(list, empty) {
-    if (!Array.isArray(list) || !list.length) return muted(empty);
-    return h('ul', { class: 'inline-list' }, list.map((s) => h('li', null, h('code', null, KG.text(s)))));
   }
 
   function keyLink(id) {
@@ -469,60 +321,7 @@
     return Number.isSafeInteger(n) ? n : null;
   }
 
-  function dateInputValue(d) {
-    const p = (n) => String(n).padStart(2, '0');
-    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-  }
-
-  function safeId(s) {
-    return String(s).replace(/[^A-Za-z0-9_-]/g, '_');
-  }
-
-  function usagePoints(buckets) {
-    const n = KG.num;
-    return (Array.isArray(buckets) ? buckets : []).map((b) => ({
-      start: new Date(b.start),
-      values: {
-        allowed: n(b.allowed),
-        rateLimited: n(b.rateLimited),
-        usageExceeded: n(b.usageExceeded),
-        other: n(b.insufficientScope) + n(b.ipNotAllowed) + n(b.revoked) + n(b.expired),
-      },
-      credits: n(b.credits),
-    }));
-  }
-
   // ---------------------------------------------------------------- forms
-
-  /** An error list for a form: show(messages) or show(err), clear(). */
-  function formErrors() {
-    const el = h('div', { class: 'form-error' });
-    return {
-      el,
-      clear: () => KG.replace(el),
-      show(what) {
-        if (Array.isArray(what)) {
-          KG.replace(el, KG.notice('error',
-            h('p', { class: 'notice-title', role: 'alert' }, what.length === 1 ? what[0] : 'Please fix these fields:'),
-            what.length > 1 ? h('ul', null, what.map((m) => h('li', null, m))) : null));
-        } else {
-          KG.replace(el, KG.errorBox(what));
-        }
-      },
-    };
-  }
-
-  function markInvalid(controls) {
-    for (const [c, bad] of controls) {
-      if (bad) c.setAttribute('aria-invalid', 'true');
-      else c.removeAttribute('aria-invalid');
-    }
-  }
-
-  function radioChoice(name, id, value, label, checked, extra) {
-    const input = h('input', { type: 'radio', name, id, value, checked: !!checked });
-    return { input, el: h('div', { class: 'choice' }, input, h('label', { for: id }, label), extra || null) };
-  }
 
   function scopesFieldset(prefix, { selected = [], extra = [] } = {}) {
     const held = heldScopes();
@@ -533,7 +332,7 @@
     if (!all.length) KG.append(fs, h('p', { class: 'hint' }, 'No scopes are configured.'));
     const list = h('div', { class: 'choices choices-grid' });
     for (const scope of all) {
-      const id = `${prefix}-scope-${safeId(scope)}`;
+      const id = `${prefix}-scope-${KG.safeId(scope)}`;
       const can = held.has(scope);
       const cb = h('input', { type: 'checkbox', id, value: scope, checked: selected.includes(scope), disabled: !can });
       let note = null;
@@ -549,46 +348,6 @@
   }
 
   /**
-   * Expiry: never / 30 days / 90 days / a date (and, editing, "keep").
-   * value() → {mode, iso (RFC 3339 or null), errors, control}
-   */
-  function expiryFieldset(prefix, { current } = {}) {
-    const editing = current !== undefined;
-    const name = `${prefix}-expiry`;
-    const dateInput = h('input', { type: 'date', id: `${prefix}-expiry-date`, min: dateInputValue(new Date()) });
-    const choices = [];
-    if (editing) {
-      const cur = KG.parseDate(current);
-      choices.push(radioChoice(name, `${prefix}-expiry-keep`, 'keep', cur ? `Keep: ${KG.formatDateTime(cur)}` : 'Keep: never', true));
-    }
-    choices.push(radioChoice(name, `${prefix}-expiry-never`, 'never', 'Never', !editing));
-    choices.push(radioChoice(name, `${prefix}-expiry-30`, '30', 'In 30 days'));
-    choices.push(radioChoice(name, `${prefix}-expiry-90`, '90', 'In 90 days'));
-    const dateChoice = radioChoice(name, `${prefix}-expiry-date-choice`, 'date', 'On a date');
-    choices.push(dateChoice);
-    dateInput.addEventListener('input', () => {
-      if (dateInput.value) dateChoice.input.checked = true;
-    });
-    const fs = h('fieldset', { class: 'fieldset' }, h('legend', null, 'Expiry'),
-      h('div', { class: 'choices' }, choices.map((c) => c.el)),
-      KG.field({ label: 'Expiry date', control: dateInput, hint: 'The key works until the end of this day, in your time zone.', className: 'field-inline' }));
-    return {
-      el: fs,
-      value() {
-        const mode = (choices.find((c) => c.input.checked) || choices[0]).input.value;
-        if (mode === 'keep') return { mode, errors: [] };
-        if (mode === 'never') return { mode, iso: null, errors: [] };
-        if (mode === '30' || mode === '90') return { mode, iso: new Date(Date.now() + Number(mode) * DAY_MS).toISOString(), errors: [] };
-        const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(dateInput.value);
-        if (!m) return { mode, errors: ['Expiry date: pick a date, or another expiry.'], control: dateInput };
-        const end = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 23, 59, 59);
-        if (end.getTime() <= Date.now()) return { mode, errors: ['Expiry date: pick a date in the future.'], control: dateInput };
-        return { mode, iso: end.toISOString(), errors: [] };
-      },
-    };
-  }
-
-  /**
    * Rate limits: the tier's / none / custom rows of name, limit, window.
    * value() → {mode: 'tier'|'none'|'custom', list, errors, controls}
    */
@@ -596,9 +355,9 @@
     const name = `${prefix}-mode`;
     const tierHintEl = h('span', { class: 'hint' });
     const choices = [
-      radioChoice(name, `${prefix}-tier`, 'tier', "The tier's limits", mode === 'tier', tierHintEl),
-      radioChoice(name, `${prefix}-none`, 'none', 'No rate limit', mode === 'none'),
-      radioChoice(name, `${prefix}-custom`, 'custom', 'Custom limits', mode === 'custom'),
+      KG.radioChoice(name, `${prefix}-tier`, 'tier', "The tier's limits", mode === 'tier', tierHintEl),
+      KG.radioChoice(name, `${prefix}-none`, 'none', 'No rate limit', mode === 'none'),
+      KG.radioChoice(name, `${prefix}-custom`, 'custom', 'Custom limits', mode === 'custom'),
     ];
     const rowsEl = h('div', { class: 'limit-rows' });
     const addBtn = h('button', { type: 'button', class: 'btn btn-small' }, 'Add a limit');
@@ -694,9 +453,9 @@
   function creditsFieldset(prefix, { mode = 'unlimited', credits = null, allowTier = false } = {}) {
     const name = `${prefix}-mode`;
     const choices = [];
-    if (allowTier) choices.push(radioChoice(name, `${prefix}-tier`, 'tier', "The tier's credits, if it gives any", mode === 'tier'));
-    choices.push(radioChoice(name, `${prefix}-unlimited`, 'unlimited', 'Unlimited', mode === 'unlimited'));
-    choices.push(radioChoice(name, `${prefix}-limited`, 'limited', 'Limited credits', mode === 'limited'));
+    if (allowTier) choices.push(KG.radioChoice(name, `${prefix}-tier`, 'tier', "The tier's credits, if it gives any", mode === 'tier'));
+    choices.push(KG.radioChoice(name, `${prefix}-unlimited`, 'unlimited', 'Unlimited', mode === 'unlimited'));
+    choices.push(KG.radioChoice(name, `${prefix}-limited`, 'limited', 'Limited credits', mode === 'limited'));
     const c = credits || {};
     const r = c.refill || null;
     const remaining = h('input', { type: 'number', id: `${prefix}-remaining`, min: '0', step: '1', inputmode: 'numeric', value: c.remaining != null ? String(KG.num(c.remaining)) : '' });
@@ -756,7 +515,7 @@
     };
   }
 
-  /** Metadata textarea: value() → {changed, value (object or null), errors}. */
+  /** Metadata textarea: value() → {changed, value (object or null), errors, control}. */
   function metadataField(prefix, initial) {
     const initialText = KG.isPlainObject(initial) ? KG.json(initial, 2) : '';
     const ta = h('textarea', { id: `${prefix}-metadata`, rows: '4', spellcheck: 'false', autocomplete: 'off', class: 'mono', value: initialText });
@@ -767,15 +526,16 @@
       value() {
         const text = ta.value.trim();
         const changed = text !== initialText.trim();
-        if (!text) return { changed, value: null, errors: [] };
+        const control = ta;
+        if (!text) return { changed, value: null, errors: [], control };
         let v;
         try {
           v = KG.parseJSON(text);
         } catch (e) {
-          return { changed, errors: [`Metadata: this is not valid JSON (${e.message}).`] };
+          return { changed, errors: [`Metadata: this is not valid JSON (${e.message}).`], control };
         }
-        if (!KG.isPlainObject(v)) return { changed, errors: ['Metadata: write a JSON object, in braces, like {"env": "prod"}.'] };
-        return { changed, value: v, errors: [] };
+        if (!KG.isPlainObject(v)) return { changed, errors: ['Metadata: write a JSON object, in braces, like {"env": "prod"}.'], control };
+        return { changed, value: v, errors: [], control };
       },
     };
   }
@@ -787,30 +547,6 @@
       control: ta,
       value: () => lines(ta.value),
     };
-  }
-
-  function revealInDialog(m, { title, intro, warnings = [], onClosed }, rawKey) {
-    m.setTitle(title);
-    const reveal = KG.rawKeyReveal(rawKey, { label: 'The new API key' });
-    rawKey = null; // eslint-disable-line no-param-reassign: the reveal holds the only reference
-    const closeBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'reveal-close', onclick: () => m.requestClose() }, 'Close');
-    KG.replace(m.body, 
-      h('div', { class: 'reveal-intro' }, intro),
-      warnings.length ? KG.notice('warn', h('p', { class: 'notice-title' }, 'Warnings'), h('ul', null, warnings.map((w) => h('li', null, w)))) : null,
-      reveal.element,
-      h('div', { class: 'dialog-actions' }, closeBtn));
-    m.setGuard(() => KG.confirm({
-      title: 'Close this dialog?',
-      message: 'You will not see this key again. Close?',
-      okLabel: 'Close',
-      cancelLabel: 'Keep it open',
-    }));
-    m.closed.then(() => {
-      reveal.destroy();
-      if (onClosed) onClosed();
-    });
-    const copy = reveal.element.querySelector('[data-testid="copy-key"]');
-    if (copy) copy.focus();
   }
 
   // ---------------------------------------------------------------- keys list
@@ -833,11 +569,11 @@
       { header: 'Tier', render: (k) => KG.text(k.tier) },
       { header: 'Scopes', render: (k) => (k.scopes && k.scopes.length ? KG.text(k.scopes.join(', ')) : muted('none')) },
       showOwner ? { header: 'Owner', render: (k) => (k.owner ? h('a', { href: ownerHref(k.owner) }, KG.text(k.owner)) : muted('none')) } : null,
-      { header: 'Status', render: (k) => statusBadge(k.status) },
+      { header: 'Status', render: (k) => KG.statusBadge(k.status) },
       { header: 'Created', render: (k) => KG.time(k.createdAt, { mode: 'date' }) },
-      { header: 'Expires', className: 'col-expires', render: (k) => [k.expiresAt ? KG.time(k.expiresAt, { mode: 'date' }) : muted('never'), ' ', expiryBadge(k)] },
+      { header: 'Expires', className: 'col-expires', render: (k) => [k.expiresAt ? KG.time(k.expiresAt, { mode: 'date' }) : muted('never'), ' ', KG.expiryBadge(k)] },
       { header: 'Last used', render: (k) => (k.usage && k.usage.lastUsed ? KG.time(k.usage.lastUsed, { mode: 'relative' }) : muted('never')) },
-      { header: 'Usage, 48 h', className: 'col-spark', render: () => h('span', { class: 'spark-slot', 'aria-busy': 'true' }, h('span', { class: 'muted small' }, 'Loading…')) },
+      { header: 'Usage, 48 h', className: 'col-spark', render: () => KG.sparkSlot() },
     ].filter(Boolean);
     return KG.pagedTable({
       caption,
@@ -849,48 +585,8 @@
         const res = await api.get('/v1/api-keys', { ...query(), limit: 20, cursor });
         return { items: Array.isArray(res.data) ? res.data : [], nextCursor: res.nextCursor };
       },
-      onPage: (items, rows) => loadSparklines(ctx, items, rows),
+      onPage: (items, rows) => KG.loadSparklines({ items, rows, usagePath: (k) => `/v1/api-keys/${enc(k.id)}/usage`, alive: ctx.alive }),
     });
-  }
-
-  /** Fetches each row's 48-hour usage, 4 at a time, and draws its sparkline. */
-  function loadSparklines(ctx, items, rows) {
-    const queue = items.map((k, i) => ({ key: k, slot: rows[i] && rows[i].querySelector('.spark-slot') }));
-    let active = 0;
-    let stopped = false;
-    const pump = () => {
-      while (!stopped && active < 4 && queue.length) {
-        const job = queue.shift();
-        if (!job.slot || !job.slot.isConnected || !ctx.alive()) continue;
-        active++;
-        api.get(`/v1/api-keys/${enc(job.key.id)}/usage`, { granularity: 'hour' })
-          .then((res) => {
-            if (!job.slot.isConnected) return;
-            const pts = usagePoints(res.data && res.data.buckets);
-            const totals = pts.map((p) => p.values.allowed + p.values.rateLimited + p.values.usageExceeded + p.values.other);
-            const allowed = pts.reduce((s, p) => s + p.values.allowed, 0);
-            const refused = totals.reduce((s, t) => s + t, 0) - allowed;
-            const peak = Math.max(0, ...totals);
-            const label = `Requests per hour over the last 48 hours: ${KG.formatNumber(allowed)} allowed, ${KG.formatNumber(refused)} refused, busiest hour ${KG.formatNumber(peak)}.`;
-            KG.replace(job.slot, KG.sparkline(totals, { label }));
-            KG.setBusy(job.slot, false);
-          })
-          .catch((err) => {
-            if (err.sessionEnded) {
-              stopped = true;
-              return;
-            }
-            if (!job.slot.isConnected) return;
-            KG.replace(job.slot, h('span', { class: 'muted small', title: err.message }, 'unavailable'));
-            KG.setBusy(job.slot, false);
-          })
-          .finally(() => {
-            active--;
-            pump();
-          });
-      }
-    };
-    pump();
   }
 
   function viewKeys(ctx) {
@@ -907,7 +603,7 @@
     const owner = h('input', { type: 'text', id: 'filter-owner', value: f.owner, autocomplete: 'off', spellcheck: 'false' });
     const search = h('input', { type: 'search', id: 'filter-search', value: f.search, autocomplete: 'off' });
     const unused = h('input', { type: 'checkbox', id: 'filter-unused', checked: f.unused });
-    const errs = formErrors();
+    const errs = KG.formErrors();
     const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter keys', novalidate: true },
       KG.field({ label: 'Status', control: status }),
       KG.field({ label: 'Tier', control: tier }),
@@ -925,11 +621,8 @@
       errs.clear();
       const o = owner.value.trim();
       const badOwner = o !== '' && !OWNER_RE.test(o);
-      markInvalid([[owner, badOwner]]);
-      if (badOwner) {
-        errs.show(['Owner: letters, digits and . _ @ : + - (up to 128), starting with a letter or digit.']);
-        return;
-      }
+      const problems = badOwner ? ['Owner: letters, digits and . _ @ : + - (up to 128), starting with a letter or digit.'] : [];
+      if (!errs.check(problems, [[owner, badOwner]], { focus: false })) return;
       state.keysFilters = { status: status.value, tier: tier.value, owner: o, search: search.value.trim(), unused: unused.checked };
       table.reset();
     }
@@ -958,123 +651,65 @@
   // ---------------------------------------------------------------- create dialog
 
   function openCreateDialog(ctx, onCreated) {
-    const m = KG.modal({ title: 'Create key', className: 'dialog-wide', testid: 'create-dialog' });
     const tiers = state.config.tiers;
-    const name = h('input', { type: 'text', id: 'create-name', required: true, maxlength: '128', autocomplete: 'off' });
-    const tier = h('select', { id: 'create-tier', required: true },
-      tiers.length ? tiers.map((t) => h('option', { value: t.name }, t.name)) : h('option', { value: '' }, 'No tier is configured'));
-    const tierField = KG.field({ label: 'Tier', control: tier, hint: ' ' });
-    const tierHintEl = tierField.querySelector('.hint');
     const scopes = scopesFieldset('create');
     const owner = h('input', { type: 'text', id: 'create-owner', maxlength: '128', autocomplete: 'off', spellcheck: 'false' });
-    const expiry = expiryFieldset('create');
+    const expiry = KG.expiryFieldset('create');
     const ips = ipField('create', []);
     const meta = metadataField('create', null);
     const limits = limitsFieldset('create-limits', { mode: 'tier' });
     const credits = creditsFieldset('create-credits', { mode: 'tier', allowTier: true });
-    const errs = formErrors();
-    const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'create-submit' }, 'Create key');
-    const cancel = h('button', { type: 'button', class: 'btn', onclick: () => m.close() }, 'Cancel');
 
-    const syncTier = () => {
-      tierHintEl.textContent = tierHint(tier.value);
-      const t = tiers.find((x) => x.name === tier.value);
-      limits.setTierText(t ? describeLimits(t.rateLimits) : '');
-    };
-    tier.addEventListener('change', syncTier);
-    syncTier();
+    KG.createKeyDialog({
+      tiers,
+      tierLabel: 'Tier',
+      noTier: 'No tier is configured',
+      tierMissing: 'Tier: choose a tier.',
+      nameHint: '1 to 128 characters.',
+      tierHint(name) {
+        const t = tiers.find((x) => x.name === name);
+        limits.setTierText(t ? KG.describeLimits(t.rateLimits) : '');
+        return tierHint(name);
+      },
+      fields: [
+        scopes.el,
+        KG.field({ label: 'Owner (optional)', control: owner, hint: 'Who the key is for: letters, digits and . _ @ : + -. Empty: your key’s owner, if it has one.' }),
+        expiry.el,
+        ips.el,
+        meta.el,
+        limits.el,
+        credits.el,
+      ],
+      collect(problems, invalid) {
+        const body = { scopes: scopes.value() };
 
-    const form = h('form', { class: 'form', novalidate: true, 'aria-busy': 'false' },
-      h('div', { class: 'field-row' },
-        KG.field({ label: 'Name', control: name, hint: '1 to 128 characters.' }),
-        tierField),
-      scopes.el,
-      KG.field({ label: 'Owner (optional)', control: owner, hint: 'Who the key is for: letters, digits and . _ @ : + -. Empty: your key’s owner, if it has one.' }),
-      expiry.el,
-      ips.el,
-      meta.el,
-      limits.el,
-      credits.el,
-      errs.el,
-      h('div', { class: 'dialog-actions' }, cancel, submit));
-    KG.append(m.body, form);
-    name.focus();
+        const o = owner.value.trim();
+        const badOwner = o !== '' && !OWNER_RE.test(o);
+        if (badOwner) problems.push('Owner: letters, digits and . _ @ : + - (up to 128), starting with a letter or digit.');
+        invalid.push([owner, badOwner]);
+        if (o) body.owner = o;
 
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      errs.clear();
-      const problems = [];
-      const invalid = [];
-      const body = {};
+        const exp = KG.gather(problems, invalid, expiry.value());
+        if (exp.iso) body.expiresAt = exp.iso;
 
-      const nm = name.value;
-      const badName = nm.trim() === '' || nm.length > 128;
-      if (badName) problems.push('Name: 1 to 128 characters.');
-      invalid.push([name, badName]);
-      body.name = nm;
+        const ipList = ips.value();
+        if (ipList.length) body.ipAllowlist = ipList;
 
-      if (!tier.value) problems.push('Tier: choose a tier.');
-      invalid.push([tier, !tier.value]);
-      body.tier = tier.value;
+        const md = KG.gather(problems, invalid, meta.value());
+        if (!md.errors.length && md.value) body.metadata = md.value;
 
-      body.scopes = scopes.value();
+        const lv = KG.gather(problems, invalid, limits.value());
+        if (lv.mode === 'none') body.rateLimits = [];
+        if (lv.mode === 'custom') body.rateLimits = lv.list;
 
-      const o = owner.value.trim();
-      const badOwner = o !== '' && !OWNER_RE.test(o);
-      if (badOwner) problems.push('Owner: letters, digits and . _ @ : + - (up to 128), starting with a letter or digit.');
-      invalid.push([owner, badOwner]);
-      if (o) body.owner = o;
-
-      const exp = expiry.value();
-      problems.push(...exp.errors);
-      if (exp.control) invalid.push([exp.control, true]);
-      if (exp.iso) body.expiresAt = exp.iso;
-
-      const ipList = ips.value();
-      if (ipList.length) body.ipAllowlist = ipList;
-
-      const md = meta.value();
-      problems.push(...md.errors);
-      invalid.push([meta.control, md.errors.length > 0]);
-      if (!md.errors.length && md.value) body.metadata = md.value;
-
-      const lv = limits.value();
-      problems.push(...lv.errors);
-      invalid.push(...lv.controls);
-      if (lv.mode === 'none') body.rateLimits = [];
-      if (lv.mode === 'custom') body.rateLimits = lv.list;
-
-      const cv = credits.value();
-      problems.push(...cv.errors);
-      invalid.push(...cv.controls);
-      if (cv.mode === 'unlimited') body.credits = null;
-      if (cv.mode === 'limited') body.credits = { remaining: cv.remaining, refill: cv.refill };
-
-      markInvalid(invalid);
-      if (problems.length) {
-        errs.show(problems);
-        const first = invalid.find(([, bad]) => bad);
-        if (first) first[0].focus();
-        return;
-      }
-
-      submit.disabled = true;
-      submit.textContent = 'Creating…';
-      KG.setBusy(form, true);
-      try {
-        const res = await api.post('/v1/api-keys', body);
-        const k = res.data || {};
-        const intro = h('p', null, 'Key “', h('a', { href: keyHref(k.id) }, KG.text(k.name)), '” (', h('code', null, KG.text(k.start), '…'), ') was created.');
-        revealInDialog(m, { title: 'Key created', intro, warnings: res.warnings, onClosed: onCreated }, KG.takeRawKey(res.data));
-        KG.toast(`Key created: copy it now, it is shown once.`, { kind: 'ok' });
-      } catch (err) {
-        if (err.sessionEnded) return;
-        submit.disabled = false;
-        submit.textContent = 'Create key';
-        KG.setBusy(form, false);
-        errs.show(err);
-        errs.el.scrollIntoView({ block: 'nearest' });
-      }
+        const cv = KG.gather(problems, invalid, credits.value());
+        if (cv.mode === 'unlimited') body.credits = null;
+        if (cv.mode === 'limited') body.credits = { remaining: cv.remaining, refill: cv.refill };
+        return body;
+      },
+      path: '/v1/api-keys',
+      intro: (k) => h('p', null, 'Key “', h('a', { href: keyHref(k.id) }, KG.text(k.name)), '” (', h('code', null, KG.text(k.start), '…'), ') was created.'),
+      onCreated,
     });
   }
 
@@ -1082,132 +717,66 @@
 
   function viewKey(ctx, id) {
     setTitle('Key');
-    const h1 = h('h1', { tabindex: '-1' }, 'Key');
-    const body = h('div', { class: 'key-detail', 'aria-busy': 'true' });
-    KG.append(ctx.view, crumbs([['Keys', '#/keys'], [id, null]]), h1, body);
-    ctx.focusHeading(h1);
-
-    if (!KEY_ID_RE.test(id)) {
-      h1.textContent = 'Key not found';
-      KG.append(body, KG.notice('error', h('p', null, 'This is not a key id: key ids look like key_3f9a0c2e8b1d4e6f7a8b9c0d.')));
-      KG.setBusy(body, false);
-      return;
-    }
-
-    async function load({ focus = '' } = {}) {
-      KG.setBusy(body, true);
-      KG.replace(body, KG.loading('Loading the key…'));
-      try {
-        const res = await api.get(`/v1/api-keys/${enc(id)}`);
-        if (!ctx.alive()) return;
-        render(res.data || {}, { focus });
-      } catch (err) {
-        if (!ctx.alive() || err.sessionEnded) return;
+    const keyPath = (kid) => `/v1/api-keys/${enc(kid)}`;
+    KG.keyView({
+      ctx,
+      id,
+      crumbs: crumbs([['Keys', '#/keys'], [id, null]]),
+      badId: 'This is not a key id: key ids look like key_3f9a0c2e8b1d4e6f7a8b9c0d.',
+      keyPath,
+      rotate: openRotateDialog,
+      failed(err, { h1, body, retry }) {
         h1.textContent = err.code === 'not_found' ? 'Key not found' : 'Key';
-        KG.replace(body, KG.errorBox(err, { retry: load }));
-      } finally {
-        if (ctx.alive()) KG.setBusy(body, false);
-      }
-    }
-
-    /** Shows the key; focus: a selector to focus afterwards ('h1' for the heading). */
-    function render(key, { focus = '' } = {}) {
-      KG.replace(h1, KG.text(key.name));
-      setTitle(`Key ${KG.plainText(key.name)}`);
-      const active = key.status === 'active';
-
-      const actions = h('div', { class: 'page-actions' });
-      if (active && !key.rotatedTo) {
-        KG.append(actions, h('button', {
-          type: 'button', class: 'btn', 'data-testid': 'rotate',
-          onclick: () => openRotateDialog(key, () => { if (ctx.alive()) load({ focus: 'h1' }); }),
-        }, 'Rotate'));
-      }
-      if (active) {
-        KG.append(actions, h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'revoke', onclick: (ev) => revoke(key, ev.currentTarget) }, 'Revoke'));
-      }
-
-      const summary = h('p', { class: 'key-summary' }, statusBadge(key.status), ' ', expiryBadge(key), ' ',
-        h('code', null, KG.text(key.start), '…'), ' ', muted('·'), ' ', h('code', null, KG.text(key.id)));
-
-      const notes = [];
-      if (key.rotatedTo) {
-        notes.push(KG.notice('info', h('p', null, 'This key was rotated. Its successor is ', keyLink(key.rotatedTo),
-          active && key.expiresAt ? ['; this key keeps working until ', KG.time(key.expiresAt), ' (', KG.relativeTime(key.expiresAt), ').'] : '.')));
-      }
-      if (key.rotatedFrom) {
-        notes.push(KG.notice('info', h('p', null, 'This key is the successor of ', keyLink(key.rotatedFrom), '.')));
-      }
-
-      KG.replace(body, 
-        h('div', { class: 'key-head' }, summary, actions),
-        ...notes,
-        panel('Details', detailsList(key)),
-        panel('Usage', usagePanel(ctx, `/v1/api-keys/${enc(key.id)}/usage`, 'This key').element),
-        active ? panel('Edit key', editForm(key, (k) => render(k, { focus: '[data-testid="save-key"]' }))) : panel('Edit key', h('p', { class: 'muted' }, `A ${key.status} key cannot change.`)),
-        active && key.credits ? panel('Adjust credits', creditsForm(key, (k) => render(k, { focus: '#credits-value' }))) : null,
-        panel('Audit trail', auditTable(ctx, { keyId: key.id, caption: 'Audit trail of this key' }).loadNow()),
-      );
-      const target = focus === 'h1' ? h1 : focus ? body.querySelector(focus) : null;
-      if (target) {
-        target.focus({ preventScroll: true });
-        target.scrollIntoView({ block: 'nearest' });
-      }
-    }
-
-    async function revoke(key, btn) {
-      const ok = await KG.confirm({
-        title: 'Revoke key',
-        message: ['Revoke key “', KG.text(key.name), '” (', KG.text(key.start), '…)? Requests with it will be refused at once.'],
-        okLabel: 'Revoke key',
-        danger: true,
-      });
-      if (!ok) return;
-      btn.disabled = true;
-      btn.textContent = 'Revoking…';
-      KG.setBusy(body, true);
-      try {
-        await api.del(`/v1/api-keys/${enc(key.id)}`);
-        KG.toast(`Key “${KG.plainText(key.name)}” revoked.`, { kind: 'ok' });
-        if (ctx.alive()) load({ focus: 'h1' });
-      } catch (err) {
-        btn.disabled = false;
-        btn.textContent = 'Revoke';
-        KG.setBusy(body, false);
-        KG.toastError(err, 'Could not revoke the key: ');
-      }
-    }
-
-    load();
+        KG.replace(body, KG.errorBox(err, { retry }));
+      },
+      draw(key, { actions, active, render }) {
+        setTitle(`Key ${KG.plainText(key.name)}`);
+        const summary = h('p', { class: 'key-summary' }, KG.statusBadge(key.status), ' ', KG.expiryBadge(key), ' ',
+          h('code', null, KG.text(key.start), '…'), ' ', muted('·'), ' ', h('code', null, KG.text(key.id)));
+        const notes = [];
+        if (key.rotatedTo) {
+          notes.push(KG.notice('info', h('p', null, 'This key was rotated. Its successor is ', keyLink(key.rotatedTo),
+            active && key.expiresAt ? ['; this key keeps working until ', KG.time(key.expiresAt), ' (', KG.relativeTime(key.expiresAt), ').'] : '.')));
+        }
+        if (key.rotatedFrom) {
+          notes.push(KG.notice('info', h('p', null, 'This key is the successor of ', keyLink(key.rotatedFrom), '.')));
+        }
+        return [
+          h('div', { class: 'key-head' }, summary, actions),
+          ...notes,
+          panel('Details', detailsList(key)),
+          panel('Usage', KG.usagePanel({ path: `${keyPath(key.id)}/usage`, what: 'This key', alive: ctx.alive }).element),
+          active ? panel('Edit key', editForm(key, (k) => render(k, { focus: '[data-testid="save-key"]' }))) : panel('Edit key', h('p', { class: 'muted' }, `A ${key.status} key cannot change.`)),
+          active && key.credits ? panel('Adjust credits', creditsForm(key, (k) => render(k, { focus: '#credits-value' }))) : null,
+          panel('Audit trail', auditTable(ctx, { keyId: key.id, caption: 'Audit trail of this key' }).loadNow()),
+        ];
+      },
+    });
   }
 
   function detailsList(key) {
-    const row = (term, ...value) => [h('dt', null, term), h('dd', null, ...value)];
-    const usage = key.usage || {};
+    const row = KG.detailRow;
     const meta = KG.isPlainObject(key.metadata) ? h('pre', { class: 'json' }, KG.text(KG.json(key.metadata, 2), { multiline: true })) : muted('none');
     const limits = Array.isArray(key.rateLimits) && key.rateLimits.length
-      ? h('ul', { class: 'plain-list' }, key.rateLimits.map((l) => h('li', null, h('code', null, KG.text(l.name)), `: ${KG.formatNumber(l.limit)} requests per ${formatWindow(l.windowSeconds)}`)))
+      ? h('ul', { class: 'plain-list' }, key.rateLimits.map((l) => h('li', null, h('code', null, KG.text(l.name)), `: ${KG.formatNumber(l.limit)} requests per ${KG.formatWindow(l.windowSeconds)}`)))
       : muted('no rate limit');
     let credits = muted('unlimited');
     if (key.credits) {
       credits = h('span', null, `${KG.formatNumber(key.credits.remaining)} remaining`,
-        key.credits.refill ? `, ${describeRefill(key.credits.refill)}` : ', no refill',
+        key.credits.refill ? `, ${KG.describeRefill(key.credits.refill)}` : ', no refill',
         key.credits.nextRefillAt ? [', next refill ', KG.time(key.credits.nextRefillAt)] : '');
     }
     return h('dl', { class: 'details' },
       row('ID', h('code', null, KG.text(key.id))),
       row('Display prefix', h('code', null, KG.text(key.start), '…')),
-      row('Status', statusBadge(key.status)),
+      row('Status', KG.statusBadge(key.status)),
       row('Tier', KG.text(key.tier)),
       row('Scopes', codeList(key.scopes, 'none')),
       row('Project', KG.text(key.project)),
       row('Owner', key.owner ? h('a', { href: ownerHref(key.owner) }, KG.text(key.owner)) : muted('none')),
       row('Created', KG.time(key.createdAt), ' by ', creatorCell(key.createdBy)),
       row('Updated', KG.time(key.updatedAt)),
-      row('Expires', key.expiresAt ? [KG.time(key.expiresAt), ` (${KG.relativeTime(key.expiresAt)})`, ' ', expiryBadge(key)] : muted('never')),
-      key.revokedAt ? row('Revoked', KG.time(key.revokedAt)) : null,
-      row('Last used', usage.lastUsed ? [KG.time(usage.lastUsed), ` (${KG.relativeTime(usage.lastUsed)})`] : muted('never')),
-      row('Total requests', KG.formatNumber(usage.totalRequests || 0)),
+      KG.keyLifeRows(key),
       row('IP allowlist', codeList(key.ipAllowlist, 'every address')),
       row('Metadata', meta),
       row('Rate limits', limits, key.rateLimitsFromTier ? muted(' (the tier’s)') : null),
@@ -1224,13 +793,13 @@
     const scopes = scopesFieldset('edit', { selected: key.scopes || [], extra: key.scopes || [] });
     const ips = ipField('edit', key.ipAllowlist || []);
     const meta = metadataField('edit', key.metadata);
-    const expiry = expiryFieldset('edit', { current: key.expiresAt || null });
+    const expiry = KG.expiryFieldset('edit', { current: key.expiresAt || null });
     const limitsMode = key.rateLimitsFromTier ? 'tier' : (key.rateLimits && key.rateLimits.length ? 'custom' : 'none');
     const limits = limitsFieldset('edit-limits', { mode: limitsMode, list: limitsMode === 'custom' ? key.rateLimits : [] });
     const t = state.config.tiers.find((x) => x.name === key.tier);
-    limits.setTierText(t ? describeLimits(t.rateLimits) : '');
+    limits.setTierText(t ? KG.describeLimits(t.rateLimits) : '');
     const credits = creditsFieldset('edit-credits', { mode: key.credits ? 'limited' : 'unlimited', credits: key.credits });
-    const errs = formErrors();
+    const errs = KG.formErrors();
     const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'save-key' }, 'Save changes');
     const form = h('form', { class: 'form', novalidate: true, 'aria-busy': 'false' },
       lacking.length ? KG.notice('warn', h('p', null, `This key holds ${lacking.length === 1 ? 'a scope' : 'scopes'} your key does not (${lacking.join(', ')}): your key cannot change it, only revoke it.`)) : null,
@@ -1246,10 +815,7 @@
       const invalid = [];
       const body = {};
 
-      const nm = name.value;
-      const badName = nm.trim() === '' || nm.length > 128;
-      if (badName) problems.push('Name: 1 to 128 characters.');
-      invalid.push([name, badName]);
+      const nm = KG.checkKeyName(name, problems, invalid);
       if (nm !== key.name) body.name = nm;
 
       const sc = scopes.value();
@@ -1258,28 +824,20 @@
       const ipList = ips.value();
       if (!sameList(ipList, key.ipAllowlist || [])) body.ipAllowlist = ipList;
 
-      const md = meta.value();
-      problems.push(...md.errors);
-      invalid.push([meta.control, md.errors.length > 0]);
+      const md = KG.gather(problems, invalid, meta.value());
       if (!md.errors.length && md.changed) body.metadata = md.value;
 
-      const exp = expiry.value();
-      problems.push(...exp.errors);
-      if (exp.control) invalid.push([exp.control, true]);
+      const exp = KG.gather(problems, invalid, expiry.value());
       if (exp.mode === 'never' && key.expiresAt) body.expiresAt = null;
       else if (exp.mode !== 'keep' && exp.mode !== 'never' && exp.iso) body.expiresAt = exp.iso;
 
-      const lv = limits.value();
-      problems.push(...lv.errors);
-      invalid.push(...lv.controls);
+      const lv = KG.gather(problems, invalid, limits.value());
       const cur = key.rateLimitsFromTier ? null : (key.rateLimits || []);
       if (lv.mode === 'tier' && cur !== null) body.rateLimits = null;
       if (lv.mode === 'none' && (cur === null || cur.length)) body.rateLimits = [];
       if (lv.mode === 'custom' && (cur === null || KG.json(cur.map((l) => [l.name, l.limit, l.windowSeconds])) !== KG.json(lv.list.map((l) => [l.name, l.limit, l.windowSeconds])))) body.rateLimits = lv.list;
 
-      const cv = credits.value();
-      problems.push(...cv.errors);
-      invalid.push(...cv.controls);
+      const cv = KG.gather(problems, invalid, credits.value());
       if (cv.mode === 'unlimited' && key.credits) body.credits = null;
       if (cv.mode === 'limited' && !cv.errors.length) {
         if (!key.credits) {
@@ -1295,31 +853,16 @@
         }
       }
 
-      markInvalid(invalid);
-      if (problems.length) {
-        errs.show(problems);
-        const first = invalid.find(([, bad]) => bad);
-        if (first) first[0].focus();
-        return;
-      }
+      if (!errs.check(problems, invalid)) return;
       if (!Object.keys(body).length) {
         KG.replace(errs.el, KG.notice('info', h('p', { role: 'status' }, 'Nothing to save: no field changed.')));
         return;
       }
-      submit.disabled = true;
-      submit.textContent = 'Saving…';
-      KG.setBusy(form, true);
-      try {
+      await KG.submitting({ form, submit, busyText: 'Saving…', errs }, async () => {
         const res = await api.patch(`/v1/api-keys/${enc(key.id)}`, body);
         KG.toast(res.warnings.length ? `Changes saved. Warning: ${res.warnings.join(' ')}` : 'Changes saved.', { kind: res.warnings.length ? 'info' : 'ok' });
         if (form.isConnected) rerender(res.data || key);
-      } catch (err) {
-        if (err.sessionEnded || !form.isConnected) return;
-        submit.disabled = false;
-        submit.textContent = 'Save changes';
-        KG.setBusy(form, false);
-        errs.show(err);
-      }
+      });
     });
     return form;
   }
@@ -1330,7 +873,7 @@
       h('option', { value: 'decrement' }, 'Subtract'),
       h('option', { value: 'set' }, 'Set to'));
     const value = h('input', { type: 'number', id: 'credits-value', min: '0', step: '1', inputmode: 'numeric', required: true });
-    const errs = formErrors();
+    const errs = KG.formErrors();
     const submit = h('button', { type: 'submit', class: 'btn', 'data-testid': 'adjust-credits' }, 'Apply');
     const form = h('form', { class: 'form form-inline', novalidate: true, 'aria-busy': 'false' },
       h('p', { class: 'hint' }, `Now ${KG.formatNumber(key.credits.remaining)} remaining. The change is atomic, even while the key is in use.`),
@@ -1343,158 +886,55 @@
       ev.preventDefault();
       errs.clear();
       const n = parseIntField(value.value);
-      markInvalid([[value, n === null]]);
+      KG.markInvalid([[value, n === null]]);
       if (n === null) {
         errs.show(['Credits: a whole number, 0 or more.']);
         value.focus();
         return;
       }
-      submit.disabled = true;
-      submit.textContent = 'Applying…';
-      KG.setBusy(form, true);
-      try {
+      await KG.submitting({ form, submit, busyText: 'Applying…', errs }, async () => {
         const res = await api.post(`/v1/api-keys/${enc(key.id)}/credits`, { op: op.value, value: n });
         const k = res.data || key;
         KG.toast(k.credits ? `Credits now ${KG.formatNumber(k.credits.remaining)}.` : 'Credits changed.', { kind: 'ok' });
         if (form.isConnected) rerender(k);
-      } catch (err) {
-        if (err.sessionEnded || !form.isConnected) return;
-        submit.disabled = false;
-        submit.textContent = 'Apply';
-        KG.setBusy(form, false);
-        errs.show(err);
-      }
+      });
     });
     return form;
   }
 
   function openRotateDialog(key, done) {
-    const m = KG.modal({ title: 'Rotate key', testid: 'rotate-dialog' });
     const name = 'rotate-grace';
     const choices = [
-      radioChoice(name, 'rotate-grace-0', '0', 'None: refuse the current key at once'),
-      radioChoice(name, 'rotate-grace-3600', '3600', '1 hour'),
-      radioChoice(name, 'rotate-grace-86400', '86400', '24 hours', true),
-      radioChoice(name, 'rotate-grace-604800', '604800', '7 days'),
-      radioChoice(name, 'rotate-grace-custom', 'custom', 'Custom'),
+      KG.radioChoice(name, 'rotate-grace-0', '0', 'None: refuse the current key at once'),
+      KG.radioChoice(name, 'rotate-grace-3600', '3600', '1 hour'),
+      KG.radioChoice(name, 'rotate-grace-86400', '86400', '24 hours', true),
+      KG.radioChoice(name, 'rotate-grace-604800', '604800', '7 days'),
+      KG.radioChoice(name, 'rotate-grace-custom', 'custom', 'Custom'),
     ];
     const seconds = h('input', { type: 'number', id: 'rotate-grace-seconds', min: '0', max: '604800', step: '1', inputmode: 'numeric' });
     seconds.addEventListener('input', () => {
       if (seconds.value !== '') choices[4].input.checked = true;
     });
-    const errs = formErrors();
-    const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'rotate-submit' }, 'Rotate key');
-    const form = h('form', { class: 'form', novalidate: true, 'aria-busy': 'false' },
-      h('p', null, 'Rotating “', KG.text(key.name), '” (', h('code', null, KG.text(key.start), '…'),
-        ') issues a successor key with the same settings and budget. The current key keeps working for the grace period, then expires.'),
-      h('fieldset', { class: 'fieldset' }, h('legend', null, 'Grace period of the current key'),
-        h('div', { class: 'choices' }, choices.map((c) => c.el)),
-        KG.field({ label: 'Custom grace period, in seconds (0 to 604,800)', control: seconds, className: 'field-inline' })),
-      errs.el,
-      h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'btn', onclick: () => m.close() }, 'Cancel'), submit));
-    KG.append(m.body, form);
-
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      errs.clear();
-      const choice = choices.find((c) => c.input.checked).input.value;
-      let grace = Number(choice);
-      if (choice === 'custom') {
+    KG.rotateDialog({
+      key,
+      path: `/v1/api-keys/${enc(key.id)}/rotate`,
+      about: 'issues a successor key with the same settings and budget. The current key keeps working for the grace period, then expires.',
+      legend: 'Grace period of the current key',
+      choices,
+      extra: KG.field({ label: 'Custom grace period, in seconds (0 to 604,800)', control: seconds, className: 'field-inline' }),
+      grace(errs) {
+        const choice = choices.find((c) => c.input.checked).input.value;
+        if (choice !== 'custom') return Number(choice);
         const n = parseIntField(seconds.value);
         const bad = n === null || n > 604800;
-        markInvalid([[seconds, bad]]);
-        if (bad) {
-          errs.show(['Custom grace period: whole seconds, 0 to 604,800 (7 days).']);
-          seconds.focus();
-          return;
-        }
-        grace = n;
-      }
-      submit.disabled = true;
-      submit.textContent = 'Rotating…';
-      KG.setBusy(form, true);
-      try {
-        const res = await api.post(`/v1/api-keys/${enc(key.id)}/rotate`, { gracePeriodSeconds: grace });
-        const k = res.data || {};
-        const until = new Date(Date.now() + grace * 1000);
-        const intro = [
-          h('p', null, 'Successor key “', KG.text(k.name), '” created: ', keyLink(k.id), '.'),
-          h('p', null, 'The old key ', keyLink(key.id), grace === 0 ? ' is refused from now on.' : [' keeps working for ', KG.formatDuration(grace), ', until ', KG.time(until), '.']),
-        ];
-        revealInDialog(m, { title: 'Key rotated', intro, warnings: res.warnings, onClosed: done }, KG.takeRawKey(res.data));
-        KG.toast('Key rotated: copy the new key now, it is shown once.', { kind: 'ok' });
-      } catch (err) {
-        if (err.sessionEnded) return;
-        submit.disabled = false;
-        submit.textContent = 'Rotate key';
-        KG.setBusy(form, false);
-        errs.show(err);
-      }
+        return errs.check(bad ? ['Custom grace period: whole seconds, 0 to 604,800 (7 days).'] : [], [[seconds, bad]]) ? n : null;
+      },
+      intro: (k, grace, until) => [
+        h('p', null, 'Successor key “', KG.text(k.name), '” created: ', keyLink(k.id), '.'),
+        h('p', null, 'The old key ', keyLink(key.id), grace === 0 ? ' is refused from now on.' : [' keeps working for ', KG.formatDuration(grace), ', until ', KG.time(until), '.']),
+      ],
+      onClosed: done,
     });
-  }
-
-  // ---------------------------------------------------------------- usage chart
-
-  const hourTick = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-  const dayTickUTC = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
-  const dayTickLocal = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
-  const dayFullUTC = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
-
-  /** A usage chart with an hourly-48h / daily-30d toggle. */
-  function usagePanel(ctx, path, what) {
-    let gran = 'hour';
-    const hourBtn = h('button', { type: 'button', class: 'btn btn-toggle', 'aria-pressed': true }, 'Hourly, last 48 hours');
-    const dayBtn = h('button', { type: 'button', class: 'btn btn-toggle', 'aria-pressed': false }, 'Daily, last 30 days');
-    const toggle = h('div', { class: 'toggle', role: 'group', 'aria-label': 'Usage period' }, hourBtn, dayBtn);
-    const holder = h('div', { class: 'chart-holder', 'aria-busy': 'true' });
-    let seq = 0;
-
-    async function load() {
-      const my = ++seq;
-      KG.setBusy(holder, true);
-      KG.replace(holder, KG.loading('Loading usage…'));
-      try {
-        const res = await api.get(path, { granularity: gran });
-        if (my !== seq || !ctx.alive()) return;
-        const d = res.data || {};
-        const pts = usagePoints(d.buckets);
-        const sum = (k) => pts.reduce((s, p) => s + p.values[k], 0);
-        const creditsSpent = pts.reduce((s, p) => s + p.credits, 0);
-        const hourly = gran === 'hour';
-        const summary = `${hourly ? 'Hourly' : 'Daily'}, ${hourly ? KG.formatDateTime(d.from) : dayFullUTC.format(new Date(d.from))} to ${hourly ? KG.formatDateTime(d.to) : dayFullUTC.format(new Date(d.to))}: `
-          + `${KG.formatNumber(sum('allowed'))} allowed, ${KG.formatNumber(sum('rateLimited'))} rate limited, `
-          + `${KG.formatNumber(sum('usageExceeded'))} usage exceeded, ${KG.formatNumber(sum('other'))} other refusals; `
-          + `${KG.plural(creditsSpent, 'credit')} spent.`;
-        KG.replace(holder, KG.stackedBarChart({
-          title: `${what}: requests per ${hourly ? 'hour, last 48 hours' : 'day, last 30 days'}`,
-          series: SERIES,
-          points: pts,
-          summary,
-          xTitle: hourly ? 'Hour (your time zone)' : 'Day (UTC)',
-          yTitle: 'Requests',
-          formatTick: hourly
-            ? (dt, i) => (i === 0 || dt.getHours() === 0 ? dayTickLocal.format(dt) : hourTick.format(dt))
-            : (dt) => dayTickUTC.format(dt),
-          formatPoint: hourly ? (dt) => KG.formatDateTime(dt) : (dt) => `${dayFullUTC.format(dt)} (UTC)`,
-        }));
-      } catch (err) {
-        if (my !== seq || !ctx.alive() || err.sessionEnded) return;
-        KG.replace(holder, KG.errorBox(err, { retry: load }));
-      } finally {
-        if (my === seq) KG.setBusy(holder, false);
-      }
-    }
-    const pick = (g) => {
-      if (g === gran) return;
-      gran = g;
-      hourBtn.setAttribute('aria-pressed', String(g === 'hour'));
-      dayBtn.setAttribute('aria-pressed', String(g === 'day'));
-      load();
-    };
-    hourBtn.addEventListener('click', () => pick('hour'));
-    dayBtn.addEventListener('click', () => pick('day'));
-    load();
-    return { element: h('div', { class: 'usage-panel' }, toggle, holder), load };
   }
 
   // ---------------------------------------------------------------- audit
@@ -1559,7 +999,7 @@
     const keyId = h('input', { type: 'text', id: 'audit-key', value: f.keyId, autocomplete: 'off', spellcheck: 'false', placeholder: 'key_…' });
     const action = h('select', { id: 'audit-action', value: f.action },
       h('option', { value: '' }, 'Any'), AUDIT_ACTIONS.map((a) => h('option', { value: a }, a)));
-    const errs = formErrors();
+    const errs = KG.formErrors();
     const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter audit events', novalidate: true },
       KG.field({ label: 'Key id', control: keyId }),
       KG.field({ label: 'Action', control: action }),
@@ -1575,11 +1015,7 @@
       errs.clear();
       const k = keyId.value.trim();
       const bad = k !== '' && !KEY_ID_RE.test(k);
-      markInvalid([[keyId, bad]]);
-      if (bad) {
-        errs.show(['Key id: key ids look like key_3f9a0c2e8b1d4e6f7a8b9c0d.']);
-        return;
-      }
+      if (!errs.check(bad ? ['Key id: key ids look like key_3f9a0c2e8b1d4e6f7a8b9c0d.'] : [], [[keyId, bad]], { focus: false })) return;
       state.auditFilters = { keyId: k, action: action.value };
       KG.replace(holder, auditTable(ctx, { ...state.auditFilters, caption: 'Audit events' }).loadNow());
     }
@@ -1597,7 +1033,7 @@
     setTitle('Owners');
     const head = pageHead('Owners');
     const input = h('input', { type: 'text', id: 'owner-open', required: true, autocomplete: 'off', spellcheck: 'false' });
-    const errs = formErrors();
+    const errs = KG.formErrors();
     const form = h('form', { class: 'filters', novalidate: true, 'aria-label': 'Open an owner' },
       KG.field({ label: 'Owner', control: input, hint: 'The owner id keys were created with, e.g. user_123.' }),
       h('div', { class: 'filter-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Open owner')),
@@ -1607,7 +1043,7 @@
       errs.clear();
       const o = input.value.trim();
       const bad = !OWNER_RE.test(o);
-      markInvalid([[input, bad]]);
+      KG.markInvalid([[input, bad]]);
       if (bad) {
         errs.show([o ? 'Owner: letters, digits and . _ @ : + - (up to 128), starting with a letter or digit.' : 'Owner: enter an owner id.']);
         input.focus();
@@ -1654,7 +1090,7 @@
     }
     const path = `/v1/owners/${enc(owner)}`;
     const keys = keysTable(ctx, { caption: `Keys of owner ${owner}`, query: () => ({ owner }), showOwner: false, emptyText: 'This owner has no keys.' });
-    const usage = usagePanel(ctx, `${path}/usage`, 'All the owner’s keys');
+    const usage = KG.usagePanel({ path: `${path}/usage`, what: 'All the owner’s keys', alive: ctx.alive });
 
     const limitsBox = h('div', { 'aria-busy': 'true' }, KG.loading('Loading the shared limits…'));
     async function loadLimits() {
@@ -1668,8 +1104,8 @@
         KG.replace(limitsBox, none
           ? h('p', null, 'None: each key has only its own limits.')
           : h('dl', { class: 'details' },
-            h('dt', null, 'Rate limits'), h('dd', null, describeLimits(l.rateLimits)),
-            h('dt', null, 'Credits'), h('dd', null, describeCredits(l.credits)),
+            h('dt', null, 'Rate limits'), h('dd', null, KG.describeLimits(l.rateLimits)),
+            h('dt', null, 'Credits'), h('dd', null, KG.describeCredits(l.credits)),
             l.updatedAt ? [h('dt', null, 'Updated'), h('dd', null, KG.time(l.updatedAt))] : null));
       } catch (err) {
         if (!ctx.alive() || err.sessionEnded) return;
@@ -1749,6 +1185,14 @@
 
   // ---------------------------------------------------------------- start
 
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
-  else boot();
+  KG.startApp({
+    app: 'console',
+    onUnauthorized: sessionEnded,
+    onHashChange: () => route({ navigated: true }),
+    start(el) {
+      els = el;
+      renderHeader();
+      checkSession();
+    },
+  });
 })();

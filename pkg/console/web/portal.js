@@ -80,7 +80,6 @@
   const { h, api } = KG;
   const enc = encodeURIComponent;
 
-  const KEY_ID_RE = /^key_[0-9A-Za-z]{1,64}$/;
   const PAGE_SIZE = 20;
   const MAX_TIMER_MS = 2147483647;
 
@@ -94,52 +93,10 @@
   };
 
   let els = null;
-  let viewSeq = 0;
-  let routedOnce = false;
+  const views = KG.views();
   let countUI = null; // the keys page's count and Create button, while it shows
 
   // ---------------------------------------------------------------- boot
-
-  function boot() {
-    const main = document.getElementById('app');
-    const header = document.getElementById('site-header') || h('header', { id: 'site-header', class: 'site-header' });
-    if (!header.isConnected) document.body.prepend(header);
-    KG.replace(main);
-    const view = h('div', { id: 'view', class: 'view' });
-    KG.append(main, view);
-    KG.mountToasts(main);
-    main.removeAttribute('aria-busy');
-    els = { main, header, view };
-    const skip = document.querySelector('.skip-link');
-    if (skip) {
-      // The fragment is the router's (and the link's): move focus without changing it.
-      skip.addEventListener('click', (ev) => {
-        ev.preventDefault();
-        const h1 = view.querySelector('h1');
-        (h1 || main).focus();
-      });
-    }
-
-    api.configure({ base: apiBase(), onUnauthorized: sessionEnded });
-    window.addEventListener('hashchange', onHashChange);
-    renderHeader();
-    const token = pendingToken;
-    pendingToken = null;
-    if (token) exchange(token);
-    else checkSession();
-  }
-
-  /**
-   * The API's base: the page is served at <prefix>/portal (the prefix is API
-   * Gateway's stage, e.g. /prod, or a custom domain's base path), so the API
-   * is <prefix>/portal/api. Elsewhere, the page's meta tag says.
-   */
-  function apiBase() {
-    const path = location.pathname.replace(/\/+$/, '');
-    if (/\/portal$/.test(path)) return `${path}/api`;
-    const meta = document.querySelector('meta[name="keygate-api-base"]');
-    return (meta && meta.content) || '/portal/api';
-  }
 
   function onHashChange() {
     // A new link pasted into this tab changes only the fragment.
@@ -169,7 +126,7 @@
         renderLinkInvalid(null);
         return;
       }
-      route({ navigated: routedOnce }); // the fragment is gone: the keys
+      route({ navigated: views.routedOnce }); // the fragment is gone: the keys
     } catch (err) {
       if (!ctx.alive()) return;
       if (err.status === 401 || err.status === 400 || err.code === 'unauthorized') {
@@ -286,8 +243,7 @@
     state.session = null;
     countUI = null;
     clearTimeout(state.expiryTimer);
-    api.setCsrfToken('');
-    for (const d of document.querySelectorAll('dialog[open]')) d.close();
+    KG.forgetSession();
     renderHeader();
   }
 
@@ -297,22 +253,6 @@
     let message = '';
     if (err && err.message) message = err instanceof KG.APIError ? KG.errorMessage(err) : String(err.message);
     renderEnded({ signedOut: false, message });
-  }
-
-  async function signOut(ev) {
-    const btn = ev.currentTarget;
-    btn.disabled = true;
-    btn.textContent = 'Signing out…';
-    try {
-      await api.del('/session');
-      endLocally();
-      renderEnded({ signedOut: true });
-    } catch (err) {
-      if (err.sessionEnded) return;
-      btn.disabled = false;
-      btn.textContent = 'Sign out';
-      KG.toastError(err, 'Could not sign out: ');
-    }
   }
 
   // ---------------------------------------------------------------- header
@@ -334,7 +274,10 @@
       const s = state.session;
       const exp = KG.parseDate(s.expiresAt);
       if (exp) KG.append(right, h('p', { class: 'who-text muted' }, 'Session ends ', KG.time(exp, { mode: 'datetime' })));
-      KG.append(right, h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'signout', onclick: signOut }, 'Sign out'));
+      KG.append(right, KG.signOutButton(() => {
+        endLocally();
+        renderEnded({ signedOut: true });
+      }));
     }
     KG.replace(els.header, h('div', { class: 'header-inner' }, brand, right.childNodes.length ? right : null));
   }
@@ -342,13 +285,8 @@
   // ---------------------------------------------------------------- views
 
   function newView() {
-    const seq = ++viewSeq;
     countUI = null;
-    KG.replace(els.view);
-    return {
-      view: els.view,
-      alive: () => seq === viewSeq,
-    };
+    return views.next(els.view);
   }
 
   function setTitle(text) {
@@ -358,12 +296,8 @@
   function route({ navigated = false } = {}) {
     if (!els || !state.signedIn) return;
     const r = parseRoute();
-    const ctx = newView();
-    const focus = navigated || routedOnce;
-    routedOnce = true;
-    ctx.focusHeading = (el) => {
-      if (focus) el.focus({ preventScroll: false });
-    };
+    countUI = null;
+    const ctx = views.page(els.view, navigated);
     switch (r.name) {
       case 'keys': return viewKeys(ctx);
       case 'key': return viewKey(ctx, r.id);
@@ -372,37 +306,19 @@
   }
 
   function parseRoute() {
-    const raw = location.hash.replace(/^#/, '').split('?')[0];
-    if (raw === '' || raw === '/') return { name: 'keys' };
-    let segs;
-    try {
-      segs = raw.split('/').filter(Boolean).map(decodeURIComponent);
-    } catch {
-      return { name: 'notfound' };
-    }
-    const [first, second, extra] = segs;
+    const r = KG.hashRoute();
+    if (!r) return { name: 'notfound' };
+    if (r.home) return { name: 'keys' };
+    const [first, second, extra] = r.segs;
     if (first !== 'keys' || extra !== undefined) return { name: 'notfound' };
     return second === undefined ? { name: 'keys' } : { name: 'key', id: second };
   }
 
-  const keyHref = (id) => `#/keys/${enc(id)}`;
-  const muted = (text) => h('span', { class: 'muted' }, text);
-
-  function pageHead(title, ...actions) {
-    const h1 = h('h1', { tabindex: '-1' }, title);
-    return { h1, el: h('div', { class: 'page-head' }, h1, actions.length ? h('div', { class: 'page-actions' }, actions) : null) };
-  }
-
-  function panel(title, ...content) {
-    const id = KG.uid('sec');
-    return h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, title), ...content);
-  }
+  const { keyHref, muted, pageHead, panel, codeList } = KG;
 
   function viewNotFound(ctx) {
     setTitle('Page not found');
-    const head = pageHead('Page not found');
-    KG.append(ctx.view, head.el, h('p', null, 'There is no page at this address. ', h('a', { href: '#/keys' }, 'Go to your API keys'), '.'));
-    ctx.focusHeading(head.h1);
+    KG.notFoundPage(ctx, 'Go to your API keys');
   }
 
   // ---------------------------------------------------------------- full pages
@@ -421,8 +337,8 @@
         ? ['Ask for a new one: go back to ', KG.text(state.title || 'the site'), ' and open its API keys page again.']
         : 'Ask for a new one: go back to the site that sent you here and open its API keys page again.'),
       state.returnUrl ? h('p', null, backLink(['Go back to ', KG.text(state.title || 'the site')], { className: 'btn btn-primary' })) : null));
-    if (routedOnce) h1.focus();
-    routedOnce = true;
+    if (views.routedOnce) h1.focus();
+    views.routedOnce = true;
   }
 
   function renderEnded({ signedOut, message = '' }) {
@@ -440,7 +356,7 @@
       h('p', null, again),
       state.returnUrl ? h('p', null, backLink(['Go back to ', KG.text(title || 'the site')], { className: 'btn btn-primary' })) : null));
     h1.focus();
-    routedOnce = true;
+    views.routedOnce = true;
   }
 
   // ---------------------------------------------------------------- formatting
@@ -465,11 +381,6 @@
 
   function scopesText(list) {
     return Array.isArray(list) && list.length ? KG.text(list.join(', ')) : muted('none');
-  }
-
-  function codeList(list, empty) {
-    if (!Array.isArray(list) || !list.length) return muted(empty);
-    return h('ul', { class: 'inline-list' }, list.map((s) => h('li', null, h('code', null, KG.text(s)))));
   }
 
   /** The keys count: "1 of 3 keys" (or "1 key" when the team set no maximum). */
@@ -554,19 +465,7 @@
 
   function openCreateDialog(onCreated) {
     const s = state.session;
-    const m = KG.modal({ title: 'Create key', className: 'dialog-wide', testid: 'create-dialog' });
     const tiers = s.allowedTiers;
-    const name = h('input', { type: 'text', id: 'create-name', required: true, maxlength: '128', autocomplete: 'off' });
-    const tier = h('select', { id: 'create-tier', required: true },
-      tiers.length ? tiers.map((t) => h('option', { value: t.name }, t.name)) : h('option', { value: '' }, 'No plan is available'));
-    const tierField = KG.field({ label: 'Plan (tier)', control: tier, hint: ' ' });
-    const tierHintEl = tierField.querySelector('.hint');
-    const syncTier = () => {
-      tierHintEl.textContent = tierText(tiers.find((t) => t.name === tier.value)) || ' ';
-    };
-    tier.addEventListener('change', syncTier);
-    syncTier();
-
     const boxes = [];
     const scopeList = h('div', { class: 'choices choices-grid' });
     for (const scope of s.allowedScopes) {
@@ -578,64 +477,30 @@
     const scopes = h('fieldset', { class: 'fieldset scopes' }, h('legend', null, 'Scopes'),
       h('p', { class: 'hint' }, s.allowedScopes.length ? 'What the key may do. Choose only what you need.' : 'No scopes are offered: the key gets none.'),
       scopeList);
-
     const expiry = KG.expiryFieldset('create');
-    const errs = KG.formErrors();
-    const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'create-submit', disabled: !tiers.length }, 'Create key');
-    const cancel = h('button', { type: 'button', class: 'btn', onclick: () => m.close() }, 'Cancel');
-    const form = h('form', { class: 'form', novalidate: true, 'aria-busy': 'false' },
-      h('div', { class: 'field-row' },
-        KG.field({ label: 'Name', control: name, hint: 'To tell your keys apart, for example “Production server”. 1 to 128 characters.' }),
-        tierField),
-      scopes,
-      expiry.el,
-      errs.el,
-      h('div', { class: 'dialog-actions' }, cancel, submit));
-    KG.append(m.body, form);
-    name.focus();
 
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      errs.clear();
-      const problems = [];
-      const invalid = [];
-      const nm = name.value;
-      const badName = nm.trim() === '' || nm.length > 128;
-      if (badName) problems.push('Name: 1 to 128 characters.');
-      invalid.push([name, badName]);
-      if (!tier.value) problems.push('Plan: choose one.');
-      invalid.push([tier, !tier.value]);
-      const exp = expiry.value();
-      problems.push(...exp.errors);
-      if (exp.control) invalid.push([exp.control, true]);
-      KG.markInvalid(invalid);
-      if (problems.length) {
-        errs.show(problems);
-        const first = invalid.find(([, bad]) => bad);
-        if (first) first[0].focus();
-        return;
-      }
-      const body = { name: nm, tier: tier.value, scopes: boxes.filter((b) => b.checked).map((b) => b.value) };
-      if (exp.iso) body.expiresAt = exp.iso;
-
-      submit.disabled = true;
-      submit.textContent = 'Creating…';
-      KG.setBusy(form, true);
-      try {
-        const res = await api.post('/keys', body);
-        const k = res.data || {};
-        const intro = h('p', null, 'Key “', KG.text(k.name), '” (', h('code', null, KG.text(k.start), '…'), ') was created.');
-        KG.revealInDialog(m, { title: 'Key created', intro, warnings: res.warnings, onClosed: onCreated, label: 'Your new API key' }, KG.takeRawKey(res.data));
-        KG.toast('Key created: copy it now, it is shown once.', { kind: 'ok' });
-      } catch (err) {
-        if (err.sessionEnded) return;
-        submit.disabled = false;
-        submit.textContent = 'Create key';
-        KG.setBusy(form, false);
-        errs.show(err);
-        errs.el.scrollIntoView({ block: 'nearest' });
+    KG.createKeyDialog({
+      tiers,
+      tierLabel: 'Plan (tier)',
+      noTier: 'No plan is available',
+      tierMissing: 'Plan: choose one.',
+      nameHint: 'To tell your keys apart, for example “Production server”. 1 to 128 characters.',
+      tierHint: (name) => tierText(tiers.find((t) => t.name === name)) || ' ',
+      needTier: true,
+      fields: [scopes, expiry.el],
+      collect(problems, invalid) {
+        const exp = KG.gather(problems, invalid, expiry.value());
+        const body = { scopes: boxes.filter((b) => b.checked).map((b) => b.value) };
+        if (exp.iso) body.expiresAt = exp.iso;
+        return body;
+      },
+      path: '/keys',
+      intro: (k) => h('p', null, 'Key “', KG.text(k.name), '” (', h('code', null, KG.text(k.start), '…'), ') was created.'),
+      label: 'Your new API key',
+      onCreated,
+      onError: (err) => {
         if (err.code === 'conflict') refreshSession();
-      }
+      },
     });
   }
 
@@ -643,115 +508,51 @@
 
   function viewKey(ctx, id) {
     setTitle('Key');
-    const h1 = h('h1', { tabindex: '-1' }, 'Key');
-    const body = h('div', { class: 'key-detail', 'aria-busy': 'true' });
+    const keyPath = (kid) => `/keys/${enc(kid)}`;
     const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
       h('ol', null, h('li', null, h('a', { href: '#/keys' }, 'Your API keys')), h('li', null, h('span', { 'aria-current': 'page' }, KG.text(id)))));
-    KG.append(ctx.view, crumbs, h1, body);
-    ctx.focusHeading(h1);
-
-    if (!KEY_ID_RE.test(id)) {
-      h1.textContent = 'Key not found';
-      KG.append(body, KG.notice('error', h('p', null, 'There is no key at this address. ', h('a', { href: '#/keys' }, 'See your API keys'), '.')));
-      KG.setBusy(body, false);
-      return;
-    }
-
-    async function load({ focus = '' } = {}) {
-      KG.setBusy(body, true);
-      KG.replace(body, KG.loading('Loading the key…'));
-      try {
-        const res = await api.get(`/keys/${enc(id)}`);
-        if (!ctx.alive()) return;
-        render(res.data || {}, { focus });
-      } catch (err) {
-        if (!ctx.alive() || err.sessionEnded) return;
+    const seeKeys = () => h('a', { href: '#/keys' }, 'See your API keys');
+    KG.keyView({
+      ctx,
+      id,
+      crumbs,
+      badId: ['There is no key at this address. ', seeKeys(), '.'],
+      keyPath,
+      rotate: openRotateDialog,
+      changed: refreshSession,
+      failed(err, { h1, body, retry }) {
         if (err.code === 'not_found') {
           h1.textContent = 'Key not found';
-          KG.replace(body, KG.notice('error', h('p', null, KG.errorMessage(err), ' ', h('a', { href: '#/keys' }, 'See your API keys'), '.')));
+          KG.replace(body, KG.notice('error', h('p', null, KG.errorMessage(err), ' ', seeKeys(), '.')));
         } else {
-          KG.replace(body, KG.errorBox(err, { retry: load }));
+          KG.replace(body, KG.errorBox(err, { retry }));
         }
-      } finally {
-        if (ctx.alive()) KG.setBusy(body, false);
-      }
-    }
-
-    function render(key, { focus = '' } = {}) {
-      KG.replace(h1, KG.text(key.name));
-      KG.replace(crumbs.querySelector('[aria-current]'), KG.text(key.name));
-      setTitle(`Key ${KG.plainText(key.name)}`);
-      const active = key.status === 'active';
-
-      const actions = h('div', { class: 'page-actions' });
-      if (active && !key.rotatedTo) {
-        KG.append(actions, h('button', {
-          type: 'button', class: 'btn', 'data-testid': 'rotate',
-          onclick: () => openRotateDialog(key, () => {
-            refreshSession();
-            if (ctx.alive()) load({ focus: 'h1' });
-          }),
-        }, 'Rotate'));
-      }
-      if (active) {
-        KG.append(actions, h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'revoke', onclick: (ev) => revoke(key, ev.currentTarget) }, 'Revoke'));
-      }
-
-      const summary = h('p', { class: 'key-summary' }, KG.statusBadge(key.status), ' ', KG.expiryBadge(key), ' ',
-        h('code', null, KG.text(key.start), '…'));
-
-      const notes = [];
-      if (key.rotatedTo) {
-        notes.push(KG.notice('info', h('p', null, 'This key was replaced by ', h('a', { href: keyHref(key.rotatedTo) }, 'its new key'),
-          active && key.expiresAt ? ['; it keeps working until ', KG.time(key.expiresAt), ' (', KG.relativeTime(key.expiresAt), ').'] : '.')));
-      }
-      if (key.rotatedFrom) {
-        notes.push(KG.notice('info', h('p', null, 'This key replaces ', h('a', { href: keyHref(key.rotatedFrom) }, 'an earlier key'), '.')));
-      }
-
-      KG.replace(body,
-        h('div', { class: 'key-head' }, summary, actions),
-        ...notes,
-        panel('Details', detailsList(key)),
-        panel('Usage', KG.usagePanel({ path: `/keys/${enc(key.id)}/usage`, what: 'This key', alive: ctx.alive }).element));
-      const target = focus === 'h1' ? h1 : focus ? body.querySelector(focus) : null;
-      if (target) {
-        target.focus({ preventScroll: true });
-        target.scrollIntoView({ block: 'nearest' });
-      }
-    }
-
-    async function revoke(key, btn) {
-      const ok = await KG.confirm({
-        title: 'Revoke key',
-        message: ['Revoke key “', KG.text(key.name), '” (', KG.text(key.start), '…)? Requests with it will be refused at once.'],
-        okLabel: 'Revoke key',
-        danger: true,
-      });
-      if (!ok) return;
-      btn.disabled = true;
-      btn.textContent = 'Revoking…';
-      KG.setBusy(body, true);
-      try {
-        await api.del(`/keys/${enc(key.id)}`);
-        KG.toast(`Key “${KG.plainText(key.name)}” revoked.`, { kind: 'ok' });
-        refreshSession();
-        if (ctx.alive()) load({ focus: 'h1' });
-      } catch (err) {
-        if (err.sessionEnded) return;
-        btn.disabled = false;
-        btn.textContent = 'Revoke';
-        KG.setBusy(body, false);
-        KG.toastError(err, 'Could not revoke the key: ');
-      }
-    }
-
-    load();
+      },
+      draw(key, { actions, active }) {
+        KG.replace(crumbs.querySelector('[aria-current]'), KG.text(key.name));
+        setTitle(`Key ${KG.plainText(key.name)}`);
+        const summary = h('p', { class: 'key-summary' }, KG.statusBadge(key.status), ' ', KG.expiryBadge(key), ' ',
+          h('code', null, KG.text(key.start), '…'));
+        const notes = [];
+        if (key.rotatedTo) {
+          notes.push(KG.notice('info', h('p', null, 'This key was replaced by ', h('a', { href: keyHref(key.rotatedTo) }, 'its new key'),
+            active && key.expiresAt ? ['; it keeps working until ', KG.time(key.expiresAt), ' (', KG.relativeTime(key.expiresAt), ').'] : '.')));
+        }
+        if (key.rotatedFrom) {
+          notes.push(KG.notice('info', h('p', null, 'This key replaces ', h('a', { href: keyHref(key.rotatedFrom) }, 'an earlier key'), '.')));
+        }
+        return [
+          h('div', { class: 'key-head' }, summary, actions),
+          ...notes,
+          panel('Details', detailsList(key)),
+          panel('Usage', KG.usagePanel({ path: `${keyPath(key.id)}/usage`, what: 'This key', alive: ctx.alive }).element),
+        ];
+      },
+    });
   }
 
   function detailsList(key) {
-    const row = (term, ...value) => [h('dt', null, term), h('dd', null, ...value)];
-    const usage = key.usage || {};
+    const row = KG.detailRow;
     const limits = Array.isArray(key.rateLimits) && key.rateLimits.length
       ? h('ul', { class: 'plain-list' }, key.rateLimits.map((l) => h('li', null,
         `${KG.formatNumber(l.limit)} requests per ${KG.formatWindow(l.windowSeconds)}`,
@@ -769,10 +570,7 @@
       row('Plan (tier)', KG.text(key.tier)),
       row('Scopes', codeList(key.scopes, 'none')),
       row('Created', KG.time(key.createdAt)),
-      row('Expires', key.expiresAt ? [KG.time(key.expiresAt), ` (${KG.relativeTime(key.expiresAt)})`, ' ', KG.expiryBadge(key)] : muted('never')),
-      key.revokedAt ? row('Revoked', KG.time(key.revokedAt)) : null,
-      row('Last used', usage.lastUsed ? [KG.time(usage.lastUsed), ` (${KG.relativeTime(usage.lastUsed)})`] : muted('never')),
-      row('Total requests', KG.formatNumber(usage.totalRequests || 0)),
+      KG.keyLifeRows(key),
       row('Rate limits', limits),
       row('Credits', credits),
       row('Key id', h('code', null, KG.text(key.id))),
@@ -782,57 +580,43 @@
   // ---------------------------------------------------------------- rotate dialog
 
   function openRotateDialog(key, done) {
-    const m = KG.modal({ title: 'Rotate key', testid: 'rotate-dialog' });
     const name = 'rotate-grace';
-    const choices = [
-      KG.radioChoice(name, 'rotate-grace-0', '0', 'None: the current key stops working at once'),
-      KG.radioChoice(name, 'rotate-grace-3600', '3600', '1 hour'),
-      KG.radioChoice(name, 'rotate-grace-86400', '86400', '24 hours', true),
-      KG.radioChoice(name, 'rotate-grace-604800', '604800', '7 days'),
-    ];
-    const errs = KG.formErrors();
-    const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'rotate-submit' }, 'Rotate key');
-    const form = h('form', { class: 'form', novalidate: true, 'aria-busy': 'false' },
-      h('p', null, 'Rotating “', KG.text(key.name), '” (', h('code', null, KG.text(key.start), '…'),
-        ') gives you a new key with the same settings. The current key keeps working for the time you choose, so you can switch to the new key, then it stops working.'),
-      h('fieldset', { class: 'fieldset' }, h('legend', null, 'The current key keeps working for'),
-        h('div', { class: 'choices' }, choices.map((c) => c.el))),
-      errs.el,
-      h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'btn', onclick: () => m.close() }, 'Cancel'), submit));
-    KG.append(m.body, form);
-    submit.focus();
-
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      errs.clear();
-      const grace = Number(choices.find((c) => c.input.checked).input.value);
-      submit.disabled = true;
-      submit.textContent = 'Rotating…';
-      KG.setBusy(form, true);
-      try {
-        const res = await api.post(`/keys/${enc(key.id)}/rotate`, { gracePeriodSeconds: grace });
-        const k = res.data || {};
-        const until = new Date(Date.now() + grace * 1000);
-        const intro = [
-          h('p', null, 'Your new key “', KG.text(k.name), '” (', h('code', null, KG.text(k.start), '…'), ') is ready.'),
-          h('p', null, 'The old key (', h('code', null, KG.text(key.start), '…'), ')',
-            grace === 0 ? ' no longer works.' : [' keeps working for ', KG.formatDuration(grace), ', until ', KG.time(until), '.']),
-        ];
-        m.dialog.classList.add('dialog-wide'); // the whole key fits its field
-        KG.revealInDialog(m, { title: 'Key rotated', intro, warnings: res.warnings, onClosed: done, label: 'Your new API key' }, KG.takeRawKey(res.data));
-        KG.toast('Key rotated: copy the new key now, it is shown once.', { kind: 'ok' });
-      } catch (err) {
-        if (err.sessionEnded) return;
-        submit.disabled = false;
-        submit.textContent = 'Rotate key';
-        KG.setBusy(form, false);
-        errs.show(err);
-      }
+    const { submit } = KG.rotateDialog({
+      key,
+      path: `/keys/${enc(key.id)}/rotate`,
+      about: 'gives you a new key with the same settings. The current key keeps working for the time you choose, so you can switch to the new key, then it stops working.',
+      legend: 'The current key keeps working for',
+      choices: [
+        KG.radioChoice(name, 'rotate-grace-0', '0', 'None: the current key stops working at once'),
+        KG.radioChoice(name, 'rotate-grace-3600', '3600', '1 hour'),
+        KG.radioChoice(name, 'rotate-grace-86400', '86400', '24 hours', true),
+        KG.radioChoice(name, 'rotate-grace-604800', '604800', '7 days'),
+      ],
+      intro: (k, grace, until) => [
+        h('p', null, 'Your new key “', KG.text(k.name), '” (', h('code', null, KG.text(k.start), '…'), ') is ready.'),
+        h('p', null, 'The old key (', h('code', null, KG.text(key.start), '…'), ')',
+          grace === 0 ? ' no longer works.' : [' keeps working for ', KG.formatDuration(grace), ', until ', KG.time(until), '.']),
+      ],
+      label: 'Your new API key',
+      wide: true,
+      onClosed: done,
     });
+    submit.focus();
   }
 
   // ---------------------------------------------------------------- start
 
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
-  else boot();
+  KG.startApp({
+    app: 'portal',
+    onUnauthorized: sessionEnded,
+    onHashChange,
+    start(el) {
+      els = el;
+      renderHeader();
+      const token = pendingToken;
+      pendingToken = null;
+      if (token) exchange(token);
+      else checkSession();
+    },
+  });
 })();

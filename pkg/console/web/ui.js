@@ -24,6 +24,16 @@
  *                     KG.revealInDialog (a dialog turned into a key's reveal)
  *   usage             KG.usagePoints, KG.USAGE_SERIES, KG.loadSparklines (a
  *                     table's sparklines), KG.usagePanel (hourly/daily chart)
+ *   app plumbing      KG.apiBase, KG.startApp (boot: view, toasts, skip link,
+ *                     API base, hash changes), KG.views (view sequence and
+ *                     heading focus), KG.hashRoute, KG.forgetSession,
+ *                     KG.signOutButton
+ *   page pieces       KG.muted, KG.keyHref, KG.pageHead, KG.crumbs, KG.panel,
+ *                     KG.notFoundPage, KG.codeList, KG.detailRow,
+ *                     KG.keyLifeRows, KG.submitting (a form's busy submit),
+ *                     KG.gather, KG.checkKeyName, KG.KEY_ID_RE
+ *   key pages         KG.keyView (load, Rotate/Revoke, refocus), KG.revokeKey,
+ *                     KG.rotateDialog, KG.createKeyDialog
  *
  * The pages run under a strict CSP (no inline script or style): nothing here
  * sets a style attribute, uses innerHTML, eval or inline handlers.
@@ -1057,14 +1067,25 @@
   };
 
   /**
-   * KG.formErrors() is a form's error area: {el, clear(), show(messages)} where
-   * messages is a list of strings (the first one announced) or an error.
+   * KG.formErrors() is a form's error area: {el, clear(), show(messages),
+   * check(problems, invalid)} where messages is a list of strings (the first
+   * one announced) or an error. check marks the controls of invalid
+   * ([[control, bad], …], KG.markInvalid), shows the problems and focuses the
+   * first bad control ({focus: false}: not), and says whether there were none.
    */
   KG.formErrors = function formErrors() {
     const el = h('div', { class: 'form-error' });
     return {
       el,
       clear: () => KG.replace(el),
+      check(problems, invalid, { focus = true } = {}) {
+        KG.markInvalid(invalid);
+        if (!problems.length) return true;
+        this.show(problems);
+        const first = invalid.find(([, bad]) => bad);
+        if (focus && first) first[0].focus();
+        return false;
+      },
       show(what) {
         if (Array.isArray(what)) {
           KG.replace(el, KG.notice('error',
@@ -1308,5 +1329,415 @@
     dayBtn.addEventListener('click', () => pick('day'));
     load();
     return { element: h('div', { class: 'usage-panel' }, toggle, holder), load };
+  };
+
+  // ---------------------------------------------------------------- app plumbing
+
+  /**
+   * KG.apiBase(app) is the API's base: the page is served at <prefix>/<app>
+   * (the prefix is API Gateway's stage, e.g. /prod, or a custom domain's base
+   * path), so the API is <prefix>/<app>/api. Elsewhere, the page's meta tag
+   * keygate-api-base says, else /<app>/api.
+   */
+  KG.apiBase = function apiBase(app) {
+    const path = location.pathname.replace(/\/+$/, '');
+    if (path.endsWith(`/${app}`)) return `${path}/api`;
+    const meta = document.querySelector('meta[name="keygate-api-base"]');
+    return (meta && meta.content) || `/${app}/api`;
+  };
+
+  /**
+   * KG.startApp({app, onUnauthorized, onHashChange, start}) runs once the
+   * document is parsed: it empties <main id="app"> for a <div id="view">,
+   * mounts the toasts, makes the skip link move focus without touching the
+   * hash (the router's), points KG.api at KG.apiBase(app), listens for hash
+   * changes, then calls start({main, header, view}).
+   */
+  KG.startApp = function startApp({ app, onUnauthorized, onHashChange, start }) {
+    const run = () => {
+      const main = document.getElementById('app');
+      const header = document.getElementById('site-header') || h('header', { id: 'site-header', class: 'site-header' });
+      if (!header.isConnected) document.body.prepend(header);
+      KG.replace(main);
+      const view = h('div', { id: 'view', class: 'view' });
+      KG.append(main, view);
+      KG.mountToasts(main);
+      main.removeAttribute('aria-busy');
+      const skip = document.querySelector('.skip-link');
+      if (skip) {
+        skip.addEventListener('click', (ev) => {
+          ev.preventDefault();
+          const h1 = view.querySelector('h1');
+          (h1 || main).focus();
+        });
+      }
+      KG.api.configure({ base: KG.apiBase(app), onUnauthorized });
+      window.addEventListener('hashchange', onHashChange);
+      start({ main, header, view });
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', run);
+    else run();
+  };
+
+  /**
+   * KG.views() switches an app's one view: next(viewEl) empties it and
+   * returns {view, alive()} (alive turns false when the next view starts);
+   * page(viewEl, navigated) is next() for a routed page, with
+   * focusHeading(el) that focuses el when the user navigated or after the
+   * first page. routedOnce: whether a page was shown yet.
+   */
+  KG.views = function views() {
+    let seq = 0;
+    const v = {
+      routedOnce: false,
+      next(view) {
+        const my = ++seq;
+        KG.replace(view);
+        return { view, alive: () => my === seq };
+      },
+      page(view, navigated) {
+        const ctx = v.next(view);
+        const focus = navigated || v.routedOnce;
+        v.routedOnce = true;
+        ctx.focusHeading = (el) => {
+          if (focus) el.focus({ preventScroll: false });
+        };
+        return ctx;
+      },
+    };
+    return v;
+  };
+
+  /**
+   * KG.hashRoute() is the hash's path: {home: true, segs: []} for "", "#" and
+   * "#/", else {segs} (decoded, "#/keys/a%2Fb" → ['keys', 'a/b']), or null
+   * when a segment does not decode.
+   */
+  KG.hashRoute = function hashRoute() {
+    const raw = location.hash.replace(/^#/, '').split('?')[0];
+    if (raw === '' || raw === '/') return { home: true, segs: [] };
+    try {
+      return { segs: raw.split('/').filter(Boolean).map(decodeURIComponent) };
+    } catch {
+      return null;
+    }
+  };
+
+  /** KG.forgetSession(): no CSRF token any more, and every open dialog closed (which destroys any raw key it shows). */
+  KG.forgetSession = function forgetSession() {
+    KG.api.setCsrfToken('');
+    for (const d of document.querySelectorAll('dialog[open]')) d.close();
+  };
+
+  /** KG.signOutButton(onSignedOut): the header's Sign out button (data-testid signout); DELETE /session. */
+  KG.signOutButton = function signOutButton(onSignedOut) {
+    const btn = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'signout' }, 'Sign out');
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      btn.textContent = 'Signing out…';
+      try {
+        await KG.api.del('/session');
+        onSignedOut();
+      } catch (err) {
+        if (err.sessionEnded) return;
+        btn.disabled = false;
+        btn.textContent = 'Sign out';
+        KG.toastError(err, 'Could not sign out: ');
+      }
+    });
+    return btn;
+  };
+
+  // ---------------------------------------------------------------- page pieces
+
+  /** KG.muted(text): a muted <span>. */
+  KG.muted = (text) => h('span', { class: 'muted' }, text);
+
+  /** KG.keyHref(id) → "#/keys/<id>". */
+  KG.keyHref = (id) => `#/keys/${encodeURIComponent(id)}`;
+
+  /** KG.pageHead(title, ...actions) → {h1, el}: a page's heading (focusable) and its action buttons. */
+  KG.pageHead = function pageHead(title, ...actions) {
+    const h1 = h('h1', { tabindex: '-1' }, title);
+    return { h1, el: h('div', { class: 'page-head' }, h1, actions.length ? h('div', { class: 'page-actions' }, actions) : null) };
+  };
+
+  /** KG.crumbs([[text, href], …, [text, null]]): a breadcrumb trail, the last item the current page. */
+  KG.crumbs = function crumbs(items) {
+    return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
+      h('ol', null, items.map(([text, href]) => h('li', null, href ? h('a', { href }, text) : h('span', { 'aria-current': 'page' }, text)))));
+  };
+
+  /** KG.panel(title, ...content): a <section> titled by an <h2>. */
+  KG.panel = function panel(title, ...content) {
+    const id = KG.uid('sec');
+    return h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, title), ...content);
+  };
+
+  /** KG.notFoundPage(ctx, linkText): "Page not found", linking to #/keys. */
+  KG.notFoundPage = function notFoundPage(ctx, linkText) {
+    const head = KG.pageHead('Page not found');
+    KG.append(ctx.view, head.el, h('p', null, 'There is no page at this address. ', h('a', { href: '#/keys' }, linkText), '.'));
+    ctx.focusHeading(head.h1);
+  };
+
+  /** KG.codeList(list, empty): the strings as an inline list of <code>, or empty (muted). */
+  KG.codeList = function codeList(list, empty) {
+    if (!Array.isArray(list) || !list.length) return KG.muted(empty);
+    return h('ul', { class: 'inline-list' }, list.map((s) => h('li', null, h('code', null, KG.text(s)))));
+  };
+
+  /** KG.detailRow(term, ...value): a <dt>/<dd> pair of a details list. */
+  KG.detailRow = (term, ...value) => [h('dt', null, term), h('dd', null, ...value)];
+
+  /** KG.keyLifeRows(key): a key's Expires, Revoked (when it is), Last used and Total requests rows. */
+  KG.keyLifeRows = function keyLifeRows(key) {
+    const row = KG.detailRow;
+    const usage = key.usage || {};
+    return [
+      row('Expires', key.expiresAt ? [KG.time(key.expiresAt), ` (${KG.relativeTime(key.expiresAt)})`, ' ', KG.expiryBadge(key)] : KG.muted('never')),
+      key.revokedAt ? row('Revoked', KG.time(key.revokedAt)) : null,
+      row('Last used', usage.lastUsed ? [KG.time(usage.lastUsed), ` (${KG.relativeTime(usage.lastUsed)})`] : KG.muted('never')),
+      row('Total requests', KG.formatNumber(usage.totalRequests || 0)),
+    ];
+  };
+
+  /**
+   * KG.submitting({form, submit, busyText, errs}, send) disables submit
+   * (reading busyText) and marks form busy while send() runs. When send
+   * fails (unless the session ended or the form is gone), the button comes
+   * back, errs shows the error, and onError(err) is called. A success leaves
+   * the form as it is (send replaces it).
+   */
+  KG.submitting = async function submitting({ form, submit, busyText, errs, onError }, send) {
+    const label = submit.textContent;
+    submit.disabled = true;
+    submit.textContent = busyText;
+    KG.setBusy(form, true);
+    try {
+      await send();
+    } catch (err) {
+      if (err.sessionEnded || !form.isConnected) return;
+      submit.disabled = false;
+      submit.textContent = label;
+      KG.setBusy(form, false);
+      errs.show(err);
+      if (onError) onError(err);
+    }
+  };
+
+  /**
+   * KG.revokeKey({key, button, busy, path, onRevoked}) asks "Revoke key
+   * “<name>” (<start>…)? …", then DELETEs path, toasts, and calls onRevoked.
+   */
+  KG.revokeKey = async function revokeKey({ key, button, busy, path, onRevoked }) {
+    const ok = await KG.confirm({
+      title: 'Revoke key',
+      message: ['Revoke key “', KG.text(key.name), '” (', KG.text(key.start), '…)? Requests with it will be refused at once.'],
+      okLabel: 'Revoke key',
+      danger: true,
+    });
+    if (!ok) return;
+    button.disabled = true;
+    button.textContent = 'Revoking…';
+    KG.setBusy(busy, true);
+    try {
+      await KG.api.del(path);
+      KG.toast(`Key “${KG.plainText(key.name)}” revoked.`, { kind: 'ok' });
+      onRevoked();
+    } catch (err) {
+      if (err.sessionEnded) return;
+      button.disabled = false;
+      button.textContent = 'Revoke';
+      KG.setBusy(busy, false);
+      KG.toastError(err, 'Could not revoke the key: ');
+    }
+  };
+
+  /**
+   * KG.rotateDialog({key, path, about, legend, choices, extra, grace, intro,
+   * label, wide, onClosed}) is the Rotate dialog (rotate-dialog, submit
+   * rotate-submit): "Rotating “<name>” (<start>…) <about>", the grace
+   * choices (KG.radioChoice) under legend, then extra. On submit, grace(errs)
+   * is the grace period in seconds, or null after showing why not (default:
+   * the checked choice's value); path is POSTed {gracePeriodSeconds} and the
+   * dialog reveals the new key under intro(newKey, seconds, until).
+   * Returns {modal, submit}.
+   */
+  KG.rotateDialog = function rotateDialog({ key, path, about, legend, choices, extra = null, grace, intro, label, wide = false, onClosed }) {
+    const m = KG.modal({ title: 'Rotate key', testid: 'rotate-dialog' });
+    const errs = KG.formErrors();
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'rotate-submit' }, 'Rotate key');
+    const form = h('form', { class: 'form', novalidate: true, 'aria-busy': 'false' },
+      h('p', null, 'Rotating “', KG.text(key.name), '” (', h('code', null, KG.text(key.start), '…'), ') ', about),
+      h('fieldset', { class: 'fieldset' }, h('legend', null, legend), h('div', { class: 'choices' }, choices.map((c) => c.el)), extra),
+      errs.el,
+      h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'btn', onclick: () => m.close() }, 'Cancel'), submit));
+    KG.append(m.body, form);
+    const checked = () => Number(choices.find((c) => c.input.checked).input.value);
+
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      errs.clear();
+      const seconds = grace ? grace(errs) : checked();
+      if (seconds === null) return;
+      await KG.submitting({ form, submit, busyText: 'Rotating…', errs }, async () => {
+        const res = await KG.api.post(path, { gracePeriodSeconds: seconds });
+        const until = new Date(Date.now() + seconds * 1000);
+        if (wide) m.dialog.classList.add('dialog-wide'); // the whole key fits its field
+        KG.revealInDialog(m, { title: 'Key rotated', intro: intro(res.data || {}, seconds, until), warnings: res.warnings, onClosed, label }, KG.takeRawKey(res.data));
+        KG.toast('Key rotated: copy the new key now, it is shown once.', { kind: 'ok' });
+      });
+    });
+    return { modal: m, submit };
+  };
+
+  /** Key ids: key_ and 1 to 64 letters and digits. */
+  KG.KEY_ID_RE = /^key_[0-9A-Za-z]{1,64}$/;
+
+  /**
+   * KG.keyView({ctx, id, crumbs, badId, keyPath, failed, rotate, changed,
+   * draw}) is a key's page in ctx.view: crumbs, the heading (the key's name
+   * once loaded) and a body that loads GET keyPath(id). An id that is not a
+   * key id shows badId instead. failed(err, retry) shows a failed load;
+   * draw(key, {actions, active, render}) returns the body's content, actions
+   * holding Rotate (rotate(key, done), for an active key not yet rotated) and
+   * Revoke (KG.revokeKey on keyPath(key.id)); after either, changed() runs
+   * and the key loads again. render(key, {focus}) draws a key again and
+   * focuses focus (a selector, or 'h1' for the heading).
+   */
+  KG.keyView = function keyView({ ctx, id, crumbs, badId, keyPath, failed, rotate, changed = () => {}, draw }) {
+    const h1 = h('h1', { tabindex: '-1' }, 'Key');
+    const body = h('div', { class: 'key-detail', 'aria-busy': 'true' });
+    KG.append(ctx.view, crumbs, h1, body);
+    ctx.focusHeading(h1);
+
+    if (!KG.KEY_ID_RE.test(id)) {
+      h1.textContent = 'Key not found';
+      KG.append(body, KG.notice('error', h('p', null, badId)));
+      KG.setBusy(body, false);
+      return;
+    }
+
+    async function load({ focus = '' } = {}) {
+      KG.setBusy(body, true);
+      KG.replace(body, KG.loading('Loading the key…'));
+      try {
+        const res = await KG.api.get(keyPath(id));
+        if (!ctx.alive()) return;
+        render(res.data || {}, { focus });
+      } catch (err) {
+        if (!ctx.alive() || err.sessionEnded) return;
+        failed(err, { h1, body, retry: load });
+      } finally {
+        if (ctx.alive()) KG.setBusy(body, false);
+      }
+    }
+
+    const reload = () => {
+      changed();
+      if (ctx.alive()) load({ focus: 'h1' });
+    };
+
+    function render(key, { focus = '' } = {}) {
+      KG.replace(h1, KG.text(key.name));
+      const active = key.status === 'active';
+      const actions = h('div', { class: 'page-actions' });
+      if (active && !key.rotatedTo) {
+        KG.append(actions, h('button', { type: 'button', class: 'btn', 'data-testid': 'rotate', onclick: () => rotate(key, reload) }, 'Rotate'));
+      }
+      if (active) {
+        KG.append(actions, h('button', {
+          type: 'button', class: 'btn btn-danger', 'data-testid': 'revoke',
+          onclick: (ev) => KG.revokeKey({ key, button: ev.currentTarget, busy: body, path: keyPath(key.id), onRevoked: reload }),
+        }, 'Revoke'));
+      }
+      KG.replace(body, draw(key, { actions, active, render }));
+      const target = focus === 'h1' ? h1 : focus ? body.querySelector(focus) : null;
+      if (target) {
+        target.focus({ preventScroll: true });
+        target.scrollIntoView({ block: 'nearest' });
+      }
+    }
+
+    load();
+  };
+
+  /**
+   * KG.gather(problems, invalid, v): adds a field's value() v to a form's
+   * check: its errors, its controls ([[control, bad], …]) and its control
+   * (bad when v has errors). Returns v.
+   */
+  KG.gather = function gather(problems, invalid, v) {
+    problems.push(...v.errors);
+    if (v.controls) invalid.push(...v.controls);
+    if (v.control) invalid.push([v.control, v.errors.length > 0]);
+    return v;
+  };
+
+  /** KG.checkKeyName(input, problems, invalid): a key name is 1 to 128 characters; returns it. */
+  KG.checkKeyName = function checkKeyName(input, problems, invalid) {
+    const nm = input.value;
+    const bad = nm.trim() === '' || nm.length > 128;
+    if (bad) problems.push('Name: 1 to 128 characters.');
+    invalid.push([input, bad]);
+    return nm;
+  };
+
+  /**
+   * KG.createKeyDialog({tiers, tierLabel, noTier, tierMissing, nameHint,
+   * tierHint, fields, collect, path, intro, label, onCreated, onError}) is
+   * the Create key dialog (create-dialog, create-submit): Name (create-name)
+   * and tier (create-tier, hinted by tierHint(tier)), then fields (elements).
+   * On submit, collect(problems, invalid) adds its checks and returns the
+   * rest of the body; path is POSTed {name, tier, …} and the dialog reveals
+   * the new key under intro(newKey). onError(err) follows a failure shown.
+   * needTier: the submit button is disabled when there is no tier.
+   */
+  KG.createKeyDialog = function createKeyDialog({ tiers, tierLabel, noTier, tierMissing, nameHint, tierHint, fields, collect, path, intro, label, onCreated, onError, needTier = false }) {
+    const m = KG.modal({ title: 'Create key', className: 'dialog-wide', testid: 'create-dialog' });
+    const name = h('input', { type: 'text', id: 'create-name', required: true, maxlength: '128', autocomplete: 'off' });
+    const tier = h('select', { id: 'create-tier', required: true },
+      tiers.length ? tiers.map((t) => h('option', { value: t.name }, t.name)) : h('option', { value: '' }, noTier));
+    const tierField = KG.field({ label: tierLabel, control: tier, hint: ' ' });
+    const tierHintEl = tierField.querySelector('.hint');
+    const syncTier = () => {
+      tierHintEl.textContent = tierHint(tier.value);
+    };
+    tier.addEventListener('change', syncTier);
+    syncTier();
+
+    const errs = KG.formErrors();
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'create-submit', disabled: needTier && !tiers.length }, 'Create key');
+    const cancel = h('button', { type: 'button', class: 'btn', onclick: () => m.close() }, 'Cancel');
+    const form = h('form', { class: 'form', novalidate: true, 'aria-busy': 'false' },
+      h('div', { class: 'field-row' }, KG.field({ label: 'Name', control: name, hint: nameHint }), tierField),
+      fields,
+      errs.el,
+      h('div', { class: 'dialog-actions' }, cancel, submit));
+    KG.append(m.body, form);
+    name.focus();
+
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      errs.clear();
+      const problems = [];
+      const invalid = [];
+      const nm = KG.checkKeyName(name, problems, invalid);
+      if (!tier.value) problems.push(tierMissing);
+      invalid.push([tier, !tier.value]);
+      const rest = collect(problems, invalid);
+      if (!errs.check(problems, invalid)) return;
+      const body = { name: nm, tier: tier.value, ...rest };
+      const failed = (err) => {
+        errs.el.scrollIntoView({ block: 'nearest' });
+        if (onError) onError(err);
+      };
+      await KG.submitting({ form, submit, busyText: 'Creating…', errs, onError: failed }, async () => {
+        const res = await KG.api.post(path, body);
+        KG.revealInDialog(m, { title: 'Key created', intro: intro(res.data || {}), warnings: res.warnings, onClosed: onCreated, label }, KG.takeRawKey(res.data));
+        KG.toast('Key created: copy it now, it is shown once.', { kind: 'ok' });
+      });
+    });
   };
 })();
