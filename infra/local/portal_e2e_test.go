@@ -173,6 +173,10 @@ func TestPortalInChromium(t *testing.T) {
 	out := b.NewPage(t, browser.PageOptions{})
 	out.Navigate(t, link())
 	out.WaitVisible(t, `[data-testid="key-count"]`)
+	// Signing out while a row's sparkline still loads would answer it 401,
+	// rightly: let the page finish loading first.
+	out.WaitFor(t, `document.querySelectorAll('[data-testid="key-row"]').length > 0 &&
+		document.querySelectorAll('[data-testid="sparkline"]').length === document.querySelectorAll('[data-testid="key-row"]').length`)
 	fresh := portalCookie(t, out, base)
 	out.Click(t, `[data-testid="signout"]`)
 	out.WaitVisible(t, `[data-testid="signed-out"]`)
