@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/session"
 	"github.com/keygate/keygate/pkg/token"
 )
 
@@ -118,10 +118,14 @@ type tierView struct {
 	Credits    *keys.Credits    `json:"credits"`
 }
 
+func viewOfTier(t keys.Tier) tierView {
+	return tierView{Name: t.Name, RateLimits: append([]keys.RateLimit{}, t.RateLimits...), Credits: t.Credits}
+}
+
 func (c *Console) configView() *configView {
 	v := &configView{Scopes: slices.Clone(c.cfg.Scopes), Tiers: []tierView{}}
 	for _, t := range c.cfg.Tiers {
-		v.Tiers = append(v.Tiers, tierView{Name: t.Name, RateLimits: append([]keys.RateLimit{}, t.RateLimits...), Credits: t.Credits})
+		v.Tiers = append(v.Tiers, viewOfTier(t))
 	}
 	return v
 }
@@ -267,16 +271,5 @@ func sourceIP(r *http.Request) string {
 // where a Secure cookie would never be sent back; API Gateway is https,
 // and says so in X-Forwarded-Proto, whatever the client sent.
 func secureCookie(h http.Header) bool {
-	if h.Get("X-Forwarded-Proto") != "http" {
-		return true
-	}
-	host := h.Get("Host")
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return false
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip == nil || !ip.IsLoopback()
+	return h.Get("X-Forwarded-Proto") != "http" || !session.Loopback(h.Get("Host"))
 }

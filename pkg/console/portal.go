@@ -114,7 +114,7 @@ func (c *Console) portalView(ctx context.Context, ses *portal.Session, caller ke
 	}
 	for _, name := range ses.Grant.AllowedTiers {
 		if t, ok := c.cfg.TierByName(name); ok {
-			in.AllowedTiers = append(in.AllowedTiers, tierView{Name: t.Name, RateLimits: append([]keys.RateLimit{}, t.RateLimits...), Credits: t.Credits})
+			in.AllowedTiers = append(in.AllowedTiers, viewOfTier(t))
 		}
 	}
 	return portalView{SignedIn: true, CSRFToken: ses.CSRF, Session: in}, nil
@@ -157,13 +157,10 @@ func (c *Console) portalOpen(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, c.log, err)
 		return
 	}
-	ses, tok, err := c.portalSvc.Open(r.Context(), in.Token, sourceIP(r))
+	ses, tok, caller, err := c.portalSvc.Open(r.Context(), in.Token, sourceIP(r))
 	var v portalView
 	if err == nil {
-		var caller keys.Caller
-		if _, caller, err = c.portalSvc.Resolve(r.Context(), tok, sourceIP(r)); err == nil {
-			v, err = c.portalView(r.Context(), ses, caller)
-		}
+		v, err = c.portalView(r.Context(), ses, caller)
 	}
 	if err == nil {
 		portalCookie.set(w, r, tok, ses.ExpiresAt, c.now())

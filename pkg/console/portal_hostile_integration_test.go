@@ -85,7 +85,7 @@ func TestPortalMaxKeysHoldsWhileTheIndexLags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ses, tok, err := psvc.Open(context.Background(), v.URL[strings.Index(v.URL, "#t=")+3:], "192.0.2.1")
+	ses, tok, _, err := psvc.Open(context.Background(), v.URL[strings.Index(v.URL, "#t=")+3:], "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}

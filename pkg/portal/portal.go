@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -162,7 +161,7 @@ type Origin struct {
 
 // Local reports whether the origin is plain http on a loopback host: make
 // run, where an http return URL on loopback is fine too.
-func (o Origin) Local() bool { return o.Scheme == "http" && loopback(o.Host) }
+func (o Origin) Local() bool { return o.Scheme == "http" && session.Loopback(o.Host) }
 
 // CreateLink validates in and stores a one-time link for an owner. The
 // calling key must hold admin and every scope it allows, as for making a
@@ -271,22 +270,10 @@ func checkReturnURL(raw string, origin Origin) error {
 	switch {
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && origin.Local() && loopback(u.Host):
+	case u.Scheme == "http" && origin.Local() && session.Loopback(u.Host):
 		return nil
 	}
 	return refused
-}
-
-func loopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // ErrLinkInvalid refuses a link that was used, expired or never existed.
@@ -295,18 +282,19 @@ var ErrLinkInvalid = &keys.UnauthorizedError{Message: "this link has expired or 
 // ErrSessionEnded refuses a request of a session that ended.
 var ErrSessionEnded = &keys.UnauthorizedError{Message: "this session has ended: go back and open the portal again"}
 
-// Open exchanges a link's token for a session and its token: once.
-func (s *Service) Open(ctx context.Context, linkToken, sourceIP string) (*Session, string, error) {
+// Open exchanges a link's token for a session and its token, once, and
+// returns the caller the session acts as.
+func (s *Service) Open(ctx context.Context, linkToken, sourceIP string) (*Session, string, keys.Caller, error) {
 	if linkToken == "" {
-		return nil, "", &keys.InvalidError{Field: "token", Message: "required: the link's token"}
+		return nil, "", keys.Caller{}, &keys.InvalidError{Field: "token", Message: "required: the link's token"}
 	}
 	now := s.now()
 	l, err := s.store.GetLink(ctx, session.Hash(linkToken), now)
 	if errors.Is(err, keys.ErrNotFound) {
-		return nil, "", ErrLinkInvalid
+		return nil, "", keys.Caller{}, ErrLinkInvalid
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", keys.Caller{}, err
 	}
 	tok := session.NewToken()
 	ses := &Session{
@@ -315,7 +303,7 @@ func (s *Service) Open(ctx context.Context, linkToken, sourceIP string) (*Sessio
 	}
 	caller, err := s.callerOf(ctx, ses, sourceIP, now)
 	if err != nil {
-		return nil, "", err
+		return nil, "", keys.Caller{}, err
 	}
 	if caller.ExpiresAt != nil && caller.ExpiresAt.Before(ses.ExpiresAt) {
 		ses.ExpiresAt = *caller.ExpiresAt
@@ -323,11 +311,11 @@ func (s *Service) Open(ctx context.Context, linkToken, sourceIP string) (*Sessio
 	ev := s.keys.Event(caller, keys.ActionSessionStarted, keys.OwnerTarget(ses.Grant.Owner), now)
 	if err := s.store.OpenLink(ctx, l, ses, ev, now); err != nil {
 		if errors.Is(err, keys.ErrNotFound) {
-			return nil, "", ErrLinkInvalid
+			return nil, "", keys.Caller{}, ErrLinkInvalid
 		}
-		return nil, "", err
+		return nil, "", keys.Caller{}, err
 	}
-	return ses, tok, nil
+	return ses, tok, caller, nil
 }
 
 // Resolve finds the live session of a token and the caller it acts as:
@@ -531,9 +519,6 @@ func (s *Service) activeKeys(ctx context.Context, ses *Session, caller keys.Call
 	}
 	return n, nil
 }
-
-// LiveAt reports whether the session has not expired at now.
-func (s *Session) LiveAt(now time.Time) bool { return now.Before(s.ExpiresAt) }
 
 // CSRFMatches compares a request's header with the session's token in
 // constant time.

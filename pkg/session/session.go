@@ -9,6 +9,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"net"
+	"strings"
 )
 
 // NewToken is a new bearer token: 256 random bits, URL-safe.
@@ -28,6 +30,21 @@ func NewCSRF() string { return randomText(24) }
 // in constant time; an empty header never matches.
 func CSRFMatches(want, got string) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// Loopback reports whether a host, with or without its port, is this
+// machine's: make run's plain-http origin, where a Secure cookie would
+// never come back.
+func Loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 func randomBytes(n int) []byte {

@@ -26,3 +26,14 @@ func TestTokens(t *testing.T) {
 		t.Error("an empty header matched an empty token")
 	}
 }
+
+func TestLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "127.0.0.1:3000": true, "localhost:3000": true, "[::1]:3000": true, "::1": true, "127.8.9.10": true,
+		"localhost.evil.example": false, "192.168.1.5:3000": false, "abc.execute-api.us-east-1.amazonaws.com": false, "": false,
+	} {
+		if got := Loopback(host); got != want {
+			t.Errorf("Loopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
