@@ -101,10 +101,11 @@ func New(cfg Config) *Console {
 func (c *Console) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	var resp events.APIGatewayProxyResponse
 	var err error
+	h := eventHeader(ev)
 	if strings.HasPrefix(ev.Resource, "/portal") {
 		resp, err = c.servePortal(ctx, ev)
 	} else if inner, ok := apiPath(ev); ok {
-		resp, err = c.serveAPI(ctx, ev, inner)
+		resp, err = c.serveAPI(ctx, ev, h, inner)
 	} else {
 		resp, err = serveHTTP(ctx, ev, c.route(ev))
 	}
@@ -115,7 +116,7 @@ func (c *Console) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) 
 		resp = events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError, Body: internalError,
 			MultiValueHeaders: map[string][]string{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}}
 	}
-	return withSecurityHeaders(resp, secureCookie(eventHeader(ev))), nil
+	return withSecurityHeaders(resp, secureCookie(h)), nil
 }
 
 // internalError is the envelope of a request the console could not read.
@@ -189,8 +190,7 @@ func (c cookie) clear(w http.ResponseWriter, r *http.Request) {
 // serveAPI runs a management request as the session's key: the route's
 // scopes and cost, and the key's every check, are the authorizer's, as if
 // the key itself were presented at the gateway.
-func (c *Console) serveAPI(ctx context.Context, ev events.APIGatewayProxyRequest, p string) (events.APIGatewayProxyResponse, error) {
-	h := eventHeader(ev)
+func (c *Console) serveAPI(ctx context.Context, ev events.APIGatewayProxyRequest, h http.Header, p string) (events.APIGatewayProxyResponse, error) {
 	// Only a clean path of plain segments names a route: /v1/x/../y is no
 	// way to /v1/y, and a decoded ? or # would cut the path the API's
 	// handler parses short of the route decided on here.
