@@ -523,6 +523,8 @@ type eventRecord struct {
 	Session  string `dynamodbav:"session,omitempty"`
 	Time     int64  `dynamodbav:"time"`
 	TTL      int64  `dynamodbav:"ttl"`
+	// Subject is the key after the change, as JSON (keys.AuditEvent.Subject).
+	Subject string `dynamodbav:"subject,omitempty"`
 }
 
 func (s *Store) putEvent(e *keys.AuditEvent) (*types.Put, error) {
@@ -533,7 +535,7 @@ func (s *Store) putEvent(e *keys.AuditEvent) (*types.Put, error) {
 	item, err := attributevalue.MarshalMap(eventRecord{
 		PK: auditPK(e.Project), SK: sortKey(e.Time, e.ID), ID: e.ID, Project: e.Project, Actor: e.Actor,
 		Action: e.Action, Target: e.Target, Changes: changes, SourceIP: e.SourceIP, Session: e.Session,
-		Time: e.Time.UnixMilli(), TTL: ttlSeconds(&e.PurgeAt),
+		Time: e.Time.UnixMilli(), TTL: ttlSeconds(&e.PurgeAt), Subject: string(e.Subject),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode audit event: %w", err)
@@ -545,6 +547,9 @@ func (r eventRecord) event() (*keys.AuditEvent, error) {
 	e := &keys.AuditEvent{
 		ID: r.ID, Project: r.Project, Actor: r.Actor, Action: r.Action, Target: r.Target,
 		SourceIP: r.SourceIP, Session: r.Session, Time: timeOf(r.Time), PurgeAt: time.Unix(r.TTL, 0).UTC(),
+	}
+	if r.Subject != "" {
+		e.Subject = readableJSON(r.Subject)
 	}
 	if r.Changes != "" {
 		// Each value stays the JSON it was written as: decoding it into Go

@@ -26,10 +26,13 @@ const (
 	// ActionPortalLinkCreated is a customer portal link made for an owner;
 	// its target is OwnerTarget(owner).
 	ActionPortalLinkCreated = "portal.link_created"
+	// ActionLeaked is a key reported leaked (GitHub secret scanning) and
+	// revoked or restricted for it.
+	ActionLeaked = "key.leaked"
 )
 
 // auditActions are the actions of the audit log, which listings filter on.
-var auditActions = []string{ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked, ActionCreditsAdjusted, ActionOwnerLimitsUpdated, ActionSessionStarted, ActionSessionEnded, ActionPortalLinkCreated}
+var auditActions = []string{ActionCreated, ActionUpdated, ActionRevoked, ActionRotated, ActionOwnerRevoked, ActionCreditsAdjusted, ActionOwnerLimitsUpdated, ActionSessionStarted, ActionSessionEnded, ActionPortalLinkCreated, ActionLeaked}
 
 // OwnerTarget is the target of an event about an owner rather than a key:
 // "owner:" and the owner, which no key id can be.
@@ -59,6 +62,11 @@ type AuditEvent struct {
 	Session string    `json:"session,omitempty"`
 	Time    time.Time `json:"time"`
 	PurgeAt time.Time `json:"-"`
+	// Subject is the key the event is about as callers saw it right after
+	// the change (JSON of the presented Key, never its hash), written with
+	// the event: what the event's webhooks and EventBridge events carry.
+	// Empty for events not about a key.
+	Subject json.RawMessage `json:"-"`
 }
 
 // MarshalChanges is how the store keeps Changes: one JSON string. HTML

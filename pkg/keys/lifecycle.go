@@ -111,7 +111,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		old.PurgeAt = purgeTime(old, s.cfg.Retention)
 		createdChanges := createdChanges(next)
 		createdChanges["rotatedFrom"] = Change{To: old.ID}
-		err = s.store.Apply(ctx, Tx{
+		err = s.apply(ctx, Tx{
 			Caller:      caller.check(now),
 			Create:      []*Key{next},
 			Update:      []*Key{old},
@@ -182,7 +182,7 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 	// First the mark that ends the owner's portal sessions at once, whether
 	// or not the walks below finish.
 	mark := &OwnerRevocation{Project: caller.Project, Owner: owner, At: s.clock()}
-	if err := s.store.Apply(ctx, Tx{OwnerRevoked: mark, Caller: caller.check(mark.At)}); err != nil {
+	if err := s.apply(ctx, Tx{OwnerRevoked: mark, Caller: caller.check(mark.At)}); err != nil {
 		return 0, err
 	}
 	revoke := func(page []*Key) (int, error) { return s.revokeBatch(ctx, caller, page) }
@@ -368,7 +368,7 @@ func (s *Service) revokeBatch(ctx context.Context, caller Caller, batch []*Key) 
 		if len(tx.Revoke) == 0 {
 			return nil
 		}
-		if err := s.store.Apply(ctx, tx); err != nil {
+		if err := s.apply(ctx, tx); err != nil {
 			return err
 		}
 		revoked = len(tx.Revoke)

@@ -118,7 +118,7 @@ func (s *Service) PutOwnerLimits(ctx context.Context, caller Caller, owner strin
 		next.UpdatedAt = &now
 		ev := s.eventOn(caller, ActionOwnerLimitsUpdated, caller.Project, OwnerTarget(owner), now, changes)
 		tx := Tx{Owners: []OwnerWrite{{Limits: next, Counted: counted}}, Events: []*AuditEvent{ev}, Caller: caller.check(now)}
-		if err := s.store.Apply(ctx, tx); err != nil {
+		if err := s.apply(ctx, tx); err != nil {
 			return err
 		}
 		next.Version++
@@ -204,7 +204,7 @@ func (s *Service) flagOwnersKeys(ctx context.Context, caller Caller, owner strin
 				return nil
 			}
 			quiet = false
-			if err := s.store.Apply(ctx, tx); !errors.Is(err, ErrConflict) {
+			if err := s.apply(ctx, tx); !errors.Is(err, ErrConflict) {
 				return err
 			}
 			return nil // a key or the owner's limits changed: the next pass sees them

@@ -276,7 +276,7 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 		}
 		startLimitsVersion(k)
 		ev := s.event(caller, ActionCreated, k, now, createdChanges(k))
-		return s.store.Apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}, Caller: caller.check(now), OwnerChecks: checks})
+		return s.apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}, Caller: caller.check(now), OwnerChecks: checks})
 	})
 	if err != nil {
 		return nil, err
@@ -643,7 +643,7 @@ func (s *Service) change(ctx context.Context, caller Caller, id string, mode wri
 		} else {
 			tx.Update = []*Key{k}
 		}
-		if err := s.store.Apply(ctx, tx); err != nil {
+		if err := s.apply(ctx, tx); err != nil {
 			return err
 		}
 		k.Version++
@@ -791,6 +791,26 @@ func (s *Service) present(k *Key, now time.Time) *Key {
 	k.RateLimits = nonNilLimits(slices.Clone(limits))
 	k.Credits = k.Credits.At(now)
 	return k
+}
+
+// apply writes tx, each audit event of it with its Subject: the key it is
+// about, as presented after the change.
+func (s *Service) apply(ctx context.Context, tx Tx) error {
+	for _, ev := range tx.Events {
+		for _, list := range [][]*Key{tx.Create, tx.Update, tx.Revoke} {
+			for _, k := range list {
+				if k.ID == ev.Target && ev.Subject == nil {
+					shown := *k
+					subject, err := json.Marshal(s.present(&shown, ev.Time))
+					if err != nil {
+						return fmt.Errorf("encode the subject of %s: %w", ev.Action, err)
+					}
+					ev.Subject = subject
+				}
+			}
+		}
+	}
+	return s.store.Apply(ctx, tx)
 }
 
 func (s *Service) event(caller Caller, action string, k *Key, now time.Time, changes map[string]Change) *AuditEvent {

@@ -1,0 +1,65 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/pkg/events"
+)
+
+// An event that no change writes an audit item for (key.expiring,
+// key.expired, webhook.test) is an item of its own, which the stream
+// brings to the event dispatcher as it brings audit items:
+//
+//	event:  pk = EVENT#<project>   sk = <createdAt ms, 13 digits>#<event id>
+func eventPK(project string) string { return "EVENT#" + project }
+
+// eventItemLife is how long an event item is kept: past the stream's 24
+// hours, after which nothing reads it.
+const eventItemLife = 48 * time.Hour
+
+// eventItem is an event as stored.
+type eventItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	ID        string `dynamodbav:"id"`
+	Type      string `dynamodbav:"type"`
+	Project   string `dynamodbav:"project"`
+	CreatedAt int64  `dynamodbav:"createdAt"`
+	Data      string `dynamodbav:"data"`
+	// Webhook, when set, is the only webhook the event goes to (a test).
+	Webhook string `dynamodbav:"webhook,omitempty"`
+	TTL     int64  `dynamodbav:"ttl"`
+}
+
+// PutEvent writes an event for the dispatcher, to every subscribed webhook
+// or, with webhook set, to that one only. An event of the same id and time
+// written before makes it a no-op: created is false.
+func (s *Store) PutEvent(ctx context.Context, e events.Event, webhook string) (created bool, err error) {
+	expires := e.CreatedAt.Add(eventItemLife)
+	item, err := attributevalue.MarshalMap(eventItem{
+		PK: eventPK(e.Project), SK: sortKey(e.CreatedAt, e.ID), ID: e.ID, Type: e.Type, Project: e.Project,
+		CreatedAt: e.CreatedAt.UnixMilli(), Data: string(e.Data), Webhook: webhook, TTL: ttlSeconds(&expires),
+	})
+	if err != nil {
+		return false, fmt.Errorf("encode event: %w", err)
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")"),
+	})
+	var exists *types.ConditionalCheckFailedException
+	if errors.As(err, &exists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeError("write event", err)
+	}
+	return true, nil
+}
