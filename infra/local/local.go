@@ -98,6 +98,9 @@ func run(ctx context.Context, opts options) (err error) {
 			return ddb.Endpoint()
 		case config.EnvTableName:
 			return tableName
+		case config.EnvWebhooksAllowLoopback:
+			// A receiver on this machine, over http: local only.
+			return "true"
 		}
 		return os.Getenv(name)
 	}
@@ -118,13 +121,18 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 
-	// The usage aggregator runs on the table's real stream, with its event
-	// source mapping's settings, as Lambda would run it.
-	aggregated, err := runAggregator(ctx, a, tpl, opts.log)
-	if err != nil {
-		return err
+	// The stream functions run on the table's real stream, with their
+	// event source mappings' settings, as Lambda would run them; the
+	// webhook retries on their schedule.
+	for name, handle := range map[string]streams.Handler{aggregatorFunction: a.Aggregator.Handle, dispatcherFunction: a.Dispatcher.Handle} {
+		stopStream, err := runStream(ctx, a, tpl, name, handle, opts.log)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stopStream()) }()
 	}
-	defer func() { err = errors.Join(err, aggregated()) }()
+	stopRetries := every(ctx, retryInterval, func(ctx context.Context) { _ = a.Retrier.Handle(ctx, events.EventBridgeEvent{}) })
+	defer stopRetries()
 	// What the authorizer still holds at shutdown, Lambda would lose; here
 	// it is written.
 	defer a.Close(context.WithoutCancel(ctx))
@@ -145,21 +153,21 @@ func run(ctx context.Context, opts options) (err error) {
 	return nil
 }
 
-// runAggregator starts the usage-aggregator on the stream in the
-// background; the returned func stops it and says why it stopped, if not
-// for the stop.
-func runAggregator(ctx context.Context, a *app.App, tpl *samtemplate.Template, log *slog.Logger) (func() error, error) {
-	opts, err := streams.OptionsFromTemplate(tpl, aggregatorFunction)
+// runStream starts a stream function of template.yaml on the stream in
+// the background; the returned func stops it and says why it stopped, if
+// not for the stop.
+func runStream(ctx context.Context, a *app.App, tpl *samtemplate.Template, function string, handle streams.Handler, log *slog.Logger) (func() error, error) {
+	opts, err := streams.OptionsFromTemplate(tpl, function)
 	if err != nil {
 		return nil, err
 	}
 	opts.OnFailure = func(ctx context.Context, records []events.DynamoDBEventRecord, err error) {
-		log.ErrorContext(ctx, "usage-aggregator: a batch failed its last retry; Lambda would send it to UsageAggregatorFailures", "records", len(records), "error", err.Error())
+		log.ErrorContext(ctx, function+": a batch failed its last retry; Lambda would send it to its on-failure queue", "records", len(records), "error", err.Error())
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- streams.Run(runCtx, streams.NewClient(a.DynamoDB), a.DynamoDB, tableName, opts, a.Aggregator.Handle)
+		done <- streams.Run(runCtx, streams.NewClient(a.DynamoDB), a.DynamoDB, tableName, opts, handle)
 	}()
 	return func() error {
 		stop()
@@ -167,8 +175,39 @@ func runAggregator(ctx context.Context, a *app.App, tpl *samtemplate.Template, l
 	}, nil
 }
 
-// aggregatorFunction is the usage-aggregator function of template.yaml.
-const aggregatorFunction = "usage-aggregator"
+// The stream functions of template.yaml.
+const (
+	aggregatorFunction = "usage-aggregator"
+	dispatcherFunction = "event-dispatcher"
+)
+
+// retryInterval is how often make run attempts the webhook deliveries due,
+// as the webhook-retry function's schedule does in AWS.
+const retryInterval = time.Minute
+
+// every runs fn every interval until ctx ends or the returned func is
+// called, which waits for a run in progress.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) func() {
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+				fn(runCtx)
+			}
+		}
+	}()
+	return func() {
+		stop()
+		<-done
+	}
+}
 
 // startDynamoDB starts DynamoDB Local on its fixed port, with its data in
 // opts.dataDir.

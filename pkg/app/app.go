@@ -16,15 +16,18 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/console"
 	"github.com/keygate/keygate/pkg/dynamo"
+	"github.com/keygate/keygate/pkg/events"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/usage"
+	"github.com/keygate/keygate/pkg/webhooks"
 )
 
 // Bounds on every DynamoDB call, well inside the functions' timeouts (5 s
@@ -57,7 +60,12 @@ type App struct {
 	// Usage serves usage over time; Portal the customer portal.
 	Usage  *usage.Service
 	Portal *portal.Service
-	now    func() time.Time
+	// Webhooks manages webhooks; Dispatcher is the event-dispatcher
+	// function, Retrier the webhook-retry function.
+	Webhooks   *webhooks.Service
+	Dispatcher *events.Dispatcher
+	Retrier    *events.Retrier
+	now        func() time.Time
 }
 
 // Console builds the console function's handler, which only that function
@@ -88,7 +96,25 @@ func LoadEnv(ctx context.Context, getenv func(string) string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, client, log), nil
+	var opts []Option
+	if cfg.EventBusName != "" {
+		bus, err := newEventBridge(ctx, cfg.EventBusName)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, WithPublisher(bus))
+	}
+	return New(cfg, client, log, opts...), nil
+}
+
+// newEventBridge is the bus events go to, with the default credential
+// chain and the SDK's standard retries.
+func newEventBridge(ctx context.Context, bus string) (*events.EventBridge, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config for EventBridge: %w", err)
+	}
+	return events.NewEventBridge(eventbridge.NewFromConfig(awsCfg), bus), nil
 }
 
 // AuthorizerHandler answers API Gateway's authorizer events.
@@ -103,10 +129,16 @@ func (a *App) AuthorizerHandler() *authorizer.Handler {
 // Option changes how New builds an App, for tests.
 type Option func(*options)
 
-type options struct{ now func() time.Time }
+type options struct {
+	now func() time.Time
+	bus events.Publisher
+}
 
 // WithClock sets the clock of the service and the authorizer alike.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithPublisher sends events to bus as well as to webhooks.
+func WithPublisher(bus events.Publisher) Option { return func(o *options) { o.bus = bus } }
 
 // New builds an App from its parts: keygate's own route scopes with the
 // configured ones over them.
@@ -121,10 +153,15 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now), authorizer.WithRefusalRecorder(refusals))
 	usageSvc := usage.NewService(store, store, o.now)
 	portalSvc := portal.NewService(store.Portal(), svc, store, cfg.Keys, o.now)
+	addrs := webhooks.Addresses{AllowLoopback: cfg.WebhooksAllowLoopback}
+	hooks := webhooks.NewService(store.Webhooks(), svc, events.Tests{Store: store}, addrs, events.Types, o.now)
+	deliverer := webhooks.NewDeliverer(store.Webhooks(), webhooks.NewSender(addrs), o.now, log)
 	return &App{
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
-		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc}, log), Log: log,
-		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc, now: o.now,
+		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc, Webhooks: hooks}, log), Log: log,
+		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc,
+		Webhooks: hooks, Dispatcher: events.NewDispatcher(dynamo.DecodeChange, svc, deliverer, o.bus, log), Retrier: events.NewRetrier(deliverer, log),
+		now: o.now,
 	}
 }
 

@@ -31,6 +31,11 @@ const (
 	// EnvCachedResults is "true" when API Gateway caches the authorizer's
 	// results (template.yaml's KeygateCachedAuthorizer).
 	EnvCachedResults = "KEYGATE_AUTHORIZER_CACHED"
+	// EnvEventBusName is the EventBridge bus events also go to; unset for none.
+	EnvEventBusName = "KEYGATE_EVENT_BUS_NAME"
+	// EnvWebhooksAllowLoopback is "true" where webhooks may call loopback
+	// addresses, over http too: make run and tests, never AWS.
+	EnvWebhooksAllowLoopback = "KEYGATE_WEBHOOKS_ALLOW_LOOPBACK"
 )
 
 // DefaultTableName is the table when TABLE_NAME is unset, as for `make run`.
@@ -53,6 +58,10 @@ type Config struct {
 	RouteCosts authorizer.RouteCosts
 	// CachedResults is set when API Gateway caches the authorizer's answers.
 	CachedResults bool
+	// EventBusName is the EventBridge bus of events, "" for none.
+	EventBusName string
+	// WebhooksAllowLoopback lets webhooks call loopback addresses.
+	WebhooksAllowLoopback bool
 }
 
 // Default is the configuration with every variable unset.
@@ -92,6 +101,8 @@ func Load(getenv func(string) string) (Config, error) {
 	k.Tiers = keys.DefaultTiers(k.RateWindow)
 	read(EnvTiers, func(v string) (err error) { k.Tiers, err = parseTiers(v, k.RateWindow); return err })
 	read(EnvCachedResults, func(v string) error { cfg.CachedResults = v == "true"; return nil })
+	read(EnvEventBusName, func(v string) error { cfg.EventBusName = v; return nil })
+	read(EnvWebhooksAllowLoopback, func(v string) error { cfg.WebhooksAllowLoopback = v == "true"; return nil })
 	if len(errs) > 0 {
 		return Config{}, errs[0]
 	}

@@ -58,10 +58,13 @@ const (
 // Attributes of limits, on key and owner items alike; docs/limits.md
 // tells how the authorizer's one write counts them.
 const (
-	attrRateLimits   = "rateLimits"   // L of M{name, limit, windowSeconds}; absent on a key: its tier's
-	attrCredits      = "credits"      // N remaining; absent: unlimited
-	attrCreditRefill = "creditRefill" // M{interval, amount, refillDay}
-	attrNextRefill   = "nextRefill"   // N, Unix ms of the next refill
+	attrRateLimits = "rateLimits" // L of M{name, limit, windowSeconds}; absent on a key: its tier's
+	attrCredits    = "credits"    // N remaining; absent: unlimited
+	// attrCreditsGranted is the credits last set by a management write:
+	// what usage thresholds are percentages of, without a refill.
+	attrCreditsGranted = "creditsGranted"
+	attrCreditRefill   = "creditRefill" // M{interval, amount, refillDay}
+	attrNextRefill     = "nextRefill"   // N, Unix ms of the next refill
 	// attrLimitsVersion is a key's LimitsVersion, absent while 0: the
 	// authorizer's cached plan of the key must still match it.
 	attrLimitsVersion = "lv"

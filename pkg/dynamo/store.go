@@ -84,10 +84,13 @@ type keyRecord struct {
 type limitsRecord struct {
 	// RateLimits is nil (absent) on a key that follows its tier; an empty
 	// list is no limit.
-	RateLimits   *[]rateLimitRecord `dynamodbav:"rateLimits,omitempty"`
-	Credits      *int64             `dynamodbav:"credits,omitempty"`
-	CreditRefill *refillRecord      `dynamodbav:"creditRefill,omitempty"`
-	NextRefill   int64              `dynamodbav:"nextRefill,omitempty"`
+	RateLimits *[]rateLimitRecord `dynamodbav:"rateLimits,omitempty"`
+	Credits    *int64             `dynamodbav:"credits,omitempty"`
+	// CreditsGranted is the credits a management write last set
+	// (keys.Credits.Granted); uses leave it.
+	CreditsGranted *int64        `dynamodbav:"creditsGranted,omitempty"`
+	CreditRefill   *refillRecord `dynamodbav:"creditRefill,omitempty"`
+	NextRefill     int64         `dynamodbav:"nextRefill,omitempty"`
 }
 
 type rateLimitRecord struct {
@@ -113,7 +116,7 @@ func toLimitsRecord(limits []keys.RateLimit, fromTier bool, c *keys.Credits) lim
 	}
 	if c != nil {
 		remaining := c.Remaining
-		r.Credits = &remaining
+		r.Credits, r.CreditsGranted = &remaining, &remaining
 		if c.Refill != nil {
 			r.CreditRefill = &refillRecord{Interval: string(c.Refill.Interval), Amount: c.Refill.Amount, RefillDay: c.Refill.RefillDay}
 		}
@@ -140,6 +143,9 @@ func (r limitsRecord) credits() *keys.Credits {
 		return nil
 	}
 	c := &keys.Credits{Remaining: *r.Credits, NextRefillAt: fromMillis(r.NextRefill)}
+	if r.CreditsGranted != nil {
+		c.Granted = *r.CreditsGranted
+	}
 	if f := r.CreditRefill; f != nil {
 		c.Refill = &keys.Refill{Interval: keys.RefillInterval(f.Interval), Amount: f.Amount, RefillDay: f.RefillDay}
 	}
@@ -427,6 +433,7 @@ func setOrRemove(upd expression.UpdateBuilder, name string, value any, empty boo
 // each removed when absent.
 func setCredits(upd expression.UpdateBuilder, r limitsRecord) expression.UpdateBuilder {
 	upd = setOrRemove(upd, attrCredits, r.Credits, r.Credits == nil)
+	upd = setOrRemove(upd, attrCreditsGranted, r.CreditsGranted, r.CreditsGranted == nil)
 	upd = setOrRemove(upd, attrCreditRefill, r.CreditRefill, r.CreditRefill == nil)
 	return setOrRemove(upd, attrNextRefill, r.NextRefill, r.NextRefill == 0)
 }

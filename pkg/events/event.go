@@ -7,6 +7,8 @@
 package events
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -80,4 +82,25 @@ func Marshal(data any) json.RawMessage {
 		panic("events: encode data: " + err.Error())
 	}
 	return json.RawMessage(strings.TrimSuffix(b.String(), "\n"))
+}
+
+// EventStore writes event items; pkg/dynamo's Store is one.
+type EventStore interface {
+	PutEvent(ctx context.Context, e Event, webhook string) (bool, error)
+}
+
+// Tests writes webhook.test events (webhooks.EventWriter).
+type Tests struct{ Store EventStore }
+
+// WriteTest writes a webhook.test event for one webhook, which reaches it
+// through the stream and the dispatcher, as every event does.
+func (t Tests) WriteTest(ctx context.Context, project, webhook string, now time.Time) (string, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	e := Event{
+		ID: "evt_" + hex.EncodeToString(b[:]), Type: WebhookTest, Project: project, CreatedAt: now,
+		Data: Marshal(map[string]string{"webhook": webhook, "message": "a test event from keygate"}),
+	}
+	_, err := t.Store.PutEvent(ctx, e, webhook)
+	return e.ID, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/ratelimit"
 	"github.com/keygate/keygate/pkg/usage"
+	"github.com/keygate/keygate/pkg/webhooks"
 )
 
 // API holds what the handlers share.
@@ -20,6 +21,7 @@ type API struct {
 	auth   *authorizer.Authorizer
 	usage  *usage.Service
 	portal *portal.Service
+	hooks  *webhooks.Service
 	log    *slog.Logger
 }
 
@@ -32,11 +34,12 @@ type Services struct {
 	Authorizer *authorizer.Authorizer
 	Usage      *usage.Service
 	Portal     *portal.Service
+	Webhooks   *webhooks.Service
 }
 
 // New builds the API.
 func New(s Services, log *slog.Logger) *API {
-	return &API{svc: s.Keys, auth: s.Authorizer, usage: s.Usage, portal: s.Portal, log: log}
+	return &API{svc: s.Keys, auth: s.Authorizer, usage: s.Usage, portal: s.Portal, hooks: s.Webhooks, log: log}
 }
 
 // OperationName names an operation; its Lambda function's folder under
@@ -64,6 +67,8 @@ const (
 	GetOwnerLimits OperationName = "get-owner-limits"
 	// CreatePortalSession makes a customer portal's one-time link.
 	CreatePortalSession OperationName = "create-portal-session"
+	// Webhooks serves every /v1/webhooks route.
+	Webhooks OperationName = "webhooks"
 )
 
 // Operation is what one Lambda function serves: its routes, the scope a key
@@ -96,6 +101,7 @@ var Operations = []Operation{
 	{Name: ProjectUsage, Routes: []string{"GET /v1/usage"}, Scope: keys.ScopeAdmin, handle: (*API).projectUsage},
 	{Name: Verify, Routes: []string{"POST /v1/verify"}, Scope: keys.ScopeVerify, handle: (*API).verify},
 	{Name: Whoami, Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},
+	{Name: Webhooks, Routes: webhookRoutes, Scope: keys.ScopeAdmin, handle: (*API).webhooks},
 }
 
 // RouteScopes is what keygate's own routes need, from Operations: the

@@ -112,7 +112,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 		createdChanges := createdChanges(next)
 		createdChanges["rotatedFrom"] = Change{To: old.ID}
 		err = s.apply(ctx, Tx{
-			Caller:      caller.check(now),
+			Caller:      caller.Check(now),
 			Create:      []*Key{next},
 			Update:      []*Key{old},
 			Counted:     map[string]Counted{old.ID: {Credits: old.Credits, Uses: &old.Usage.TotalRequests}},
@@ -182,7 +182,7 @@ func (s *Service) RevokeOwner(ctx context.Context, caller Caller, owner string, 
 	// First the mark that ends the owner's portal sessions at once, whether
 	// or not the walks below finish.
 	mark := &OwnerRevocation{Project: caller.Project, Owner: owner, At: s.clock()}
-	if err := s.apply(ctx, Tx{OwnerRevoked: mark, Caller: caller.check(mark.At)}); err != nil {
+	if err := s.apply(ctx, Tx{OwnerRevoked: mark, Caller: caller.Check(mark.At)}); err != nil {
 		return 0, err
 	}
 	revoke := func(page []*Key) (int, error) { return s.revokeBatch(ctx, caller, page) }
@@ -353,7 +353,7 @@ func (s *Service) revokeBatch(ctx context.Context, caller Caller, batch []*Key) 
 		}
 		retry = true
 		now := s.clock()
-		tx := Tx{Caller: caller.check(now)}
+		tx := Tx{Caller: caller.Check(now)}
 		for _, k := range batch {
 			if k.StatusAt(now) != StatusActive {
 				continue

@@ -84,6 +84,9 @@ type Credits struct {
 	// NextRefillAt is when Remaining is next set to Refill.Amount: lazily,
 	// by the first use at or after it, exactly once.
 	NextRefillAt *time.Time `json:"nextRefillAt"`
+	// Granted is what the last management write set Remaining to (0 when
+	// unknown): without a refill, what usage thresholds are percentages of.
+	Granted int64 `json:"-"`
 }
 
 // At is the credits as they stand at now: a refill that is due counts as

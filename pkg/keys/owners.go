@@ -117,7 +117,7 @@ func (s *Service) PutOwnerLimits(ctx context.Context, caller Caller, owner strin
 		}
 		next.UpdatedAt = &now
 		ev := s.eventOn(caller, ActionOwnerLimitsUpdated, caller.Project, OwnerTarget(owner), now, changes)
-		tx := Tx{Owners: []OwnerWrite{{Limits: next, Counted: counted}}, Events: []*AuditEvent{ev}, Caller: caller.check(now)}
+		tx := Tx{Owners: []OwnerWrite{{Limits: next, Counted: counted}}, Events: []*AuditEvent{ev}, Caller: caller.Check(now)}
 		if err := s.apply(ctx, tx); err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func (s *Service) flagOwnersKeys(ctx context.Context, caller Caller, owner strin
 		checks := []OwnerCheck{{Project: caller.Project, Owner: owner, Version: o.Version}}
 		quiet := true
 		err = s.eachPage(ctx, caller.Project, KeyFilter{Owner: owner, Status: StatusActive}, MaxTxKeys, func(page []*Key) error {
-			tx := Tx{OwnerChecks: checks, Caller: caller.check(s.clock())}
+			tx := Tx{OwnerChecks: checks, Caller: caller.Check(s.clock())}
 			for _, k := range page {
 				if k.OwnerLimited != want {
 					plan := planOf(k)

@@ -83,6 +83,10 @@ func PortalActor(owner string) string { return "portal:" + owner }
 // operation does: for other packages' operations (portal links).
 func (s *Service) RequireAdmin(caller Caller) error { return s.requireAdmin(caller) }
 
+// RequireProjectAdmin is requireProjectAdmin, for other packages'
+// project-wide operations (webhooks).
+func (s *Service) RequireProjectAdmin(caller Caller) error { return s.requireProjectAdmin(caller) }
+
 // requireProjectAdmin is requireAdmin for what reaches beyond one owner's
 // keys, which an owner-scoped caller may not do.
 func (s *Service) requireProjectAdmin(c Caller) error {
@@ -103,8 +107,8 @@ func (c Caller) lacks(scopes []string) (string, bool) {
 	return scopes[i], true
 }
 
-// check is the Tx caller check for a key caller; the operator has no key.
-func (c Caller) check(now time.Time) *CallerCheck {
+// Check is the Tx caller check for a key caller; the operator has no key.
+func (c Caller) Check(now time.Time) *CallerCheck {
 	if c.Operator {
 		return nil
 	}
@@ -276,7 +280,7 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 		}
 		startLimitsVersion(k)
 		ev := s.event(caller, ActionCreated, k, now, createdChanges(k))
-		return s.apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}, Caller: caller.check(now), OwnerChecks: checks})
+		return s.apply(ctx, Tx{Create: []*Key{k}, Events: []*AuditEvent{ev}, Caller: caller.Check(now), OwnerChecks: checks})
 	})
 	if err != nil {
 		return nil, err
@@ -634,7 +638,7 @@ func (s *Service) change(ctx context.Context, caller Caller, id string, mode wri
 		advanceLimitsVersion(k, plan)
 		k.UpdatedAt = now
 		k.PurgeAt = purgeTime(k, s.cfg.Retention)
-		tx := Tx{Events: []*AuditEvent{s.event(caller, action, k, now, changes)}, Caller: caller.check(now)}
+		tx := Tx{Events: []*AuditEvent{s.event(caller, action, k, now, changes)}, Caller: caller.Check(now)}
 		if !equalCredits(k.Credits, credits) {
 			tx.Counted = map[string]Counted{k.ID: {Credits: credits}}
 		}
@@ -793,6 +797,13 @@ func (s *Service) present(k *Key, now time.Time) *Key {
 	return k
 }
 
+// Presented is a copy of k as callers see it at now (present), k itself
+// unchanged: what events carry.
+func (s *Service) Presented(k *Key, now time.Time) *Key {
+	shown := *k
+	return s.present(&shown, now)
+}
+
 // apply writes tx, each audit event of it with its Subject: the key it is
 // about, as presented after the change.
 func (s *Service) apply(ctx context.Context, tx Tx) error {
@@ -800,8 +811,7 @@ func (s *Service) apply(ctx context.Context, tx Tx) error {
 		for _, list := range [][]*Key{tx.Create, tx.Update, tx.Revoke} {
 			for _, k := range list {
 				if k.ID == ev.Target && ev.Subject == nil {
-					shown := *k
-					subject, err := json.Marshal(s.present(&shown, ev.Time))
+					subject, err := json.Marshal(s.Presented(k, ev.Time))
 					if err != nil {
 						return fmt.Errorf("encode the subject of %s: %w", ev.Action, err)
 					}

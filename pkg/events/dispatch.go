@@ -1,0 +1,97 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/keygate/keygate/pkg/webhooks"
+)
+
+// Decoder reads a stream record; pkg/dynamo's DecodeChange is one.
+type Decoder func(events.DynamoDBEventRecord) (Change, error)
+
+// Publisher puts events on a bus; EventBridge is one.
+type Publisher interface {
+	Publish(ctx context.Context, evs []Event) error
+}
+
+// Dispatcher is the event-dispatcher function: it derives events from the
+// table's stream and hands each to the project's webhooks and to the bus.
+type Dispatcher struct {
+	decode  Decoder
+	present Presenter
+	hooks   *webhooks.Deliverer
+	bus     Publisher // nil without EventBusName
+	log     *slog.Logger
+}
+
+// NewDispatcher builds a Dispatcher; bus may be nil.
+func NewDispatcher(decode Decoder, present Presenter, hooks *webhooks.Deliverer, bus Publisher, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{decode: decode, present: present, hooks: hooks, bus: bus, log: log}
+}
+
+// Handle dispatches a batch. Webhooks come first: their deliveries are
+// written once per event and webhook, so a batch that fails later and
+// comes again sends no webhook twice. Then the bus, which gets a failed
+// batch's events again (at least once; receivers drop repeated ids).
+// An error fails the batch, which Lambda delivers again.
+func (d *Dispatcher) Handle(ctx context.Context, ev events.DynamoDBEvent) error {
+	var evs []Event
+	var msgs []webhooks.Message
+	for _, r := range ev.Records {
+		c, err := d.decode(r)
+		if err != nil {
+			// Not written by keygate: nothing to tell.
+			d.log.WarnContext(ctx, "stream record left out of events", "eventId", r.EventID, "error", err.Error())
+			continue
+		}
+		for _, e := range Derive(c, d.present) {
+			body, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("encode event %s: %w", e.ID, err)
+			}
+			msgs = append(msgs, webhooks.Message{ID: e.ID, Type: e.Type, Project: e.Project, CreatedAt: e.CreatedAt, Body: body, Webhook: c.Webhook})
+			if c.Webhook == "" { // a test is for one webhook, not the bus
+				evs = append(evs, e)
+			}
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := d.hooks.Fanout(ctx, msgs); err != nil {
+		return err
+	}
+	if d.bus != nil && len(evs) > 0 {
+		if err := d.bus.Publish(ctx, evs); err != nil {
+			return err
+		}
+	}
+	d.log.InfoContext(ctx, "events dispatched", "events", len(msgs), "records", len(ev.Records))
+	return nil
+}
+
+// Retrier is the webhook-retry function: on a schedule, it attempts the
+// deliveries that are due.
+type Retrier struct {
+	hooks *webhooks.Deliverer
+	log   *slog.Logger
+}
+
+// NewRetrier builds a Retrier.
+func NewRetrier(hooks *webhooks.Deliverer, log *slog.Logger) *Retrier {
+	return &Retrier{hooks: hooks, log: log}
+}
+
+// Handle attempts due deliveries; the schedule's event says nothing it needs.
+func (r *Retrier) Handle(ctx context.Context, _ events.EventBridgeEvent) error {
+	start := time.Now()
+	n, err := r.hooks.RetryDue(ctx)
+	r.log.InfoContext(ctx, "webhook retries", "attempted", n, "ms", time.Since(start).Milliseconds())
+	return err
+}
