@@ -109,6 +109,9 @@ func parsePolicies(n yaml.Node) ([]Statement, error) {
 			return nil, fmt.Errorf("Policies[%d]: want an inline policy with a Statement list", i)
 		}
 		for j, sd := range d.Statement {
+			if otherService(sd) {
+				continue
+			}
 			s, err := parseStatement(sd)
 			if err != nil {
 				return nil, fmt.Errorf("Policies[%d].Statement[%d]: %w", i, j, err)
@@ -117,6 +120,22 @@ func parsePolicies(n yaml.Node) ([]Statement, error) {
 		}
 	}
 	return out, nil
+}
+
+// otherService reports whether a statement grants actions of services
+// other than DynamoDB only (events:PutEvents): no DynamoDB grant, which is
+// all that is read here.
+func otherService(sd statementDoc) bool {
+	actions, err := literals(sd.Action)
+	if err != nil || len(actions) == 0 {
+		return false
+	}
+	for _, a := range actions {
+		if strings.HasPrefix(a, "dynamodb:") {
+			return false
+		}
+	}
+	return true
 }
 
 func parseStatement(sd statementDoc) (Statement, error) {

@@ -219,6 +219,15 @@ func (d *Deliverer) clock() time.Time { return d.now().UTC().Truncate(time.Milli
 // retries, so that nothing is sent twice. It fails only when a delivery
 // could not be written: attempts that fail are retried later.
 func (d *Deliverer) Fanout(ctx context.Context, msgs []Message) error {
+	fresh, err := d.deliveries(ctx, msgs)
+	// Those made are attempted even when a later one failed: the batch
+	// comes again, and finds them made.
+	d.attemptAll(ctx, fresh)
+	return err
+}
+
+// deliveries writes the deliveries of msgs, returning those it made.
+func (d *Deliverer) deliveries(ctx context.Context, msgs []Message) ([]attempt, error) {
 	hooks := map[string][]*Webhook{}
 	var fresh []attempt
 	for _, m := range msgs {
@@ -226,7 +235,7 @@ func (d *Deliverer) Fanout(ctx context.Context, msgs []Message) error {
 		if !ok {
 			var err error
 			if list, err = d.store.Webhooks(ctx, m.Project); err != nil {
-				return fmt.Errorf("read the webhooks of %s: %w", m.Project, err)
+				return fresh, fmt.Errorf("read the webhooks of %s: %w", m.Project, err)
 			}
 			hooks[m.Project] = list
 		}
@@ -240,15 +249,14 @@ func (d *Deliverer) Fanout(ctx context.Context, msgs []Message) error {
 				NextAttemptAt: &due, Project: m.Project, Webhook: w.ID, Body: m.Body}
 			created, err := d.store.CreateDelivery(ctx, del)
 			if err != nil {
-				return fmt.Errorf("write the delivery of %s to %s: %w", m.ID, w.ID, err)
+				return fresh, fmt.Errorf("write the delivery of %s to %s: %w", m.ID, w.ID, err)
 			}
 			if created {
 				fresh = append(fresh, attempt{del, w})
 			}
 		}
 	}
-	d.attemptAll(ctx, fresh)
-	return nil
+	return fresh, nil
 }
 
 type attempt struct {

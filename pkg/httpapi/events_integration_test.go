@@ -1,0 +1,380 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/internal/samtemplate"
+	"github.com/keygate/keygate/internal/streams"
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/config"
+	"github.com/keygate/keygate/pkg/dynamo"
+	kgevents "github.com/keygate/keygate/pkg/events"
+	"github.com/keygate/keygate/pkg/webhooks"
+)
+
+// receiver is a webhook endpoint on loopback that records what it gets and
+// answers with status() (200 unless set).
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []delivered
+	status atomic.Int32
+	hits   atomic.Int32
+}
+
+type delivered struct {
+	header http.Header
+	body   []byte
+	event  kgevents.Event
+}
+
+func newReceiver(t *testing.T) *receiver {
+	t.Helper()
+	r := &receiver{}
+	r.status.Store(200)
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.hits.Add(1)
+		status := int(r.status.Load())
+		body, _ := io.ReadAll(req.Body)
+		if status == 200 {
+			var ev kgevents.Event
+			if err := json.Unmarshal(body, &ev); err != nil {
+				t.Errorf("a delivery that is no event: %s", body)
+			}
+			r.mu.Lock()
+			r.got = append(r.got, delivered{req.Header.Clone(), body, ev})
+			r.mu.Unlock()
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) deliveries() []delivered {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivered(nil), r.got...)
+}
+
+// waitFor waits (in real time: the stream is real) until the receiver has
+// events of every type in want, as many as want says.
+func (r *receiver) waitFor(t *testing.T, want map[string]int) []delivered {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := r.deliveries()
+		count := map[string]int{}
+		for _, d := range got {
+			count[d.event.Type]++
+		}
+		done := true
+		for typ, n := range want {
+			done = done && count[typ] >= n
+		}
+		if done {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver got %v, want at least %v", count, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// eventsEnv is env with webhooks allowed to call loopback, as make run runs.
+func eventsEnv(t *testing.T) *env {
+	cfg := config.Default()
+	cfg.WebhooksAllowLoopback = true
+	return newEnv(t, ddbtest.TableOptions{}).configured(cfg)
+}
+
+// onStream runs a stream function of template.yaml on e's table's real
+// stream until the test ends, with its mapping's settings.
+func (e *env) onStream(function string, handle streams.Handler) {
+	e.t.Helper()
+	tpl, err := samtemplate.LoadModule()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	opts, err := streams.OptionsFromTemplate(tpl, function)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	opts.OnFailure = func(_ context.Context, recs []events.DynamoDBEventRecord, err error) {
+		e.t.Errorf("%s: a batch of %d records failed: %v", function, len(recs), err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- streams.Run(ctx, streams.NewClient(e.client), e.client, e.table, opts, handle) }()
+	e.t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			e.t.Error(err)
+		}
+	})
+}
+
+type webhookView struct {
+	webhooks.Webhook
+	Secret string `json:"secret"`
+}
+
+func (e *env) createWebhook(url string, types ...string) webhookView {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"url": url, "events": types, "description": "test receiver"})
+	r := e.do(&admin, "POST", "/v1/webhooks", string(body))
+	must(e.t, r.Status == 201, "create webhook: %d %s", r.Status, r.Body)
+	return decode[webhookView](e.t, r.Data)
+}
+
+// TestEventsReachWebhooks makes every kind of change and use, with the
+// dispatcher on DynamoDB Local's real stream: the webhook gets each event
+// once, signed, with the key as it was after the change and no hash.
+func TestEventsReachWebhooks(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	hook := e.createWebhook(recv.URL, kgevents.Types...)
+	must(t, strings.HasPrefix(hook.Secret, "whsec_") && hook.Status == "enabled", "new webhook: %+v", hook)
+	got := e.do(&admin, "GET", "/v1/webhooks/"+hook.ID, "")
+	must(t, got.Status == 200 && !strings.Contains(got.Body, hook.Secret) && !strings.Contains(got.Body, `"secret"`), "GET shows the secret: %s", got.Body)
+	e.onStream("event-dispatcher", e.app.Dispatcher.Handle)
+
+	k := e.create(&admin, `{"name":"evented","tier":"public","owner":"alice","credits":{"remaining":10}}`)
+	must(t, e.do(&admin, "PATCH", "/v1/api-keys/"+k.ID, `{"name":"renamed"}`).Status == 200, "rename")
+	for range 8 { // 8 of 10 credits: 80 %
+		d, err := e.app.Authorizer.Decide(context.Background(), authorizer.Request{Key: k.Key, Cost: 1})
+		must(t, err == nil && d.Outcome == authorizer.Allowed, "use: %v %v", d.Outcome, err)
+	}
+	rotated := e.do(&admin, "POST", "/v1/api-keys/"+k.ID+"/rotate", `{"gracePeriodSeconds":3600}`)
+	must(t, rotated.Status == 201, "rotate: %d %s", rotated.Status, rotated.Body)
+	next := decode[keyView](t, rotated.Data)
+	must(t, e.do(&admin, "DELETE", "/v1/api-keys/"+next.ID, "").Status == 200, "revoke")
+	must(t, e.do(&admin, "POST", "/v1/owners/alice/revoke", "").Status == 200, "owner revoke")
+	test := e.do(&admin, "POST", "/v1/webhooks/"+hook.ID+"/test", "")
+	must(t, test.Status == 202, "test: %d %s", test.Status, test.Body)
+
+	want := map[string]int{kgevents.KeyCreated: 2, kgevents.KeyUpdated: 1, kgevents.UsageThreshold: 1, kgevents.KeyRotated: 1,
+		kgevents.KeyRevoked: 1, kgevents.OwnerRevoked: 1, kgevents.WebhookTest: 1}
+	all := recv.waitFor(t, want)
+	time.Sleep(2 * time.Second) // anything sent twice would come by now
+	all = recv.deliveries()
+	seen := map[string]bool{}
+	for _, d := range all {
+		ev := d.event
+		must(t, !seen[ev.ID], "event %s (%s) delivered twice", ev.ID, ev.Type)
+		seen[ev.ID] = true
+		must(t, d.header.Get(webhooks.EventIDHeader) == ev.ID, "Keygate-Event-Id %q for event %s", d.header.Get(webhooks.EventIDHeader), ev.ID)
+		err := webhooks.Verify(hook.Secret, d.header.Get(webhooks.SignatureHeader), d.body, e.clock.Now(), webhooks.DefaultTolerance)
+		must(t, err == nil, "signature of %s: %v", ev.Type, err)
+		must(t, webhooks.Verify("whsec_other", d.header.Get(webhooks.SignatureHeader), d.body, e.clock.Now(), webhooks.DefaultTolerance) != nil, "another secret verifies")
+		must(t, ev.Project == "acme" && !ev.CreatedAt.IsZero() && strings.HasPrefix(ev.ID, "evt_"), "envelope: %s", d.body)
+		for _, secret := range []string{k.Key, next.Key, "keyHash", "graceHash", hook.Secret} {
+			must(t, !strings.Contains(string(d.body), secret), "event %s carries %q: %s", ev.Type, secret, d.body)
+		}
+		var data struct {
+			Key *struct {
+				ID, Name, Status, Owner string
+			}
+			Actor     string
+			Owner     string
+			Threshold int64
+			Metric    string
+			Used, Of  int64
+		}
+		must(t, json.Unmarshal(ev.Data, &data) == nil, "data: %s", ev.Data)
+		switch ev.Type {
+		case kgevents.KeyUpdated:
+			must(t, data.Key != nil && data.Key.Name == "renamed" && data.Actor == admin.keyID, "key.updated carries the key after the change: %s", ev.Data)
+		case kgevents.UsageThreshold:
+			must(t, data.Metric == "credits" && data.Threshold == 80 && data.Used == 8 && data.Of == 10 && data.Key != nil && data.Key.ID == k.ID, "threshold: %s", ev.Data)
+		case kgevents.KeyRevoked:
+			must(t, data.Key != nil && data.Key.ID == next.ID && data.Key.Status == "revoked", "key.revoked: %s", ev.Data)
+		case kgevents.OwnerRevoked:
+			must(t, data.Owner == "alice" && data.Key != nil && data.Key.ID == k.ID && data.Key.Status == "revoked", "owner.revoked: %s", ev.Data)
+		case kgevents.KeyRotated:
+			must(t, data.Key != nil && data.Key.ID == k.ID, "key.rotated names the old key: %s", ev.Data)
+		}
+	}
+	for typ, n := range want {
+		count := 0
+		for _, d := range all {
+			if d.event.Type == typ {
+				count++
+			}
+		}
+		must(t, count == n, "%d events of %s, want %d", count, typ, n)
+	}
+
+	r := e.do(&admin, "GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit=100", "")
+	must(t, r.Status == 200, "deliveries: %d %s", r.Status, r.Body)
+	list := decode[[]webhooks.Delivery](t, r.Data)
+	must(t, len(list) == len(all), "%d deliveries listed, %d received", len(list), len(all))
+	for _, d := range list {
+		must(t, d.State == webhooks.StateDelivered && d.Attempts == 1 && d.LastStatusCode == 200 && d.NextAttemptAt == nil, "delivery %+v", d)
+	}
+	// Another project sees none of it.
+	must(t, e.do(&globexAdmin, "GET", "/v1/webhooks/"+hook.ID, "").Status == 404, "another project reads the webhook")
+	must(t, e.do(&globexAdmin, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "").Status == 404, "another project reads deliveries")
+}
+
+// TestWebhookRetriesUntilTheReceiverIsBack: a receiver down for hours gets
+// every event once it is back, through the retries (the test clock moves;
+// the retrier runs as its schedule would), and a success ends its failing
+// streak. One down for a day is disabled, and says so.
+func TestWebhookRetriesUntilTheReceiverIsBack(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	recv.status.Store(503)
+	hook := e.createWebhook(recv.URL, kgevents.KeyCreated)
+	e.onStream("event-dispatcher", e.app.Dispatcher.Handle)
+	for i := range 3 {
+		e.create(&admin, `{"name":"while down `+string(rune('a'+i))+`","tier":"public"}`)
+	}
+	waitUntil(t, func() bool { return recv.hits.Load() >= 3 }, "the first attempts")
+	r := e.do(&admin, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "")
+	for _, d := range decode[[]webhooks.Delivery](t, r.Data) {
+		must(t, d.State == webhooks.StatePending && d.Attempts == 1 && d.LastStatusCode == 503 && d.NextAttemptAt != nil, "after a 503: %+v", d)
+	}
+	failing := decode[webhooks.Webhook](t, e.do(&admin, "GET", "/v1/webhooks/"+hook.ID, "").Data)
+	must(t, failing.FailingSince != nil && failing.Status == "enabled", "failing webhook: %+v", failing)
+
+	// Three hours of outage: the retries keep failing.
+	for range 12 {
+		e.clock.Advance(15 * time.Minute)
+		must(t, e.app.Retrier.Handle(context.Background(), events.EventBridgeEvent{}) == nil, "retry")
+	}
+	must(t, len(recv.deliveries()) == 0, "delivered while down")
+	recv.status.Store(200)
+	e.clock.Advance(time.Hour)
+	must(t, e.app.Retrier.Handle(context.Background(), events.EventBridgeEvent{}) == nil, "retry")
+	got := recv.deliveries()
+	must(t, len(got) == 3, "%d events after the receiver came back, want 3", len(got))
+	back := decode[webhooks.Webhook](t, e.do(&admin, "GET", "/v1/webhooks/"+hook.ID, "").Data)
+	must(t, back.FailingSince == nil, "a success ends the failing streak: %+v", back)
+	for _, d := range decode[[]webhooks.Delivery](t, e.do(&admin, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "").Data) {
+		must(t, d.State == webhooks.StateDelivered && d.Attempts > 2 && d.NextAttemptAt == nil, "delivered at last: %+v", d)
+	}
+
+	// Down for a day: the endpoint is disabled, its deliveries fail, and new
+	// events are not offered to it.
+	recv.status.Store(500)
+	before := recv.hits.Load()
+	e.create(&admin, `{"name":"while down for good","tier":"public"}`)
+	waitUntil(t, func() bool { return recv.hits.Load() > before }, "the first attempt")
+	for range 30 {
+		e.clock.Advance(time.Hour)
+		must(t, e.app.Retrier.Handle(context.Background(), events.EventBridgeEvent{}) == nil, "retry")
+	}
+	off := decode[webhooks.Webhook](t, e.do(&admin, "GET", "/v1/webhooks/"+hook.ID, "").Data)
+	must(t, off.Status == webhooks.StatusDisabled && strings.Contains(off.DisabledReason, "failing") && off.DisabledAt != nil, "after a day of failures: %+v", off)
+	hits := recv.hits.Load()
+	e.create(&admin, `{"name":"after disabling","tier":"public"}`)
+	time.Sleep(3 * time.Second)
+	must(t, recv.hits.Load() == hits, "a disabled webhook got an event")
+	// Re-enabled, it gets events again.
+	r = e.do(&admin, "PATCH", "/v1/webhooks/"+hook.ID, `{"enabled":true}`)
+	must(t, r.Status == 200 && strings.Contains(r.Body, `"status":"enabled"`) && strings.Contains(r.Body, `"failingSince":null`), "re-enable: %s", r.Body)
+}
+
+func waitUntil(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// flakyStore fails one delivery write, once: the dispatcher failing
+// mid-batch, as a crash or a throttle would.
+type flakyStore struct {
+	webhooks.Store
+	calls atomic.Int32
+	failOn int32
+}
+
+func (s *flakyStore) CreateDelivery(ctx context.Context, d *webhooks.Delivery) (bool, error) {
+	if s.calls.Add(1) == s.failOn {
+		return false, context.DeadlineExceeded
+	}
+	return s.Store.CreateDelivery(ctx, d)
+}
+
+// TestNoEventLostWhenTheDispatcherFailsMidBatch: the batch fails after some
+// deliveries were made; Lambda delivers it again, and every event reaches
+// the webhook exactly once.
+func TestNoEventLostWhenTheDispatcherFailsMidBatch(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	e.createWebhook(recv.URL, kgevents.KeyCreated)
+	store := &flakyStore{Store: e.app.Store.Webhooks(), failOn: 3}
+	addrs := webhooks.Addresses{AllowLoopback: true}
+	log := slog.New(slog.DiscardHandler)
+	d := kgevents.NewDispatcher(dynamo.DecodeChange, e.app.Service, webhooks.NewDeliverer(store, webhooks.NewSender(addrs), e.clock.Now, log), nil, log)
+	const n = 6
+	for i := range n {
+		e.create(&admin, `{"name":"batch `+string(rune('a'+i))+`","tier":"public"}`)
+	}
+	e.onStream("event-dispatcher", d.Handle) // all six in one batch, most likely
+	recv.waitFor(t, map[string]int{kgevents.KeyCreated: n})
+	time.Sleep(2 * time.Second)
+	must(t, store.calls.Load() > n, "the failure was never hit: %d writes", store.calls.Load())
+	must(t, len(recv.deliveries()) == n, "%d deliveries, want %d: one each", len(recv.deliveries()), n)
+}
+
+// TestWebhookURLsRefused: a URL that would reach the VPC, the metadata
+// service or loopback in AWS is refused with a 400 naming url, and nothing
+// is written.
+func TestWebhookURLsRefused(t *testing.T) {
+	e := newEnv(t, ddbtest.TableOptions{}) // AWS's rules: no loopback
+	before := e.itemCount()
+	for _, url := range []string{
+		"http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook", "https://10.0.0.8/hook", "https://169.254.169.254/latest/meta-data",
+		"https://[::1]/hook", "https://[fd00::1]/hook", "https://user:pass@example.com/hook", "ftp://example.com", "https://100.64.0.1/",
+		"https://0.0.0.0/", "https://[::ffff:127.0.0.1]/", "/relative", "",
+	} {
+		body, _ := json.Marshal(map[string]any{"url": url, "events": []string{"key.created"}})
+		r := e.do(&admin, "POST", "/v1/webhooks", string(body))
+		must(t, r.Status == 400 && errorField(r) == "url", "%q: %d %s", url, r.Status, r.Body)
+	}
+	for _, body := range []string{
+		`{"url":"https://example.com","events":[]}`, `{"url":"https://example.com","events":["key.nope"]}`,
+		`{"url":"https://example.com","events":["key.created","key.created"]}`, `{"url":"https://example.com"}`,
+		`{"url":"https://example.com","events":["key.created"],"description":"a\u200bb"}`,
+		`{"url":"https://example.com","url":"https://evil.example","events":["key.created"]}`,
+		`{"url":"https://example.com","events":["key.created"],"enabled":false}`,
+	} {
+		r := e.do(&admin, "POST", "/v1/webhooks", body)
+		must(t, r.Status == 400, "%s: %d %s", body, r.Status, r.Body)
+	}
+	must(t, e.itemCount() == before, "a refused webhook wrote items")
+	// Not an admin: 403.
+	reader := caller{project: "acme", keyID: admin.keyID, scopes: "contracts"}
+	must(t, e.do(&reader, "GET", "/v1/webhooks", "").Status == 403, "a key without admin lists webhooks")
+	// Deleting what is not there succeeds, as a retried delete must.
+	must(t, e.do(&admin, "DELETE", "/v1/webhooks/wh_00000000000000000000000000000000", "").Status == 200, "idempotent delete")
+}
+
+func errorField(r response) string {
+	if r.Error == nil {
+		return ""
+	}
+	field, _, _ := strings.Cut(r.Error.Message, ":")
+	return field
+}
