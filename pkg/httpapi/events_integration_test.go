@@ -305,7 +305,7 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 // mid-batch, as a crash or a throttle would.
 type flakyStore struct {
 	webhooks.Store
-	calls atomic.Int32
+	calls  atomic.Int32
 	failOn int32
 }
 
