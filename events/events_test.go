@@ -152,6 +152,10 @@ var expected = map[string]struct {
 		l := decode[struct{ URL, Owner string }](t, a.Data)
 		want(t, strings.HasPrefix(l.URL, "https://k3yg4t3abc.execute-api.us-east-1.amazonaws.com/prod/portal#t=") && l.Owner == "cust_42", "link %+v", l)
 	}},
+	"webhooks": {201, func(t *testing.T, a answer) {
+		w := decode[struct{ ID, URL, Status, Secret string }](t, a.Data)
+		want(t, strings.HasPrefix(w.ID, "wh_") && w.URL == "https://203.0.113.10/keygate-events" && w.Status == "enabled" && strings.HasPrefix(w.Secret, "whsec_"), "webhook %+v", w)
+	}},
 	"console": {201, func(t *testing.T, a answer) {
 		s := decode[struct {
 			SignedIn bool

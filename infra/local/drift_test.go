@@ -259,8 +259,13 @@ func TestEachMainServesItsOwnOperation(t *testing.T) {
 		}
 		var served []string
 		ast.Inspect(file, func(n ast.Node) bool {
-			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Handle" && isSelector(sel.X, "Aggregator") {
-				served = append(served, aggregatorFunction) // lambda.Start(a.Aggregator.Handle)
+			// lambda.Start(a.Aggregator.Handle) and the other App fields with a Handle.
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Handle" {
+				for field, function := range map[string]string{"Aggregator": aggregatorFunction, "Dispatcher": dispatcherFunction, "Retrier": retryFunction} {
+					if isSelector(sel.X, field) {
+						served = append(served, function)
+					}
+				}
 			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok {

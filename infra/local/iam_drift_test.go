@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,8 +149,10 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 	// Each function is its own Lambda process: its own App, so nothing one
 	// read (the cursor secret) is at hand for another.
 	var d *iamDriver
+	cfg := config.Default().WithTable(table)
+	cfg.WebhooksAllowLoopback = true // the receiver below is on loopback
 	newProcess := func() {
-		a := app.New(config.Default().WithTable(table), client, slog.New(slog.DiscardHandler), app.WithClock(clock.Now))
+		a := app.New(cfg, client, slog.New(slog.DiscardHandler), app.WithClock(clock.Now))
 		d = &iamDriver{t: t, adapter: httpadapter.New(a.API.Handler(operationNames()...)), app: a}
 	}
 	newProcess()
@@ -157,6 +161,25 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 	seed := &keys.Key{ID: admin.keyID, Name: "iam caller", Tier: "internal", Project: "acme", Scopes: strings.Split(admin.scopes, ","), Status: keys.StatusActive, CreatedAt: created, UpdatedAt: created}
 	if err := d.app.Store.Apply(context.Background(), keys.Tx{Create: []*keys.Key{seed}}); err != nil {
 		t.Fatal(err)
+	}
+
+	// A webhook receiver that fails until told otherwise.
+	var receiverStatus atomic.Int32
+	receiverStatus.Store(500)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(receiverStatus.Load())) }))
+	t.Cleanup(receiver.Close)
+	var hookID string
+	// auditRecord is the stream record of an audit item made: a key.created.
+	auditRecord := func(id string) events.DynamoDBEventRecord {
+		at := fmt.Sprint(clock.Now().UnixMilli())
+		image := map[string]events.DynamoDBAttributeValue{
+			"pk": events.NewStringAttribute("AUDIT#acme"), "sk": events.NewStringAttribute(at + "#" + id), "id": events.NewStringAttribute(id),
+			"project": events.NewStringAttribute("acme"), "actor": events.NewStringAttribute(admin.keyID), "action": events.NewStringAttribute("key.created"),
+			"target": events.NewStringAttribute(admin.keyID), "time": events.NewNumberAttribute(at), "ttl": events.NewNumberAttribute(fmt.Sprint(clock.Now().Add(time.Hour).Unix())),
+		}
+		return events.DynamoDBEventRecord{EventID: id, EventName: "INSERT", Change: events.DynamoDBStreamRecord{
+			SequenceNumber: "200", Keys: map[string]events.DynamoDBAttributeValue{"pk": image["pk"], "sk": image["sk"]}, NewImage: image,
+		}}
 	}
 
 	recorded := map[string][]ddbcount.Access{}
@@ -240,6 +263,38 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 			portalToken = v.URL[strings.Index(v.URL, "#t=")+3:]
 		}},
 		{"revoke-owner", false, func() { d.ok(admin, "POST", "/v1/owners/alice/revoke?includeCreated=true", "") }},
+		{"webhooks", false, func() {
+			var w struct{ ID string }
+			created := d.ok(admin, "POST", "/v1/webhooks", fmt.Sprintf(`{"url":%q,"events":["key.created"]}`, receiver.URL))
+			if err := json.Unmarshal(created.Data, &w); err != nil {
+				t.Fatal(err)
+			}
+			hookID = w.ID
+			d.ok(admin, "GET", "/v1/webhooks", "")
+			d.ok(admin, "PATCH", "/v1/webhooks/"+hookID, `{"description":"iam"}`)
+		}},
+		// Two events: the receiver fails both (the webhook is failing).
+		{"event-dispatcher", false, func() {
+			batch := events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{auditRecord("evt_iam1"), auditRecord("evt_iam2")}}
+			if err := d.app.Dispatcher.Handle(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// Their retries succeed (the failing streak ends).
+		{"webhook-retry", false, func() {
+			receiverStatus.Store(200)
+			clock.Advance(2 * time.Minute)
+			if err := d.app.Retrier.Handle(context.Background(), events.EventBridgeEvent{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"webhooks", true, func() {
+			page := d.ok(admin, "GET", "/v1/webhooks/"+hookID+"/deliveries?limit=1", "")
+			d.ok(admin, "GET", "/v1/webhooks/"+hookID+"/deliveries?limit=1&cursor="+url.QueryEscape(page.NextCursor), "")
+			d.ok(admin, "GET", "/v1/webhooks/"+hookID, "")
+			d.ok(admin, "POST", "/v1/webhooks/"+hookID+"/test", "")
+			d.ok(admin, "DELETE", "/v1/webhooks/"+hookID, "")
+		}},
 		// The console signs in (the authorizer's write, the session and its
 		// event), serves the management API as the session's key, and signs out.
 		{"console", true, func() {

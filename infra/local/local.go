@@ -179,6 +179,7 @@ func runStream(ctx context.Context, a *app.App, tpl *samtemplate.Template, funct
 const (
 	aggregatorFunction = "usage-aggregator"
 	dispatcherFunction = "event-dispatcher"
+	retryFunction      = "webhook-retry"
 )
 
 // retryInterval is how often make run attempts the webhook deliveries due,
