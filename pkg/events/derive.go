@@ -160,7 +160,9 @@ func thresholds(c Change, p Presenter) []Event {
 	var out []Event
 	emit := func(d ThresholdData, period string, usedBefore int64) {
 		for _, pct := range Thresholds {
-			mark := (d.Of*pct + 99) / 100 // rounded up: 100 % is the whole budget
+			// pct % of the budget rounded up (100 % is the whole budget),
+			// without multiplying the budget: no overflow near MaxInt64.
+			mark := d.Of/100*pct + (d.Of%100*pct+99)/100
 			if usedBefore < mark && d.Used >= mark && mark > 0 {
 				d.Threshold = pct
 				out = append(out, Event{

@@ -36,9 +36,12 @@ const resolveTimeout = 3 * time.Second
 
 // blocked are ranges no delivery may reach beyond what netip's predicates
 // name: shared address space (carrier NAT), IETF protocol assignments,
-// benchmarking, NAT64 and 6to4 (which embed IPv4 addresses of any kind).
+// benchmarking, the reserved class E, and IPv4-compatible, NAT64 and 6to4
+// IPv6 addresses (which embed IPv4 addresses of any kind).
 var blocked = []netip.Prefix{
 	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/96"),
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("64:ff9b::/96"),

@@ -93,6 +93,9 @@ const (
 // jitter keeps the retries of one outage from arriving together.
 func Backoff(failed int, r *rand.Rand) time.Duration {
 	d := maxRetryWait
+	if failed < 1 {
+		failed = 1
+	}
 	if failed <= 12 {
 		d = min(firstRetry<<(failed-1), maxRetryWait)
 	}
