@@ -23,6 +23,7 @@ import (
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
 	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/usage"
 )
@@ -121,9 +122,10 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now), authorizer.WithRefusalRecorder(refusals))
 	usageSvc := usage.NewService(store, store, o.now)
 	portalSvc := portal.NewService(store.Portal(), svc, store, cfg.Keys, o.now)
+	leaksSvc := leaks.NewService(cfg.Leaks, svc, o.now, log)
 	return &App{
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
-		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc}, log), Log: log,
+		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc, Leaks: leaksSvc}, log), Log: log,
 		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc, now: o.now,
 	}
 }

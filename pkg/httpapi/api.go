@@ -9,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
 	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/ratelimit"
 	"github.com/keygate/keygate/pkg/usage"
@@ -20,6 +21,7 @@ type API struct {
 	auth   *authorizer.Authorizer
 	usage  *usage.Service
 	portal *portal.Service
+	leaks  *leaks.Service
 	log    *slog.Logger
 }
 
@@ -32,11 +34,13 @@ type Services struct {
 	Authorizer *authorizer.Authorizer
 	Usage      *usage.Service
 	Portal     *portal.Service
+	// Leaks takes GitHub's secret scanning reports.
+	Leaks *leaks.Service
 }
 
 // New builds the API.
 func New(s Services, log *slog.Logger) *API {
-	return &API{svc: s.Keys, auth: s.Authorizer, usage: s.Usage, portal: s.Portal, log: log}
+	return &API{svc: s.Keys, auth: s.Authorizer, usage: s.Usage, portal: s.Portal, leaks: s.Leaks, log: log}
 }
 
 // OperationName names an operation; its Lambda function's folder under
@@ -64,6 +68,8 @@ const (
 	GetOwnerLimits OperationName = "get-owner-limits"
 	// CreatePortalSession makes a customer portal's one-time link.
 	CreatePortalSession OperationName = "create-portal-session"
+	// ReportLeak takes GitHub's secret scanning reports of leaked keys.
+	ReportLeak OperationName = "report-leak"
 )
 
 // Operation is what one Lambda function serves: its routes, the scope a key
@@ -73,7 +79,10 @@ type Operation struct {
 	Routes []string // "METHOD /path/{param}", as in template.yaml
 	// Scope is what the authorizer requires of a key for the routes; ""
 	// for any valid key.
-	Scope  string
+	Scope string
+	// Public routes run no authorizer (Auth: Authorizer: NONE): the
+	// operation authenticates its requests itself.
+	Public bool
 	handle func(*API, http.ResponseWriter, *http.Request)
 }
 
@@ -96,6 +105,7 @@ var Operations = []Operation{
 	{Name: ProjectUsage, Routes: []string{"GET /v1/usage"}, Scope: keys.ScopeAdmin, handle: (*API).projectUsage},
 	{Name: Verify, Routes: []string{"POST /v1/verify"}, Scope: keys.ScopeVerify, handle: (*API).verify},
 	{Name: Whoami, Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},
+	{Name: ReportLeak, Routes: []string{"POST /v1/leaks/github"}, Public: true, handle: (*API).reportLeak},
 }
 
 // RouteScopes is what keygate's own routes need, from Operations: the
