@@ -24,6 +24,7 @@ import (
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/keys/keystest"
 	"github.com/keygate/keygate/pkg/leaks"
+	"github.com/keygate/keygate/pkg/leaks/leakstest"
 	"github.com/keygate/keygate/pkg/token"
 )
 
@@ -51,10 +52,10 @@ type unitEnv struct {
 	store  *countingStore
 	keys   *keys.Service
 	leaks  *leaks.Service
-	server *keyServer
+	server *leakstest.KeyServer
 }
 
-func newUnitEnv(t *testing.T, server *keyServer, action keys.LeakAction) *unitEnv {
+func newUnitEnv(t *testing.T, server *leakstest.KeyServer, action keys.LeakAction) *unitEnv {
 	e := &unitEnv{t: t, clock: testclock.New(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)), store: &countingStore{Store: keystest.NewStore()}, server: server}
 	e.keys = keys.NewService(keys.DefaultConfig(), e.store, keys.WithClock(e.clock.Now))
 	e.leaks = leaks.NewService(leaks.Config{KeysURL: server.URL, Action: action}, e.keys, e.clock.Now, slog.New(slog.DiscardHandler))
@@ -102,21 +103,21 @@ func TestVerify(t *testing.T) {
 		// ok: verified (and the unknown key read once); else 401.
 		ok bool
 	}{
-		{"signed by GitHub", func() leaks.Report { return github.report(t, body) }, true},
-		{"signed by another key under GitHub's identifier", func() leaks.Report { return impostor.report(t, body) }, false},
+		{"signed by GitHub", func() leaks.Report { return signed(github, body) }, true},
+		{"signed by another key under GitHub's identifier", func() leaks.Report { return signed(impostor, body) }, false},
 		{"a byte of the body changed", func() leaks.Report {
-			r := github.report(t, body)
+			r := signed(github, body)
 			r.Body = bytes.Replace(body, []byte("keygate_api_key"), []byte("keygate_api_kez"), 1)
 			return r
 		}, false},
 		{"a body of a space more", func() leaks.Report {
-			r := github.report(t, body)
+			r := signed(github, body)
 			r.Body = append(r.Body, ' ')
 			return r
 		}, false},
-		{"signature not base64", func() leaks.Report { r := github.report(t, body); r.Signature = "not base64!"; return r }, false},
+		{"signature not base64", func() leaks.Report { r := signed(github, body); r.Signature = "not base64!"; return r }, false},
 		{"signature base64url, not base64", func() leaks.Report {
-			r := github.report(t, body)
+			r := signed(github, body)
 			r.Signature = strings.NewReplacer("+", "-", "/", "_").Replace(r.Signature)
 			if !strings.ContainsAny(r.Signature, "-_") {
 				r.Signature = "-" + r.Signature[1:]
@@ -124,28 +125,28 @@ func TestVerify(t *testing.T) {
 			return r
 		}, false},
 		{"signature not DER: r and s side by side", func() leaks.Report {
-			r := github.report(t, body)
+			r := signed(github, body)
 			r.Signature = rawSig(make([]byte, 64))
 			return r
 		}, false},
 		{"signature cut short", func() leaks.Report {
-			r := github.report(t, body)
+			r := signed(github, body)
 			der, _ := base64.StdEncoding.DecodeString(r.Signature)
 			r.Signature = rawSig(der[:len(der)-1])
 			return r
 		}, false},
 		{"signature of the SHA-256, not of the body", func() leaks.Report {
 			digest := sha256.Sum256(body)
-			r := github.report(t, digest[:])
+			r := signed(github, digest[:])
 			r.Body = body
 			return r
 		}, false},
-		{"no identifier", func() leaks.Report { r := github.report(t, body); r.KeyID = ""; return r }, false},
-		{"no signature", func() leaks.Report { r := github.report(t, body); r.Signature = ""; return r }, false},
-		{"unknown identifier", func() leaks.Report { r := github.report(t, body); r.KeyID = "gh2"; return r }, false},
+		{"no identifier", func() leaks.Report { r := signed(github, body); r.KeyID = ""; return r }, false},
+		{"no signature", func() leaks.Report { r := signed(github, body); r.Signature = ""; return r }, false},
+		{"unknown identifier", func() leaks.Report { r := signed(github, body); r.KeyID = "gh2"; return r }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newUnitEnv(t, newKeyServer(t, github), keys.LeakRevoke)
+			e := newUnitEnv(t, leakstest.NewKeyServer(t, github), keys.LeakRevoke)
 			got, err := e.leaks.Take(context.Background(), tc.report())
 			if !tc.ok {
 				wantUnauthorized(t, err)
@@ -165,33 +166,33 @@ func TestVerify(t *testing.T) {
 // lacks (at most once a minute), and after an hour.
 func TestPublicKeysRefetch(t *testing.T) {
 	gh1, gh2 := newSigner(t, "gh1", elliptic.P256()), newSigner(t, "gh2", elliptic.P256())
-	server := newKeyServer(t, gh1)
+	server := leakstest.NewKeyServer(t, gh1)
 	e := newUnitEnv(t, server, keys.LeakRevoke)
 	body := []byte("[]")
 	steps := []struct {
 		name    string
 		advance time.Duration
-		serve   []signer // the key list from this step on; nil: unchanged
-		by      signer
+		serve   []leakstest.Signer // the key list from this step on; nil: unchanged
+		by      leakstest.Signer
 		ok      bool
 		fetches int // in all, after the step
 	}{
 		{"first report fetches", 0, nil, gh1, true, 1},
 		{"a known key, cached", 30 * time.Second, nil, gh1, true, 1},
-		{"a new identifier refetches", 0, []signer{gh1, gh2}, gh2, false, 1}, // within the minute: no refetch
+		{"a new identifier refetches", 0, []leakstest.Signer{gh1, gh2}, gh2, false, 1}, // within the minute: no refetch
 		{"a minute after the last fetch, it refetches", 31 * time.Second, nil, gh2, true, 2},
 		{"an unknown identifier, again within the minute", 10 * time.Second, nil, newSigner(t, "gh3", elliptic.P256()), false, 2},
 		{"an unknown identifier after the minute refetches once", time.Minute, nil, newSigner(t, "gh4", elliptic.P256()), false, 3},
 		{"and is not found again", time.Minute, nil, newSigner(t, "gh4", elliptic.P256()), false, 4},
-		{"an hour on, the list is fetched again", time.Hour, []signer{gh2}, gh1, false, 5},
+		{"an hour on, the list is fetched again", time.Hour, []leakstest.Signer{gh2}, gh1, false, 5},
 		{"gh2 still in it", 0, nil, gh2, true, 5},
 	}
 	for _, s := range steps {
 		e.clock.Advance(s.advance)
 		if s.serve != nil {
-			server.serve(t, s.serve...)
+			server.Serve(s.serve...)
 		}
-		_, err := e.leaks.Take(context.Background(), s.by.report(t, body))
+		_, err := e.leaks.Take(context.Background(), signed(s.by, body))
 		if s.ok && err != nil {
 			t.Errorf("%s: %v", s.name, err)
 		} else if !s.ok {
@@ -200,15 +201,15 @@ func TestPublicKeysRefetch(t *testing.T) {
 				t.Errorf("%s: err = %v, want 401", s.name, err)
 			}
 		}
-		if got := server.fetched(); got != s.fetches {
+		if got := server.Fetches(); got != s.fetches {
 			t.Errorf("%s: %d fetches in all, want %d", s.name, got, s.fetches)
 		}
 	}
 
 	// A refresh that fails keeps the keys fetched before.
 	e.clock.Advance(2 * time.Hour)
-	server.answer(http.StatusBadGateway, "")
-	if _, err := e.leaks.Take(context.Background(), gh2.report(t, body)); err != nil {
+	server.Answer(http.StatusBadGateway, "")
+	if _, err := e.leaks.Take(context.Background(), signed(gh2, body)); err != nil {
 		t.Errorf("after a failed refresh: %v, want gh2's key still used", err)
 	}
 }
@@ -237,17 +238,17 @@ func TestKeyListRefused(t *testing.T) {
 		{"not JSON", http.StatusOK, `<html>`},
 		{"the wrong JSON", http.StatusOK, `{"public_keys":{"key_identifier":"ok"}}`},
 		{"no key", http.StatusOK, `{"public_keys":[]}`},
-		{"a P-384 key only", http.StatusOK, list([2]string{"ok", p384.pemOf(t)})},
+		{"a P-384 key only", http.StatusOK, list([2]string{"ok", p384.PEM()})},
 		{"an Ed25519 key only", http.StatusOK, list([2]string{"ok", edPEM})},
 		{"not PEM", http.StatusOK, list([2]string{"ok", "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"})},
-		{"a key without identifier", http.StatusOK, list([2]string{"", p256.pemOf(t)})},
-		{"a list over 256 KB", http.StatusOK, list([2]string{"ok", p256.pemOf(t)}) + strings.Repeat(" ", 256<<10)},
+		{"a key without identifier", http.StatusOK, list([2]string{"", p256.PEM()})},
+		{"a list over 256 KB", http.StatusOK, list([2]string{"ok", p256.PEM()}) + strings.Repeat(" ", 256<<10)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			server := newKeyServer(t)
-			server.answer(tc.status, tc.body)
+			server := leakstest.NewKeyServer(t)
+			server.Answer(tc.status, tc.body)
 			e := newUnitEnv(t, server, keys.LeakRevoke)
-			_, err := e.leaks.Take(context.Background(), p256.report(t, reportOf(unknownKey)))
+			_, err := e.leaks.Take(context.Background(), signed(p256, reportOf(unknownKey)))
 			if !errors.Is(err, keys.ErrUnavailable) || e.store.calls != 0 {
 				t.Errorf("err = %v, %d store calls; want ErrUnavailable (503: GitHub sends the report again) and no store call", err, e.store.calls)
 			}
@@ -255,24 +256,24 @@ func TestKeyListRefused(t *testing.T) {
 	}
 
 	// A key of another kind beside a P-256 one is left out alone.
-	server := newKeyServer(t)
-	server.answer(http.StatusOK, list([2]string{"p384", p384.pemOf(t)}, [2]string{"ok", p256.pemOf(t)}))
+	server := leakstest.NewKeyServer(t)
+	server.Answer(http.StatusOK, list([2]string{"p384", p384.PEM()}, [2]string{"ok", p256.PEM()}))
 	e := newUnitEnv(t, server, keys.LeakRevoke)
-	if _, err := e.leaks.Take(context.Background(), p256.report(t, []byte("[]"))); err != nil {
+	if _, err := e.leaks.Take(context.Background(), signed(p256, []byte("[]"))); err != nil {
 		t.Errorf("signed with the P-256 key: %v", err)
 	}
-	_, err := e.leaks.Take(context.Background(), p384.report(t, []byte("[]")))
+	_, err := e.leaks.Take(context.Background(), signed(p384, []byte("[]")))
 	wantUnauthorized(t, err)
 }
 
 func TestTakeAnswersGitHubsFeedback(t *testing.T) {
 	github := newSigner(t, "gh1", elliptic.P256())
-	e := newUnitEnv(t, newKeyServer(t, github), keys.LeakRevoke)
+	e := newUnitEnv(t, leakstest.NewKeyServer(t, github), keys.LeakRevoke)
 	raw, id := e.rawKey()
 	e.store.calls = 0
 	invisible := raw[:12] + "\u2060" + raw[12:]
 	tokens := []string{raw, "garbage", unknownKey, invisible, raw}
-	got, err := e.leaks.Take(context.Background(), github.report(t, reportOf(tokens...)))
+	got, err := e.leaks.Take(context.Background(), signed(github, reportOf(tokens...)))
 	if err != nil {
 		t.Fatal(err)
 	}
