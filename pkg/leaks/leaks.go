@@ -40,14 +40,14 @@ func DefaultConfig() Config { return Config{KeysURL: DefaultKeysURL, Action: key
 // Service takes reports.
 type Service struct {
 	keys   *keys.Service
-	public *PublicKeys
+	public *publicKeys
 	action keys.LeakAction
 	log    *slog.Logger
 }
 
 // NewService builds a Service; it fetches no key before the first report.
 func NewService(cfg Config, svc *keys.Service, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{keys: svc, public: NewPublicKeys(cfg.KeysURL, now, log), action: cfg.Action, log: log}
+	return &Service{keys: svc, public: newPublicKeys(cfg.KeysURL, now, log), action: cfg.Action, log: log}
 }
 
 // Report is a report as it came: the raw body and the signature headers.

@@ -206,11 +206,19 @@ func TestPublicKeysRefetch(t *testing.T) {
 		}
 	}
 
-	// A refresh that fails keeps the keys fetched before.
+	// A refresh that fails keeps the keys fetched before; an identifier it
+	// was for is a 503, which GitHub sends again.
 	e.clock.Advance(2 * time.Hour)
 	server.Answer(http.StatusBadGateway, "")
 	if _, err := e.leaks.Take(context.Background(), signed(gh2, body)); err != nil {
 		t.Errorf("after a failed refresh: %v, want gh2's key still used", err)
+	}
+	e.clock.Advance(time.Minute)
+	if _, err := e.leaks.Take(context.Background(), signed(gh1, body)); !errors.Is(err, keys.ErrUnavailable) {
+		t.Errorf("a new identifier while the list cannot be fetched: %v, want ErrUnavailable", err)
+	}
+	if _, err := e.leaks.Take(context.Background(), signed(gh1, body)); !errors.As(err, new(*keys.UnauthorizedError)) {
+		t.Errorf("again within the minute: %v, want 401 without a fetch", err)
 	}
 }
 

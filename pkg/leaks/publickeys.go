@@ -32,10 +32,10 @@ const (
 // errUnknownKey is a signature under a key the key list does not hold.
 var errUnknownKey = errors.New("unknown public key identifier")
 
-// PublicKeys are GitHub's secret scanning signing keys, fetched from a URL
+// publicKeys are GitHub's secret scanning signing keys, fetched from a URL
 // and cached: fetched again after keysMaxAge, and on an unknown identifier
 // at most once per refetchInterval.
-type PublicKeys struct {
+type publicKeys struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
@@ -47,38 +47,43 @@ type PublicKeys struct {
 	fetchedAt, triedAt time.Time
 }
 
-// NewPublicKeys fetches keys from url when first asked for one.
-func NewPublicKeys(url string, now func() time.Time, log *slog.Logger) *PublicKeys {
-	return &PublicKeys{url: url, client: &http.Client{Timeout: fetchTimeout}, now: now, log: log}
+// newPublicKeys fetches keys from url when first asked for one.
+func newPublicKeys(url string, now func() time.Time, log *slog.Logger) *publicKeys {
+	return &publicKeys{url: url, client: &http.Client{Timeout: fetchTimeout}, now: now, log: log}
 }
 
 // Key is the public key named id: errUnknownKey if the list does not hold
-// it, an error wrapping errFetch if no list could be had.
-func (p *PublicKeys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
+// it, an error wrapping errFetch if no list could be had, or if a fetch
+// for it failed (it may be a key GitHub just added: GitHub sends the report
+// again on a 5xx).
+func (p *publicKeys) Key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
 	_, known := p.keys[id]
 	stale := p.keys == nil || now.Sub(p.fetchedAt) >= keysMaxAge
+	var fetchErr error
 	if (stale || !known) && now.Sub(p.triedAt) >= refetchInterval {
 		p.triedAt = now
 		keys, err := p.fetch(ctx)
 		switch {
 		case err == nil:
 			p.keys, p.fetchedAt = keys, now
-		case p.keys == nil:
-			return nil, err
-		default:
-			// GitHub still signs with the keys it listed an hour ago, most
-			// likely: keep them rather than refuse every report.
+		case p.keys != nil:
+			// GitHub most likely still signs with the keys it listed an
+			// hour ago: keep them rather than refuse every report.
 			p.log.WarnContext(ctx, "leaks: fetching GitHub's public keys failed; keeping those fetched before", "fetchedAt", p.fetchedAt, "error", err.Error())
 		}
-	}
-	if p.keys == nil {
-		return nil, fmt.Errorf("%w: no key list fetched yet; next attempt after %s", errFetch, p.triedAt.Add(refetchInterval).Format(time.RFC3339))
+		fetchErr = err
 	}
 	if k, ok := p.keys[id]; ok {
 		return k, nil
+	}
+	switch {
+	case fetchErr != nil:
+		return nil, fetchErr
+	case p.keys == nil:
+		return nil, fmt.Errorf("%w: no key list fetched yet; next attempt after %s", errFetch, p.triedAt.Add(refetchInterval).Format(time.RFC3339))
 	}
 	return nil, errUnknownKey
 }
@@ -97,7 +102,7 @@ type keyList struct {
 // fetch reads the key list. A key that is not an ECDSA P-256 public key is
 // left out (GitHub may add keys of other kinds one day); a list without any
 // usable key is an error.
-func (p *PublicKeys) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, error) {
+func (p *publicKeys) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)

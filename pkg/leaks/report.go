@@ -28,19 +28,19 @@ const (
 	maxURLBytes = 2048
 )
 
-// Match is one token of a report: what GitHub found, and where.
+// Match is one token of a report: what GitHub found, and where. GitHub's
+// "source" (content, commit, ...) is not needed, so not read.
 type Match struct {
-	Token  string `json:"token"`
-	Type   string `json:"type"`
-	URL    string `json:"url"`
-	Source string `json:"source"`
+	Token string `json:"token"`
+	Type  string `json:"type"`
+	URL   string `json:"url"`
 }
 
 // ParseReport reads a report's body: a JSON array of matches. It refuses
 // (an *keys.InvalidError) what a JSON reader would resolve silently (a key
 // given twice, invalid UTF-8, trailing data), a match without a token, a
-// field of another type, and more than MaxMatches matches. Fields GitHub
-// adds later are ignored, as "source" was added to the format once.
+// field of another type, and more than MaxMatches matches. Other fields are
+// ignored: GitHub adds some over time, as it added "source".
 func ParseReport(body []byte) ([]Match, error) {
 	if !utf8.Valid(body) {
 		return nil, malformed("invalid UTF-8")
@@ -54,7 +54,7 @@ func ParseReport(body []byte) ([]Match, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var matches []*Match
 	if err := dec.Decode(&matches); err != nil {
-		return nil, malformed("want an array of objects with string fields token, type, url and source")
+		return nil, malformed("want an array of objects with string fields token, type and url")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, malformed("data after the array")
