@@ -8,6 +8,8 @@ package events_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -28,6 +30,8 @@ import (
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
+	"github.com/keygate/keygate/pkg/leaks/leakstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -165,6 +169,14 @@ var expected = map[string]struct {
 		c, err := http.ParseSetCookie(a.setCookie)
 		want(t, err == nil && c.HttpOnly && c.Secure && c.SameSite == http.SameSiteStrictMode, "Set-Cookie %q", a.setCookie)
 	}},
+	// GitHub's report of the reader key and of a look-alike: GitHub's
+	// feedback, a bare array (decodeAnswer puts it in Data).
+	"report-leak": {200, func(t *testing.T, a answer) {
+		f := decode[[]leaks.Feedback](t, a.Data)
+		reader := sha256.Sum256([]byte(authorizertest.EventKey("reader")))
+		want(t, len(f) == 2 && f[0].TokenHash == hex.EncodeToString(reader[:]) && f[0].TokenType == "keygate_api_key" &&
+			f[0].Label == leaks.TruePositive && f[1].Label == leaks.FalsePositive, "feedback %s", a.Data)
+	}},
 	"whoami": {200, func(t *testing.T, a answer) {
 		w := decode[struct{ KeyID, Project string }](t, a.Data)
 		want(t, w.KeyID == readerID && w.Project == project, "whoami %+v", w)
@@ -289,7 +301,10 @@ func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) eve
 	log := slog.New(slog.DiscardHandler)
 	// authorizertest.EventTime lies years ahead: DynamoDB Local deletes items
 	// whose TTL has passed in real time, so the clock must not be in the past.
-	a := app.New(config.Default().WithTable(table), client, log, app.WithClock(func() time.Time { return authorizertest.EventTime }))
+	cfg := config.Default().WithTable(table)
+	// report-leak.json is signed with leakstest's key of this label, served here as GitHub's.
+	cfg.Leaks.KeysURL = leakstest.NewKeyServer(t, leakstest.NewSigner("github-events")).URL
+	a := app.New(cfg, client, log, app.WithClock(func() time.Time { return authorizertest.EventTime }))
 	seed(t, a)
 	var handle func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
 	if function == consoleFunction {
@@ -309,6 +324,11 @@ func decodeAnswer(t *testing.T, out events.APIGatewayProxyResponse) answer {
 	got := answer{status: out.StatusCode, setCookie: out.Headers["Set-Cookie"]}
 	if c := out.MultiValueHeaders["Set-Cookie"]; len(c) > 0 {
 		got.setCookie = c[0]
+	}
+	// GitHub's feedback is a bare array, no envelope.
+	if strings.HasPrefix(out.Body, "[") {
+		got.Success, got.Data = out.StatusCode < 400, json.RawMessage(out.Body)
+		return got
 	}
 	if err := json.Unmarshal([]byte(out.Body), &got); err != nil {
 		t.Fatalf("body %q: %v", out.Body, err)

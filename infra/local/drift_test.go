@@ -117,16 +117,18 @@ func TestEveryFunctionBuildsForLambda(t *testing.T) {
 func TestRoutesMatchOperations(t *testing.T) {
 	_, tpl := loadTemplate(t)
 	var template, operations []string
+	// A public route runs no authorizer: the template and the code must agree on which.
+	public := map[bool]string{true: " (public)"}
 	for _, r := range tpl.Routes() {
-		template = append(template, r.String()+" -> "+r.Function)
+		template = append(template, r.String()+" -> "+r.Function+public[r.Public])
 	}
 	for _, op := range httpapi.Operations {
 		for _, r := range op.Routes {
-			operations = append(operations, r+" -> "+string(op.Name))
+			operations = append(operations, r+" -> "+string(op.Name)+public[op.Public])
 		}
 	}
 	for _, r := range slices.Concat(console.Routes, console.PortalRoutes) {
-		operations = append(operations, r+" -> "+consoleFunction)
+		operations = append(operations, r+" -> "+consoleFunction+public[true])
 	}
 	slices.Sort(operations)
 	if !slices.Equal(template, operations) {

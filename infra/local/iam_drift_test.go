@@ -36,6 +36,8 @@ import (
 	"github.com/keygate/keygate/pkg/console"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
+	"github.com/keygate/keygate/pkg/leaks/leakstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -151,6 +153,8 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 	var d *iamDriver
 	cfg := config.Default().WithTable(table)
 	cfg.WebhooksAllowLoopback = true // the receiver below is on loopback
+	github := leakstest.NewSigner("github-iam")
+	cfg.Leaks.KeysURL = leakstest.NewKeyServer(t, github).URL
 	newProcess := func() {
 		a := app.New(cfg, client, slog.New(slog.DiscardHandler), app.WithClock(clock.Now))
 		d = &iamDriver{t: t, adapter: httpadapter.New(a.API.Handler(operationNames()...)), app: a}
@@ -322,6 +326,8 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 			p.ok("DELETE", "api/keys/"+k.ID, "")
 			p.ok("DELETE", "api/session", "")
 		}},
+		// GitHub reports spare's key leaked: read, revoked with its event.
+		{"report-leak", false, func() { d.reportLeak(github, spare.Key) }},
 	}
 	for _, s := range steps {
 		if _, ok := tpl.Function(s.function); !ok {
@@ -424,6 +430,21 @@ func (d *iamDriver) ok(c iamCaller, method, target, body string) iamResponse {
 		d.t.Fatal(err)
 	}
 	return r
+}
+
+// reportLeak posts a report of raw signed by github, as API Gateway hands
+// the public route's request over, and checks that it found the key.
+func (d *iamDriver) reportLeak(github leakstest.Signer, raw string) {
+	d.t.Helper()
+	body := fmt.Sprintf(`[{"token":%q,"type":"keygate_api_key","url":"https://github.com/o/r/blob/1/a.txt","source":"content"}]`, raw)
+	out, err := d.adapter.ProxyWithContext(context.Background(), events.APIGatewayProxyRequest{
+		HTTPMethod: "POST", Path: "/v1/leaks/github", Body: body,
+		Headers:        map[string]string{leaks.HeaderKeyID: github.ID, leaks.HeaderSignature: github.Sign([]byte(body))},
+		RequestContext: events.APIGatewayProxyRequestContext{RequestID: "req-iam", Identity: events.APIGatewayRequestIdentity{SourceIP: "140.82.115.1"}},
+	})
+	if err != nil || out.StatusCode != 200 || !strings.Contains(out.Body, leaks.TruePositive) {
+		d.t.Fatalf("report-leak: %d %s %v", out.StatusCode, out.Body, err)
+	}
 }
 
 func (d *iamDriver) create(c iamCaller, body string) iamKey {

@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/pkg/events"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
 	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/usage"
 	"github.com/keygate/keygate/pkg/webhooks"
@@ -156,9 +157,10 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 	addrs := webhooks.Addresses{AllowLoopback: cfg.WebhooksAllowLoopback}
 	hooks := webhooks.NewService(store.Webhooks(), svc, events.Tests{Store: store}, addrs, events.Types, o.now)
 	deliverer := webhooks.NewDeliverer(store.Webhooks(), webhooks.NewSender(addrs), o.now, log)
+	leaksSvc := leaks.NewService(cfg.Leaks, svc, o.now, log)
 	return &App{
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
-		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc, Webhooks: hooks}, log), Log: log,
+		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc, Webhooks: hooks, Leaks: leaksSvc}, log), Log: log,
 		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc,
 		Webhooks: hooks, Dispatcher: events.NewDispatcher(dynamo.DecodeChange, svc, deliverer, o.bus, log), Retrier: events.NewRetrier(deliverer, log),
 		now: o.now,

@@ -5,12 +5,14 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
 	"github.com/keygate/keygate/pkg/usage"
 )
 
@@ -36,6 +38,10 @@ const (
 	// EnvWebhooksAllowLoopback is "true" where webhooks may call loopback
 	// addresses, over http too: make run and tests, never AWS.
 	EnvWebhooksAllowLoopback = "KEYGATE_WEBHOOKS_ALLOW_LOOPBACK"
+	// EnvGitHubKeysURL serves the keys GitHub signs secret scanning reports
+	// with; EnvLeakedKeyAction is revoke or restrict (pkg/leaks).
+	EnvGitHubKeysURL   = "KEYGATE_GITHUB_KEYS_URL"
+	EnvLeakedKeyAction = "KEYGATE_LEAKED_KEY_ACTION"
 )
 
 // DefaultTableName is the table when TABLE_NAME is unset, as for `make run`.
@@ -62,11 +68,13 @@ type Config struct {
 	EventBusName string
 	// WebhooksAllowLoopback lets webhooks call loopback addresses.
 	WebhooksAllowLoopback bool
+	// Leaks is how reports of leaked keys are taken.
+	Leaks leaks.Config
 }
 
 // Default is the configuration with every variable unset.
 func Default() Config {
-	return Config{Keys: keys.DefaultConfig(), Usage: usage.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}, RouteCosts: authorizer.RouteCosts{}}
+	return Config{Keys: keys.DefaultConfig(), Usage: usage.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}, RouteCosts: authorizer.RouteCosts{}, Leaks: leaks.DefaultConfig()}
 }
 
 // WithTable is c on another table, as tests and tools use it.
@@ -103,6 +111,8 @@ func Load(getenv func(string) string) (Config, error) {
 	read(EnvCachedResults, func(v string) error { cfg.CachedResults = v == "true"; return nil })
 	read(EnvEventBusName, func(v string) error { cfg.EventBusName = v; return nil })
 	read(EnvWebhooksAllowLoopback, func(v string) error { cfg.WebhooksAllowLoopback = v == "true"; return nil })
+	read(EnvGitHubKeysURL, func(v string) error { cfg.Leaks.KeysURL = v; return checkHTTPURL(v) })
+	read(EnvLeakedKeyAction, func(v string) (err error) { cfg.Leaks.Action, err = keys.ParseLeakAction(v); return err })
 	if len(errs) > 0 {
 		return Config{}, errs[0]
 	}
@@ -118,6 +128,15 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", EnvRouteCosts, err)
 	}
 	return cfg, nil
+}
+
+// checkHTTPURL refuses what is not an absolute http or https URL.
+func checkHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("want an absolute http(s) URL, not %q", v)
+	}
+	return nil
 }
 
 // seconds parses a positive whole number of units into *d.

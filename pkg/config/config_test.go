@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -96,6 +97,17 @@ func TestLoad(t *testing.T) {
 		{name: "negative retention", env: map[string]string{EnvRetentionDays: "-1"}, wantErr: EnvRetentionDays},
 		{name: "window not a number", env: map[string]string{EnvRateWindowSeconds: "15m"}, wantErr: EnvRateWindowSeconds},
 		{name: "route scope unknown", env: map[string]string{EnvRouteScopes: "GET /x=nope"}, wantErr: EnvRouteScopes},
+		{name: "leaks: GitHub's keys and revoke by default", env: map[string]string{},
+			check: func(c Config) bool {
+				return c.Leaks.KeysURL == leaks.DefaultKeysURL && c.Leaks.Action == keys.LeakRevoke
+			}},
+		{name: "leaks: restrict, keys elsewhere", env: map[string]string{EnvLeakedKeyAction: "restrict", EnvGitHubKeysURL: "http://127.0.0.1:9/keys"},
+			check: func(c Config) bool {
+				return c.Leaks.KeysURL == "http://127.0.0.1:9/keys" && c.Leaks.Action == keys.LeakRestrict
+			}},
+		{name: "leaks: unknown action", env: map[string]string{EnvLeakedKeyAction: "delete"}, wantErr: EnvLeakedKeyAction},
+		{name: "leaks: keys URL relative", env: map[string]string{EnvGitHubKeysURL: "/meta/keys"}, wantErr: EnvGitHubKeysURL},
+		{name: "leaks: keys URL of another scheme", env: map[string]string{EnvGitHubKeysURL: "file:///etc/keys"}, wantErr: EnvGitHubKeysURL},
 		{name: "route scope of a custom scope list", env: map[string]string{EnvScopes: "a,admin,verify", EnvRouteScopes: "GET /x=contracts"}, wantErr: "unknown scope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

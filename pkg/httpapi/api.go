@@ -9,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/leaks"
 	"github.com/keygate/keygate/pkg/portal"
 	"github.com/keygate/keygate/pkg/ratelimit"
 	"github.com/keygate/keygate/pkg/usage"
@@ -22,6 +23,7 @@ type API struct {
 	usage  *usage.Service
 	portal *portal.Service
 	hooks  *webhooks.Service
+	leaks  *leaks.Service
 	log    *slog.Logger
 }
 
@@ -35,11 +37,13 @@ type Services struct {
 	Usage      *usage.Service
 	Portal     *portal.Service
 	Webhooks   *webhooks.Service
+	// Leaks takes GitHub's secret scanning reports.
+	Leaks *leaks.Service
 }
 
 // New builds the API.
 func New(s Services, log *slog.Logger) *API {
-	return &API{svc: s.Keys, auth: s.Authorizer, usage: s.Usage, portal: s.Portal, hooks: s.Webhooks, log: log}
+	return &API{svc: s.Keys, auth: s.Authorizer, usage: s.Usage, portal: s.Portal, hooks: s.Webhooks, leaks: s.Leaks, log: log}
 }
 
 // OperationName names an operation; its Lambda function's folder under
@@ -69,6 +73,8 @@ const (
 	CreatePortalSession OperationName = "create-portal-session"
 	// Webhooks serves every /v1/webhooks route.
 	Webhooks OperationName = "webhooks"
+	// ReportLeak takes GitHub's secret scanning reports of leaked keys.
+	ReportLeak OperationName = "report-leak"
 )
 
 // Operation is what one Lambda function serves: its routes, the scope a key
@@ -78,7 +84,10 @@ type Operation struct {
 	Routes []string // "METHOD /path/{param}", as in template.yaml
 	// Scope is what the authorizer requires of a key for the routes; ""
 	// for any valid key.
-	Scope  string
+	Scope string
+	// Public routes run no authorizer (Auth: Authorizer: NONE): the
+	// operation authenticates its requests itself.
+	Public bool
 	handle func(*API, http.ResponseWriter, *http.Request)
 }
 
@@ -102,6 +111,7 @@ var Operations = []Operation{
 	{Name: Verify, Routes: []string{"POST /v1/verify"}, Scope: keys.ScopeVerify, handle: (*API).verify},
 	{Name: Whoami, Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},
 	{Name: Webhooks, Routes: webhookRoutes, Scope: keys.ScopeAdmin, handle: (*API).webhooks},
+	{Name: ReportLeak, Routes: []string{"POST /v1/leaks/github"}, Public: true, handle: (*API).reportLeak},
 }
 
 // RouteScopes is what keygate's own routes need, from Operations: the

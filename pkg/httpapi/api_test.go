@@ -11,7 +11,7 @@ import (
 
 // TestRouteScopesFromOperations checks that the authorizer's defaults are
 // keygate's operations: every management route needs admin, verify needs
-// verify, whoami a valid key only.
+// verify, whoami a valid key only; report-leak's route runs no authorizer.
 func TestRouteScopesFromOperations(t *testing.T) {
 	routes := httpapi.RouteScopes()
 	for _, op := range httpapi.Operations {
@@ -20,14 +20,14 @@ func TestRouteScopesFromOperations(t *testing.T) {
 			got := routes.Required(method, resource)
 			var want []string
 			switch op.Name {
-			case httpapi.Whoami:
+			case httpapi.Whoami, httpapi.ReportLeak:
 			case httpapi.Verify:
 				want = []string{keys.ScopeVerify}
 			default:
 				want = []string{keys.ScopeAdmin}
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s (%s) needs %v, want %v", route, op.Name, got, want)
+			if !reflect.DeepEqual(got, want) || op.Public != (op.Name == httpapi.ReportLeak) {
+				t.Errorf("%s (%s) needs %v, want %v; public %v", route, op.Name, got, want, op.Public)
 			}
 		}
 	}

@@ -48,11 +48,12 @@ type APIError struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
-// writeJSON writes an envelope, or writes nothing and returns the error if
+// writeJSON writes an envelope (or, for a caller that wants another
+// format, any body), or writes nothing and returns the error if
 // it cannot be encoded, so that no answer is ever cut off half-way. HTML
 // characters are not escaped, so that metadata is returned byte for byte
 // as stored; nosniff keeps a browser from reading the JSON as anything else.
-func writeJSON(w http.ResponseWriter, status int, body Envelope) error {
+func writeJSON(w http.ResponseWriter, status int, body any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -115,7 +116,7 @@ func statusOf(err error) (status int, code, message string) {
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest, CodeBadRequest, invalid.Error()
 	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body is larger than 64 KB"
+		return http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("request body is larger than %d KB", tooLarge.Limit>>10)
 	case errors.Is(err, keys.ErrNotFound):
 		return http.StatusNotFound, CodeNotFound, "API key not found"
 	case errors.As(err, &conflict):

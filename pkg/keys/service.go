@@ -45,6 +45,10 @@ type Caller struct {
 	ForOwner string
 	// Operator callers hold every scope; the operator command sets it.
 	Operator bool
+	// System names a part of keygate acting on a report rather than on a
+	// key's request (SystemGitHubSecretScanning): the audit log's actor.
+	// It holds no key to check and no scope.
+	System string
 }
 
 // OperatorCaller acts on a project with IAM credentials, as `infra/admin` does.
@@ -55,6 +59,8 @@ func (c Caller) actor() string {
 	switch {
 	case c.Operator:
 		return ActorOperator
+	case c.System != "":
+		return c.System
 	case c.ForOwner != "":
 		return PortalActor(c.ForOwner)
 	}
@@ -107,9 +113,10 @@ func (c Caller) lacks(scopes []string) (string, bool) {
 	return scopes[i], true
 }
 
-// Check is the Tx caller check for a key caller; the operator has no key.
+// Check is the Tx caller check for a key caller; the operator and
+// keygate's own parts have no key.
 func (c Caller) Check(now time.Time) *CallerCheck {
-	if c.Operator {
+	if c.Operator || c.System != "" {
 		return nil
 	}
 	return &CallerCheck{ID: c.KeyID, Project: c.Project, Now: now}
@@ -623,10 +630,15 @@ var (
 // audit event. A concurrent change makes it start again from a fresh read.
 // edit returns the audit action, or "" when there is nothing to write.
 func (s *Service) change(ctx context.Context, caller Caller, id string, mode writeMode, edit func(k *Key, now time.Time) (string, map[string]Change, error)) (*Key, error) {
+	return s.changeLoaded(ctx, caller, func() (*Key, error) { return s.load(ctx, caller, id) }, mode, edit)
+}
+
+// changeLoaded is change for a key that load reads afresh on each attempt.
+func (s *Service) changeLoaded(ctx context.Context, caller Caller, load func() (*Key, error), mode writeMode, edit func(k *Key, now time.Time) (string, map[string]Change, error)) (*Key, error) {
 	var k *Key
 	err := retryOnConflict(ctx, mode.retries, func() error {
 		var err error
-		if k, err = s.load(ctx, caller, id); err != nil {
+		if k, err = load(); err != nil {
 			return err
 		}
 		now := s.clock()
