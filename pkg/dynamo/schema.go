@@ -11,6 +11,7 @@
 //	owner:  pk = OWNERLIMITS#<project>#<owner>   sk = LIMITS               (an owner's shared limits and their counters)
 //	audit:  pk = AUDIT#<project>     sk = <time ms, 13 digits>#<event id>
 //	secret: pk = CONFIG              sk = CURSOR_KEY                            (signs page cursors)
+//	expiry: pk = SCHEDULE#key-expiry  sk = CHECKED                             (where pkg/expiry's runs got to)
 //
 // The key id derives from the key's hash, so the authorizer reaches the item
 // from the raw key alone, with one request and no index.
