@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/console"
 	"github.com/keygate/keygate/pkg/dynamo"
+	"github.com/keygate/keygate/pkg/expiry"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/portal"
@@ -57,6 +58,8 @@ type App struct {
 	// Usage serves usage over time; Portal the customer portal.
 	Usage  *usage.Service
 	Portal *portal.Service
+	// Expiry is the key-expiry function's schedule.
+	Expiry *expiry.Scheduler
 	now    func() time.Time
 }
 
@@ -125,6 +128,7 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
 		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc}, log), Log: log,
 		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc, now: o.now,
+		Expiry: expiry.New(store, svc, log, o.now),
 	}
 }
 
