@@ -22,6 +22,7 @@ import (
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/wait"
 )
 
 // What the local API is, where API Gateway would say: they make up the
@@ -48,8 +49,9 @@ const shutdownTimeout = 5 * time.Second
 
 type options struct {
 	port, dynamoDBPort int
-	dataDir            string    // "" for .keygate at the module root
-	out                io.Writer // the banner
+	expiryInterval     time.Duration // how often the key-expiry schedule runs
+	dataDir            string        // "" for .keygate at the module root
+	out                io.Writer     // the banner
 	log                *slog.Logger
 }
 
@@ -125,6 +127,7 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, aggregated()) }()
+	defer runExpiry(ctx, a, opts.expiryInterval, opts.log)()
 	// What the authorizer still holds at shutdown, Lambda would lose; here
 	// it is written.
 	defer a.Close(context.WithoutCancel(ctx))
@@ -169,6 +172,30 @@ func runAggregator(ctx context.Context, a *app.App, tpl *samtemplate.Template, l
 
 // aggregatorFunction is the usage-aggregator function of template.yaml.
 const aggregatorFunction = "usage-aggregator"
+
+// runExpiry runs the key-expiry schedule in the background every interval,
+// where EventBridge runs the function hourly: each run checks the time
+// since the last, so only how soon a warning comes differs. The returned
+// func stops it and waits for a run in flight.
+func runExpiry(ctx context.Context, a *app.App, interval time.Duration, log *slog.Logger) func() {
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := a.Expiry.Run(runCtx, time.Now()); err != nil && runCtx.Err() == nil {
+				log.ErrorContext(runCtx, "key-expiry: the run failed; the next goes on from where it got to", "error", err.Error())
+			}
+			if wait.For(runCtx, interval) != nil {
+				return
+			}
+		}
+	}()
+	return func() {
+		stop()
+		<-done
+	}
+}
 
 // startDynamoDB starts DynamoDB Local on its fixed port, with its data in
 // opts.dataDir.
