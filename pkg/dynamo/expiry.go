@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/pkg/expiry"
+	"github.com/keygate/keygate/pkg/keys"
 )
 
 var _ expiry.Store = (*Store)(nil)
@@ -96,4 +97,57 @@ func (s *Store) SetExpiryCheckedUntil(ctx context.Context, t time.Time) error {
 		return nil
 	}
 	return storeError("write expiry checkpoint", err)
+}
+
+// IndexExpiries gives the active keys of project that have an expiresAt
+// their expiry index entry, for keys written before the index existed; it
+// returns how many it wrote. It reads the project's listing index (gsi1),
+// not the table, and writes a key only if its status and expiresAt are
+// still those read: a change meanwhile writes the entry itself.
+func (s *Store) IndexExpiries(ctx context.Context, project string) (int, error) {
+	in := &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(indexByProject),
+		KeyConditionExpression:   aws.String("#pk = :pk"),
+		FilterExpression:         aws.String("#status = :active AND attribute_exists(#exp)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrGSI1PK, "#status": attrStatus, "#exp": attrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: projectPK(project)}, ":active": &types.AttributeValueMemberS{Value: string(keys.StatusActive)},
+		},
+	}
+	written := 0
+	for {
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return written, storeError("list keys to index", err)
+		}
+		for _, item := range out.Items {
+			ms, ok := itemNumber(item, attrExpiresAt)
+			if !ok {
+				continue
+			}
+			id, exp := keyIDFromPK(stringAttr(item, attrPK)), time.UnixMilli(ms)
+			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: &s.table, Key: itemKey(keyPK(id), keySK),
+				UpdateExpression:         aws.String("SET #gpk = :gpk, #gsk = :gsk"),
+				ConditionExpression:      aws.String("#status = :active AND #exp = :exp"),
+				ExpressionAttributeNames: map[string]string{"#gpk": attrGSI4PK, "#gsk": attrGSI4SK, "#status": attrStatus, "#exp": attrExpiresAt},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":gpk": &types.AttributeValueMemberS{Value: expiryPK(exp)}, ":gsk": &types.AttributeValueMemberS{Value: sortKey(exp, id)},
+					":active": &types.AttributeValueMemberS{Value: string(keys.StatusActive)}, ":exp": numberValue(ms),
+				},
+			})
+			var changed *types.ConditionalCheckFailedException
+			switch {
+			case errors.As(err, &changed):
+			case err != nil:
+				return written, storeError("index key "+id, err)
+			default:
+				written++
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return written, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }

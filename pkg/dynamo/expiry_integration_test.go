@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/pkg/dynamo"
@@ -155,5 +157,41 @@ func TestKeysExpiring(t *testing.T) {
 	}
 	if got := read(ats[10].Add(time.Millisecond), ats[11].Add(-time.Millisecond)); len(got) != 0 {
 		t.Errorf("a range between two keys: %v", got)
+	}
+}
+
+// TestIndexExpiries: keys written before the expiry index existed get
+// their entry; revoked keys and keys without expiry get none.
+func TestIndexExpiries(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	op := keys.OperatorCaller("acme")
+	at := e.clock.Now().Add(3 * 24 * time.Hour).Format(time.RFC3339)
+	old, revoked, plain := e.create(keys.CreateInput{Tier: "public", ExpiresAt: &at}), e.create(keys.CreateInput{Tier: "public", ExpiresAt: &at}), e.create(keys.CreateInput{Tier: "public"})
+	other := e.createIn("elsewhere", keys.CreateInput{Tier: "public", ExpiresAt: &at})
+	if err := e.svc.Revoke(ctx, op, token.ID(token.Hash(revoked))); err != nil {
+		t.Fatal(err)
+	}
+	// As written before the index: no entry.
+	for _, raw := range []string{old, other} {
+		if _, err := e.raw.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &e.table, Key: dynamo.KeyItemKey(token.ID(token.Hash(raw))),
+			UpdateExpression: aws.String("REMOVE " + dynamo.AttrGSI4PK + ", " + dynamo.AttrGSI4SK),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := dynamo.New(e.raw, e.table).IndexExpiries(ctx, "acme")
+	if err != nil || n != 1 {
+		t.Fatalf("IndexExpiries: %d, %v; want the 1 active key with an expiry", n, err)
+	}
+	exp, _ := time.Parse(time.RFC3339, at)
+	if got, want := e.expiryEntry(old), expiryEntryOf(exp, old); got != want {
+		t.Errorf("old key: entry %q, want %q", got, want)
+	}
+	for what, raw := range map[string]string{"revoked": revoked, "without expiry": plain, "of another project": other} {
+		if got := e.expiryEntry(raw); got != "" {
+			t.Errorf("key %s: entry %q, want none", what, got)
+		}
 	}
 }
