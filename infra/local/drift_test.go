@@ -248,6 +248,9 @@ func isSelector(x ast.Expr, name string) bool {
 	return ok && sel.Sel.Name == name
 }
 
+// expiryFunction is the key-expiry function of template.yaml.
+const expiryFunction = "key-expiry"
+
 func TestEachMainServesItsOwnOperation(t *testing.T) {
 	root, tpl := loadTemplate(t)
 	operations := operationConstants(t, filepath.Join(root, "pkg", "httpapi", "api.go"))
@@ -261,6 +264,9 @@ func TestEachMainServesItsOwnOperation(t *testing.T) {
 		ast.Inspect(file, func(n ast.Node) bool {
 			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Handle" && isSelector(sel.X, "Aggregator") {
 				served = append(served, aggregatorFunction) // lambda.Start(a.Aggregator.Handle)
+			}
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Handle" && isSelector(sel.X, "Expiry") {
+				served = append(served, expiryFunction) // lambda.Start(a.Expiry.Handle)
 			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
