@@ -142,6 +142,7 @@ type Result struct {
 // saves after each slice where it got to. It stops early, with what it
 // did saved, when ctx's deadline is near; the next run goes on from there.
 func (s *Scheduler) Run(ctx context.Context, now time.Time) (Result, error) {
+	now = now.UTC().Truncate(time.Millisecond) // as the store keeps times
 	last, err := s.store.ExpiryCheckedUntil(ctx)
 	if err != nil {
 		return Result{}, err
