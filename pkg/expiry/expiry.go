@@ -78,15 +78,15 @@ var (
 	warnings  = []warning{sevenDays, oneDay, expired}
 )
 
-// Range is the times after From up to To included.
-type Range struct{ From, To time.Time }
+// span is the times after From up to To included.
+type span struct{ From, To time.Time }
 
-func (r Range) contains(t time.Time) bool { return t.After(r.From) && !t.After(r.To) }
+func (r span) contains(t time.Time) bool { return t.After(r.From) && !t.After(r.To) }
 
-// Slices splits what a run at now checks into slices of at most an hour:
+// hourSlices splits what a run at now checks into slices of at most an hour:
 // from where the last run got to (last; the zero time if none) to now,
 // reaching back at most maxLookback. None if now is not after last.
-func Slices(last, now time.Time) []Range {
+func hourSlices(last, now time.Time) []span {
 	from := last
 	if from.IsZero() {
 		from = now.Add(-firstLookback)
@@ -94,13 +94,13 @@ func Slices(last, now time.Time) []Range {
 	if earliest := now.Add(-maxLookback); from.Before(earliest) {
 		from = earliest
 	}
-	var out []Range
+	var out []span
 	for from.Before(now) {
 		to := from.Add(sliceLength)
 		if to.After(now) {
 			to = now
 		}
-		out = append(out, Range{from, to})
+		out = append(out, span{from, to})
 		from = to
 	}
 	return out
@@ -108,8 +108,8 @@ func Slices(last, now time.Time) []Range {
 
 // keysIn is the range of expiresAt for which w fell due in slice r,
 // reaching back by reach.
-func (w warning) keysIn(r Range, reach time.Duration) Range {
-	return Range{r.From.Add(w.before - reach), r.To.Add(w.before)}
+func (w warning) keysIn(r span, reach time.Duration) span {
+	return span{r.From.Add(w.before - reach), r.To.Add(w.before)}
 }
 
 // Scheduler runs the schedule.
@@ -148,7 +148,7 @@ func (s *Scheduler) Run(ctx context.Context, now time.Time) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{CheckedUntil: last}
-	for i, r := range Slices(last, now) {
+	for i, r := range hourSlices(last, now) {
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineReserve {
 			s.log.WarnContext(ctx, "key-expiry: stopping before the deadline; the next run goes on", "checkedUntil", res.CheckedUntil, "until", now)
 			break
@@ -177,7 +177,7 @@ func (s *Scheduler) Run(ctx context.Context, now time.Time) (Result, error) {
 
 // warn writes w's event for the key of e if its expiresAt, read again,
 // still lies in the range the index found it in.
-func (s *Scheduler) warn(ctx context.Context, w warning, e Entry, in Range, now time.Time, res *Result) error {
+func (s *Scheduler) warn(ctx context.Context, w warning, e Entry, in span, now time.Time, res *Result) error {
 	k, err := s.keys.Get(ctx, keys.OperatorCaller(e.Project), e.ID)
 	if errors.Is(err, keys.ErrNotFound) { // deleted, or past its purge time
 		res.Skipped++
