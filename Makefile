@@ -15,6 +15,8 @@ DYNAMODB_PORT ?= 8000
 # make run's log on stderr: text, a line per request, or json, every record
 # as the Lambda functions write them.
 LOG ?= text
+# How often make run's key-expiry schedule runs (hourly in AWS).
+EXPIRY_INTERVAL ?= 1m
 
 # Every folder functions/<name> with a main.go is one Lambda function.
 FUNCTIONS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
@@ -131,7 +133,7 @@ bench: deps ## run the Go benchmarks, then the authorizer against DynamoDB Local
 run: deps ## run keygate locally on PORT (default 3000), data in .keygate/ (LOG=json for JSON logs)
 	@echo "Building keygate (the first build compiles every dependency: about a minute)..."
 	@$(GO) build -o build/keygate-local ./infra/local
-	build/keygate-local -port $(PORT) -dynamodb-port $(DYNAMODB_PORT) -log $(LOG)
+	build/keygate-local -port $(PORT) -dynamodb-port $(DYNAMODB_PORT) -log $(LOG) -expiry-interval $(EXPIRY_INTERVAL)
 
 clean: ## remove build output
 	rm -rf build .aws-sam

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/keygate/keygate/internal/ddbtest"
@@ -194,6 +197,9 @@ func TestEvents(t *testing.T) {
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(file, ".json")
+		if _, ok := scheduled[name]; ok {
+			continue // TestScheduledEvents
+		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			exp, ok := expected[name]
@@ -213,7 +219,74 @@ func TestEvents(t *testing.T) {
 		for name := range expected {
 			want(t, slices.Contains(files, name+".json"), "no %s.json", name)
 		}
+		for name := range scheduled {
+			want(t, slices.Contains(files, name+".json"), "no %s.json", name)
+		}
 	})
+}
+
+// scheduled runs each function EventBridge runs on a schedule, as its
+// main builds it, with its event on the seeded table, and checks the table.
+var scheduled = map[string]func(t *testing.T, a *app.App, ev events.CloudWatchEvent){
+	// A key made an hour before the run, expired half an hour before it,
+	// gets one key.expired event item; the seeds never expire.
+	"key-expiry": func(t *testing.T, a *app.App, ev events.CloudWatchEvent) {
+		made := keys.NewService(a.Config.Keys, a.Store, keys.WithClock(func() time.Time { return authorizertest.EventTime.Add(-time.Hour) }))
+		at := authorizertest.EventTime.Add(-30 * time.Minute).Format(time.RFC3339)
+		if _, err := made.Create(context.Background(), keys.OperatorCaller(project), keys.CreateInput{Name: "expiring", Tier: "public", ExpiresAt: &at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Expiry.Handle(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		out, err := a.DynamoDB.Query(context.Background(), &dynamodb.QueryInput{
+			TableName: aws.String(a.Config.Table), KeyConditionExpression: aws.String("pk = :pk"), ConsistentRead: aws.Bool(true),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "EVENT#" + project}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var written []string
+		for _, item := range out.Items {
+			if v, ok := item["type"].(*types.AttributeValueMemberS); ok {
+				written = append(written, v.Value)
+			}
+		}
+		want(t, slices.Equal(written, []string{"key.expired"}), "event items of types %v, want one key.expired", written)
+	},
+}
+
+// TestScheduledEvents runs each scheduled event (an EventBridge rule's
+// "Scheduled Event") through its function at the events' time.
+func TestScheduledEvents(t *testing.T) {
+	tpl, err := samtemplate.LoadModule()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, run := range scheduled {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(name + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.DisallowUnknownFields()
+			var ev events.CloudWatchEvent
+			if err := dec.Decode(&ev); err != nil {
+				t.Fatalf("%s.json is not an EventBridge event: %v", name, err)
+			}
+			want(t, ev.Source == "aws.events" && ev.DetailType == "Scheduled Event", "source %q, detail-type %q: not a scheduled event", ev.Source, ev.DetailType)
+			if _, ok := tpl.Function(name); !ok {
+				t.Fatalf("no function %s in template.yaml", name)
+			}
+			client := ddbtest.Client(t)
+			table := ddbtest.NewTable(t, client, ddbtest.TableOptions{TTL: true})
+			a := app.New(config.Default().WithTable(table), client, slog.New(slog.DiscardHandler), app.WithClock(func() time.Time { return authorizertest.EventTime }))
+			seed(t, a)
+			run(t, a, ev)
+		})
+	}
 }
 
 // TestBasePathEvents runs each request of base-path/, which came through a

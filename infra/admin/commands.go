@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
@@ -21,10 +22,13 @@ commands:
   revoke-key    --project P --id ID
   revoke-owner  --project P --owner O [--include-created true]
                 with --include-created, also the keys the owner's keys created, transitively
+  index-expiries --project P
+                adds the active keys with an expiresAt to the expiry index (gsi4), once,
+                for keys written before it existed: else they get no expiry warnings
 `
 
 // run carries out one command and returns the exit code: 0 done, 1 failed, 2 misused.
-func run(ctx context.Context, args []string, svc *keys.Service, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, a *app.App, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -45,7 +49,7 @@ func run(ctx context.Context, args []string, svc *keys.Service, stdout, stderr i
 		fmt.Fprintf(stderr, "admin %s: --project is required and no arguments are taken\n%s", args[0], usage)
 		return 2
 	}
-	out, err := cmd.run(ctx, svc, keys.OperatorCaller(*project), get)
+	out, err := cmd.run(ctx, a, keys.OperatorCaller(*project), get)
 	if err != nil {
 		fmt.Fprintf(stderr, "admin %s: %s\n", args[0], describe(err))
 		return 1
@@ -64,7 +68,7 @@ type flagValues func(name string) string
 
 type command struct {
 	names []string
-	run   func(context.Context, *keys.Service, keys.Caller, flagValues) (any, error)
+	run   func(context.Context, *app.App, keys.Caller, flagValues) (any, error)
 }
 
 func (c command) flags(fs *flag.FlagSet) flagValues {
@@ -77,7 +81,7 @@ func (c command) flags(fs *flag.FlagSet) flagValues {
 
 var commands = map[string]command{
 	"create-key": {names: []string{"tier", "name", "scopes", "owner", "expires-at"},
-		run: func(ctx context.Context, svc *keys.Service, c keys.Caller, f flagValues) (any, error) {
+		run: func(ctx context.Context, a *app.App, c keys.Caller, f flagValues) (any, error) {
 			in := keys.CreateInput{Name: f("name"), Tier: f("tier"), Owner: f("owner"), Scopes: []string{}}
 			if s := f("scopes"); s != "" {
 				in.Scopes = strings.Split(s, ",")
@@ -85,14 +89,14 @@ var commands = map[string]command{
 			if e := f("expires-at"); e != "" {
 				in.ExpiresAt = &e
 			}
-			return svc.Create(ctx, c, in)
+			return a.Service.Create(ctx, c, in)
 		}},
 	"list-keys": {names: []string{"status", "owner"},
-		run: func(ctx context.Context, svc *keys.Service, c keys.Caller, f flagValues) (any, error) {
+		run: func(ctx context.Context, a *app.App, c keys.Caller, f flagValues) (any, error) {
 			all := []*keys.Key{}
 			in := keys.ListInput{Filter: keys.KeyFilter{Status: keys.Status(f("status")), Owner: f("owner")}, Limit: keys.MaxPageSize}
 			for {
-				page, err := svc.List(ctx, c, in)
+				page, err := a.Service.List(ctx, c, in)
 				if err != nil {
 					return nil, err
 				}
@@ -104,19 +108,27 @@ var commands = map[string]command{
 			}
 		}},
 	"revoke-key": {names: []string{"id"},
-		run: func(ctx context.Context, svc *keys.Service, c keys.Caller, f flagValues) (any, error) {
-			if err := svc.Revoke(ctx, c, f("id")); err != nil {
+		run: func(ctx context.Context, a *app.App, c keys.Caller, f flagValues) (any, error) {
+			if err := a.Service.Revoke(ctx, c, f("id")); err != nil {
 				return nil, err
 			}
 			return map[string]string{"revoked": f("id")}, nil
 		}},
 	"revoke-owner": {names: []string{"owner", "include-created"},
-		run: func(ctx context.Context, svc *keys.Service, c keys.Caller, f flagValues) (any, error) {
-			n, err := svc.RevokeOwner(ctx, c, f("owner"), f("include-created") == "true")
+		run: func(ctx context.Context, a *app.App, c keys.Caller, f flagValues) (any, error) {
+			n, err := a.Service.RevokeOwner(ctx, c, f("owner"), f("include-created") == "true")
 			if err != nil {
 				return nil, err
 			}
 			return map[string]int{"revoked": n}, nil
+		}},
+	"index-expiries": {
+		run: func(ctx context.Context, a *app.App, c keys.Caller, _ flagValues) (any, error) {
+			n, err := a.Store.IndexExpiries(ctx, c.Project)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]int{"indexed": n}, nil
 		}},
 }
 

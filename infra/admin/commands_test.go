@@ -28,7 +28,7 @@ func newApp(t *testing.T) *app.App {
 func runArgs(t *testing.T, a *app.App, args string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), strings.Fields(args), a.Service, &out, &errOut)
+	code := run(context.Background(), strings.Fields(args), a, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -75,8 +75,13 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("revoke-owner: %d %s", code, out)
 	}
 
+	runArgs(t, a, "create-key --project default --tier public --name y --expires-at 2099-01-01T00:00:00Z")
+	if code, out, _ = runArgs(t, a, "index-expiries --project default"); code != 0 || !strings.Contains(out, `"indexed": 1`) {
+		t.Fatalf("index-expiries: %d %s", code, out)
+	}
+
 	page, err := a.Service.ListAudit(context.Background(), keys.OperatorCaller("default"), keys.AuditInput{})
-	if err != nil || len(page.Items) != 8 {
+	if err != nil || len(page.Items) != 9 {
 		t.Fatalf("audit: %d events, %v", len(page.Items), err)
 	}
 	for _, ev := range page.Items {

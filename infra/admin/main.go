@@ -6,6 +6,7 @@
 //	go run ./infra/admin list-keys --project P [--status S] [--owner O]
 //	go run ./infra/admin revoke-key --project P --id ID
 //	go run ./infra/admin revoke-owner --project P --owner O
+//	go run ./infra/admin index-expiries --project P
 //
 // It reads DYNAMODB_ENDPOINT (unset: AWS, with the default credential
 // chain) and TABLE_NAME (default keygate), and the same KEYGATE_*
@@ -28,5 +29,5 @@ func main() {
 		os.Stderr.WriteString("admin: " + err.Error() + "\n")
 		os.Exit(1)
 	}
-	os.Exit(run(ctx, os.Args[1:], a.Service, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], a, os.Stdout, os.Stderr))
 }

@@ -204,6 +204,8 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 			metered = d.create(admin, `{"name":"metered","tier":"public","credits":{"remaining":10}}`)
 			// A key alice's key created, under another owner, for revoke-owner's includeCreated.
 			bobs = d.create(iamCaller{keyID: alice.ID, scopes: "admin"}, `{"name":"bob's","tier":"public","owner":"bob"}`)
+			// For key-expiry: a key that expires within its first run's hour.
+			d.create(admin, fmt.Sprintf(`{"name":"expiring","tier":"public","expiresAt":%q}`, clock.Now().Add(30*time.Minute).Format(time.RFC3339)))
 		}},
 		{"list-keys", true, func() {
 			page := d.ok(admin, "GET", "/v1/api-keys?limit=1", "")
@@ -298,6 +300,12 @@ func recordAccesses(t *testing.T, tpl *samtemplate.Template) (string, map[string
 			d.ok(admin, "GET", "/v1/webhooks/"+hookID, "")
 			d.ok(admin, "POST", "/v1/webhooks/"+hookID+"/test", "")
 			d.ok(admin, "DELETE", "/v1/webhooks/"+hookID, "")
+		}},
+		// Its first run, an hour on: the expiring key's key.expired event.
+		{"key-expiry", false, func() {
+			if res, err := d.app.Expiry.Run(context.Background(), clock.Now().Add(time.Hour)); err != nil || res.Written != 1 {
+				t.Fatalf("key-expiry: %+v, %v; want one event written", res, err)
+			}
 		}},
 		// The console signs in (the authorizer's write, the session and its
 		// event), serves the management API as the session's key, and signs out.

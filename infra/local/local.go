@@ -22,6 +22,7 @@ import (
 	"github.com/keygate/keygate/pkg/app"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/wait"
 )
 
 // What the local API is, where API Gateway would say: they make up the
@@ -48,8 +49,9 @@ const shutdownTimeout = 5 * time.Second
 
 type options struct {
 	port, dynamoDBPort int
-	dataDir            string    // "" for .keygate at the module root
-	out                io.Writer // the banner
+	expiryInterval     time.Duration // how often the key-expiry schedule runs
+	dataDir            string        // "" for .keygate at the module root
+	out                io.Writer     // the banner
 	log                *slog.Logger
 }
 
@@ -131,8 +133,12 @@ func run(ctx context.Context, opts options) (err error) {
 		}
 		defer func() { err = errors.Join(err, stopStream()) }()
 	}
-	stopRetries := every(ctx, retryInterval, func(ctx context.Context) { _ = a.Retrier.Handle(ctx, events.EventBridgeEvent{}) })
-	defer stopRetries()
+	defer every(ctx, retryInterval, func(ctx context.Context) { _ = a.Retrier.Handle(ctx, events.EventBridgeEvent{}) })()
+	defer every(ctx, opts.expiryInterval, func(ctx context.Context) {
+		if _, err := a.Expiry.Run(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			opts.log.ErrorContext(ctx, "key-expiry: the run failed; the next goes on from where it got to", "error", err.Error())
+		}
+	})()
 	// What the authorizer still holds at shutdown, Lambda would lose; here
 	// it is written.
 	defer a.Close(context.WithoutCancel(ctx))
@@ -186,21 +192,18 @@ const (
 // as the webhook-retry function's schedule does in AWS.
 const retryInterval = time.Minute
 
-// every runs fn every interval until ctx ends or the returned func is
-// called, which waits for a run in progress.
+// every runs fn at once and then every interval, as a schedule would,
+// until ctx ends or the returned func is called, which waits for a run in
+// progress.
 func every(ctx context.Context, interval time.Duration, fn func(context.Context)) func() {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
 		for {
-			select {
-			case <-runCtx.Done():
+			fn(runCtx)
+			if wait.For(runCtx, interval) != nil {
 				return
-			case <-tick.C:
-				fn(runCtx)
 			}
 		}
 	}()

@@ -1,6 +1,6 @@
 // Command local runs keygate on this machine, as `make run` does:
 //
-//	go run ./infra/local [-port 3000] [-dynamodb-port 8000] [-data .keygate] [-log text|json]
+//	go run ./infra/local [-port 3000] [-dynamodb-port 8000] [-data .keygate] [-log text|json] [-expiry-interval 1m]
 //
 // It starts DynamoDB Local with its data on disk, creates the table from
 // template.yaml if it is missing, and serves every route of template.yaml
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
@@ -33,10 +34,11 @@ func main() {
 	flag.IntVar(&opts.port, "port", 3000, "port to serve the API on, on 127.0.0.1")
 	flag.IntVar(&opts.dynamoDBPort, "dynamodb-port", 8000, "port for DynamoDB Local")
 	flag.StringVar(&opts.dataDir, "data", "", "directory for DynamoDB Local's data (default: .keygate at the repository root)")
+	flag.DurationVar(&opts.expiryInterval, "expiry-interval", time.Minute, "how often the key-expiry schedule runs (hourly in AWS)")
 	logFormat := flag.String("log", logText, "log format on stderr: "+logText+" (one line per request) or "+logJSON+" (every record, as in CloudWatch)")
 	flag.Parse()
 	log, err := newLogger(*logFormat, os.Stderr)
-	if err != nil || flag.NArg() > 0 {
+	if err != nil || flag.NArg() > 0 || opts.expiryInterval <= 0 {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}

@@ -295,9 +295,10 @@ func Create(ctx context.Context, client *dynamodb.Client, def *Table, tableName 
 
 // EnsureExists creates the table as Create with time to live enabled when
 // the template enables it, unless a table of that name exists already. Of
-// an existing table it compares only the stream: one the definition has
-// and the table lacks is enabled (a table made before the template had
-// it); another view type is an error.
+// an existing table it compares only the stream and the indexes' names
+// (a table made before the template had them): a stream the definition
+// has and the table lacks is enabled, another view type is an error; a
+// missing index is added, holding the items that have its keys.
 func EnsureExists(ctx context.Context, client *dynamodb.Client, def *Table, tableName string) error {
 	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
 	var notFound *types.ResourceNotFoundException
@@ -306,7 +307,10 @@ func EnsureExists(ctx context.Context, client *dynamodb.Client, def *Table, tabl
 		if err := waitActive(ctx, client, tableName); err != nil {
 			return err
 		}
-		return ensureStream(ctx, client, def, tableName, out.Table.StreamSpecification)
+		if err := ensureStream(ctx, client, def, tableName, out.Table.StreamSpecification); err != nil {
+			return err
+		}
+		return ensureIndexes(ctx, client, def, tableName, out.Table.GlobalSecondaryIndexes)
 	case !errors.As(err, &notFound):
 		return fmt.Errorf("samtemplate: describing table %s: %w", tableName, err)
 	}
@@ -338,6 +342,54 @@ func ensureStream(ctx context.Context, client *dynamodb.Client, def *Table, tabl
 		return fmt.Errorf("samtemplate: enabling the stream of %s: %w", tableName, err)
 	}
 	return waitActive(ctx, client, tableName)
+}
+
+// ensureIndexes adds the definition's indexes a table lacks, one at a
+// time, as DynamoDB requires, and waits until each is ACTIVE.
+func ensureIndexes(ctx context.Context, client *dynamodb.Client, def *Table, tableName string, has []types.GlobalSecondaryIndexDescription) error {
+	in := def.CreateTableInput(tableName)
+	for _, g := range in.GlobalSecondaryIndexes {
+		name := aws.ToString(g.IndexName)
+		if slices.ContainsFunc(has, func(d types.GlobalSecondaryIndexDescription) bool { return aws.ToString(d.IndexName) == name }) {
+			continue
+		}
+		_, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+			TableName:            aws.String(tableName),
+			AttributeDefinitions: in.AttributeDefinitions,
+			GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+				IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+			}}},
+		})
+		if err != nil {
+			return fmt.Errorf("samtemplate: adding index %s to %s: %w", name, tableName, err)
+		}
+		if err := waitIndexActive(ctx, client, tableName, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitIndexActive waits until the table's index name is ACTIVE: built from
+// the items the table holds.
+func waitIndexActive(ctx context.Context, client *dynamodb.Client, tableName, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // as waitActive
+	defer cancel()
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tableName)})
+		if err != nil {
+			return fmt.Errorf("samtemplate: waiting for index %s of %s: %w", name, tableName, err)
+		}
+		i := slices.IndexFunc(out.Table.GlobalSecondaryIndexes, func(d types.GlobalSecondaryIndexDescription) bool { return aws.ToString(d.IndexName) == name })
+		if i >= 0 && out.Table.GlobalSecondaryIndexes[i].IndexStatus == types.IndexStatusActive {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("samtemplate: waiting for index %s of %s: %w", name, tableName, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
 }
 
 func waitActive(ctx context.Context, client *dynamodb.Client, tableName string) error {

@@ -47,7 +47,7 @@ func TestLoadTemplate(t *testing.T) {
 	for _, a := range def.AttributeDefinitions {
 		attrs = append(attrs, aws.ToString(a.AttributeName)+":"+string(a.AttributeType))
 	}
-	if want := []string{"pk:S", "sk:S", "gsi1pk:S", "gsi1sk:S", "gsi2pk:S", "gsi2sk:S", "gsi3pk:S", "gsi3sk:S"}; !slices.Equal(attrs, want) {
+	if want := []string{"pk:S", "sk:S", "gsi1pk:S", "gsi1sk:S", "gsi2pk:S", "gsi2sk:S", "gsi3pk:S", "gsi3sk:S", "gsi4pk:S", "gsi4sk:S"}; !slices.Equal(attrs, want) {
 		t.Errorf("AttributeDefinitions = %v, want %v", attrs, want)
 	}
 	if got, want := keys(def.KeySchema), "pk HASH,sk RANGE"; got != want {
@@ -72,6 +72,7 @@ func TestLoadTemplate(t *testing.T) {
 		"gsi1(gsi1pk HASH,gsi1sk RANGE)INCLUDE[status tier expiresAt ttl]",
 		"gsi2(gsi2pk HASH,gsi2sk RANGE)INCLUDE[status tier expiresAt ttl]",
 		"gsi3(gsi3pk HASH,gsi3sk RANGE)INCLUDE[status tier expiresAt ttl owner]",
+		"gsi4(gsi4pk HASH,gsi4sk RANGE)INCLUDE[project]",
 	}
 	if !slices.Equal(gsis, want) {
 		t.Errorf("GlobalSecondaryIndexes = %v, want %v", gsis, want)
@@ -217,5 +218,55 @@ func TestEnsureExistsEnablesTheStream(t *testing.T) {
 	otherView.StreamViewType = types.StreamViewTypeKeysOnly
 	if err := samtemplate.EnsureExists(ctx, client, &otherView, name); err == nil || !strings.Contains(err.Error(), "KEYS_ONLY") {
 		t.Errorf("EnsureExists with another view type: %v, want an error naming it", err)
+	}
+}
+
+// TestEnsureExistsAddsIndexes: a table made before the template had an
+// index (a local store from an older keygate) gets it, built from the
+// items it holds.
+func TestEnsureExistsAddsIndexes(t *testing.T) {
+	t.Parallel()
+	def := loadTemplate(t)
+	client := ddbtest.Client(t)
+	ctx := t.Context()
+	name := "noindex_" + strings.ReplaceAll(t.Name(), "/", "_")
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	last := def.GlobalSecondaryIndexes[len(def.GlobalSecondaryIndexes)-1]
+	newest := aws.ToString(last.IndexName)
+	hashKey, rangeKey := aws.ToString(last.KeySchema[0].AttributeName), aws.ToString(last.KeySchema[1].AttributeName)
+	older := *def
+	older.GlobalSecondaryIndexes = def.GlobalSecondaryIndexes[:len(def.GlobalSecondaryIndexes)-1]
+	older.AttributeDefinitions = slices.DeleteFunc(slices.Clone(def.AttributeDefinitions), func(a types.AttributeDefinition) bool {
+		return aws.ToString(a.AttributeName) == hashKey || aws.ToString(a.AttributeName) == rangeKey
+	})
+	if err := samtemplate.Create(ctx, client, &older, name, samtemplate.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(name), Item: map[string]types.AttributeValue{
+		"pk": s("a"), "sk": s("b"), hashKey: s("h"), rangeKey: s("r"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // the second finds it there
+		if err := samtemplate.EnsureExists(ctx, client, def, name); err != nil {
+			t.Fatalf("EnsureExists #%d: %v", i+1, err)
+		}
+	}
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(out.Table.GlobalSecondaryIndexes); got != len(def.GlobalSecondaryIndexes) {
+		t.Fatalf("%d indexes, want %d", got, len(def.GlobalSecondaryIndexes))
+	}
+	q, err := client.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(name), IndexName: aws.String(newest), KeyConditionExpression: aws.String("#h = :h"),
+		ExpressionAttributeNames: map[string]string{"#h": hashKey}, ExpressionAttributeValues: map[string]types.AttributeValue{":h": s("h")},
+	})
+	if err != nil || len(q.Items) != 1 {
+		t.Errorf("query of the added index %s: %d items, %v; want the item written before", newest, len(q.Items), err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/keygate/keygate/pkg/console"
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/events"
+	"github.com/keygate/keygate/pkg/expiry"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/leaks"
@@ -66,7 +67,9 @@ type App struct {
 	Webhooks   *webhooks.Service
 	Dispatcher *events.Dispatcher
 	Retrier    *events.Retrier
-	now        func() time.Time
+	// Expiry is the key-expiry function's schedule.
+	Expiry *expiry.Scheduler
+	now    func() time.Time
 }
 
 // Console builds the console function's handler, which only that function
@@ -163,7 +166,8 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc, Webhooks: hooks, Leaks: leaksSvc}, log), Log: log,
 		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc,
 		Webhooks: hooks, Dispatcher: events.NewDispatcher(dynamo.DecodeChange, svc, deliverer, o.bus, log), Retrier: events.NewRetrier(deliverer, log),
-		now: o.now,
+		Expiry: expiry.New(store, svc, log, o.now),
+		now:    o.now,
 	}
 }
 

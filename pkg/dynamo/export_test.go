@@ -38,6 +38,8 @@ const (
 	AttrTotalRequests = attrTotalRequests
 	AttrGSI1PK        = attrGSI1PK
 	AttrGSI2PK        = attrGSI2PK
+	AttrGSI4PK        = attrGSI4PK
+	AttrGSI4SK        = attrGSI4SK
 	AttrCredits       = attrCredits
 	AttrExpiresAt     = attrExpiresAt
 	AttrLimitsVersion = attrLimitsVersion

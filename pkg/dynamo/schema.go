@@ -7,9 +7,11 @@
 //	        gsi1pk = PROJECT#<project>        gsi1sk = <createdAt ms, 13 digits>#<id>   (a project's keys, newest first)
 //	        gsi2pk = OWNER#<project>#<owner>  gsi2sk = as gsi1sk                        (an owner's keys)
 //	        gsi3pk = CREATOR#<project>#<key id or operator>  gsi3sk = as gsi1sk         (the keys a key created)
+//	        gsi4pk = EXPIRY#<UTC date of expiresAt>  gsi4sk = <expiresAt ms, 13 digits>#<id>  (active keys by expiry, for pkg/expiry; absent once revoked)
 //	owner:  pk = OWNERLIMITS#<project>#<owner>   sk = LIMITS               (an owner's shared limits and their counters)
 //	audit:  pk = AUDIT#<project>     sk = <time ms, 13 digits>#<event id>
 //	secret: pk = CONFIG              sk = CURSOR_KEY                            (signs page cursors)
+//	expiry: pk = SCHEDULE#key-expiry  sk = CHECKED                             (where pkg/expiry's runs got to)
 //
 // The key id derives from the key's hash, so the authorizer reaches the item
 // from the raw key alone, with one request and no index.
@@ -27,6 +29,7 @@ const (
 	indexByProject = "gsi1"
 	indexByOwner   = "gsi2"
 	indexByCreator = "gsi3"
+	indexByExpiry  = "gsi4"
 )
 
 // Attribute names.
@@ -39,6 +42,8 @@ const (
 	attrGSI2SK        = "gsi2sk"
 	attrGSI3PK        = "gsi3pk"
 	attrGSI3SK        = "gsi3sk"
+	attrGSI4PK        = "gsi4pk"
+	attrGSI4SK        = "gsi4sk"
 	attrOwner         = "owner"
 	attrScopes        = "scopes"
 	attrProject       = "project"
@@ -102,6 +107,10 @@ func creatorPK(project, creator string) string {
 	return "CREATOR#" + project + "#" + creator
 }
 func ownerLimitsPK(project, owner string) string { return "OWNERLIMITS#" + project + "#" + owner }
+
+// expiryPK is the expiry index's partition of a UTC day: a run of the
+// scheduler reads the one or two days its windows span.
+func expiryPK(t time.Time) string { return "EXPIRY#" + t.UTC().Format(time.DateOnly) }
 
 const ownerLimitsSK = "LIMITS"
 

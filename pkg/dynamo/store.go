@@ -51,6 +51,8 @@ type keyRecord struct {
 	GSI2SK        string   `dynamodbav:"gsi2sk,omitempty"`
 	GSI3PK        string   `dynamodbav:"gsi3pk,omitempty"`
 	GSI3SK        string   `dynamodbav:"gsi3sk,omitempty"`
+	GSI4PK        string   `dynamodbav:"gsi4pk,omitempty"`
+	GSI4SK        string   `dynamodbav:"gsi4sk,omitempty"`
 	ID            string   `dynamodbav:"id"`
 	Name          string   `dynamodbav:"name"`
 	Start         string   `dynamodbav:"start"`
@@ -174,6 +176,10 @@ func toRecord(k *keys.Key) keyRecord {
 	}
 	if k.CreatedBy != "" {
 		r.GSI3PK, r.GSI3SK = creatorPK(k.Project, k.CreatedBy), r.GSI1SK
+	}
+	// Only an active key can still expire: a revoked one leaves the index.
+	if k.ExpiresAt != nil && k.Status == keys.StatusActive {
+		r.GSI4PK, r.GSI4SK = expiryPK(*k.ExpiresAt), sortKey(*k.ExpiresAt, k.ID)
 	}
 	return r
 }
@@ -403,6 +409,8 @@ func (s *Store) updateKey(k *keys.Key, counted *keys.Counted) (*types.Update, er
 		{"ipAllowlist", r.IPAllowlist, len(r.IPAllowlist) == 0},
 		{"metadata", r.Metadata, r.Metadata == ""},
 		{attrExpiresAt, r.ExpiresAt, r.ExpiresAt == 0},
+		{attrGSI4PK, r.GSI4PK, r.GSI4PK == ""},
+		{attrGSI4SK, r.GSI4SK, r.GSI4SK == ""},
 		{"revokedAt", r.RevokedAt, r.RevokedAt == 0},
 		{"rotatedTo", r.RotatedTo, r.RotatedTo == ""},
 		{attrTTL, r.TTL, r.TTL == 0},
@@ -504,7 +512,8 @@ func (s *Store) revokeKey(k *keys.Key) (*types.Update, error) {
 	upd := expression.Set(expression.Name(attrStatus), expression.Value(keys.StatusRevoked)).
 		Set(expression.Name("revokedAt"), expression.Value(r.RevokedAt)).
 		Set(expression.Name("updatedAt"), expression.Value(r.UpdatedAt)).
-		Set(expression.Name(attrVersion), expression.Name(attrVersion).Plus(expression.Value(1)))
+		Set(expression.Name(attrVersion), expression.Name(attrVersion).Plus(expression.Value(1))).
+		Remove(expression.Name(attrGSI4PK)).Remove(expression.Name(attrGSI4SK))
 	if r.TTL == 0 { // no purge time: never a ttl of 0, which reads as long expired
 		upd = upd.Remove(expression.Name(attrTTL))
 	} else {
