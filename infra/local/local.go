@@ -186,6 +186,7 @@ const (
 	aggregatorFunction = "usage-aggregator"
 	dispatcherFunction = "event-dispatcher"
 	retryFunction      = "webhook-retry"
+	expiryFunction     = "key-expiry"
 )
 
 // retryInterval is how often make run attempts the webhook deliveries due,
