@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/dynamo"
+	"github.com/keygate/keygate/pkg/keys"
 	kgevents "github.com/keygate/keygate/pkg/events"
 	"github.com/keygate/keygate/pkg/webhooks"
 )
@@ -377,4 +378,76 @@ func errorField(r response) string {
 	}
 	field, _, _ := strings.Cut(r.Error.Message, ":")
 	return field
+}
+
+// TestExpiryWarningsReachWebhooks: the key-expiry schedule's event items
+// reach a webhook through the stream like every other event: a 7-day
+// warning, then (the runs in between missed) the expiry itself.
+func TestExpiryWarningsReachWebhooks(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	hook := e.createWebhook(recv.URL, kgevents.KeyExpiring, kgevents.KeyExpired)
+	e.onStream("event-dispatcher", e.app.Dispatcher.Handle)
+	expires := e.clock.Now().Add(7*24*time.Hour + 30*time.Minute)
+	k := e.create(&admin, `{"name":"expiring","tier":"public","expiresAt":"`+expires.Format(time.RFC3339)+`"}`)
+
+	run := func(at time.Time) {
+		t.Helper()
+		if _, err := e.app.Expiry.Run(context.Background(), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(e.clock.Now().Add(time.Hour))
+	run(e.clock.Now().Add(time.Hour)) // again: nothing new
+	got := recv.waitFor(t, map[string]int{kgevents.KeyExpiring: 1})
+	var data struct {
+		Key       struct{ ID, Status string }
+		ExpiresIn string
+	}
+	must(t, json.Unmarshal(got[0].event.Data, &data) == nil && data.Key.ID == k.ID && data.ExpiresIn == "7d" && data.Key.Status == "active", "warning: %s", got[0].event.Data)
+	must(t, webhooks.Verify(hook.Secret, got[0].header.Get(webhooks.SignatureHeader), got[0].body, e.clock.Now(), webhooks.DefaultTolerance) == nil, "signature")
+
+	e.clock.Set(expires.Add(time.Minute))
+	run(e.clock.Now())
+	got = recv.waitFor(t, map[string]int{kgevents.KeyExpiring: 1, kgevents.KeyExpired: 1})
+	time.Sleep(2 * time.Second)
+	must(t, len(recv.deliveries()) == 2, "%d deliveries, want the warning and the expiry once each", len(recv.deliveries()))
+	for _, d := range got {
+		if d.event.Type == kgevents.KeyExpired {
+			must(t, json.Unmarshal(d.event.Data, &data) == nil && data.Key.ID == k.ID && data.Key.Status == "expired", "expired: %s", d.event.Data)
+		}
+	}
+}
+
+// TestLeakedKeysReachWebhooks: a leak report's revoke (and a restriction)
+// come to the webhook as key.leaked, with where the key was found and what
+// keygate did.
+func TestLeakedKeysReachWebhooks(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	e.createWebhook(recv.URL, kgevents.KeyLeaked)
+	e.onStream("event-dispatcher", e.app.Dispatcher.Handle)
+	revoked := e.create(&admin, `{"name":"leaked","tier":"public"}`)
+	restricted := e.create(&admin, `{"name":"leaked too","tier":"public"}`)
+	for _, c := range []struct {
+		key    keyView
+		action keys.LeakAction
+	}{{revoked, keys.LeakRevoke}, {restricted, keys.LeakRestrict}} {
+		l := keys.Leak{RawKey: c.key.Key, Source: "https://github.com/acme/app/blob/main/.env", Action: c.action, Reporter: "github-secret-scanning"}
+		if got, err := e.app.Service.ReportLeak(context.Background(), l); err != nil || got == nil || !got.Changed {
+			t.Fatalf("report %s: %+v %v", c.key.ID, got, err)
+		}
+	}
+	got := recv.waitFor(t, map[string]int{kgevents.KeyLeaked: 2})
+	for _, d := range got {
+		var data struct {
+			Key            struct{ ID, Status string }
+			Source, Action string
+			Actor          string
+		}
+		must(t, json.Unmarshal(d.event.Data, &data) == nil, "data %s", d.event.Data)
+		want := map[string]string{revoked.ID: "revoked", restricted.ID: "restricted"}[data.Key.ID]
+		must(t, data.Action == want && data.Source == "https://github.com/acme/app/blob/main/.env" && data.Actor == "github-secret-scanning", "key.leaked: %s", d.event.Data)
+		must(t, !strings.Contains(string(d.body), revoked.Key) && !strings.Contains(string(d.body), restricted.Key), "the leaked key itself in the event")
+	}
 }
