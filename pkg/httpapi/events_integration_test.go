@@ -21,8 +21,8 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/dynamo"
-	"github.com/keygate/keygate/pkg/keys"
 	kgevents "github.com/keygate/keygate/pkg/events"
+	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/webhooks"
 )
 
