@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -168,7 +166,7 @@ type localProcess struct {
 	cmd    *exec.Cmd
 	url    string
 	banner string // stdout up to "Press Ctrl-C to stop."
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	exited chan error
 }
 
@@ -179,7 +177,7 @@ func startLocal(t *testing.T, bin string, args ...string) *localProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &localProcess{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &localProcess{cmd: exec.Command(bin, args...), stderr: &testenv.Buffer{}, exited: make(chan error, 1)}
 	p.cmd.Dir = root
 	p.cmd.Stderr = p.stderr
 	stdout, err := p.cmd.StdoutPipe()
@@ -313,21 +311,3 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer is a bytes.Buffer that exec's copying goroutine and the test
-// may use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

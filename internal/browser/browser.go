@@ -35,7 +35,6 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +76,7 @@ func Start(t testing.TB) *Browser {
 	path, err := ExecPath()
 	testenv.Require(t, err)
 
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath(path),
@@ -109,7 +108,7 @@ func Start(t testing.TB) *Browser {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("browser: starting %s: %v\nChromium's output:\n%s", path, err, out.String())
+		t.Fatalf("browser: starting %s: %v\nChromium's output:\n%s", path, err, strings.TrimSpace(out.String()))
 		return nil
 	}
 	b.version = version
@@ -184,21 +183,3 @@ var axeSource = sync.OnceValues(func() (string, error) {
 	return string(src), nil
 })
 
-// syncBuffer is a bytes.Buffer safe for Chromium's output goroutine and
-// the test's.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(b.buf.String())
-}

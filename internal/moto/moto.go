@@ -10,7 +10,6 @@
 package moto
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,7 +47,7 @@ func Start(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("moto: find a free port: %v", err)
 	}
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so that stopping it reaches whatever it runs.
@@ -119,21 +117,3 @@ func stop(cmd *exec.Cmd, exited <-chan struct{}) {
 	}
 }
 
-// syncBuffer is the server's output, written by exec's copying goroutine
-// and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -65,26 +65,11 @@ type webhookRecord struct {
 	Version        int64    `dynamodbav:"version"`
 }
 
-func optionalMillis(t *time.Time) int64 {
-	if t == nil {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func optionalTime(ms int64) *time.Time {
-	if ms == 0 {
-		return nil
-	}
-	t := timeOf(ms)
-	return &t
-}
-
 func toWebhookRecord(w *webhooks.Webhook) webhookRecord {
 	return webhookRecord{
 		PK: webhooksPK(w.Project), SK: w.ID, ID: w.ID, Project: w.Project, URL: w.URL, Events: w.Events,
-		Description: w.Description, Status: w.Status, DisabledReason: w.DisabledReason, DisabledAt: optionalMillis(w.DisabledAt),
-		FailingSince: optionalMillis(w.FailingSince), CreatedAt: w.CreatedAt.UnixMilli(), UpdatedAt: w.UpdatedAt.UnixMilli(),
+		Description: w.Description, Status: w.Status, DisabledReason: w.DisabledReason, DisabledAt: millis(w.DisabledAt),
+		FailingSince: millis(w.FailingSince), CreatedAt: w.CreatedAt.UnixMilli(), UpdatedAt: w.UpdatedAt.UnixMilli(),
 		CreatedBy: w.CreatedBy, Secret: w.Secret, Version: w.Version,
 	}
 }
@@ -92,7 +77,7 @@ func toWebhookRecord(w *webhooks.Webhook) webhookRecord {
 func (r webhookRecord) webhook() *webhooks.Webhook {
 	return &webhooks.Webhook{
 		ID: r.ID, Project: r.Project, URL: r.URL, Events: r.Events, Description: r.Description, Status: r.Status,
-		DisabledReason: r.DisabledReason, DisabledAt: optionalTime(r.DisabledAt), FailingSince: optionalTime(r.FailingSince),
+		DisabledReason: r.DisabledReason, DisabledAt: fromMillis(r.DisabledAt), FailingSince: fromMillis(r.FailingSince),
 		CreatedAt: timeOf(r.CreatedAt), UpdatedAt: timeOf(r.UpdatedAt), CreatedBy: r.CreatedBy, Secret: r.Secret, Version: r.Version,
 	}
 }
@@ -318,8 +303,8 @@ type deliveryRecord struct {
 func (r deliveryRecord) delivery() *webhooks.Delivery {
 	return &webhooks.Delivery{
 		ID: r.ID, EventType: r.EventType, State: r.State, Attempts: r.Attempts, LastStatusCode: r.LastStatusCode,
-		LastError: r.LastError, LastLatencyMs: r.LastLatencyMs, LastAttemptAt: optionalTime(r.LastAttemptAt),
-		NextAttemptAt: optionalTime(r.NextAttemptAt), EventAt: timeOf(r.EventAt), CreatedAt: timeOf(r.CreatedAt),
+		LastError: r.LastError, LastLatencyMs: r.LastLatencyMs, LastAttemptAt: fromMillis(r.LastAttemptAt),
+		NextAttemptAt: fromMillis(r.NextAttemptAt), EventAt: timeOf(r.EventAt), CreatedAt: timeOf(r.CreatedAt),
 		Project: r.Project, Webhook: r.Webhook, Body: []byte(r.Body),
 	}
 }
@@ -392,7 +377,7 @@ func (w *WebhookStore) SaveAttempt(ctx context.Context, d *webhooks.Delivery) er
 		Set(expression.Name("lastStatusCode"), expression.Value(d.LastStatusCode)).
 		Set(expression.Name("lastError"), expression.Value(d.LastError)).
 		Set(expression.Name("lastLatencyMs"), expression.Value(d.LastLatencyMs)).
-		Set(expression.Name("lastAttemptAt"), expression.Value(optionalMillis(d.LastAttemptAt)))
+		Set(expression.Name("lastAttemptAt"), expression.Value(millis(d.LastAttemptAt)))
 	if d.NextAttemptAt != nil {
 		upd = upd.Set(expression.Name(attrNextAttemptAt), expression.Value(d.NextAttemptAt.UnixMilli())).
 			Set(expression.Name(attrGSI1PK), expression.Value(duePK(dueShard(pk, sk)))).
