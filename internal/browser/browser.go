@@ -182,4 +182,3 @@ var axeSource = sync.OnceValues(func() (string, error) {
 	}
 	return string(src), nil
 })
-

@@ -116,4 +116,3 @@ func stop(cmd *exec.Cmd, exited <-chan struct{}) {
 		<-exited
 	}
 }
-
