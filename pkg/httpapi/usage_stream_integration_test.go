@@ -6,11 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/internal/ddbtest"
-	"github.com/keygate/keygate/internal/samtemplate"
-	"github.com/keygate/keygate/internal/streams"
 	"github.com/keygate/keygate/pkg/authorizer"
 )
 
@@ -20,28 +17,7 @@ import (
 // bucket exactly, and shows within seconds.
 func TestUsageFromTheStream(t *testing.T) {
 	e := newEnv(t, ddbtest.TableOptions{})
-	tpl, err := samtemplate.LoadModule()
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := streams.OptionsFromTemplate(tpl, "usage-aggregator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.OnFailure = func(_ context.Context, recs []events.DynamoDBEventRecord, err error) {
-		t.Errorf("a batch of %d records failed: %v", len(recs), err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() {
-		ran <- streams.Run(ctx, streams.NewClient(e.client), e.client, e.table, opts, e.app.Aggregator.Handle)
-	}()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Error(err)
-		}
-	})
+	e.onStream("usage-aggregator", e.app.Aggregator.Handle)
 
 	k := e.create(&admin, `{"name":"metered","tier":"public","owner":"alice","scopes":["contracts"]}`)
 	day := e.clock.Now().Truncate(24 * time.Hour).Add(24 * time.Hour) // the next midnight
