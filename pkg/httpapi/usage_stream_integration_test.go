@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/pkg/authorizer"
 )
