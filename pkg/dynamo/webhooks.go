@@ -227,10 +227,13 @@ func conditionFailed(err error) bool {
 }
 
 // MarkFailing sets failingSince unless set; zero when the webhook is gone.
-// Health is not a management change: the version stays.
+// Like every write of a webhook it moves the version, so that an edit read
+// before it, which rewrites the item, fails and reads again instead of
+// erasing it.
 func (w *WebhookStore) MarkFailing(ctx context.Context, project, id string, at time.Time) (time.Time, error) {
 	name := expression.Name(attrFailingSince)
-	out, err := w.webhookUpdate(ctx, project, id, expression.Set(name, expression.IfNotExists(name, expression.Value(at.UnixMilli()))), expression.AttributeExists(expression.Name(attrPK)))
+	upd := expression.Set(name, expression.IfNotExists(name, expression.Value(at.UnixMilli()))).Add(expression.Name(attrVersion), expression.Value(1))
+	out, err := w.webhookUpdate(ctx, project, id, upd, expression.AttributeExists(expression.Name(attrPK)))
 	if conditionFailed(err) {
 		return time.Time{}, nil
 	}
@@ -243,7 +246,8 @@ func (w *WebhookStore) MarkFailing(ctx context.Context, project, id string, at t
 
 // ClearFailing ends a webhook's failing streak.
 func (w *WebhookStore) ClearFailing(ctx context.Context, project, id string) error {
-	_, err := w.webhookUpdate(ctx, project, id, expression.Remove(expression.Name(attrFailingSince)), expression.AttributeExists(expression.Name(attrPK)))
+	upd := expression.Remove(expression.Name(attrFailingSince)).Add(expression.Name(attrVersion), expression.Value(1))
+	_, err := w.webhookUpdate(ctx, project, id, upd, expression.AttributeExists(expression.Name(attrPK)))
 	if conditionFailed(err) {
 		return nil
 	}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -450,4 +451,24 @@ func TestLeakedKeysReachWebhooks(t *testing.T) {
 		must(t, data.Action == want && data.Source == "https://github.com/acme/app/blob/main/.env" && data.Actor == "github-secret-scanning", "key.leaked: %s", d.event.Data)
 		must(t, !strings.Contains(string(d.body), revoked.Key) && !strings.Contains(string(d.body), restricted.Key), "the leaked key itself in the event")
 	}
+}
+
+// TestWebhookEditKeepsItsHealth: a failure recorded between an edit's read
+// and its write makes the write fail and read again, rather than erasing
+// the failing streak (and so postponing the disabling).
+func TestWebhookEditKeepsItsHealth(t *testing.T) {
+	e := eventsEnv(t)
+	hook := e.createWebhook("http://127.0.0.1:9/hook", kgevents.KeyCreated)
+	ctx, store, now := context.Background(), e.app.Store.Webhooks(), e.clock.Now()
+	stale, err := store.GetWebhook(ctx, "acme", hook.ID)
+	must(t, err == nil, "get: %v", err)
+	since, err := store.MarkFailing(ctx, "acme", hook.ID, now)
+	must(t, err == nil && since.Equal(now), "mark failing: %v %v", since, err)
+	stale.Description = "edited from a stale read"
+	ev := &keys.AuditEvent{ID: "evt_stale", Project: "acme", Actor: admin.keyID, Action: webhooks.ActionUpdated, Target: webhooks.Target(hook.ID), Time: now, PurgeAt: now.Add(time.Hour)}
+	must(t, errors.Is(store.UpdateWebhook(ctx, stale, ev, nil), keys.ErrConflict), "a stale edit was written")
+	r := e.do(&admin, "PATCH", "/v1/webhooks/"+hook.ID, `{"description":"edited"}`)
+	must(t, r.Status == 200, "patch: %d %s", r.Status, r.Body)
+	got := decode[webhooks.Webhook](t, r.Data)
+	must(t, got.Description == "edited" && got.FailingSince != nil && got.FailingSince.Equal(now), "after the edit: %+v", got)
 }
