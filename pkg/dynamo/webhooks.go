@@ -444,11 +444,11 @@ func (w *WebhookStore) DueDeliveries(ctx context.Context, now time.Time, limit i
 }
 
 // Deliveries pages through a webhook's deliveries, newest event first.
-func (w *WebhookStore) Deliveries(ctx context.Context, project, webhook string, limit int, cursor string) ([]*webhooks.Delivery, string, error) {
+func (w *WebhookStore) Deliveries(ctx context.Context, project, webhook string, limit int, cursor string, now time.Time) ([]*webhooks.Delivery, string, error) {
 	pk := deliveriesPK(project, webhook)
 	p := partition{pkAttr: attrPK, pkValue: pk, skAttr: attrSK, query: strings.Join([]string{"deliveries", project, webhook}, "\x00"),
 		startKey: func(sk, _ string) map[string]types.AttributeValue { return itemKey(pk, sk) }}
-	items, next, err := w.s.page(ctx, p, notPurged(time.Now().Unix()), limit, cursor)
+	items, next, err := w.s.page(ctx, p, notPurged(now.Unix()), limit, cursor)
 	if err != nil {
 		return nil, "", err
 	}

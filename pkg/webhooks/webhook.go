@@ -84,8 +84,9 @@ type Store interface {
 	GetWebhook(ctx context.Context, project, id string) (*Webhook, error)
 	// Webhooks are a project's webhooks, oldest first.
 	Webhooks(ctx context.Context, project string) ([]*Webhook, error)
-	// Deliveries are a webhook's deliveries, newest first, a page at a time.
-	Deliveries(ctx context.Context, project, webhook string, limit int, cursor string) ([]*Delivery, string, error)
+	// Deliveries are a webhook's deliveries, newest first, a page at a
+	// time, leaving out those past their expiry at now.
+	Deliveries(ctx context.Context, project, webhook string, limit int, cursor string, now time.Time) ([]*Delivery, string, error)
 
 	DeliveryStore
 }
@@ -329,7 +330,7 @@ func (s *Service) Deliveries(ctx context.Context, caller keys.Caller, id string,
 	if err != nil {
 		return keys.Page[*Delivery]{}, err
 	}
-	items, next, err := s.store.Deliveries(ctx, caller.Project, id, n, cursor)
+	items, next, err := s.store.Deliveries(ctx, caller.Project, id, n, cursor, s.clock())
 	return keys.Page[*Delivery]{Items: items, NextCursor: next}, err
 }
 
