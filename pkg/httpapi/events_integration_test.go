@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -471,4 +472,48 @@ func TestWebhookEditKeepsItsHealth(t *testing.T) {
 	must(t, r.Status == 200, "patch: %d %s", r.Status, r.Body)
 	got := decode[webhooks.Webhook](t, r.Data)
 	must(t, got.Description == "edited" && got.FailingSince != nil && got.FailingSince.Equal(now), "after the edit: %+v", got)
+}
+
+// TestRateAndOwnerThresholdsReachWebhooks: a key's one-minute rate limit
+// and its owner's credits, used through the authorizer, cross their
+// thresholds once each, read from the key's and the owner's items on the
+// stream.
+func TestRateAndOwnerThresholdsReachWebhooks(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	e.createWebhook(recv.URL, kgevents.UsageThreshold)
+	e.onStream("event-dispatcher", e.app.Dispatcher.Handle)
+	r := e.do(&admin, "PUT", "/v1/owners/bob/limits", `{"credits":{"remaining":20}}`)
+	must(t, r.Status == 200, "owner limits: %d %s", r.Status, r.Body)
+	k := e.create(&admin, `{"name":"busy","tier":"public","owner":"bob","rateLimits":[{"name":"minute","limit":10,"windowSeconds":60}]}`)
+	e.clock.Set(e.clock.Now().Truncate(time.Minute).Add(time.Second)) // one window for all uses
+	for i := range 10 {
+		d, err := e.app.Authorizer.Decide(context.Background(), authorizer.Request{Key: k.Key, Cost: 2})
+		must(t, err == nil && d.Outcome == authorizer.Allowed, "use %d: %v %v", i, d.Outcome, err)
+	}
+	// The key's window: 80, 90 and 100 % of 10; the owner's credits: 20
+	// spent of 20, in steps of 2: 80, 90 and 100 %.
+	got := recv.waitFor(t, map[string]int{kgevents.UsageThreshold: 6})
+	time.Sleep(2 * time.Second)
+	got = recv.deliveries()
+	must(t, len(got) == 6, "%d threshold events, want 6", len(got))
+	seen := map[string]bool{}
+	for _, d := range got {
+		var data kgevents.ThresholdData
+		must(t, json.Unmarshal(d.event.Data, &data) == nil, "data %s", d.event.Data)
+		subject := "key"
+		if len(data.Key) == 0 {
+			subject = "owner"
+		}
+		seen[fmt.Sprintf("%s %s %d", subject, data.Metric, data.Threshold)] = true
+		switch subject {
+		case "key":
+			must(t, data.Metric == "rateLimit" && data.Limit == "minute" && data.WindowSeconds == 60 && data.Of == 10 && data.PeriodStart != nil, "key threshold %s", d.event.Data)
+		case "owner":
+			must(t, data.Metric == "credits" && data.Owner == "bob" && data.Of == 20, "owner threshold %s", d.event.Data)
+		}
+	}
+	for _, want := range []string{"key rateLimit 80", "key rateLimit 90", "key rateLimit 100", "owner credits 80", "owner credits 90", "owner credits 100"} {
+		must(t, seen[want], "no %s event among %v", want, seen)
+	}
 }
