@@ -267,12 +267,18 @@ type attempt struct {
 	hook *Webhook
 }
 
+// attemptAll makes the attempts, senders at a time. One that could not
+// finish before ctx's deadline is not started: its delivery stays claimed,
+// and the retrier attempts it when the claim ends.
 func (d *Deliverer) attemptAll(ctx context.Context, list []attempt) {
 	jobs := make(chan attempt)
 	var wg sync.WaitGroup
 	for range min(senders, len(list)) {
 		wg.Go(func() {
 			for a := range jobs {
+				if !timeLeft(ctx) {
+					continue
+				}
 				d.attempt(ctx, a.del, a.hook)
 			}
 		})
@@ -284,12 +290,18 @@ func (d *Deliverer) attemptAll(ctx context.Context, list []attempt) {
 	wg.Wait()
 }
 
+// timeLeft reports whether ctx leaves time for an attempt and its saving.
+func timeLeft(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) >= AttemptTimeout+5*time.Second
+}
+
 // RetryDue attempts the deliveries due now, a batch at a time, until none
 // is due or ctx is about to end; it returns how many it attempted.
 func (d *Deliverer) RetryDue(ctx context.Context) (int, error) {
 	done := 0
 	for {
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < AttemptTimeout+5*time.Second {
+		if !timeLeft(ctx) {
 			return done, nil
 		}
 		now := d.clock()
