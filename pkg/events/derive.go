@@ -152,10 +152,11 @@ func thresholds(c Change, p Presenter) []Event {
 	}
 	subject, base := "owner:"+cur.Owner, ThresholdData{Owner: cur.Owner}
 	limits := cur.RateLimits
+	var shown *keys.Key
 	if cur.Key != nil {
-		shown := p.Presented(cur.Key, c.At)
+		shown = p.Presented(cur.Key, c.At)
 		limits = shown.RateLimits
-		subject, base.Key = "key:"+cur.Key.ID, Marshal(shown)
+		subject = "key:" + cur.Key.ID
 	}
 	var out []Event
 	emit := func(d ThresholdData, period string, usedBefore int64) {
@@ -165,6 +166,11 @@ func thresholds(c Change, p Presenter) []Event {
 			mark := d.Of/100*pct + (d.Of%100*pct+99)/100
 			if usedBefore < mark && d.Used >= mark && mark > 0 {
 				d.Threshold = pct
+				if shown != nil && d.Key == nil {
+					// Encoded only for an event: most uses cross nothing.
+					base.Key = Marshal(shown)
+					d.Key = base.Key
+				}
 				out = append(out, Event{
 					ID:   DerivedID(UsageThreshold, cur.Project, subject, d.Metric, d.Limit, period, strconv.FormatInt(pct, 10)),
 					Type: UsageThreshold, Project: cur.Project, CreatedAt: c.At, Data: Marshal(d),
