@@ -159,7 +159,12 @@ func (w *WebhookStore) DeleteWebhook(ctx context.Context, project, id string, ev
 		TableName: &w.s.table, Key: itemKey(webhooksPK(project), id), ConditionExpression: aws.String("attribute_exists(" + attrPK + ")"),
 	}}, ev, caller)
 	if errors.Is(err, keys.ErrConflict) {
-		return false, nil
+		// Either it was gone, or another write held it (a delivery's health
+		// record): only a read tells, and only the first is "none".
+		if _, getErr := w.GetWebhook(ctx, project, id); errors.Is(getErr, keys.ErrNotFound) {
+			return false, nil
+		}
+		return false, err
 	}
 	return err == nil, err
 }
@@ -180,8 +185,8 @@ func (w *WebhookStore) GetWebhook(ctx context.Context, project, id string) (*web
 	return r.webhook(), nil
 }
 
-// Webhooks reads a project's webhooks, consistently: a webhook made a
-// moment ago gets the next event.
+// Webhooks reads a project's webhooks by id, consistently: a webhook made
+// a moment ago gets the next event.
 func (w *WebhookStore) Webhooks(ctx context.Context, project string) ([]*webhooks.Webhook, error) {
 	in := &dynamodb.QueryInput{
 		TableName: &w.s.table, ConsistentRead: aws.Bool(true),

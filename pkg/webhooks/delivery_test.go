@@ -1,4 +1,4 @@
-package webhooks
+package webhooks_test
 
 import (
 	"context"
@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/webhooks"
+	"github.com/keygate/keygate/pkg/webhooks/webhookstest"
 )
 
 // received is what a test receiver saw of one request.
@@ -77,7 +78,7 @@ func TestSenderSend(t *testing.T) {
 		{http.StatusBadGateway, false, true, "502 Bad Gateway"},
 		{http.StatusServiceUnavailable, false, true, "503 Service Unavailable"},
 	}
-	sender := NewSender(Addresses{AllowLoopback: true})
+	sender := webhooks.NewSender(webhooks.Addresses{AllowLoopback: true})
 	now := time.Now().Truncate(time.Second)
 	for _, tt := range tests {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
@@ -105,8 +106,8 @@ func checkDelivery(t *testing.T, req received, now time.Time) {
 	if got := req.header.Get("Content-Type"); got != "application/json" {
 		t.Errorf("Content-Type %q; want application/json", got)
 	}
-	if got := req.header.Get(EventIDHeader); got != testEventID {
-		t.Errorf("%s %q; want %q", EventIDHeader, got, testEventID)
+	if got := req.header.Get(webhooks.EventIDHeader); got != testEventID {
+		t.Errorf("%s %q; want %q", webhooks.EventIDHeader, got, testEventID)
 	}
 	if got := req.header.Get("User-Agent"); !strings.HasPrefix(got, "keygate-webhooks/") {
 		t.Errorf("User-Agent %q; want keygate-webhooks/<version>", got)
@@ -114,16 +115,16 @@ func checkDelivery(t *testing.T, req received, now time.Time) {
 	if string(req.body) != string(testBody) {
 		t.Errorf("body %q; want the event's bytes %q", req.body, testBody)
 	}
-	sig := req.header.Get(SignatureHeader)
-	if err := Verify(testSecret, sig, req.body, now, DefaultTolerance); err != nil {
-		t.Errorf("Verify(%s %q) of the body received: %v; want nil", SignatureHeader, sig, err)
+	sig := req.header.Get(webhooks.SignatureHeader)
+	if err := webhooks.Verify(testSecret, sig, req.body, now, webhooks.DefaultTolerance); err != nil {
+		t.Errorf("Verify(%s %q) of the body received: %v; want nil", webhooks.SignatureHeader, sig, err)
 	}
 }
 
 // A 3xx could send the delivery anywhere, past the address check of the
 // URL saved: Send reports it and does not follow it.
 func TestSenderSendRedirect(t *testing.T) {
-	sender := NewSender(Addresses{AllowLoopback: true})
+	sender := webhooks.NewSender(webhooks.Addresses{AllowLoopback: true})
 	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			target, targetRequests := receiver(t, http.StatusOK, "")
@@ -160,7 +161,7 @@ func TestSenderSendTimeout(t *testing.T) {
 	// A short deadline stands in for AttemptTimeout's 10 s.
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	r := NewSender(Addresses{AllowLoopback: true}).Send(ctx, srv.URL+"/hook?token=SECRET123", testSecret, testEventID, testBody, time.Now())
+	r := webhooks.NewSender(webhooks.Addresses{AllowLoopback: true}).Send(ctx, srv.URL+"/hook?token=SECRET123", testSecret, testEventID, testBody, time.Now())
 	if r.StatusCode != 0 || !r.Retry || r.Err != "timeout" || r.OK() {
 		t.Errorf("Send to an endpoint that does not answer = %+v; want status 0, Retry, Err \"timeout\"", r)
 	}
@@ -180,7 +181,7 @@ func TestSenderSendConnectionRefused(t *testing.T) {
 	}
 	url := "http://" + l.Addr().String() + "/hook?token=SECRET123"
 	l.Close()
-	r := NewSender(Addresses{AllowLoopback: true}).Send(context.Background(), url, testSecret, testEventID, testBody, time.Now())
+	r := webhooks.NewSender(webhooks.Addresses{AllowLoopback: true}).Send(context.Background(), url, testSecret, testEventID, testBody, time.Now())
 	if r.StatusCode != 0 || !r.Retry || !strings.Contains(r.Err, "refused") {
 		t.Errorf("Send to a closed port = %+v; want status 0, Retry, Err saying connection refused", r)
 	}
@@ -193,7 +194,7 @@ func TestSenderSendConnectionRefused(t *testing.T) {
 // loopback receiver is never reached, whatever its URL said when saved.
 func TestSenderSendGuard(t *testing.T) {
 	srv, requests := receiver(t, http.StatusOK, "")
-	r := NewSender(Addresses{}).Send(context.Background(), srv.URL+"/hook?token=SECRET123", testSecret, testEventID, testBody, time.Now())
+	r := webhooks.NewSender(webhooks.Addresses{}).Send(context.Background(), srv.URL+"/hook?token=SECRET123", testSecret, testEventID, testBody, time.Now())
 	if r.StatusCode != 0 || r.OK() || !strings.Contains(r.Err, "loopback") || !strings.Contains(r.Err, "refused") {
 		t.Errorf("Send to loopback, not allowed = %+v; want status 0, Err saying the address is refused", r)
 	}
@@ -206,7 +207,7 @@ func TestSenderSendGuard(t *testing.T) {
 }
 
 func TestSenderSendBadURL(t *testing.T) {
-	r := NewSender(Addresses{AllowLoopback: true}).Send(context.Background(), "http://127.0.0.1:80:80/\x7f", testSecret, testEventID, testBody, time.Now())
+	r := webhooks.NewSender(webhooks.Addresses{AllowLoopback: true}).Send(context.Background(), "http://127.0.0.1:80:80/\x7f", testSecret, testEventID, testBody, time.Now())
 	if r.Err != "bad URL" || r.Retry || r.StatusCode != 0 {
 		t.Errorf("Send to an unparsable URL = %+v; want Err \"bad URL\", no retry", r)
 	}
@@ -241,7 +242,7 @@ func TestBackoff(t *testing.T) {
 	for _, tt := range tests {
 		lo, hi := tt.d, time.Duration(0)
 		for range 1000 {
-			got := Backoff(tt.failed, r)
+			got := webhooks.Backoff(tt.failed, r)
 			if got < tt.d/2 || got > tt.d {
 				t.Fatalf("Backoff(%d) = %s; want in [%s, %s]", tt.failed, got, tt.d/2, tt.d)
 			}
@@ -254,160 +255,25 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// fakeStore keeps webhooks and deliveries in memory, as pkg/dynamo's
-// store does in the table, for the Deliverer's calls; the management
-// calls (Store embedded, nil) are not made by a Deliverer.
-type fakeStore struct {
-	Store
-	mu         sync.Mutex
-	hooks      map[string]*Webhook  // by id
-	deliveries map[string]*Delivery // by webhook/id
-	failCreate map[string]error     // CreateDelivery's error, by webhook
-}
-
-func newFakeStore(hooks ...*Webhook) *fakeStore {
-	s := &fakeStore{hooks: map[string]*Webhook{}, deliveries: map[string]*Delivery{}, failCreate: map[string]error{}}
-	for _, w := range hooks {
-		s.hooks[w.ID] = w
-	}
-	return s
-}
-
-func copyDelivery(d *Delivery) *Delivery {
-	c := *d
-	if d.NextAttemptAt != nil {
-		next := *d.NextAttemptAt
-		c.NextAttemptAt = &next
-	}
-	return &c
-}
-
-func (s *fakeStore) Webhooks(_ context.Context, project string) ([]*Webhook, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*Webhook
-	for _, w := range s.hooks {
-		if w.Project == project {
-			c := *w
-			out = append(out, &c)
-		}
-	}
-	return out, nil
-}
-
-func (s *fakeStore) GetWebhook(_ context.Context, _, id string) (*Webhook, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, ok := s.hooks[id]
-	if !ok {
-		return nil, keys.ErrNotFound
-	}
-	c := *w
-	return &c, nil
-}
-
-func (s *fakeStore) CreateDelivery(_ context.Context, d *Delivery) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.failCreate[d.Webhook]; err != nil {
-		return false, err
-	}
-	if _, ok := s.deliveries[d.Webhook+"/"+d.ID]; ok {
-		return false, nil
-	}
-	s.deliveries[d.Webhook+"/"+d.ID] = copyDelivery(d)
-	return true, nil
-}
-
-func (s *fakeStore) ClaimDelivery(_ context.Context, d *Delivery, until time.Time) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	stored, ok := s.deliveries[d.Webhook+"/"+d.ID]
-	if !ok || stored.State != StatePending || stored.NextAttemptAt == nil || d.NextAttemptAt == nil || !stored.NextAttemptAt.Equal(*d.NextAttemptAt) {
-		return false, nil
-	}
-	stored.NextAttemptAt = &until
-	return true, nil
-}
-
-func (s *fakeStore) SaveAttempt(_ context.Context, d *Delivery) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deliveries[d.Webhook+"/"+d.ID] = copyDelivery(d)
-	return nil
-}
-
-func (s *fakeStore) DueDeliveries(_ context.Context, now time.Time, limit int) ([]*Delivery, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*Delivery
-	for _, d := range s.deliveries {
-		if d.State == StatePending && d.NextAttemptAt != nil && !d.NextAttemptAt.After(now) && len(out) < limit {
-			out = append(out, copyDelivery(d))
-		}
-	}
-	return out, nil
-}
-
-func (s *fakeStore) MarkFailing(_ context.Context, _, id string, at time.Time) (time.Time, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, ok := s.hooks[id]
-	if !ok {
-		return time.Time{}, nil
-	}
-	if w.FailingSince == nil {
-		w.FailingSince = &at
-	}
-	return *w.FailingSince, nil
-}
-
-func (s *fakeStore) ClearFailing(_ context.Context, _, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w, ok := s.hooks[id]; ok {
-		w.FailingSince = nil
-	}
-	return nil
-}
-
-func (s *fakeStore) DisableWebhook(_ context.Context, _, id, reason string, since, at time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w, ok := s.hooks[id]; ok && w.Status == StatusEnabled && w.FailingSince != nil && w.FailingSince.Equal(since) {
-		w.Status, w.DisabledReason, w.DisabledAt = StatusDisabled, reason, &at
-	}
-	return nil
-}
-
-// delivery is the stored delivery of event id to webhook, nil if none.
-func (s *fakeStore) delivery(webhook, id string) *Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if d, ok := s.deliveries[webhook+"/"+id]; ok {
-		return copyDelivery(d)
-	}
-	return nil
-}
-
-func (s *fakeStore) webhook(id string) Webhook {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return *s.hooks[id]
-}
+// firstRetry is the Deliverer's wait after a first failure (unexported
+// there): Backoff(1) is in [firstRetry/2, firstRetry].
+const firstRetry = 30 * time.Second
 
 // hook is an enabled webhook of project "proj" to url, for events.
-func hook(id, url string, events ...string) *Webhook {
-	return &Webhook{ID: id, Project: "proj", URL: url, Events: events, Status: StatusEnabled, Secret: "whsec_" + id}
+func hook(id, url string, events ...string) *webhooks.Webhook {
+	return &webhooks.Webhook{ID: id, Project: "proj", URL: url, Events: events, Status: webhooks.StatusEnabled, Secret: "whsec_" + id}
 }
 
-func newDeliverer(t *testing.T, store *fakeStore, now time.Time) *Deliverer {
+func newDeliverer(t *testing.T, store *webhookstest.Store, now time.Time) *webhooks.Deliverer {
 	t.Helper()
-	return NewDeliverer(store, NewSender(Addresses{AllowLoopback: true}), func() time.Time { return now }, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	return webhooks.NewDeliverer(store, webhooks.NewSender(webhooks.Addresses{AllowLoopback: true}), func() time.Time { return now }, slog.New(slog.NewTextHandler(t.Output(), nil)))
 }
 
-func message(id, typ string) Message {
-	return Message{ID: id, Type: typ, Project: "proj", CreatedAt: time.Now(), Body: testBody}
+// message is event id of type typ, made when testBody says. A fixed time:
+// an event brought again is the same event only at the same time (a
+// delivery is one per webhook, event id and event time).
+func message(id, typ string) webhooks.Message {
+	return webhooks.Message{ID: id, Type: typ, Project: "proj", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Body: testBody}
 }
 
 func TestDelivererFanout(t *testing.T) {
@@ -419,54 +285,54 @@ func TestDelivererFanout(t *testing.T) {
 		b, bGot := receiver(t, http.StatusOK, "")
 		c, cGot := receiver(t, http.StatusOK, "")
 		off := hook("wh_c", c.URL, "key.created")
-		off.Status = StatusDisabled
-		store := newFakeStore(hook("wh_a", a.URL, "key.created"), hook("wh_b", b.URL, "key.revoked"), off)
+		off.Status = webhooks.StatusDisabled
+		store := webhookstest.NewStore(hook("wh_a", a.URL, "key.created"), hook("wh_b", b.URL, "key.revoked"), off)
 		d := newDeliverer(t, store, now)
 		for range 2 { // the stream brings a record again: nothing is sent twice
-			if err := d.Fanout(ctx, []Message{message(testEventID, "key.created")}); err != nil {
+			if err := d.Fanout(ctx, []webhooks.Message{message(testEventID, "key.created")}); err != nil {
 				t.Fatalf("Fanout: %v", err)
 			}
 		}
 		if n, nb, nc := len(aGot()), len(bGot()), len(cGot()); n != 1 || nb != 0 || nc != 0 {
 			t.Fatalf("requests: subscribed %d, another type's %d, disabled %d; want 1, 0, 0", n, nb, nc)
 		}
-		if err := Verify("whsec_wh_a", aGot()[0].header.Get(SignatureHeader), aGot()[0].body, now, DefaultTolerance); err != nil {
+		if err := webhooks.Verify("whsec_wh_a", aGot()[0].header.Get(webhooks.SignatureHeader), aGot()[0].body, now, webhooks.DefaultTolerance); err != nil {
 			t.Errorf("the delivery's signature with the webhook's secret: %v; want valid", err)
 		}
-		del := store.delivery("wh_a", testEventID)
-		if del == nil || del.State != StateDelivered || del.Attempts != 1 || del.LastStatusCode != 200 || del.NextAttemptAt != nil || del.LastError != "" {
+		del := store.Delivery("proj", "wh_a", testEventID)
+		if del == nil || del.State != webhooks.StateDelivered || del.Attempts != 1 || del.LastStatusCode != 200 || del.NextAttemptAt != nil || del.LastError != "" {
 			t.Errorf("delivery %+v; want delivered after 1 attempt, status 200, nothing next", del)
 		}
-		if store.delivery("wh_b", testEventID) != nil || store.delivery("wh_c", testEventID) != nil {
+		if store.Delivery("proj", "wh_b", testEventID) != nil || store.Delivery("proj", "wh_c", testEventID) != nil {
 			t.Errorf("deliveries made for an unsubscribed or disabled webhook; want none")
 		}
 	})
 
 	t.Run("a 503 is retried after a backoff, and the webhook is failing", func(t *testing.T) {
 		srv, _ := receiver(t, http.StatusServiceUnavailable, "")
-		store := newFakeStore(hook("wh_a", srv.URL, "key.created"))
-		if err := newDeliverer(t, store, now).Fanout(ctx, []Message{message(testEventID, "key.created")}); err != nil {
+		store := webhookstest.NewStore(hook("wh_a", srv.URL, "key.created"))
+		if err := newDeliverer(t, store, now).Fanout(ctx, []webhooks.Message{message(testEventID, "key.created")}); err != nil {
 			t.Fatalf("Fanout: %v", err)
 		}
-		del := store.delivery("wh_a", testEventID)
-		if del == nil || del.State != StatePending || del.Attempts != 1 || del.LastStatusCode != 503 || del.NextAttemptAt == nil {
+		del := store.Delivery("proj", "wh_a", testEventID)
+		if del == nil || del.State != webhooks.StatePending || del.Attempts != 1 || del.LastStatusCode != 503 || del.NextAttemptAt == nil {
 			t.Fatalf("delivery %+v; want pending after 1 attempt, status 503, a next attempt", del)
 		}
 		if wait := del.NextAttemptAt.Sub(now); wait < firstRetry/2-time.Millisecond || wait > firstRetry {
 			t.Errorf("next attempt in %s; want in [%s, %s]", wait, firstRetry/2, firstRetry)
 		}
-		if w := store.webhook("wh_a"); w.FailingSince == nil || !w.FailingSince.Equal(now) || w.Status != StatusEnabled {
+		if w := store.Webhook("proj", "wh_a"); w.FailingSince == nil || !w.FailingSince.Equal(now) || w.Status != webhooks.StatusEnabled {
 			t.Errorf("webhook failing since %v, %s; want since %s, still enabled", w.FailingSince, w.Status, now)
 		}
 	})
 
 	t.Run("a 410 fails the delivery", func(t *testing.T) {
 		srv, _ := receiver(t, http.StatusGone, "")
-		store := newFakeStore(hook("wh_a", srv.URL, "key.created"))
-		if err := newDeliverer(t, store, now).Fanout(ctx, []Message{message(testEventID, "key.created")}); err != nil {
+		store := webhookstest.NewStore(hook("wh_a", srv.URL, "key.created"))
+		if err := newDeliverer(t, store, now).Fanout(ctx, []webhooks.Message{message(testEventID, "key.created")}); err != nil {
 			t.Fatalf("Fanout: %v", err)
 		}
-		if del := store.delivery("wh_a", testEventID); del == nil || del.State != StateFailed || del.NextAttemptAt != nil || del.LastStatusCode != 410 {
+		if del := store.Delivery("proj", "wh_a", testEventID); del == nil || del.State != webhooks.StateFailed || del.NextAttemptAt != nil || del.LastStatusCode != 410 {
 			t.Errorf("delivery %+v; want failed with status 410, nothing next", del)
 		}
 	})
@@ -474,10 +340,10 @@ func TestDelivererFanout(t *testing.T) {
 	t.Run("a test goes to its webhook alone", func(t *testing.T) {
 		a, aGot := receiver(t, http.StatusOK, "")
 		b, bGot := receiver(t, http.StatusOK, "")
-		store := newFakeStore(hook("wh_a", a.URL, "webhook.test"), hook("wh_b", b.URL, "key.created"))
+		store := webhookstest.NewStore(hook("wh_a", a.URL, "webhook.test"), hook("wh_b", b.URL, "key.created"))
 		m := message(testEventID, "webhook.test")
 		m.Webhook = "wh_b"
-		if err := newDeliverer(t, store, now).Fanout(ctx, []Message{m}); err != nil {
+		if err := newDeliverer(t, store, now).Fanout(ctx, []webhooks.Message{m}); err != nil {
 			t.Fatalf("Fanout: %v", err)
 		}
 		if na, nb := len(aGot()), len(bGot()); na != 0 || nb != 1 {
@@ -489,16 +355,16 @@ func TestDelivererFanout(t *testing.T) {
 	// is attempted now, and found made then.
 	t.Run("deliveries made before a failed write are attempted", func(t *testing.T) {
 		a, aGot := receiver(t, http.StatusOK, "")
-		store := newFakeStore(hook("wh_a", a.URL, "key.created"), hook("wh_b", a.URL, "key.revoked"))
-		store.failCreate["wh_b"] = errors.New("throttled")
-		err := newDeliverer(t, store, now).Fanout(ctx, []Message{message("evt_1", "key.created"), message("evt_2", "key.revoked")})
+		store := webhookstest.NewStore(hook("wh_a", a.URL, "key.created"), hook("wh_b", a.URL, "key.revoked"))
+		store.FailCreateDelivery("wh_b", errors.New("throttled"))
+		err := newDeliverer(t, store, now).Fanout(ctx, []webhooks.Message{message("evt_1", "key.created"), message("evt_2", "key.revoked")})
 		if err == nil || !strings.Contains(err.Error(), "throttled") {
 			t.Errorf("Fanout = %v; want the write's error", err)
 		}
 		if n := len(aGot()); n != 1 {
 			t.Errorf("requests %d; want 1, the delivery made before the failure", n)
 		}
-		if del := store.delivery("wh_a", "evt_1"); del == nil || del.State != StateDelivered {
+		if del := store.Delivery("proj", "wh_a", "evt_1"); del == nil || del.State != webhooks.StateDelivered {
 			t.Errorf("delivery made before the failure %+v; want delivered", del)
 		}
 	})
@@ -507,10 +373,20 @@ func TestDelivererFanout(t *testing.T) {
 func TestDelivererRetryDue(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ctx := context.Background()
-	// pending is a delivery due at due, made at created.
-	pending := func(webhook string, created, due time.Time) *Delivery {
-		return &Delivery{ID: testEventID, EventType: "key.created", State: StatePending, Attempts: 1, CreatedAt: created,
+	// pending stores a delivery of event testEventID to webhook, made at
+	// created, after one failed attempt, due again at due. The attempt is
+	// saved on its own: a store records none on a delivery it makes.
+	pending := func(t *testing.T, store *webhookstest.Store, webhook string, created, due time.Time) {
+		t.Helper()
+		d := &webhooks.Delivery{ID: testEventID, EventType: "key.created", State: webhooks.StatePending, EventAt: created, CreatedAt: created,
 			NextAttemptAt: &due, Project: "proj", Webhook: webhook, Body: testBody}
+		if ok, err := store.CreateDelivery(ctx, d); !ok || err != nil {
+			t.Fatalf("CreateDelivery = %v, %v; want true, nil", ok, err)
+		}
+		d.Attempts, d.LastStatusCode, d.LastAttemptAt = 1, http.StatusServiceUnavailable, &created
+		if err := store.SaveAttempt(ctx, d); err != nil {
+			t.Fatalf("SaveAttempt: %v", err)
+		}
 	}
 
 	t.Run("a due delivery succeeds and ends the failing streak", func(t *testing.T) {
@@ -518,24 +394,24 @@ func TestDelivererRetryDue(t *testing.T) {
 		w := hook("wh_a", srv.URL, "key.created")
 		since := now.Add(-time.Hour)
 		w.FailingSince = &since
-		store := newFakeStore(w)
-		_, _ = store.CreateDelivery(ctx, pending("wh_a", now.Add(-time.Hour), now.Add(-time.Second)))
+		store := webhookstest.NewStore(w)
+		pending(t, store, "wh_a", now.Add(-time.Hour), now.Add(-time.Second))
 		n, err := newDeliverer(t, store, now).RetryDue(ctx)
 		if err != nil || n != 1 || len(got()) != 1 {
 			t.Fatalf("RetryDue = %d, %v with %d requests; want 1, nil, 1", n, err, len(got()))
 		}
-		if del := store.delivery("wh_a", testEventID); del.State != StateDelivered || del.Attempts != 2 {
+		if del := store.Delivery("proj", "wh_a", testEventID); del.State != webhooks.StateDelivered || del.Attempts != 2 {
 			t.Errorf("delivery %+v; want delivered at attempt 2", del)
 		}
-		if w := store.webhook("wh_a"); w.FailingSince != nil {
+		if w := store.Webhook("proj", "wh_a"); w.FailingSince != nil {
 			t.Errorf("webhook failing since %s; want the streak ended", w.FailingSince)
 		}
 	})
 
 	t.Run("a delivery not due is left", func(t *testing.T) {
 		srv, got := receiver(t, http.StatusOK, "")
-		store := newFakeStore(hook("wh_a", srv.URL, "key.created"))
-		_, _ = store.CreateDelivery(ctx, pending("wh_a", now, now.Add(time.Minute)))
+		store := webhookstest.NewStore(hook("wh_a", srv.URL, "key.created"))
+		pending(t, store, "wh_a", now, now.Add(time.Minute))
 		if n, err := newDeliverer(t, store, now).RetryDue(ctx); n != 0 || err != nil || len(got()) != 0 {
 			t.Errorf("RetryDue = %d, %v with %d requests; want 0, nil, none", n, err, len(got()))
 		}
@@ -544,29 +420,35 @@ func TestDelivererRetryDue(t *testing.T) {
 	t.Run("a day of failures fails the delivery and disables the webhook", func(t *testing.T) {
 		srv, _ := receiver(t, http.StatusInternalServerError, "")
 		w := hook("wh_a", srv.URL, "key.created")
-		since := now.Add(-RetryFor - time.Minute)
+		since := now.Add(-webhooks.RetryFor - time.Minute)
 		w.FailingSince = &since
-		store := newFakeStore(w)
-		_, _ = store.CreateDelivery(ctx, pending("wh_a", since, now.Add(-time.Second)))
+		store := webhookstest.NewStore(w)
+		pending(t, store, "wh_a", since, now.Add(-time.Second))
 		if n, err := newDeliverer(t, store, now).RetryDue(ctx); n != 1 || err != nil {
 			t.Fatalf("RetryDue = %d, %v; want 1, nil", n, err)
 		}
-		if del := store.delivery("wh_a", testEventID); del.State != StateFailed || del.NextAttemptAt != nil {
-			t.Errorf("delivery %+v; want failed after retrying for %s", del, RetryFor)
+		if del := store.Delivery("proj", "wh_a", testEventID); del.State != webhooks.StateFailed || del.NextAttemptAt != nil {
+			t.Errorf("delivery %+v; want failed after retrying for %s", del, webhooks.RetryFor)
 		}
-		if w := store.webhook("wh_a"); w.Status != StatusDisabled || !strings.Contains(w.DisabledReason, "failing") {
+		if w := store.Webhook("proj", "wh_a"); w.Status != webhooks.StatusDisabled || !strings.Contains(w.DisabledReason, "failing") {
 			t.Errorf("webhook %s (%q); want disabled, saying it was failing", w.Status, w.DisabledReason)
 		}
 	})
 
 	t.Run("a deleted webhook's delivery fails unsent", func(t *testing.T) {
-		store := newFakeStore()
-		_, _ = store.CreateDelivery(ctx, pending("wh_gone", now, now.Add(-time.Second)))
+		store := webhookstest.NewStore()
+		pending(t, store, "wh_gone", now, now.Add(-time.Second))
 		if n, err := newDeliverer(t, store, now).RetryDue(ctx); n != 1 || err != nil {
 			t.Fatalf("RetryDue = %d, %v; want 1, nil", n, err)
 		}
-		if del := store.delivery("wh_gone", testEventID); del.State != StateFailed || del.LastError != "the webhook was deleted" || del.Attempts != 1 {
+		if del := store.Delivery("proj", "wh_gone", testEventID); del.State != webhooks.StateFailed || del.LastError != "the webhook was deleted" || del.Attempts != 1 {
 			t.Errorf("delivery %+v; want failed, \"the webhook was deleted\", no attempt counted", del)
 		}
 	})
+}
+
+// The fake the Deliverer's tests use keeps the contract pkg/dynamo's store
+// keeps (pkg/dynamo runs it against DynamoDB Local).
+func TestStoreContract(t *testing.T) {
+	webhookstest.RunStoreContract(t, func(*testing.T) webhooks.Store { return webhookstest.NewStore() })
 }

@@ -82,7 +82,7 @@ type Store interface {
 	// there was none.
 	DeleteWebhook(ctx context.Context, project, id string, ev *keys.AuditEvent, caller *keys.CallerCheck) (bool, error)
 	GetWebhook(ctx context.Context, project, id string) (*Webhook, error)
-	// Webhooks are a project's webhooks, oldest first.
+	// Webhooks are a project's webhooks, by id.
 	Webhooks(ctx context.Context, project string) ([]*Webhook, error)
 	// Deliveries are a webhook's deliveries, newest first, a page at a
 	// time, leaving out those past their expiry at now.
@@ -316,9 +316,15 @@ func (s *Service) Delete(ctx context.Context, caller keys.Caller, id string) err
 	if !validID(id) {
 		return nil
 	}
-	now := s.clock()
-	_, err := s.store.DeleteWebhook(ctx, caller.Project, id, s.keys.Event(caller, ActionDeleted, Target(id), now), caller.Check(now))
-	return err
+	for attempt := 1; ; attempt++ {
+		now := s.clock()
+		_, err := s.store.DeleteWebhook(ctx, caller.Project, id, s.keys.Event(caller, ActionDeleted, Target(id), now), caller.Check(now))
+		// Another write of the webhook in between (a delivery's health):
+		// try again, as an edit does.
+		if attempt == editRetries || !errors.Is(err, keys.ErrConflict) {
+			return err
+		}
+	}
 }
 
 // Deliveries pages through a webhook's recent deliveries, newest first.
