@@ -40,6 +40,9 @@ var (
 	ErrBadSignature = errors.New("webhook signature does not match")
 	ErrStale        = errors.New("webhook signature too old or from the future: a replay?")
 	ErrNoSignature  = errors.New("webhook signature header missing or malformed")
+	// ErrNoSecret is a Verify without a secret (a variable not set):
+	// anyone can sign with the empty key.
+	ErrNoSecret = errors.New("webhook secret empty: nothing can be verified")
 )
 
 // Verify checks a delivery as its receiver gets it: header is the
@@ -48,6 +51,9 @@ var (
 // either direction, for clock skew) and refuses anything else: a receiver
 // that also drops Keygate-Event-Ids it has seen is safe from replays.
 func Verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	if secret == "" {
+		return ErrNoSecret
+	}
 	var ts string
 	var sigs []string
 	for part := range strings.SplitSeq(header, ",") {

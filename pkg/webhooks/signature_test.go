@@ -72,6 +72,10 @@ func TestVerify(t *testing.T) {
 		{"duplicate t, the first signed", secret, "t=" + ts + ",t=" + strconv.FormatInt(now.Unix()+1, 10) + ",v1=" + v1, body, nil},
 		{"duplicate t, the second signed", secret, "t=" + strconv.FormatInt(now.Unix()+1, 10) + ",t=" + ts + ",v1=" + v1, body, webhooks.ErrBadSignature},
 		{"duplicate t, the first stale", secret, "t=1,t=" + ts + ",v1=" + v1, body, webhooks.ErrStale},
+		// A receiver whose secret is unset (os.Getenv of a missing variable,
+		// as README's receiver reads it) must not accept what anyone signs
+		// with the empty key.
+		{"empty secret, signed with the empty key", "", webhooks.Sign("", now, body), body, webhooks.ErrNoSecret},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +137,12 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, secret, header string, body []byte, unix int64) {
 		at := time.Unix(unix, 0)
 		err := webhooks.Verify(secret, header, body, at, webhooks.DefaultTolerance)
+		if secret == "" { // no secret verifies nothing, not even its own signature
+			if !errors.Is(err, webhooks.ErrNoSecret) {
+				t.Errorf("Verify(\"\", %q, %q) = %v; want %v", header, body, err, webhooks.ErrNoSecret)
+			}
+			return
+		}
 		if err != nil && !errors.Is(err, webhooks.ErrBadSignature) && !errors.Is(err, webhooks.ErrStale) && !errors.Is(err, webhooks.ErrNoSignature) {
 			t.Errorf("Verify(%q, %q, %q) = %v; want nil or one of its three errors", secret, header, body, err)
 		}
