@@ -311,7 +311,14 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 		items = append(items, types.TransactWriteItem{ConditionCheck: check})
 	}
 	for _, k := range tx.Create {
-		item, err := attributevalue.MarshalMap(toRecord(k))
+		r := toRecord(k)
+		if k.Credits != nil && k.Credits.Granted > 0 {
+			// A rotation's successor carries its predecessor's budget: its
+			// thresholds are of what was granted, not of what was left.
+			granted := k.Credits.Granted
+			r.CreditsGranted = &granted
+		}
+		item, err := attributevalue.MarshalMap(r)
 		if err != nil {
 			return fmt.Errorf("encode key: %w", err)
 		}

@@ -517,3 +517,39 @@ func TestRateAndOwnerThresholdsReachWebhooks(t *testing.T) {
 		must(t, seen[want], "no %s event among %v", want, seen)
 	}
 }
+
+// TestThresholdsAcrossARotation: a rotation replaces the secret, not the
+// budget: the successor carries the old key's credits, and its thresholds
+// are of the budget granted, not of what was left at the rotation. 8 of 10
+// used (80 %), rotated, then 2 more: 90 % and 100 % once each, and 80 %
+// not again.
+func TestThresholdsAcrossARotation(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	e.createWebhook(recv.URL, kgevents.UsageThreshold)
+	e.onStream("event-dispatcher", e.app.Dispatcher.Handle)
+	k := e.create(&admin, `{"name":"budgeted","tier":"public","credits":{"remaining":10}}`)
+	use := func(raw string) {
+		d, err := e.app.Authorizer.Decide(context.Background(), authorizer.Request{Key: raw, Cost: 1})
+		must(t, err == nil && d.Outcome == authorizer.Allowed, "use: %v %v", d.Outcome, err)
+	}
+	for range 8 {
+		use(k.Key)
+	}
+	rotated := e.do(&admin, "POST", "/v1/api-keys/"+k.ID+"/rotate", `{"gracePeriodSeconds":0}`)
+	must(t, rotated.Status == 201, "rotate: %d %s", rotated.Status, rotated.Body)
+	next := decode[keyView](t, rotated.Data)
+	use(next.Key)
+	use(next.Key)
+	recv.waitFor(t, map[string]int{kgevents.UsageThreshold: 3})
+	time.Sleep(2 * time.Second)
+	count := map[int64]int{}
+	var seen []string
+	for _, d := range recv.deliveries() {
+		var data struct{ Threshold, Used, Of int64 }
+		must(t, json.Unmarshal(d.event.Data, &data) == nil, "data: %s", d.event.Data)
+		count[data.Threshold]++
+		seen = append(seen, fmt.Sprintf("%d%% (%d of %d)", data.Threshold, data.Used, data.Of))
+	}
+	must(t, count[80] == 1 && count[90] == 1 && count[100] == 1 && len(count) == 3, "thresholds %v; want 80, 90 and 100 %% once each", seen)
+}
