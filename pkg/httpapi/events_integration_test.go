@@ -553,3 +553,27 @@ func TestThresholdsAcrossARotation(t *testing.T) {
 	}
 	must(t, count[80] == 1 && count[90] == 1 && count[100] == 1 && len(count) == 3, "thresholds %v; want 80, 90 and 100 %% once each", seen)
 }
+
+// TestWebhookLimitHoldsUnderConcurrentCreates: a project has at most
+// MaxPerProject webhooks (each event is offered to every one of them), also
+// when creates race: each read 19 and wrote its own.
+func TestWebhookLimitHoldsUnderConcurrentCreates(t *testing.T) {
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	for range webhooks.MaxPerProject - 1 {
+		e.createWebhook(recv.URL, kgevents.KeyCreated)
+	}
+	body, _ := json.Marshal(map[string]any{"url": recv.URL, "events": []string{kgevents.KeyCreated}})
+	var wg sync.WaitGroup
+	var created atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			if r := e.do(&admin, "POST", "/v1/webhooks", string(body)); r.Status == 201 {
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	list := decode[[]webhooks.Webhook](t, e.do(&admin, "GET", "/v1/webhooks", "").Data)
+	must(t, len(list) <= webhooks.MaxPerProject, "%d webhooks (%d of 8 racing creates succeeded); want at most %d", len(list), created.Load(), webhooks.MaxPerProject)
+}

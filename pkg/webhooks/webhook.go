@@ -176,6 +176,20 @@ func (s *Service) Create(ctx context.Context, caller keys.Caller, in Input) (*Cr
 	if err := s.store.PutWebhook(ctx, w, ev, caller.Check(now)); err != nil {
 		return nil, err
 	}
+	// Creates that raced each read fewer than MaxPerProject: one that finds
+	// the project over the bound once written undoes itself. The last one
+	// kept saw every other one kept, so the bound holds.
+	after, err := s.store.Webhooks(ctx, caller.Project)
+	if err != nil {
+		return nil, err
+	}
+	if len(after) > MaxPerProject {
+		undo := s.keys.Event(caller, ActionDeleted, Target(w.ID), s.clock())
+		if _, err := s.store.DeleteWebhook(ctx, caller.Project, w.ID, undo, nil); err != nil {
+			return nil, err
+		}
+		return nil, &keys.ConflictError{Message: fmt.Sprintf("a project has at most %d webhooks: delete one first", MaxPerProject)}
+	}
 	return &Created{Webhook: w, Secret: w.Secret}, nil
 }
 
