@@ -63,3 +63,43 @@ func (s *Store) PutEvent(ctx context.Context, e events.Event, webhook string) (c
 	}
 	return true, nil
 }
+
+// A derived event (a usage threshold) has one id however often it is
+// derived, but the time of the record that derived it: a use given back
+// (refused for its address, or by its owner's limits) lets the next use
+// cross the same threshold again, at another time. Its first derivation is
+// kept, so that the event goes out once:
+//
+//	derived:  pk = DERIVED#<project>   sk = <event id>   at = <createdAt ms>
+func derivedPK(project string) string { return "DERIVED#" + project }
+
+// derivedLife is how long a derivation is remembered: longer than any
+// period a threshold is sent once per, bar a grant that lasts months.
+const derivedLife = 400 * 24 * time.Hour
+
+// FirstDerivation records that e was derived at e.CreatedAt, and reports
+// whether it is e's first derivation, or that same one again (the stream
+// brought its record again): false when e was derived before at another
+// time.
+func (s *Store) FirstDerivation(ctx context.Context, e events.Event) (bool, error) {
+	expires := e.CreatedAt.Add(derivedLife)
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table,
+		Item: map[string]types.AttributeValue{
+			attrPK: &types.AttributeValueMemberS{Value: derivedPK(e.Project)}, attrSK: &types.AttributeValueMemberS{Value: e.ID},
+			"at":  &types.AttributeValueMemberN{Value: fmt.Sprint(e.CreatedAt.UnixMilli())},
+			"ttl": &types.AttributeValueMemberN{Value: fmt.Sprint(ttlSeconds(&expires))},
+		},
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #at = :at"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#at": "at"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": &types.AttributeValueMemberN{Value: fmt.Sprint(e.CreatedAt.UnixMilli())}},
+	})
+	var exists *types.ConditionalCheckFailedException
+	if errors.As(err, &exists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeError("record derived event", err)
+	}
+	return true, nil
+}

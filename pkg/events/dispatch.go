@@ -28,6 +28,22 @@ type Dispatcher struct {
 	hooks   *webhooks.Deliverer
 	bus     Publisher // nil without EventBusName
 	log     *slog.Logger
+	derived Derivations // nil: none remembered
+}
+
+// Derivations remembers the first derivation of each usage threshold;
+// pkg/dynamo's Store is one.
+type Derivations interface {
+	// FirstDerivation reports whether e is derived for the first time, or
+	// from the same record again, rather than again at another time.
+	FirstDerivation(ctx context.Context, e Event) (bool, error)
+}
+
+// Remembering makes d send each usage threshold once: a use given back
+// lets the next one cross the same threshold again.
+func (d *Dispatcher) Remembering(derived Derivations) *Dispatcher {
+	d.derived = derived
+	return d
 }
 
 // NewDispatcher builds a Dispatcher; bus may be nil.
@@ -51,6 +67,15 @@ func (d *Dispatcher) Handle(ctx context.Context, ev events.DynamoDBEvent) error 
 			continue
 		}
 		for _, e := range Derive(c, d.present) {
+			if e.Type == UsageThreshold && d.derived != nil {
+				first, err := d.derived.FirstDerivation(ctx, e)
+				if err != nil {
+					return fmt.Errorf("record event %s: %w", e.ID, err)
+				}
+				if !first {
+					continue // sent when first derived
+				}
+			}
 			body, err := json.Marshal(e)
 			if err != nil {
 				return fmt.Errorf("encode event %s: %w", e.ID, err)

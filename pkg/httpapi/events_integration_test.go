@@ -518,6 +518,44 @@ func TestRateAndOwnerThresholdsReachWebhooks(t *testing.T) {
 	}
 }
 
+// TestThresholdOnceWhenUsesAreGivenBack: a use refused for its address is
+// counted, then given back. One at the edge of a threshold crosses it, and
+// the next crosses it again: the threshold's event (one id) must reach the
+// webhook once, not once per refused request, which whoever holds a leaked
+// key pinned to an allowlist could send at will. The stream's records are
+// stamped to the second in AWS, to the minute in DynamoDB Local: the
+// refused uses straddle a minute.
+func TestThresholdOnceWhenUsesAreGivenBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the next minute")
+	}
+	e := eventsEnv(t)
+	recv := newReceiver(t)
+	e.createWebhook(recv.URL, kgevents.UsageThreshold)
+	e.onStream("event-dispatcher", e.app.Dispatcher.Handle)
+	k := e.create(&admin, `{"name":"pinned","tier":"public","credits":{"remaining":10},"ipAllowlist":["203.0.113.0/24"]}`)
+	for range 7 { // 7 of 10: below 80 %
+		d, err := e.app.Authorizer.Decide(context.Background(), authorizer.Request{Key: k.Key, Cost: 1, SourceIP: "203.0.113.5"})
+		must(t, err == nil && d.Outcome == authorizer.Allowed, "use: %v %v", d.Outcome, err)
+	}
+	refused := func() { // from elsewhere: counted (8 of 10), then given back
+		d, err := e.app.Authorizer.Decide(context.Background(), authorizer.Request{Key: k.Key, Cost: 1, SourceIP: "198.51.100.7"})
+		must(t, err == nil && d.Outcome == authorizer.IPNotAllowed, "refused use: %v %v", d.Outcome, err)
+	}
+	refused()
+	time.Sleep(time.Until(time.Now().Truncate(time.Minute).Add(time.Minute + 500*time.Millisecond)))
+	refused()
+	time.Sleep(1100 * time.Millisecond)
+	refused()
+	time.Sleep(3 * time.Second)
+	got := recv.deliveries()
+	var ids []string
+	for _, d := range got {
+		ids = append(ids, d.event.ID+"@"+d.event.CreatedAt.Format(time.RFC3339))
+	}
+	must(t, len(got) <= 1, "%d usage.threshold deliveries for one threshold (%v); want at most 1", len(got), ids)
+}
+
 // TestThresholdsAcrossARotation: a rotation replaces the secret, not the
 // budget: the successor carries the old key's credits, and its thresholds
 // are of the budget granted, not of what was left at the rotation. 8 of 10
