@@ -73,16 +73,12 @@ func (s *Store) PutEvent(ctx context.Context, e events.Event, webhook string) (c
 //	derived:  pk = DERIVED#<project>   sk = <event id>   at = <createdAt ms>
 func derivedPK(project string) string { return "DERIVED#" + project }
 
-// derivedLife is how long a derivation is remembered: longer than any
-// period a threshold is sent once per, bar a grant that lasts months.
-const derivedLife = 400 * 24 * time.Hour
-
-// FirstDerivation records that e was derived at e.CreatedAt, and reports
-// whether it is e's first derivation, or that same one again (the stream
-// brought its record again): false when e was derived before at another
-// time.
-func (s *Store) FirstDerivation(ctx context.Context, e events.Event) (bool, error) {
-	expires := e.CreatedAt.Add(derivedLife)
+// FirstDerivation records that e was derived at e.CreatedAt, until until,
+// and reports whether it is e's first derivation, or that same one again
+// (the stream brought its record again): false when e was derived before
+// at another time.
+func (s *Store) FirstDerivation(ctx context.Context, e events.Event, until time.Time) (bool, error) {
+	expires := until
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table,
 		Item: map[string]types.AttributeValue{

@@ -35,8 +35,25 @@ type Dispatcher struct {
 // pkg/dynamo's Store is one.
 type Derivations interface {
 	// FirstDerivation reports whether e is derived for the first time, or
-	// from the same record again, rather than again at another time.
-	FirstDerivation(ctx context.Context, e Event) (bool, error)
+	// from the same record again, rather than again at another time; the
+	// derivation is remembered until until.
+	FirstDerivation(ctx context.Context, e Event, until time.Time) (bool, error)
+}
+
+// remembered is how long a threshold's first derivation must be kept: to
+// the end of its period (a rate limit's window, a refill's), and a day more
+// for the stream to bring its record again; a grant's has no end.
+func remembered(e Event) time.Time {
+	const streamRetention = 24 * time.Hour
+	var d ThresholdData
+	_ = json.Unmarshal(e.Data, &d)
+	switch {
+	case d.WindowSeconds > 0 && d.PeriodStart != nil:
+		return d.PeriodStart.Add(time.Duration(d.WindowSeconds)*time.Second + streamRetention)
+	case d.RefillsAt != nil:
+		return d.RefillsAt.Add(streamRetention)
+	}
+	return e.CreatedAt.Add(400 * 24 * time.Hour)
 }
 
 // Remembering makes d send each usage threshold once: a use given back
@@ -68,7 +85,7 @@ func (d *Dispatcher) Handle(ctx context.Context, ev events.DynamoDBEvent) error 
 		}
 		for _, e := range Derive(c, d.present) {
 			if e.Type == UsageThreshold && d.derived != nil {
-				first, err := d.derived.FirstDerivation(ctx, e)
+				first, err := d.derived.FirstDerivation(ctx, e, remembered(e))
 				if err != nil {
 					return fmt.Errorf("record event %s: %w", e.ID, err)
 				}
