@@ -35,10 +35,12 @@ const maxURLLength = 2048
 const resolveTimeout = 3 * time.Second
 
 // blocked are ranges no delivery may reach beyond what netip's predicates
-// name: shared address space (carrier NAT), IETF protocol assignments,
+// name: "this network" (0.0.0.0/8, which Linux routes since 5.3), shared
+// address space (carrier NAT), IETF protocol assignments,
 // benchmarking, the reserved class E, and IPv4-compatible, NAT64 and 6to4
 // IPv6 addresses (which embed IPv4 addresses of any kind).
 var blocked = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("240.0.0.0/4"),
 	netip.MustParsePrefix("::/96"),

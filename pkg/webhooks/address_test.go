@@ -47,6 +47,7 @@ func TestAddressesCheck(t *testing.T) {
 		"meta.example.com":  {"169.254.169.254"},
 		"localhost":         {"127.0.0.1", "::1"},
 		"empty.example.com": {}, // answers, with no address
+		"zero.example.com":  {"0.0.0.7"},
 	}
 	long2048 := "https://hooks.example.com/" + strings.Repeat("a", maxURLLength-len("https://hooks.example.com/"))
 	tests := []struct {
@@ -81,6 +82,11 @@ func TestAddressesCheck(t *testing.T) {
 		{"IETF protocol assignments", false, "https://192.0.0.8/hook", "", "resolves to"},
 		{"benchmarking", false, "https://198.18.0.1/hook", "", "resolves to"},
 		{"unspecified IPv4", false, "https://0.0.0.0/hook", "", "resolves to 0.0.0.0"},
+		// 0.0.0.0/8, "this network", reserved; Linux 5.3 made it routable.
+		{"this network, 0.0.0.1", false, "https://0.0.0.1/hook", "", "resolves to 0.0.0.1"},
+		{"this network, 0.1.2.3", false, "https://0.1.2.3:9001/hook", "", "resolves to 0.1.2.3"},
+		{"this network, IPv4-mapped", false, "https://[::ffff:0.0.0.1]/hook", "", "resolves to"},
+		{"this network, by name", false, "https://zero.example.com/hook", "", "resolves to 0.0.0.7"},
 		{"unspecified IPv6", false, "https://[::]/hook", "", "resolves to"},
 		{"broadcast", false, "https://255.255.255.255/hook", "", "resolves to"},
 		{"multicast", false, "https://224.0.0.1/hook", "", "resolves to"},
@@ -179,6 +185,9 @@ func TestAddressesControl(t *testing.T) {
 		{"169.254.169.254:80", true, false},
 		{"100.64.0.1:443", false, false},
 		{"0.0.0.0:443", false, false},
+		{"0.0.0.1:443", false, false},
+		{"0.255.255.255:443", true, false},
+		{"[::ffff:0.1.2.3]:443", false, false},
 		{"[fe80::1%eth0]:443", false, false},
 		{"[fc00::1]:443", false, false},
 		{"[::ffff:10.0.0.1]:443", false, false},

@@ -78,6 +78,12 @@ const (
 	// claimLease is how long an attempt's claim holds: past it, a
 	// delivery whose sender died is due again.
 	claimLease = 30 * time.Second
+	// claimMargin is the time an attempt keeps in hand, besides
+	// AttemptTimeout, before its claim ends: an attempt that would start
+	// later claims the delivery again first (it may have waited behind
+	// other writes and attempts), and is not made if another sender took
+	// the delivery meanwhile.
+	claimMargin = 5 * time.Second
 	// firstRetry is the wait after the first failure, doubled after each
 	// next, up to maxRetryWait.
 	firstRetry   = 30 * time.Second
@@ -343,6 +349,15 @@ func (d *Deliverer) RetryDue(ctx context.Context) (int, error) {
 // end makes the delivery due again.
 func (d *Deliverer) attempt(ctx context.Context, del *Delivery, w *Webhook) {
 	now := d.clock()
+	if del.NextAttemptAt != nil && now.Add(AttemptTimeout+claimMargin).After(*del.NextAttemptAt) {
+		claimed, err := d.store.ClaimDelivery(ctx, del, now.Add(claimLease))
+		if err != nil || !claimed {
+			if err != nil {
+				d.log.ErrorContext(ctx, "webhook delivery not claimed again; it is due again when its claim ends", "webhook", del.Webhook, "event", del.ID, "error", err.Error())
+			}
+			return // another sender has it
+		}
+	}
 	var r Result
 	switch {
 	case w == nil:
@@ -382,10 +397,23 @@ func (d *Deliverer) attempt(ctx context.Context, del *Delivery, w *Webhook) {
 // health records an attempt on its webhook: a success ends a failing
 // streak; a failure starts one, and a streak of RetryFor disables the
 // webhook.
+//
+// w is shared by the attempts of a batch, read before any of them: each
+// failure notes on it that the webhook is failing (before recording it), so
+// that a success of the same batch, which the read did not see failing,
+// still ends the streak.
 func (d *Deliverer) health(ctx context.Context, w *Webhook, r Result, now time.Time) {
 	var err error
+	d.mu.Lock()
+	failing := w.FailingSince
+	if r.OK() {
+		w.FailingSince = nil
+	} else if failing == nil {
+		w.FailingSince = &now
+	}
+	d.mu.Unlock()
 	switch {
-	case r.OK() && w.FailingSince != nil:
+	case r.OK() && failing != nil:
 		err = d.store.ClearFailing(ctx, w.Project, w.ID)
 	case !r.OK():
 		var since time.Time

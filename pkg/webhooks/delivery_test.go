@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/webhooks"
 	"github.com/keygate/keygate/pkg/webhooks/webhookstest"
 )
@@ -451,4 +452,155 @@ func TestDelivererRetryDue(t *testing.T) {
 // keeps (pkg/dynamo runs it against DynamoDB Local).
 func TestStoreContract(t *testing.T) {
 	webhookstest.RunStoreContract(t, func(*testing.T) webhooks.Store { return webhookstest.NewStore() })
+}
+
+// claimingStore is a store on which, right after a delivery is made, the
+// clock moves past its claim and another sender (a retrier) claims it:
+// what happens when a batch's writes and earlier attempts outlast the
+// claim (20 webhooks x 100 records, slow endpoints).
+type claimingStore struct {
+	*webhookstest.Store
+	clock *time.Time
+}
+
+func (s *claimingStore) CreateDelivery(ctx context.Context, d *webhooks.Delivery) (bool, error) {
+	created, err := s.Store.CreateDelivery(ctx, d)
+	if created {
+		*s.clock = s.clock.Add(webhooks.ClaimLease + time.Second)
+		other := s.Delivery(d.Project, d.Webhook, d.ID)
+		if ok, _ := s.ClaimDelivery(ctx, other, s.clock.Add(webhooks.ClaimLease)); !ok {
+			panic("the retrier's claim failed")
+		}
+	}
+	return created, err
+}
+
+// A delivery whose claim lapsed before its first attempt belongs to
+// whoever claimed it since: the dispatcher must not send it as well.
+func TestDelivererFanoutLapsedClaim(t *testing.T) {
+	srv, got := receiver(t, http.StatusOK, "")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	store := &claimingStore{Store: webhookstest.NewStore(hook("wh_a", srv.URL, "key.created")), clock: &now}
+	d := webhooks.NewDeliverer(store, webhooks.NewSender(webhooks.Addresses{AllowLoopback: true}), func() time.Time { return now }, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err := d.Fanout(context.Background(), []webhooks.Message{message(testEventID, "key.created")}); err != nil {
+		t.Fatalf("Fanout: %v", err)
+	}
+	if n := len(got()); n != 0 {
+		t.Errorf("the dispatcher sent a delivery another sender had claimed (%d requests); want 0: the receiver gets it twice", n)
+	}
+}
+
+// A retrier claims a batch, then attempts it senders at a time: an attempt
+// made after its claim lapsed and was taken by another retrier is not made.
+func TestDelivererRetryDueLapsedClaim(t *testing.T) {
+	srv, got := receiver(t, http.StatusOK, "")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	store := webhookstest.NewStore(hook("wh_a", srv.URL, "key.created"))
+	due := now.Add(-time.Second)
+	m := message(testEventID, "key.created")
+	if ok, err := store.CreateDelivery(ctx, &webhooks.Delivery{ID: m.ID, EventType: m.Type, State: webhooks.StatePending, EventAt: m.CreatedAt,
+		CreatedAt: now.Add(-time.Hour), NextAttemptAt: &due, Project: "proj", Webhook: "wh_a", Body: testBody}); !ok || err != nil {
+		t.Fatalf("CreateDelivery = %v, %v", ok, err)
+	}
+	del := store.Delivery("proj", "wh_a", testEventID)
+	if ok, _ := store.ClaimDelivery(ctx, del, now.Add(webhooks.ClaimLease)); !ok {
+		t.Fatal("claim failed")
+	}
+	later := now.Add(webhooks.ClaimLease + time.Second) // the other senders took that long
+	other := store.Delivery("proj", "wh_a", testEventID)
+	if ok, _ := store.ClaimDelivery(ctx, other, later.Add(webhooks.ClaimLease)); !ok {
+		t.Fatal("the second retrier's claim failed")
+	}
+	w, _ := store.GetWebhook(ctx, "proj", "wh_a")
+	newDeliverer(t, store, later).Attempt(ctx, del, w)
+	if n := len(got()); n != 0 {
+		t.Errorf("an attempt whose claim lapsed and was taken was made (%d requests); want 0", n)
+	}
+}
+
+// A success after a failure of the same batch ends the failing streak,
+// although the webhook was read before the failure: otherwise the streak
+// stays, and the next failure a day later disables a webhook that works.
+func TestDelivererSuccessAfterFailureInOneBatch(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var store *webhookstest.Store
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(webhooks.EventIDHeader) == "evt_1" {
+			w.WriteHeader(http.StatusBadRequest) // the receiver refuses this one
+			return
+		}
+		// evt_2 is taken once evt_1's failure is recorded.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if store.Webhook("proj", "wh_a").FailingSince != nil {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	store = webhookstest.NewStore(hook("wh_a", srv.URL, "key.created"))
+	ctx := context.Background()
+	if err := newDeliverer(t, store, now).Fanout(ctx, []webhooks.Message{message("evt_1", "key.created"), message("evt_2", "key.created")}); err != nil {
+		t.Fatalf("Fanout: %v", err)
+	}
+	if s1, s2 := store.Delivery("proj", "wh_a", "evt_1").State, store.Delivery("proj", "wh_a", "evt_2").State; s1 != webhooks.StateFailed || s2 != webhooks.StateDelivered {
+		t.Fatalf("deliveries %s, %s; want failed, delivered", s1, s2)
+	}
+	if w := store.Webhook("proj", "wh_a"); w.FailingSince != nil {
+		t.Errorf("webhook failing since %s after a later success; want the streak ended", w.FailingSince)
+	}
+	// A day later, one failure must not disable it.
+	srv2, _ := receiver(t, http.StatusServiceUnavailable, "")
+	w := store.Webhook("proj", "wh_a")
+	w.URL = srv2.URL
+	if err := store.UpdateWebhook(ctx, w, &keys.AuditEvent{ID: "evt_edit", Project: "proj", Action: webhooks.ActionUpdated, Time: now, PurgeAt: now.Add(time.Hour)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := newDeliverer(t, store, now.Add(webhooks.RetryFor+time.Hour)).Fanout(ctx, []webhooks.Message{message("evt_3", "key.created")}); err != nil {
+		t.Fatalf("Fanout: %v", err)
+	}
+	if w := store.Webhook("proj", "wh_a"); w.Status != webhooks.StatusEnabled {
+		t.Errorf("webhook %s (%q) after one failure a day after a success; want enabled", w.Status, w.DisabledReason)
+	}
+}
+
+// 0.0.0.0/8 ("this network") is reserved, and what a connection to it
+// reaches depends on the kernel: the guard refuses it, never the network.
+func TestSenderSendThisNetwork(t *testing.T) {
+	srv, requests := receiver(t, http.StatusOK, "")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for _, host := range []string{"0.0.0.1", "0.1.2.3"} {
+		r := webhooks.NewSender(webhooks.Addresses{}).Send(context.Background(), "http://"+host+":"+port+"/hook", testSecret, testEventID, testBody, time.Now())
+		if r.OK() || !strings.Contains(r.Err, "refused") {
+			t.Errorf("Send to %s = %+v; want the address refused by the guard", host, r)
+		}
+	}
+	if n := len(requests()); n != 0 {
+		t.Errorf("the loopback receiver got %d requests through 0.0.0.0/8; want none", n)
+	}
+}
+
+// The dispatcher's first attempts stop before its deadline (the Lambda
+// timeout): a project's 20 slow webhooks x a batch of 100 records would
+// otherwise run it into the timeout, failing the batch (and holding up every
+// project's events) instead of leaving the attempts to the retries.
+func TestDelivererFanoutStopsBeforeItsDeadline(t *testing.T) {
+	srv, got := receiver(t, http.StatusOK, "")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	store := webhookstest.NewStore(hook("wh_a", srv.URL, "key.created"))
+	ctx, cancel := context.WithTimeout(context.Background(), webhooks.AttemptTimeout) // less than an attempt and its margin
+	defer cancel()
+	if err := newDeliverer(t, store, now).Fanout(ctx, []webhooks.Message{message("evt_1", "key.created"), message("evt_2", "key.created")}); err != nil {
+		t.Fatalf("Fanout: %v", err)
+	}
+	if n := len(got()); n != 0 {
+		t.Errorf("%d attempts started with less than an attempt's time left; want none", n)
+	}
+	for _, id := range []string{"evt_1", "evt_2"} {
+		if del := store.Delivery("proj", "wh_a", id); del == nil || del.State != webhooks.StatePending || del.NextAttemptAt == nil {
+			t.Errorf("delivery %s %+v; want pending, due when its claim ends", id, del)
+		}
+	}
 }
