@@ -215,3 +215,53 @@ func TestTransactions(t *testing.T) {
 		t.Errorf("counted %s, want 500", n)
 	}
 }
+
+// TestConditionFailedWrites: a write refused by its condition is charged
+// the old item's size, as DynamoDB charges it: a 9.5 KB item takes 100 a
+// second.
+func TestConditionFailedWrites(t *testing.T) {
+	client, _, _, table := setup(t, ddbthrottle.Options{})
+	ctx := context.Background()
+	item := key("KEY#refused")
+	item["blob"] = &types.AttributeValueMemberS{Value: strings.Repeat("c", 9*1024+512)}
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	refused := func() error {
+		_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(table), Key: key("KEY#refused"),
+			UpdateExpression: aws.String("SET x = :b"), ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":b": &types.AttributeValueMemberS{Value: "x"}},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		return err
+	}
+	// The put took 10 units: 99 refused writes of 10 more, and the next is throttled.
+	var failed *types.ConditionalCheckFailedException
+	for i := range ddbthrottle.WriteUnitsPerSecond/10 - 1 {
+		if err := refused(); !errors.As(err, &failed) {
+			t.Fatalf("refused write %d: %v", i+1, err)
+		}
+	}
+	var throttled *types.ThrottlingException
+	if err := refused(); !errors.As(err, &throttled) {
+		t.Errorf("refused write 100: %v, want a throttle", err)
+	}
+}
+
+// TestCallerSeesNoCapacity: the capacity the harness asks for reaches
+// the caller only as the caller asked for it, and its input is unchanged.
+func TestCallerSeesNoCapacity(t *testing.T) {
+	client, _, _, table := setup(t, ddbthrottle.Options{})
+	ctx := context.Background()
+	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: key("KEY#quiet")}
+	out, err := client.PutItem(ctx, in)
+	if err != nil || out.ConsumedCapacity != nil || in.ReturnConsumedCapacity != "" {
+		t.Errorf("without asking: %+v, %v; input asks %q", out.ConsumedCapacity, err, in.ReturnConsumedCapacity)
+	}
+	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err = client.PutItem(ctx, in)
+	if err != nil || out.ConsumedCapacity == nil || aws.ToFloat64(out.ConsumedCapacity.CapacityUnits) != 1 || out.ConsumedCapacity.Table != nil {
+		t.Errorf("asking TOTAL: %+v, %v; want 1 unit, no breakdown", out.ConsumedCapacity, err)
+	}
+}
