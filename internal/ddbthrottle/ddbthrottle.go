@@ -49,6 +49,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -76,9 +77,10 @@ type Options struct {
 	// Provisioned answers ProvisionedThroughputExceededException, as for a
 	// table in provisioned mode, rather than ThrottlingException.
 	Provisioned bool
-	// KeyAttributes name the table's key attributes; pk and sk when nil.
-	KeyAttributes []string
 }
+
+// keyAttributes are the key attributes of keygate's table.
+var keyAttributes = []string{"pk", "sk"}
 
 // Throttle holds the buckets of every item key a client touched.
 type Throttle struct {
@@ -104,9 +106,6 @@ type bucket struct {
 func Instrument(client *dynamodb.Client, opts Options) (*dynamodb.Client, *Throttle) {
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.KeyAttributes == nil {
-		opts.KeyAttributes = []string{"pk", "sk"}
 	}
 	t := &Throttle{opts: opts, region: client.Options().Region, buckets: map[bucketKey]*bucket{}}
 	throttled := dynamodb.New(client.Options(), func(o *dynamodb.Options) {
@@ -143,7 +142,7 @@ type touch struct {
 // admitting or throttling.
 func (t *Throttle) register(stack *middleware.Stack) error {
 	err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("ddbthrottle-charge", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-		req := t.touches(in.Parameters)
+		req := touches(in.Parameters)
 		if req == nil {
 			return next.HandleInitialize(ctx, in)
 		}
@@ -269,10 +268,10 @@ func (t *Throttle) throttleResponse(op string, req *request, refused int) *smith
 }
 
 // itemID names an item by its table and key values.
-func (t *Throttle) itemID(table string, item map[string]types.AttributeValue) string {
+func itemID(table string, item map[string]types.AttributeValue) string {
 	var b strings.Builder
 	b.WriteString(table)
-	for _, name := range t.opts.KeyAttributes {
+	for _, name := range keyAttributes {
 		b.WriteByte(0)
 		if v, ok := item[name]; ok {
 			fmt.Fprintf(&b, "%T:%v", v, keyValue(v))
@@ -294,9 +293,9 @@ func keyValue(v types.AttributeValue) any {
 }
 
 // touches is what a call touches; nil for an operation not modelled.
-func (t *Throttle) touches(params any) *request {
+func touches(params any) *request {
 	one := func(table *string, key map[string]types.AttributeValue, write bool, least float64) *request {
-		return &request{items: []touch{{table: deref(table), item: t.itemID(deref(table), key), write: write, least: least}}}
+		return &request{items: []touch{{table: aws.ToString(table), item: itemID(aws.ToString(table), key), write: write, least: least}}}
 	}
 	switch p := params.(type) {
 	case *dynamodb.GetItemInput:
@@ -315,15 +314,15 @@ func (t *Throttle) touches(params any) *request {
 		r := &request{transaction: true}
 		for _, it := range p.TransactItems {
 			table, key := writeItem(it)
-			r.items = append(r.items, touch{table: table, item: t.itemID(table, key), write: true, least: 2})
+			r.items = append(r.items, touch{table: table, item: itemID(table, key), write: true, least: 2})
 		}
 		return r
 	case *dynamodb.TransactGetItemsInput:
 		r := &request{transaction: true}
 		for _, it := range p.TransactItems {
 			if it.Get != nil {
-				table := deref(it.Get.TableName)
-				r.items = append(r.items, touch{table: table, item: t.itemID(table, it.Get.Key), least: 2})
+				table := aws.ToString(it.Get.TableName)
+				r.items = append(r.items, touch{table: table, item: itemID(table, it.Get.Key), least: 2})
 			}
 		}
 		return r
@@ -336,20 +335,13 @@ func (t *Throttle) touches(params any) *request {
 func writeItem(it types.TransactWriteItem) (string, map[string]types.AttributeValue) {
 	switch {
 	case it.Put != nil:
-		return deref(it.Put.TableName), it.Put.Item
+		return aws.ToString(it.Put.TableName), it.Put.Item
 	case it.Update != nil:
-		return deref(it.Update.TableName), it.Update.Key
+		return aws.ToString(it.Update.TableName), it.Update.Key
 	case it.Delete != nil:
-		return deref(it.Delete.TableName), it.Delete.Key
+		return aws.ToString(it.Delete.TableName), it.Delete.Key
 	case it.ConditionCheck != nil:
-		return deref(it.ConditionCheck.TableName), it.ConditionCheck.Key
+		return aws.ToString(it.ConditionCheck.TableName), it.ConditionCheck.Key
 	}
 	return "", nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
