@@ -15,6 +15,7 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
 	"github.com/keygate/keygate/pkg/httpapi"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
 )
 
 // TestKeygateAuthorizer serves keygate's own authorizer, on authorizertest's
@@ -24,6 +25,9 @@ func TestKeygateAuthorizer(t *testing.T) {
 	cfg := keys.DefaultConfig()
 	store := authorizertest.NewStore()
 	authorizertest.SeedEventKeys(store, cfg.RateWindow)
+	// DynamoDB throttles the expired key's item: the throttle answers
+	// before anything of the key is known.
+	store.Throttle(token.ID(token.Hash(authorizertest.EventKey("expired"))), true)
 	log := slog.New(slog.DiscardHandler)
 	auth := authorizer.New(cfg, store, log, authorizer.WithClock(func() time.Time { return authorizertest.EventTime }))
 	// whoami reads only the authorizer's context: it needs no key store.
@@ -46,6 +50,9 @@ func TestKeygateAuthorizer(t *testing.T) {
 		{"revoked key", "/v1/whoami", bearer("revoked"), 401, "unauthorized"},
 		{"key without admin", "/v1/api-keys", bearer("reader"), 403, "insufficient_scope"},
 		{"rate limited", "/v1/whoami", bearer("limited"), 403, "rate_limited"},
+		// API Gateway's ACCESS_DENIED answers every Deny with its one
+		// status: a Lambda authorizer cannot make it 429.
+		{"throttled by DynamoDB", "/v1/whoami", bearer("expired"), 403, "rate_limited"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := do(t, srv, "GET", tc.target, tc.header, nil)
@@ -54,6 +61,9 @@ func TestKeygateAuthorizer(t *testing.T) {
 			}
 			if s, err := strconv.Atoi(r.header.Get("Retry-After")); tc.code == "rate_limited" && (err != nil || s < 1) {
 				t.Errorf("Retry-After %q, want seconds", r.header.Get("Retry-After"))
+			}
+			if got := r.header.Get("Retry-After"); tc.name == "throttled by DynamoDB" && got != "1" {
+				t.Errorf("Retry-After %q, want 1: DynamoDB refills an item's units every second", got)
 			}
 		})
 	}

@@ -77,10 +77,19 @@ type Decision struct {
 	// At is when the decision was made.
 	At time.Time
 	// RetryAfter is, when rate limited, how long until the window that
-	// refused ends; when usage exceeded, until the credits refill (0 when
-	// they never do).
+	// refused ends (ThrottleRetryAfter when Throttled); when usage
+	// exceeded, until the credits refill (0 when they never do).
 	RetryAfter time.Duration
+	// Throttled is set on a RateLimited refusal that DynamoDB made rather
+	// than a limit of the key: the key's item took all the writes DynamoDB
+	// lets one item take in a second. Key and the budgets are then unknown.
+	Throttled bool
 }
+
+// ThrottleRetryAfter is when a request DynamoDB throttled for its key's
+// item may try again: DynamoDB refills a partition's units every second,
+// and one second is the least a Retry-After header can say.
+const ThrottleRetryAfter = time.Second
 
 // RateLimit is the budget of one rate limit in its current window.
 type RateLimit struct {
@@ -193,12 +202,14 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 		return Decision{KeyID: id}, fmt.Errorf("authorize %s: %w", id, err)
 	}
 	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key, Credits: used.Credits, OwnerCredits: used.OwnerCredits, At: now}
-	switch used.Outcome {
-	case RateLimited:
+	switch {
+	case used.Throttled:
+		d.Throttled, d.RetryAfter = true, ThrottleRetryAfter
+	case used.Outcome == RateLimited:
 		d.RetryAfter = used.Limits[used.Refused].Window.End().Sub(now)
-	case UsageExceeded:
+	case used.Outcome == UsageExceeded:
 		d.RetryAfter = untilRefill(used, req.Cost, now)
-	case Allowed:
+	case used.Outcome == Allowed:
 		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
 			d.Outcome = IPNotAllowed
 			a.returnUse(ctx, use, used)
@@ -287,5 +298,11 @@ func (a *Authorizer) logDecision(ctx context.Context, req Request, d Decision, e
 		return
 	}
 	attrs = append(attrs, slog.String("outcome", string(d.Outcome)))
+	if d.Throttled {
+		// Not an outage, but a key hotter than one DynamoDB item can take.
+		attrs = append(attrs, slog.String("reason", "throttled by DynamoDB on this key's partition"))
+		a.log.LogAttrs(ctx, slog.LevelWarn, "authorization", attrs...)
+		return
+	}
 	a.log.LogAttrs(ctx, slog.LevelInfo, "authorization", attrs...)
 }

@@ -3,6 +3,7 @@ package authorizer_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -203,6 +204,29 @@ func TestDecideFailsClosed(t *testing.T) {
 	}
 	if d.Outcome == authorizer.Allowed {
 		t.Error("allowed on a store failure")
+	}
+}
+
+// TestDecideThrottled: a key whose item DynamoDB throttles is refused as
+// rate limited, for a second, and logged as such; another key is not.
+func TestDecideThrottled(t *testing.T) {
+	f := newFixture(t)
+	f.store.Throttle(keyID("reader"), true)
+	d, err := f.auth.Decide(context.Background(), authorizer.Request{Key: authorizertest.EventKey("reader")})
+	if err != nil || d.Outcome != authorizer.RateLimited || !d.Throttled || d.RetryAfter != time.Second || d.Key != nil {
+		t.Errorf("got %+v, %v; want rate_limited, throttled, retry after 1s, no key", d, err)
+	}
+	var rec struct {
+		Level, Msg, KeyID, Outcome, Reason string
+	}
+	if err := json.Unmarshal(f.logs.Bytes(), &rec); err != nil {
+		t.Fatalf("log %q: %v", f.logs, err)
+	}
+	if rec.Level != "WARN" || rec.KeyID != keyID("reader") || rec.Outcome != "rate_limited" || rec.Reason != "throttled by DynamoDB on this key's partition" {
+		t.Errorf("logged %+v", rec)
+	}
+	if d, err := f.auth.Decide(context.Background(), authorizer.Request{Key: authorizertest.EventKey("admin")}); err != nil || d.Outcome != authorizer.Allowed || d.Throttled {
+		t.Errorf("another key: %+v, %v; want allowed", d, err)
 	}
 }
 

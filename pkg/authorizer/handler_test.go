@@ -247,6 +247,33 @@ func TestLambdaWire(t *testing.T) {
 	}
 }
 
+// TestGatewayThrottled: a key DynamoDB throttles is denied as rate
+// limited with Retry-After 1 (API Gateway's ACCESS_DENIED response), never
+// allowed nor failed.
+func TestGatewayThrottled(t *testing.T) {
+	h, f := newHandler(t)
+	f.store.Throttle(keyID("reader"), true)
+	want := map[string]any{"errorCode": "rate_limited", "retryAfter": "1"}
+	for dir, raw := range map[string][]byte{"authorizer": eventFiles(t, "authorizer")["allow-bearer"], "authorizer-http": eventFiles(t, "authorizer-http")["allow-bearer"]} {
+		out, err := h.Invoke(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		switch resp := out.(type) {
+		case events.APIGatewayCustomAuthorizerResponse:
+			if len(resp.PolicyDocument.Statement) != 1 || resp.PolicyDocument.Statement[0].Effect != "Deny" || !reflect.DeepEqual(resp.Context, want) {
+				t.Errorf("%s: %+v, want a Deny with %v", dir, resp, want)
+			}
+		case events.APIGatewayV2CustomAuthorizerSimpleResponse:
+			if resp.IsAuthorized || !reflect.DeepEqual(resp.Context, want) {
+				t.Errorf("%s: %+v, want refused with %v", dir, resp, want)
+			}
+		default:
+			t.Errorf("%s: %T", dir, out)
+		}
+	}
+}
+
 func TestGatewayFailsClosed(t *testing.T) {
 	h, f := newHandler(t)
 	f.store.FailWith(keys.ErrUnavailable)

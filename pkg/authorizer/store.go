@@ -20,7 +20,9 @@ type Store interface {
 	// counts the use in every limit's window and spends Cost of the credits.
 	// Otherwise it counts and spends nothing and says why, in this order:
 	// NotFound, Revoked, Expired, InsufficientScope, RateLimited,
-	// UsageExceeded; the key's limits before its owner's. An error is a
+	// UsageExceeded; the key's limits before its owner's. When DynamoDB
+	// throttles the key's write for its item's partition alone, the use is
+	// RateLimited with Throttled set, having checked nothing. An error is a
 	// failure of the store, never a refusal.
 	//
 	// A rotated key within its grace period counts on its successor's item:
@@ -70,6 +72,11 @@ type UseResult struct {
 	// Credits and OwnerCredits are what remains after the use; nil when
 	// unlimited, or when the refusal came before credits were looked at.
 	Credits, OwnerCredits *keys.Credits
+	// Throttled is set, with RateLimited, when DynamoDB refused the key's
+	// write because the key's item took all the writes its partition
+	// takes in a second; no limit refused (Limits is empty), nor was the
+	// key checked.
+	Throttled bool
 	// CountedOn is the id of the item the use counted on: the key's own, or
 	// its successor's within a rotation's grace; ReturnUse gives back there.
 	CountedOn string

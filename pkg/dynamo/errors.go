@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/keygate/keygate/pkg/keys"
@@ -50,4 +52,30 @@ func storeError(op string, err error) error {
 func isTransactionConflict(err error) bool {
 	var apiErr smithy.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode() == codeTransactionConflict
+}
+
+// isKeyRangeThrottle reports whether DynamoDB throttled a request because
+// the partition of the item it named is over its own ceiling (about 1,000
+// write or 3,000 read units a second), as every ThrottlingReason it gives
+// says: TableWriteKeyRangeThroughputExceeded or
+// TableReadKeyRangeThroughputExceeded. A throttle of the table, an index or
+// the account, or one without reasons (older answers), is not.
+func isKeyRangeThrottle(err error) bool {
+	var reasons []types.ThrottlingReason
+	var throttling *types.ThrottlingException
+	var exceeded *types.ProvisionedThroughputExceededException
+	switch {
+	case errors.As(err, &throttling):
+		reasons = throttling.ThrottlingReasons
+	case errors.As(err, &exceeded):
+		reasons = exceeded.ThrottlingReasons
+	}
+	for _, r := range reasons {
+		switch aws.ToString(r.Reason) {
+		case "TableWriteKeyRangeThroughputExceeded", "TableReadKeyRangeThroughputExceeded":
+		default:
+			return false
+		}
+	}
+	return len(reasons) > 0
 }

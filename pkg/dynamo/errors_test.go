@@ -49,3 +49,39 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyRangeThrottle: only a throttle whose every reason is the table's
+// hot key range is the key's own; the table's, an index's, the account's,
+// or one that gives no reason stays an outage.
+func TestKeyRangeThrottle(t *testing.T) {
+	reason := func(r string) types.ThrottlingReason {
+		return types.ThrottlingReason{Reason: aws.String(r), Resource: aws.String("arn:aws:dynamodb:us-east-1:123456789012:table/keygate")}
+	}
+	wrapped := func(err error) error {
+		return storeError("count key use", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "UpdateItem", Err: err})
+	}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"on-demand, hot key", &types.ThrottlingException{ThrottlingReasons: []types.ThrottlingReason{reason("TableWriteKeyRangeThroughputExceeded")}}, true},
+		{"provisioned, hot key", &types.ProvisionedThroughputExceededException{ThrottlingReasons: []types.ThrottlingReason{reason("TableWriteKeyRangeThroughputExceeded")}}, true},
+		{"hot key, read", &types.ThrottlingException{ThrottlingReasons: []types.ThrottlingReason{reason("TableReadKeyRangeThroughputExceeded")}}, true},
+		{"hot index key range", &types.ThrottlingException{ThrottlingReasons: []types.ThrottlingReason{reason("IndexWriteKeyRangeThroughputExceeded")}}, false},
+		{"table's provisioned throughput", &types.ProvisionedThroughputExceededException{ThrottlingReasons: []types.ThrottlingReason{reason("TableWriteProvisionedThroughputExceeded")}}, false},
+		{"account limit", &types.ThrottlingException{ThrottlingReasons: []types.ThrottlingReason{reason("TableWriteAccountLimitExceeded")}}, false},
+		{"hot key and the account", &types.ThrottlingException{ThrottlingReasons: []types.ThrottlingReason{reason("TableWriteKeyRangeThroughputExceeded"), reason("TableWriteAccountLimitExceeded")}}, false},
+		{"no reason", &types.ProvisionedThroughputExceededException{}, false},
+		{"request limit", &types.RequestLimitExceeded{ThrottlingReasons: []types.ThrottlingReason{reason("TableWriteKeyRangeThroughputExceeded")}}, false},
+		{"condition failed", &types.ConditionalCheckFailedException{}, false},
+	}
+	for _, tt := range tests {
+		if got := isKeyRangeThrottle(wrapped(tt.err)); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if isKeyRangeThrottle(nil) {
+		t.Error("nil is a throttle")
+	}
+}

@@ -89,8 +89,22 @@ type keyUse struct {
 }
 
 // useKeyItem runs the key's write until it is counted or refused, and
-// reports whether the key's owner has limits to count too.
+// reports whether the key's owner has limits to count too. When DynamoDB
+// throttles a write for the partition of the item counted on, that item
+// took all the writes DynamoDB lets one item take in a second: the use is
+// refused as rate limited, not failed, since a store that throttles one key
+// is not down (docs/limits.md).
 func (s *Store) useKeyItem(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, bool, error) {
+	res, owner, err := s.writeKeyItem(ctx, req)
+	if isKeyRangeThrottle(err) {
+		return authorizer.UseResult{Outcome: authorizer.RateLimited, Throttled: true}, false, nil
+	}
+	return res, owner, err
+}
+
+// writeKeyItem is useKeyItem's writes, each on the item counted on: the
+// key's or its successor's.
+func (s *Store) writeKeyItem(ctx context.Context, req authorizer.UseRequest) (authorizer.UseResult, bool, error) {
 	u := &keyUse{req: req, item: req.ID}
 	u.setPlan(s.plans.key(req.ID))
 	conflictRetried := false

@@ -48,6 +48,8 @@ type Store struct {
 	owners map[string]*ownerLimits
 	calls  int
 	err    error
+	// throttled are the ids of keys whose item DynamoDB throttles.
+	throttled map[string]bool
 }
 
 type stored struct {
@@ -106,6 +108,18 @@ func (s *Store) FailWith(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.err = err
+}
+
+// Throttle makes every later UseKey of the key id answer as pkg/dynamo
+// does when DynamoDB throttles the key's item: RateLimited, Throttled,
+// nothing checked or counted; false ends it.
+func (s *Store) Throttle(id string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.throttled == nil {
+		s.throttled = map[string]bool{}
+	}
+	s.throttled[id] = on
 }
 
 // Calls is how many times UseKey and ReturnUse were called.
@@ -235,6 +249,9 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	s.calls++
 	if s.err != nil {
 		return authorizer.UseResult{}, s.err
+	}
+	if s.throttled[req.ID] {
+		return authorizer.UseResult{Outcome: authorizer.RateLimited, Throttled: true}, nil
 	}
 	e, ok := s.keys[req.ID]
 	if !ok || e.key.Hash != req.Hash || req.Project != "" && e.key.Project != req.Project || e.key.GoneAt(req.Now) {
