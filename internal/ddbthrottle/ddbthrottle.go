@@ -40,6 +40,7 @@ package ddbthrottle
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,6 +78,10 @@ type Options struct {
 	// Provisioned answers ProvisionedThroughputExceededException, as for a
 	// table in provisioned mode, rather than ThrottlingException.
 	Provisioned bool
+	// WriteUnits and ReadUnits are an item's ceilings a second; 0 for
+	// DynamoDB's. A lower one lets a test reach it with fewer requests:
+	// DynamoDB Local writes one item some 30-50 ms at a time.
+	WriteUnits, ReadUnits float64
 }
 
 // keyAttributes are the key attributes of keygate's table.
@@ -189,9 +194,9 @@ func (t *Throttle) admit(req *request) (refused int, ok bool) {
 
 // bucket is it's bucket, refilled to now. Call with t.mu held.
 func (t *Throttle) bucket(it touch, now time.Time) *bucket {
-	rate := float64(ReadUnitsPerSecond)
+	rate := cmp.Or(t.opts.ReadUnits, ReadUnitsPerSecond)
 	if it.write {
-		rate = WriteUnitsPerSecond
+		rate = cmp.Or(t.opts.WriteUnits, WriteUnitsPerSecond)
 	}
 	k := bucketKey{item: it.item, write: it.write}
 	b := t.buckets[k]
