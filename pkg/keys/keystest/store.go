@@ -7,10 +7,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -37,7 +33,7 @@ type Store struct {
 	// revoked holds when owners were revoked, by ownerItem.
 	revoked map[string]time.Time
 	events  map[string]*keys.AuditEvent // by project and sort key
-	secret  []byte                      // signs cursors
+	cursors Cursors
 	writes  int
 	fail    error
 }
@@ -46,9 +42,7 @@ var _ keys.Store = (*Store)(nil)
 
 // NewStore returns an empty Store.
 func NewStore() *Store {
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret) // never fails: crypto/rand panics instead
-	return &Store{keys: map[string]*keys.Key{}, owners: map[string]*keys.OwnerLimits{}, revoked: map[string]time.Time{}, events: map[string]*keys.AuditEvent{}, secret: secret}
+	return &Store{keys: map[string]*keys.Key{}, owners: map[string]*keys.OwnerLimits{}, revoked: map[string]time.Time{}, events: map[string]*keys.AuditEvent{}, cursors: NewCursors()}
 }
 
 // Writes is how many Apply calls have succeeded, so that a test can tell
@@ -459,7 +453,7 @@ func paginate[T any](s *Store, items []T, sk func(T) string, query string, limit
 	}
 	slices.SortFunc(items, func(a, b T) int { return cmp.Compare(sk(b), sk(a)) })
 	if cursor != "" {
-		after, err := s.decodeCursor(query, cursor)
+		after, err := s.cursors.Decode(query, cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -469,7 +463,7 @@ func paginate[T any](s *Store, items []T, sk func(T) string, query string, limit
 		return items, "", nil
 	}
 	items = items[:limit]
-	return items, s.encodeCursor(query, sk(items[limit-1])), nil
+	return items, s.cursors.Encode(query, sk(items[limit-1])), nil
 }
 
 // sortKey orders as pkg/dynamo's sort keys do: time in milliseconds, then id.
@@ -477,36 +471,6 @@ func sortKey(t time.Time, id string) string { return fmt.Sprintf("%013d#%s", t.U
 
 func eventItem(e *keys.AuditEvent) string {
 	return "AUDIT#" + e.Project + "\x00" + sortKey(e.Time, e.ID)
-}
-
-// A cursor is, as in pkg/dynamo, the last sort key of a page with an HMAC
-// over the query and that key, so it serves no other listing or store.
-func (s *Store) encodeCursor(query, sk string) string {
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(sk)) + "." + enc.EncodeToString(s.cursorMAC(query, sk))
-}
-
-func (s *Store) decodeCursor(query, cursor string) (string, error) {
-	bad := &keys.InvalidError{Field: "cursor", Message: "not a cursor from a previous page of this listing"}
-	body, mac, ok := strings.Cut(cursor, ".")
-	if !ok {
-		return "", bad
-	}
-	enc := base64.RawURLEncoding
-	sk, err1 := enc.DecodeString(body)
-	macBytes, err2 := enc.DecodeString(mac)
-	if err1 != nil || err2 != nil || !hmac.Equal(macBytes, s.cursorMAC(query, string(sk))) {
-		return "", bad
-	}
-	return string(sk), nil
-}
-
-func (s *Store) cursorMAC(query, sk string) []byte {
-	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte(query))
-	m.Write([]byte{0})
-	m.Write([]byte(sk))
-	return m.Sum(nil)[:16]
 }
 
 // ctxErr fails a call on a done context as pkg/dynamo does: unavailable.

@@ -6,10 +6,6 @@ package webhookstest
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/keys/keystest"
 	"github.com/keygate/keygate/pkg/webhooks"
 )
 
@@ -38,7 +35,7 @@ type Store struct {
 	events     map[string]bool // audit events written, by project and sort key
 	audit      []*keys.AuditEvent
 	failCreate map[string]error // CreateDelivery's error, by webhook id
-	secret     []byte           // signs cursors
+	cursors    keystest.Cursors
 }
 
 type hookKey struct{ project, id string }
@@ -50,11 +47,9 @@ type deliveryKey struct{ project, webhook, sk string }
 // NewStore returns a store holding copies of hooks, as if written with
 // their versions.
 func NewStore(hooks ...*webhooks.Webhook) *Store {
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret) // never fails: crypto/rand panics instead
 	s := &Store{
 		hooks: map[hookKey]*webhooks.Webhook{}, deliveries: map[deliveryKey]*webhooks.Delivery{},
-		events: map[string]bool{}, failCreate: map[string]error{}, secret: secret,
+		events: map[string]bool{}, failCreate: map[string]error{}, cursors: keystest.NewCursors(),
 	}
 	for _, w := range hooks {
 		s.hooks[hookKey{w.Project, w.ID}] = cloneWebhook(w)
@@ -357,7 +352,7 @@ func (s *Store) Deliveries(_ context.Context, project, webhook string, limit int
 	after := ""
 	if cursor != "" {
 		var err error
-		if after, err = s.decodeCursor(query, cursor); err != nil {
+		if after, err = s.cursors.Decode(query, cursor); err != nil {
 			return nil, "", err
 		}
 	}
@@ -373,7 +368,7 @@ func (s *Store) Deliveries(_ context.Context, project, webhook string, limit int
 	next := ""
 	if len(list) > limit {
 		list = list[:limit]
-		next = s.encodeCursor(query, list[limit-1].sk)
+		next = s.cursors.Encode(query, list[limit-1].sk)
 	}
 	out := make([]*webhooks.Delivery, len(list))
 	for i, k := range list {
@@ -395,36 +390,6 @@ func expired(d *webhooks.Delivery, now time.Time) bool {
 
 // sortKey orders as pkg/dynamo's sort keys do: time in milliseconds, then id.
 func sortKey(t time.Time, id string) string { return fmt.Sprintf("%013d#%s", t.UnixMilli(), id) }
-
-// A cursor is, as in pkg/dynamo, the last sort key of a page with an HMAC
-// over the listing and that key, so it serves no other listing or store.
-func (s *Store) encodeCursor(query, sk string) string {
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(sk)) + "." + enc.EncodeToString(s.cursorMAC(query, sk))
-}
-
-func (s *Store) decodeCursor(query, cursor string) (string, error) {
-	bad := &keys.InvalidError{Field: "cursor", Message: "not a cursor from a previous page of this listing"}
-	body, mac, ok := strings.Cut(cursor, ".")
-	if !ok {
-		return "", bad
-	}
-	enc := base64.RawURLEncoding
-	sk, err1 := enc.DecodeString(body)
-	macBytes, err2 := enc.DecodeString(mac)
-	if err1 != nil || err2 != nil || !hmac.Equal(macBytes, s.cursorMAC(query, string(sk))) {
-		return "", bad
-	}
-	return string(sk), nil
-}
-
-func (s *Store) cursorMAC(query, sk string) []byte {
-	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte(query))
-	m.Write([]byte{0})
-	m.Write([]byte(sk))
-	return m.Sum(nil)[:16]
-}
 
 // ms is t in whole milliseconds, UTC, as pkg/dynamo stores times; nil
 // stays nil.
