@@ -266,10 +266,10 @@ func eventIDs(es []*keys.AuditEvent) []string {
 	return out
 }
 
-// diffKey lists the fields in which got differs from want. Times compare
-// as instants; an empty list or metadata equals an absent one, which
-// pkg/dynamo does not store.
-func diffKey(got, want *keys.Key) []string {
+// Diff lists the fields of two structs of one type that differ: times
+// compare as instants; an empty list or metadata equals an absent one,
+// which pkg/dynamo does not store. The webhooks' contract uses it too.
+func Diff[T any](got, want *T) []string {
 	var diffs []string
 	g, w := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
 	for i := range g.NumField() {
@@ -295,6 +295,8 @@ func same(a, b any) bool {
 		return slices.Equal(a, b.([]string))
 	case json.RawMessage:
 		return bytes.Equal(a, b.(json.RawMessage))
+	case []byte:
+		return bytes.Equal(a, b.([]byte))
 	case []keys.RateLimit:
 		return slices.Equal(a, b.([]keys.RateLimit))
 	case *keys.Credits:
@@ -316,6 +318,8 @@ func show(v any) any {
 		return fmt.Sprintf("{%d %v}", v.TotalRequests, show(v.LastUsed))
 	case json.RawMessage:
 		return string(v)
+	case []byte:
+		return string(v)
 	case *keys.Credits:
 		if v != nil {
 			return fmt.Sprintf("{%d %+v %v}", v.Remaining, v.Refill, show(v.NextRefillAt))
@@ -326,7 +330,7 @@ func show(v any) any {
 
 func (f *fixture) wantKey(got, want *keys.Key) {
 	f.Helper()
-	for _, d := range diffKey(got, want) {
+	for _, d := range Diff(got, want) {
 		f.Errorf("key %s: %s", want.ID, d)
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/keys/keystest"
 	"github.com/keygate/keygate/pkg/webhooks"
 )
 
@@ -137,14 +137,14 @@ func (f *fixture) wantConflict(what string, err error) {
 // wantWebhook fails for each field in which got differs from want.
 func (f *fixture) wantWebhook(got, want *webhooks.Webhook) {
 	f.Helper()
-	for _, d := range diff(got, want) {
+	for _, d := range keystest.Diff(got, want) {
 		f.Errorf("webhook %s: %s", want.ID, d)
 	}
 }
 
 func (f *fixture) wantDelivery(got, want *webhooks.Delivery) {
 	f.Helper()
-	for _, d := range diff(got, want) {
+	for _, d := range keystest.Diff(got, want) {
 		f.Errorf("delivery %s: %s", want.ID, d)
 	}
 }
@@ -240,46 +240,6 @@ func deliveryIDs(ds []*webhooks.Delivery) []string {
 		out[i] = d.Project + "/" + d.Webhook + "/" + d.ID
 	}
 	return out
-}
-
-// diff lists the fields of two structs of one type that differ. Times
-// compare as instants, an empty list or body equals an absent one.
-func diff[T any](got, want *T) []string {
-	var diffs []string
-	g, w := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
-	for i := range g.NumField() {
-		if gv, wv := g.Field(i).Interface(), w.Field(i).Interface(); !same(gv, wv) {
-			diffs = append(diffs, fmt.Sprintf("%s = %v, want %v", g.Type().Field(i).Name, show(gv), show(wv)))
-		}
-	}
-	return diffs
-}
-
-func same(a, b any) bool {
-	switch a := a.(type) {
-	case time.Time:
-		return a.Equal(b.(time.Time))
-	case *time.Time:
-		b := b.(*time.Time)
-		return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
-	case []string:
-		return slices.Equal(a, b.([]string))
-	case []byte:
-		return bytes.Equal(a, b.([]byte))
-	}
-	return reflect.DeepEqual(a, b)
-}
-
-func show(v any) any {
-	switch v := v.(type) {
-	case *time.Time:
-		if v != nil {
-			return *v
-		}
-	case []byte:
-		return string(v)
-	}
-	return v
 }
 
 func webhookRoundTrip(f *fixture) {
@@ -496,7 +456,7 @@ func markFailing(f *fixture) {
 		}
 	}
 	if got := f.get("acme", w.ID).FailingSince; got == nil || !got.Equal(first) {
-		f.Errorf("failingSince %v; want %s", show(got), first)
+		f.Errorf("failingSince %v; want %s", got, first)
 	}
 	for _, project := range []string{"acme", "beta"} {
 		id := w.ID
@@ -563,7 +523,7 @@ func disableConditions(f *fixture) {
 		if tt.disable {
 			want.Status, want.DisabledReason, want.DisabledAt, want.UpdatedAt, want.Version = webhooks.StatusDisabled, "failing for a day", &f.now, f.now, w.Version+1
 		}
-		for _, d := range diff(f.get("acme", w.ID), &want) {
+		for _, d := range keystest.Diff(f.get("acme", w.ID), &want) {
 			f.Errorf("%s: %s", tt.name, d)
 		}
 	}
@@ -589,7 +549,7 @@ func noAliasing(f *fixture) {
 	d.Body[0], *d.NextAttemptAt = 'X', f.at(time.Hour)
 	got1 := f.stored(d)
 	if !bytes.Equal(got1.Body, body) || !got1.NextAttemptAt.Equal(f.now) {
-		f.Errorf("delivery after the caller changed what it passed: body %q, next %s; want %q, %s", got1.Body, show(got1.NextAttemptAt), body, f.now)
+		f.Errorf("delivery after the caller changed what it passed: body %q, next %s; want %q, %s", got1.Body, got1.NextAttemptAt, body, f.now)
 	}
 	got1.Body[0] = 'Y'
 	if got2 := f.stored(d); !bytes.Equal(got2.Body, body) {
@@ -654,13 +614,13 @@ func claimOnce(f *fixture) {
 		f.Fatalf("ClaimDelivery = %v, %v; want true, nil", ok, err)
 	}
 	if a[0].NextAttemptAt == nil || !a[0].NextAttemptAt.Equal(until) {
-		f.Errorf("the claimed delivery's next attempt %v; want %s, the claim's end", show(a[0].NextAttemptAt), until)
+		f.Errorf("the claimed delivery's next attempt %v; want %s, the claim's end", a[0].NextAttemptAt, until)
 	}
 	if ok, err := f.s.ClaimDelivery(f.ctx, b[0], f.at(40*time.Second)); ok || err != nil {
 		f.Errorf("ClaimDelivery from the same read again = %v, %v; want false, nil", ok, err)
 	}
 	if got := f.stored(d).NextAttemptAt; got == nil || !got.Equal(until) {
-		f.Errorf("stored next attempt %v; want %s, the first claim's", show(got), until)
+		f.Errorf("stored next attempt %v; want %s, the first claim's", got, until)
 	}
 	if due := f.due(until.Add(-time.Millisecond), 10); len(due) != 0 {
 		f.Errorf("due while claimed: %v; want none", deliveryIDs(due))
