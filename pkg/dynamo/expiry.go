@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -52,6 +53,9 @@ func (s *Store) KeysExpiring(ctx context.Context, from, to time.Time, fn func(ex
 				return storeError("query keys by expiry", err)
 			}
 			for _, item := range out.Items {
+				if !strings.HasPrefix(stringAttr(item, attrPK), "KEY#") || stringAttr(item, attrSK) != keySK {
+					continue // an item not written by keygate
+				}
 				if err := fn(expiry.Entry{ID: keyIDFromPK(stringAttr(item, attrPK)), Project: stringAttr(item, attrProject)}); err != nil {
 					return err
 				}

@@ -178,6 +178,11 @@ func (s *Scheduler) Run(ctx context.Context, now time.Time) (Result, error) {
 // warn writes w's event for the key of e if its expiresAt, read again,
 // still lies in the range the index found it in.
 func (s *Scheduler) warn(ctx context.Context, w warning, e Entry, in span, now time.Time, res *Result) error {
+	if keys.ValidateProject(e.Project) != nil { // an item not written by keygate
+		s.log.WarnContext(ctx, "key-expiry: skipping an index entry that is no key", "id", e.ID, "project", e.Project)
+		res.Skipped++
+		return nil
+	}
 	k, err := s.keys.Get(ctx, keys.OperatorCaller(e.Project), e.ID)
 	if errors.Is(err, keys.ErrNotFound) { // deleted, or past its purge time
 		res.Skipped++
