@@ -23,6 +23,12 @@ const (
 	expiryRunPK      = "SCHEDULE#key-expiry"
 	expiryRunSK      = "CHECKED"
 	attrCheckedUntil = "checkedUntil" // N, Unix ms
+	// A run stopped inside the slice (checkedUntil, resumeTo] saved that
+	// it did every warning before resumeWarning, and resumeWarning up to
+	// the index position resumeAfter (expiry.Progress).
+	attrResumeTo      = "resumeTo"      // N, Unix ms
+	attrResumeWarning = "resumeWarning" // N
+	attrResumeAfter   = "resumeAfter"   // S
 )
 
 // expiryPageSize bounds a page of the expiry index: the scheduler reads
@@ -56,7 +62,7 @@ func (s *Store) KeysExpiring(ctx context.Context, from, to time.Time, fn func(ex
 				if !strings.HasPrefix(stringAttr(item, attrPK), "KEY#") || stringAttr(item, attrSK) != keySK {
 					continue // an item not written by keygate
 				}
-				if err := fn(expiry.Entry{ID: keyIDFromPK(stringAttr(item, attrPK)), Project: stringAttr(item, attrProject)}); err != nil {
+				if err := fn(expiry.Entry{ID: keyIDFromPK(stringAttr(item, attrPK)), Project: stringAttr(item, attrProject), Pos: stringAttr(item, attrGSI4SK)}); err != nil {
 					return err
 				}
 			}
@@ -101,6 +107,47 @@ func (s *Store) SetExpiryCheckedUntil(ctx context.Context, t time.Time) error {
 		return nil
 	}
 	return storeError("write expiry checkpoint", err)
+}
+
+// ExpiryProgress is the progress a run saved inside the slice starting at
+// the checkpoint; the zero Progress if none.
+func (s *Store) ExpiryProgress(ctx context.Context) (expiry.Progress, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: itemKey(expiryRunPK, expiryRunSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return expiry.Progress{}, storeError("read expiry progress", err)
+	}
+	from, ok1 := itemNumber(out.Item, attrCheckedUntil)
+	to, ok2 := itemNumber(out.Item, attrResumeTo)
+	w, ok3 := itemNumber(out.Item, attrResumeWarning)
+	if !ok1 || !ok2 || !ok3 {
+		return expiry.Progress{}, nil
+	}
+	return expiry.Progress{From: time.UnixMilli(from).UTC(), To: time.UnixMilli(to).UTC(), Warning: int(w), After: stringAttr(out.Item, attrResumeAfter)}, nil
+}
+
+// SetExpiryProgress saves p with the checkpoint at p.From, unless a run
+// moved the checkpoint past p.From already.
+func (s *Store) SetExpiryProgress(ctx context.Context, p expiry.Progress) error {
+	item := itemKey(expiryRunPK, expiryRunSK)
+	item[attrCheckedUntil] = numberValue(p.From.UnixMilli())
+	item[attrResumeTo] = numberValue(p.To.UnixMilli())
+	item[attrResumeWarning] = numberValue(int64(p.Warning))
+	if p.After != "" {
+		item[attrResumeAfter] = &types.AttributeValueMemberS{Value: p.After}
+	}
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: item,
+		ConditionExpression:       aws.String("attribute_not_exists(#at) OR #at <= :at"),
+		ExpressionAttributeNames:  map[string]string{"#at": attrCheckedUntil},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": numberValue(p.From.UnixMilli())},
+	})
+	var ahead *types.ConditionalCheckFailedException
+	if errors.As(err, &ahead) {
+		return nil
+	}
+	return storeError("write expiry progress", err)
 }
 
 // IndexExpiries gives the active keys of project that have an expiresAt

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
@@ -24,8 +25,18 @@ import (
 	"github.com/keygate/keygate/pkg/keys"
 )
 
-// Entry is a key as the expiry index holds it.
-type Entry struct{ ID, Project string }
+// Entry is a key as the expiry index holds it; Pos is its place in the
+// index, which orders the keys of one expiresAt.
+type Entry struct{ ID, Project, Pos string }
+
+// Progress is how far a run that stopped inside a slice got: in the slice
+// (From, To], every warning before Warning, and Warning up to and
+// including the key at index position After ("": none of it).
+type Progress struct {
+	From, To time.Time
+	Warning  int
+	After    string
+}
 
 // Store is the persistence the schedule needs; pkg/dynamo implements it.
 type Store interface {
@@ -37,6 +48,12 @@ type Store interface {
 	ExpiryCheckedUntil(ctx context.Context) (time.Time, error)
 	// SetExpiryCheckedUntil moves it on to t, never back.
 	SetExpiryCheckedUntil(ctx context.Context, t time.Time) error
+	// ExpiryProgress is the progress saved by a run that stopped inside a
+	// slice starting at the checkpoint; the zero Progress if none.
+	ExpiryProgress(ctx context.Context) (Progress, error)
+	// SetExpiryProgress saves p, moving the checkpoint on to p.From, unless
+	// a run got further already.
+	SetExpiryProgress(ctx context.Context, p Progress) error
 	// PutEvent writes an event once: false if it was written before.
 	PutEvent(ctx context.Context, e events.Event, webhook string) (created bool, err error)
 }
@@ -62,6 +79,9 @@ const (
 	// its last slice: it starts none later than that before its deadline.
 	deadlineReserve = time.Minute
 )
+
+// errStop ends a slice's reading when the run's deadline comes near.
+var errStop = errors.New("key-expiry: deadline near")
 
 // A warning is one of the events a key's expiry brings: before says how
 // long before expiresAt it falls due; next is the warning after it.
@@ -148,8 +168,24 @@ func (s *Scheduler) Run(ctx context.Context, now time.Time) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{CheckedUntil: last}
-	for i, r := range hourSlices(last, now) {
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineReserve {
+	slices := hourSlices(last, now)
+	// A run that stopped inside its first slice saved how far it got: this
+	// one does that same slice again from there, then goes on.
+	prog, err := s.store.ExpiryProgress(ctx)
+	if err != nil {
+		return res, err
+	}
+	if len(slices) == 0 || !prog.From.Equal(last) || !slices[0].From.Equal(last) || !prog.To.After(last) || prog.To.After(now) {
+		prog = Progress{}
+	} else {
+		slices = append([]span{{last, prog.To}}, hourSlices(prog.To, now)...)
+	}
+	nearDeadline := func() bool {
+		deadline, ok := ctx.Deadline()
+		return ok && time.Until(deadline) < deadlineReserve
+	}
+	for i, r := range slices {
+		if nearDeadline() {
 			s.log.WarnContext(ctx, "key-expiry: stopping before the deadline; the next run goes on", "checkedUntil", res.CheckedUntil, "until", now)
 			break
 		}
@@ -157,9 +193,38 @@ func (s *Scheduler) Run(ctx context.Context, now time.Time) (Result, error) {
 		if i == 0 { // the run's own slices follow each other without lag
 			reach = overlap
 		}
-		for _, w := range warnings {
+		for wi, w := range warnings {
 			in := w.keysIn(r, reach)
-			err := s.store.KeysExpiring(ctx, in.From, in.To, func(e Entry) error { return s.warn(ctx, w, e, in, now, &res) })
+			from, after := in.From, ""
+			if i == 0 && !prog.From.IsZero() {
+				if wi < prog.Warning {
+					continue
+				}
+				if wi == prog.Warning && prog.After != "" {
+					after = prog.After
+					if ms, err := strconv.ParseInt(strings.SplitN(after, "#", 2)[0], 10, 64); err == nil && time.UnixMilli(ms-1).After(from) {
+						from = time.UnixMilli(ms - 1).UTC()
+					}
+				}
+			}
+			done := after
+			err := s.store.KeysExpiring(ctx, from, in.To, func(e Entry) error {
+				if after != "" && e.Pos < after {
+					return nil
+				}
+				if nearDeadline() {
+					return errStop
+				}
+				if err := s.warn(ctx, w, e, in, now, &res); err != nil {
+					return err
+				}
+				done = e.Pos
+				return nil
+			})
+			if errors.Is(err, errStop) {
+				s.log.WarnContext(ctx, "key-expiry: stopping inside a slice before the deadline; the next run goes on from there", "checkedUntil", r.From, "until", now)
+				return res, s.store.SetExpiryProgress(ctx, Progress{From: r.From, To: r.To, Warning: wi, After: done})
+			}
 			if err != nil {
 				return res, err
 			}

@@ -3,12 +3,17 @@ package expiry_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/pkg/events"
+	"github.com/keygate/keygate/pkg/expiry"
+	"github.com/keygate/keygate/pkg/keys"
 )
 
 // TestForeignIndexItem: an item not written by keygate that lands in an
@@ -37,5 +42,66 @@ func TestForeignIndexItem(t *testing.T) {
 	}
 	if got := e.warnings(k.ID); len(got) != 1 || res.CheckedUntil != e.clock.Now() {
 		t.Errorf("warnings %v, checked until %v; want key.expired, and the run through", got, res.CheckedUntil)
+	}
+}
+
+// lambda is a run's context and keys as a Lambda invocation sees them:
+// the deadline comes near after budget reads, and a read after budget+5
+// fails as the killed function would (it never finishes the read).
+type lambda struct {
+	context.Context
+	keys   expiry.Keys
+	budget int
+	reads  *int
+}
+
+func (l lambda) Deadline() (time.Time, bool) {
+	if *l.reads >= l.budget {
+		return time.Now(), true
+	}
+	return time.Now().Add(time.Hour), true
+}
+
+func (l lambda) Get(ctx context.Context, c keys.Caller, id string) (*keys.Key, error) {
+	if *l.reads++; *l.reads > l.budget+5 {
+		return nil, context.DeadlineExceeded
+	}
+	return l.keys.Get(ctx, c, id)
+}
+
+// TestDenseSliceProgresses: more keys expire at one instant (keys made in
+// bulk to end at midnight) than one run can read before its deadline. Each
+// run must save how far into the slice it got, so that runs in turn get
+// through it; redoing the slice from its start each time never would, and
+// every later warning, of every project, would wait for ever.
+func TestDenseSliceProgresses(t *testing.T) {
+	e := newEnv(t)
+	at := e.clock.Now().Add(30 * time.Minute).Format(time.RFC3339Nano)
+	ids := map[string]bool{}
+	for range 250 {
+		c, err := e.svc.Create(context.Background(), keys.OperatorCaller("acme"), keys.CreateInput{Name: "bulk", Tier: "public", ExpiresAt: &at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[c.ID] = true
+	}
+	e.run(0)
+	e.clock.Advance(time.Hour)
+	done := false
+	for i := 0; i < 8 && !done; i++ {
+		reads := 0
+		l := lambda{context.Background(), e.svc, 100, &reads}
+		res, err := expiry.New(e.store, l, slog.New(slog.DiscardHandler), e.clock.Now).Run(l, e.clock.Now())
+		done = err == nil && res.CheckedUntil.Equal(e.clock.Now())
+		e.clock.Advance(time.Minute)
+	}
+	expired := 0
+	for _, s := range e.events() {
+		if id, _ := s.Key["id"].(string); ids[id] && s.Type == events.KeyExpired {
+			expired++
+		}
+	}
+	if !done || expired != len(ids) {
+		t.Errorf("after 8 runs of 100 reads each: through the slice %v, %d of %d keys got key.expired", done, expired, len(ids))
 	}
 }
