@@ -260,7 +260,10 @@ func (s *Scheduler) warn(ctx context.Context, w warning, e Entry, in span, now t
 	// a warning whose next one is due as well is left out: the next says
 	// more (a key expiring in hours gets no "7d").
 	if k.Status == keys.StatusRevoked || k.ExpiresAt == nil || !in.contains(*k.ExpiresAt) ||
-		w.next != nil && !k.ExpiresAt.After(now.Add(w.next.before)) {
+		w.next != nil && !k.ExpiresAt.After(now.Add(w.next.before)) ||
+		// A rotated key's expiry is its grace's end, which the rotation
+		// chose: nothing to warn of; its successor has the warnings.
+		w.typ == events.KeyExpiring && k.RotatedTo != "" {
 		res.Skipped++
 		return nil
 	}

@@ -105,3 +105,30 @@ func TestDenseSliceProgresses(t *testing.T) {
 		t.Errorf("after 8 runs of 100 reads each: through the slice %v, %d of %d keys got key.expired", done, expired, len(ids))
 	}
 }
+
+// TestRotatedKeyGetsNoExpiring: a rotation shortens the old key's life to
+// the grace's end, by the caller's own choice, and the successor carries
+// the key's expiry and its warnings. The old key must not be announced as
+// "expiring" (with the default grace of exactly a day its 1d warning fell
+// due at the rotation itself, and went out at once: a receiver rotating
+// keys on key.expiring would rotate it again, a 409); key.expired still
+// marks its grace's end.
+func TestRotatedKeyGetsNoExpiring(t *testing.T) {
+	e := newEnv(t)
+	for _, grace := range []int{keys.DefaultGraceSeconds, 3 * 86400, 3600} {
+		k := e.create(30 * day)
+		e.run(0)
+		next, err := e.svc.Rotate(context.Background(), keys.OperatorCaller("acme"), k.ID, grace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := e.clock.Now().Add(time.Duration(grace) * time.Second)
+		e.runHourly(end.Add(2 * time.Hour))
+		if got, want := e.warnings(k.ID), []string{"key.expired @" + rfc(end)}; !equal(got, want) {
+			t.Errorf("grace %ds: old key %v, want %v", grace, got, want)
+		}
+		if got := e.warnings(next.ID); len(got) != 0 {
+			t.Errorf("grace %ds: successor %v, want nothing yet", grace, got)
+		}
+	}
+}
