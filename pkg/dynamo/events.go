@@ -43,7 +43,14 @@ type eventItem struct {
 // or, with webhook set, to that one only. An event of the same id and time
 // written before makes it a no-op: created is false.
 func (s *Store) PutEvent(ctx context.Context, e events.Event, webhook string) (created bool, err error) {
-	expires := e.CreatedAt.Add(eventItemLife)
+	// Kept from its write: an event may be written days after its time (a
+	// warning a late run catches up on), and an item whose ttl is past may
+	// be deleted at once, which would let a repeat write it again.
+	expires := e.CreatedAt
+	if now := time.Now(); now.After(expires) {
+		expires = now
+	}
+	expires = expires.Add(eventItemLife)
 	item, err := attributevalue.MarshalMap(eventItem{
 		PK: eventPK(e.Project), SK: sortKey(e.CreatedAt, e.ID), ID: e.ID, Type: e.Type, Project: e.Project,
 		CreatedAt: e.CreatedAt.UnixMilli(), Data: string(e.Data), Webhook: webhook, TTL: ttlSeconds(&expires),

@@ -132,3 +132,32 @@ func TestRotatedKeyGetsNoExpiring(t *testing.T) {
 		}
 	}
 }
+
+// TestCaughtUpEventOutlivesItsWrite: after days without a run, a warning
+// that fell due days ago is written now. Its item must be kept from its
+// write, not from when it fell due: with a ttl already past, DynamoDB may
+// delete it at once, and a run repeating the range (after one that failed
+// before saving) writes and sends the warning again.
+func TestCaughtUpEventOutlivesItsWrite(t *testing.T) {
+	e := newEnv(t)
+	// On the real clock: DynamoDB deletes by the real time.
+	e.clock.Set(time.Now().UTC().Add(-3 * day).Truncate(time.Second))
+	k := e.create(time.Hour)
+	e.run(0)
+	e.clock.Set(time.Now().UTC()) // no run for three days
+	now := e.clock.Now()
+	if _, err := e.sched.Run(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.events()
+	if len(evs) != 1 || evs[0].Type != events.KeyExpired || evs[0].Key["id"] != k.ID {
+		t.Fatalf("events %+v, want the key's key.expired", evs)
+	}
+	var ttl int64
+	if n, ok := evs[0].raw["ttl"].(*types.AttributeValueMemberN); ok {
+		fmt.Sscan(n.Value, &ttl)
+	}
+	if min := now.Add(24 * time.Hour).Unix(); ttl < min {
+		t.Errorf("event item ttl %v, want at least a day after its write (%v)", time.Unix(ttl, 0).UTC(), time.Unix(min, 0).UTC())
+	}
+}
