@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/pkg/events"
+	"github.com/keygate/keygate/pkg/keys"
 )
 
 // An event that no change writes an audit item for (key.expiring,
@@ -43,6 +44,60 @@ type eventItem struct {
 // or, with webhook set, to that one only. An event of the same id and time
 // written before makes it a no-op: created is false.
 func (s *Store) PutEvent(ctx context.Context, e events.Event, webhook string) (created bool, err error) {
+	put, err := s.eventPut(e, webhook)
+	if err != nil {
+		return false, err
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+	})
+	var exists *types.ConditionalCheckFailedException
+	if errors.As(err, &exists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeError("write event", err)
+	}
+	return true, nil
+}
+
+// PutKeyEvent writes e once, as PutEvent does, on the condition that key
+// id is still active with that expiresAt when it is written: current is
+// false, and nothing written, if the key was revoked or its expiry moved
+// since it was read.
+func (s *Store) PutKeyEvent(ctx context.Context, e events.Event, id string, expiresAt time.Time) (created, current bool, err error) {
+	put, err := s.eventPut(e, "")
+	if err != nil {
+		return false, false, err
+	}
+	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: &s.table, Key: itemKey(keyPK(id), keySK),
+			ConditionExpression:      aws.String("#status = :active AND #exp = :exp"),
+			ExpressionAttributeNames: map[string]string{"#status": attrStatus, "#exp": attrExpiresAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":active": &types.AttributeValueMemberS{Value: string(keys.StatusActive)}, ":exp": numberValue(expiresAt.UnixMilli()),
+			},
+		}},
+		{Put: put},
+	}})
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) && len(canceled.CancellationReasons) == 2 {
+		switch failed := "ConditionalCheckFailed"; {
+		case aws.ToString(canceled.CancellationReasons[0].Code) == failed:
+			return false, false, nil
+		case aws.ToString(canceled.CancellationReasons[1].Code) == failed:
+			return false, true, nil
+		}
+	}
+	if err != nil {
+		return false, false, storeError("write key event", err)
+	}
+	return true, true, nil
+}
+
+// eventPut is the conditional put of e's item.
+func (s *Store) eventPut(e events.Event, webhook string) (*types.Put, error) {
 	// Kept from its write: an event may be written days after its time (a
 	// warning a late run catches up on), and an item whose ttl is past may
 	// be deleted at once, which would let a repeat write it again.
@@ -56,19 +111,9 @@ func (s *Store) PutEvent(ctx context.Context, e events.Event, webhook string) (c
 		CreatedAt: e.CreatedAt.UnixMilli(), Data: string(e.Data), Webhook: webhook, TTL: ttlSeconds(&expires),
 	})
 	if err != nil {
-		return false, fmt.Errorf("encode event: %w", err)
+		return nil, fmt.Errorf("encode event: %w", err)
 	}
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")"),
-	})
-	var exists *types.ConditionalCheckFailedException
-	if errors.As(err, &exists) {
-		return false, nil
-	}
-	if err != nil {
-		return false, storeError("write event", err)
-	}
-	return true, nil
+	return &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")")}, nil
 }
 
 // A derived event (a usage threshold) has one id however often it is

@@ -54,8 +54,10 @@ type Store interface {
 	// SetExpiryProgress saves p, moving the checkpoint on to p.From, unless
 	// a run got further already.
 	SetExpiryProgress(ctx context.Context, p Progress) error
-	// PutEvent writes an event once: false if it was written before.
-	PutEvent(ctx context.Context, e events.Event, webhook string) (created bool, err error)
+	// PutKeyEvent writes an event of key id once (created is false if it
+	// was written before), on the condition that the key is still active
+	// with that expiresAt: current is false, and nothing written, if not.
+	PutKeyEvent(ctx context.Context, e events.Event, id string, expiresAt time.Time) (created, current bool, err error)
 }
 
 // Keys reads a key consistently, as API callers see it: keys.Service.
@@ -271,13 +273,18 @@ func (s *Scheduler) warn(ctx context.Context, w warning, e Entry, in span, now t
 	if err != nil {
 		return err
 	}
-	created, err := s.store.PutEvent(ctx, ev, "")
+	// Written only if the key is still as read: a revoke or a move of its
+	// expiry between the read and the write must not leave a warning out.
+	created, current, err := s.store.PutKeyEvent(ctx, ev, k.ID, *k.ExpiresAt)
 	if err != nil {
 		return err
 	}
-	if created {
+	switch {
+	case !current:
+		res.Skipped++
+	case created:
 		res.Written++
-	} else {
+	default:
 		res.Repeated++
 	}
 	return nil

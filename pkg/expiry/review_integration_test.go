@@ -161,3 +161,31 @@ func TestCaughtUpEventOutlivesItsWrite(t *testing.T) {
 		t.Errorf("event item ttl %v, want at least a day after its write (%v)", time.Unix(ttl, 0).UTC(), time.Unix(min, 0).UTC())
 	}
 }
+
+// racing is a key read that a revoke follows at once, before the run's
+// write: as when an operator revokes the key while the run is at it.
+type racing struct{ svc *keys.Service }
+
+func (r racing) Get(ctx context.Context, c keys.Caller, id string) (*keys.Key, error) {
+	k, err := r.svc.Get(ctx, c, id)
+	if err == nil {
+		err = r.svc.Revoke(ctx, c, id)
+	}
+	return k, err
+}
+
+// TestRevokedAfterTheRead: a key revoked between the run's read and its
+// write gets no warning: "none to a revoked key".
+func TestRevokedAfterTheRead(t *testing.T) {
+	e := newEnv(t)
+	k := e.create(day + 30*time.Minute)
+	e.run(0)
+	e.clock.Advance(time.Hour)
+	res, err := expiry.New(e.store, racing{e.svc}, slog.New(slog.DiscardHandler), e.clock.Now).Run(context.Background(), e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.warnings(k.ID); len(got) != 0 || res.Written != 0 {
+		t.Errorf("key revoked after the read: %v (wrote %d), want nothing", got, res.Written)
+	}
+}
