@@ -94,17 +94,18 @@ func directive(root, d map[string]json.RawMessage) ([]Series, error) {
 	if len(defs) == 0 || len(defs) > metrics.MaxMetrics {
 		return nil, fmt.Errorf("%d metrics, want 1 to %d", len(defs), metrics.MaxMetrics)
 	}
-	values := map[string]string{}
-	for _, set := range dims {
+	values := make([]map[string]string, len(dims)) // of each set
+	for i, set := range dims {
 		if len(set) > metrics.MaxDimensions {
 			return nil, fmt.Errorf("dimension set %v: more than %d", set, metrics.MaxDimensions)
 		}
+		values[i] = map[string]string{}
 		for _, key := range set {
 			var v string
 			if err := strict(root[key], &v); err != nil || v == "" {
 				return nil, fmt.Errorf("dimension %q: want a top-level member holding a non-empty string, not %s", key, root[key])
 			}
-			values[key] = v
+			values[i][key] = v
 		}
 	}
 	var out []Series
@@ -133,8 +134,8 @@ func directive(root, d map[string]json.RawMessage) ([]Series, error) {
 		if err := strict(root[name], &value); err != nil {
 			return nil, fmt.Errorf("metric %q: want a top-level member holding a number, not %s", name, root[name])
 		}
-		for _, set := range dims {
-			out = append(out, Series{Namespace: ns, Name: name, Unit: unit, Dimensions: set, Values: values, Value: value})
+		for i, set := range dims {
+			out = append(out, Series{Namespace: ns, Name: name, Unit: unit, Dimensions: set, Values: values[i], Value: value})
 		}
 	}
 	return out, nil
