@@ -5,11 +5,20 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/keygate/keygate/internal/modroot"
+	"github.com/keygate/keygate/internal/samtemplate"
+
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
+	"github.com/keygate/keygate/pkg/config"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/metrics"
 	"github.com/keygate/keygate/pkg/metrics/emftest"
@@ -126,4 +135,80 @@ func TestMetricsNamespace(t *testing.T) {
 	if err != nil || len(series) == 0 || series[0].Namespace != "keygate/prod" {
 		t.Fatalf("%+v, %v", series, err)
 	}
+}
+
+// stackNamespace is the namespace template.yaml gives the authorizer
+// (KEYGATE_METRICS_NAMESPACE) and its alarms and dashboard read.
+const stackNamespace = "keygate/${AWS::StackName}"
+
+// Every alarm and dashboard metric of keygate's namespace in template.yaml
+// is one a decision publishes, with those dimensions; and every metric a
+// decision publishes is on an alarm or the dashboard.
+func TestTemplateMetricsArePublished(t *testing.T) {
+	tpl, err := samtemplate.LoadModule()
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := map[string]bool{} // "name dim,dim" with the dimensions sorted
+	names := map[string]bool{}
+	for _, c := range metricsCases {
+		for _, s := range decisionSeries(t, c) {
+			published[s.Name+" "+strings.Join(slices.Sorted(slices.Values(s.Dimensions)), ",")] = true
+			names[s.Name] = true
+		}
+	}
+	used := map[string]bool{}
+	for _, m := range tpl.Metrics {
+		if !strings.HasPrefix(m.Namespace, "keygate") {
+			continue
+		}
+		if m.Namespace != stackNamespace {
+			t.Errorf("%s: namespace %q, want %q", m.Resource, m.Namespace, stackNamespace)
+		}
+		if key := m.Name + " " + strings.Join(m.Dimensions, ","); !published[key] {
+			t.Errorf("%s: metric %s with dimensions %v: no decision publishes it (published: %v)", m.Resource, m.Name, m.Dimensions, slices.Sorted(maps.Keys(published)))
+		}
+		used[m.Name] = true
+	}
+	for name := range names {
+		if !used[name] {
+			t.Errorf("metric %s: published, but no alarm or dashboard of template.yaml shows it", name)
+		}
+	}
+	failClosed := slices.ContainsFunc(tpl.Metrics, func(m samtemplate.MetricRef) bool {
+		return m.Resource == "AuthorizerFailClosedAlarm" && m.Name == "authorizations" && slices.Equal(m.Dimensions, []string{"outcome"})
+	})
+	if !failClosed {
+		t.Error("AuthorizerFailClosedAlarm does not watch authorizations by outcome")
+	}
+	if env := globalsVariable(t, config.EnvMetricsNamespace); env != stackNamespace {
+		t.Errorf("Globals set %s to %q, want %q", config.EnvMetricsNamespace, env, stackNamespace)
+	}
+}
+
+// globalsVariable is a variable of template.yaml's Globals as written,
+// which samtemplate leaves "" when it is a !Sub.
+func globalsVariable(t *testing.T, name string) string {
+	t.Helper()
+	root, err := modroot.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Globals struct {
+			Function struct {
+				Environment struct {
+					Variables map[string]yaml.Node `yaml:"Variables"`
+				} `yaml:"Environment"`
+			} `yaml:"Function"`
+		} `yaml:"Globals"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Globals.Function.Environment.Variables[name].Value
 }
