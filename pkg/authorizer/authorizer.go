@@ -130,8 +130,7 @@ type Authorizer struct {
 	log      *slog.Logger
 	now      func() time.Time
 	refusals RefusalRecorder
-	// emf is the metrics directive of a decision's line: metricsKeyless
-	// for one made without DynamoDB, metricsStored for one that asked it.
+	// emf are the metrics directives of the decisions' lines (metrics.go).
 	emf metricsDirectives
 }
 
