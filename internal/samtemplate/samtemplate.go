@@ -1,6 +1,7 @@
 // Package samtemplate reads what keygate's code must agree on from the SAM
 // template (template.yaml): the functions with their routes and environment,
-// the API's stage, its gateway responses, and the DynamoDB table. The local gateway serves what
+// the API's stage, its gateway responses, the DynamoDB table, and the
+// metrics of its alarms and dashboard. The local gateway serves what
 // it reads here and the drift tests check the code against it, so the
 // template stays the one description of the deployed API.
 package samtemplate
@@ -41,6 +42,8 @@ type Template struct {
 	Table *Table
 	// Resources are every resource's type, by logical id.
 	Resources map[string]string
+	// Metrics are those the alarms and the dashboards name, by resource.
+	Metrics []MetricRef
 }
 
 // Function is an AWS::Serverless::Function.
@@ -223,6 +226,16 @@ func parse(data []byte) (*Template, error) {
 			for typ, r := range props.GatewayResponses {
 				t.GatewayResponses[typ] = GatewayResponse{StatusCode: r.StatusCode, Headers: r.ResponseParameters.Headers, Templates: r.ResponseTemplates}
 			}
+		case alarmType, dashboardType:
+			read := alarmMetrics
+			if res.Type == dashboardType {
+				read = dashboardMetrics
+			}
+			refs, err := read(id, res.Properties)
+			if err != nil {
+				return nil, err
+			}
+			t.Metrics = append(t.Metrics, refs...)
 		}
 	}
 	if t.GatewayResponses == nil {

@@ -154,7 +154,8 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 	store := dynamo.New(client, cfg.Table)
 	svc := keys.NewService(cfg.Keys, store, keys.WithClock(o.now))
 	refusals := usage.NewRefusalCounter(store, log)
-	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now), authorizer.WithRefusalRecorder(refusals))
+	auth := authorizer.New(cfg.Keys, store, log, authorizer.WithClock(o.now), authorizer.WithRefusalRecorder(refusals),
+		authorizer.WithMetricsNamespace(cfg.MetricsNamespace))
 	usageSvc := usage.NewService(store, store, o.now)
 	portalSvc := portal.NewService(store.Portal(), svc, store, cfg.Keys, o.now)
 	addrs := webhooks.Addresses{AllowLoopback: cfg.WebhooksAllowLoopback}

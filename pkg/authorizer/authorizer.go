@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/metrics"
 	"github.com/keygate/keygate/pkg/token"
 )
 
@@ -129,6 +130,8 @@ type Authorizer struct {
 	log      *slog.Logger
 	now      func() time.Time
 	refusals RefusalRecorder
+	// emf are the metrics directives of the decisions' lines (metrics.go).
+	emf metricsDirectives
 }
 
 // RefusalRecorder counts refusals, which write nothing to the table, so
@@ -145,8 +148,14 @@ type RefusalRecorder interface {
 	FlushDue(ctx context.Context, now time.Time) <-chan struct{}
 }
 
-// Option changes an Authorizer, for tests.
+// Option changes an Authorizer.
 type Option func(*Authorizer)
+
+// WithMetricsNamespace publishes the decisions' metrics in namespace
+// instead of metrics.DefaultNamespace.
+func WithMetricsNamespace(namespace string) Option {
+	return func(a *Authorizer) { a.emf = newMetricsDirectives(namespace) }
+}
 
 // WithClock sets the clock.
 func WithClock(now func() time.Time) Option { return func(a *Authorizer) { a.now = now } }
@@ -156,7 +165,7 @@ func WithRefusalRecorder(r RefusalRecorder) Option { return func(a *Authorizer) 
 
 // New builds an Authorizer for the keys cfg describes.
 func New(cfg keys.Config, store Store, log *slog.Logger, opts ...Option) *Authorizer {
-	a := &Authorizer{cfg: cfg, store: store, log: log, now: time.Now}
+	a := &Authorizer{cfg: cfg, store: store, log: log, now: time.Now, emf: newMetricsDirectives(metrics.DefaultNamespace)}
 	for _, o := range opts {
 		o(a)
 	}
@@ -171,8 +180,8 @@ func (a *Authorizer) Decide(ctx context.Context, req Request) (Decision, error) 
 	if a.refusals != nil {
 		flushed = a.refusals.FlushDue(ctx, start)
 	}
-	d, err := a.authorize(ctx, req, start)
-	a.logDecision(ctx, req, d, err, a.now().Sub(start))
+	d, st, err := a.authorize(ctx, req, start)
+	a.logDecision(ctx, req, d, st, err, start, a.now().Sub(start))
 	if a.refusals != nil && err == nil {
 		a.refusals.Record(req.Project, d, start)
 	}
@@ -186,20 +195,40 @@ func (a *Authorizer) Decide(ctx context.Context, req Request) (Decision, error) 
 // conflicting headers.
 func (a *Authorizer) refuseUnread(ctx context.Context, req Request, o Outcome) Decision {
 	d := Decision{Outcome: o}
-	a.logDecision(ctx, req, d, nil, 0)
+	a.logDecision(ctx, req, d, storeUse{}, nil, a.now(), 0)
 	return d
 }
 
-func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) (Decision, error) {
+// storeUse is what a decision's DynamoDB requests took, for its metrics.
+type storeUse struct {
+	requests, errors int
+	latency          time.Duration
+}
+
+// timed runs one store request and counts it in st.
+func (a *Authorizer) timed(st *storeUse, request func() error) error {
+	start := a.now()
+	err := request()
+	st.requests++
+	st.latency += a.now().Sub(start)
+	if err != nil {
+		st.errors++
+	}
+	return err
+}
+
+func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) (Decision, storeUse, error) {
+	var st storeUse
 	hash, tier, outcome := a.presented(req)
 	if outcome != "" {
-		return Decision{Outcome: outcome}, nil
+		return Decision{Outcome: outcome}, st, nil
 	}
 	id := token.ID(hash)
 	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, TierLimits: tier.RateLimits, Cost: req.Cost, Now: now}
-	used, err := a.store.UseKey(ctx, use)
+	var used UseResult
+	err := a.timed(&st, func() (err error) { used, err = a.store.UseKey(ctx, use); return err })
 	if err != nil {
-		return Decision{KeyID: id}, fmt.Errorf("authorize %s: %w", id, err)
+		return Decision{KeyID: id}, st, fmt.Errorf("authorize %s: %w", id, err)
 	}
 	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key, Credits: used.Credits, OwnerCredits: used.OwnerCredits, At: now}
 	switch {
@@ -212,13 +241,13 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 	case used.Outcome == Allowed:
 		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
 			d.Outcome = IPNotAllowed
-			a.returnUse(ctx, use, used)
+			a.returnUse(ctx, &st, use, used)
 			used = used.Returned(req.Cost)
 			d.Key, d.Credits, d.OwnerCredits = used.Key, used.Credits, used.OwnerCredits
 		}
 	}
 	d.RateLimits, d.RateLimit = budgets(used.Limits)
-	return d, nil
+	return d, st, nil
 }
 
 // budgets are the limits' budgets and the tightest of them.
@@ -252,8 +281,8 @@ func untilRefill(used UseResult, cost int64, now time.Time) time.Duration {
 
 // returnUse gives back the budget a refused request took. Its failure
 // leaves the refusal as it is: it costs the key one use, and is logged.
-func (a *Authorizer) returnUse(ctx context.Context, use UseRequest, used UseResult) {
-	if err := a.store.ReturnUse(ctx, use, used); err != nil {
+func (a *Authorizer) returnUse(ctx context.Context, st *storeUse, use UseRequest, used UseResult) {
+	if err := a.timed(st, func() error { return a.store.ReturnUse(ctx, use, used) }); err != nil {
 		a.log.ErrorContext(ctx, "return of a refused use failed", "keyId", use.ID, "error", err.Error())
 	}
 }
@@ -283,21 +312,24 @@ func (a *Authorizer) presented(req Request) (hash [32]byte, tier keys.Tier, refu
 }
 
 // logDecision writes one line per decision: never the raw key or its hash,
-// only the key id, which is public.
-func (a *Authorizer) logDecision(ctx context.Context, req Request, d Decision, err error, latency time.Duration) {
-	attrs := []slog.Attr{
+// only the key id, which is public. The same line publishes the decision's
+// metrics (metrics.go), rather than a second line for them.
+func (a *Authorizer) logDecision(ctx context.Context, req Request, d Decision, st storeUse, err error, at time.Time, latency time.Duration) {
+	attrs := make([]slog.Attr, 0, 12) // all of them: no growth on the hot path
+	attrs = append(attrs,
 		slog.String("keyId", d.KeyID),
-		slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
-	}
+		slog.Float64(metricLatency, milliseconds(latency)),
+	)
+	attrs = a.appendMetrics(attrs, req, d, st, at)
 	if req.Route != "" {
 		attrs = append(attrs, slog.String("route", req.Route))
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("outcome", "error"), slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String(dimOutcome, outcomeError), slog.String("error", err.Error()))
 		a.log.LogAttrs(ctx, slog.LevelError, "authorization", attrs...)
 		return
 	}
-	attrs = append(attrs, slog.String("outcome", string(d.Outcome)))
+	attrs = append(attrs, slog.String(dimOutcome, string(d.Outcome)))
 	if d.Throttled {
 		// Not an outage, but a key hotter than one DynamoDB item can take.
 		attrs = append(attrs, slog.String("reason", "throttled by DynamoDB on this key's partition"))

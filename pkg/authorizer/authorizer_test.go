@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -375,6 +376,18 @@ func BenchmarkAuthorize(b *testing.B) {
 		for b.Loop() {
 			resp, err := h.HTTP(ctx, http)
 			if err != nil || !resp.IsAuthorized {
+				b.Fatalf("%+v, %v", resp, err)
+			}
+		}
+	})
+	// As deployed: the decision's line encoded as JSON, then thrown away.
+	logged := authorizer.NewHandler(authorizer.New(cfg, store, slog.New(slog.NewJSONHandler(io.Discard, nil))),
+		authorizer.RouteScopes{"GET /v1/contracts/{id}": {"contracts"}})
+	b.Run("rest, JSON log", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := logged.REST(ctx, rest)
+			if err != nil || resp.PolicyDocument.Statement[0].Effect != "Allow" {
 				b.Fatalf("%+v, %v", resp, err)
 			}
 		}

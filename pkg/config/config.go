@@ -13,6 +13,7 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/leaks"
+	"github.com/keygate/keygate/pkg/metrics"
 	"github.com/keygate/keygate/pkg/usage"
 )
 
@@ -42,6 +43,11 @@ const (
 	// with; EnvLeakedKeyAction is revoke or restrict (pkg/leaks).
 	EnvGitHubKeysURL   = "KEYGATE_GITHUB_KEYS_URL"
 	EnvLeakedKeyAction = "KEYGATE_LEAKED_KEY_ACTION"
+	// EnvMetricsNamespace is the CloudWatch namespace of the authorizer's
+	// metrics: keygate/<stack name> in template.yaml, so that two stacks in
+	// one account and region (staging, production) neither mix their
+	// metrics nor trip each other's alarms.
+	EnvMetricsNamespace = "KEYGATE_METRICS_NAMESPACE"
 )
 
 // DefaultTableName is the table when TABLE_NAME is unset, as for `make run`.
@@ -70,11 +76,13 @@ type Config struct {
 	WebhooksAllowLoopback bool
 	// Leaks is how reports of leaked keys are taken.
 	Leaks leaks.Config
+	// MetricsNamespace is the CloudWatch namespace of the authorizer's metrics.
+	MetricsNamespace string
 }
 
 // Default is the configuration with every variable unset.
 func Default() Config {
-	return Config{Keys: keys.DefaultConfig(), Usage: usage.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}, RouteCosts: authorizer.RouteCosts{}, Leaks: leaks.DefaultConfig()}
+	return Config{Keys: keys.DefaultConfig(), Usage: usage.DefaultConfig(), Table: DefaultTableName, RouteScopes: authorizer.RouteScopes{}, RouteCosts: authorizer.RouteCosts{}, Leaks: leaks.DefaultConfig(), MetricsNamespace: metrics.DefaultNamespace}
 }
 
 // WithTable is c on another table, as tests and tools use it.
@@ -113,6 +121,7 @@ func Load(getenv func(string) string) (Config, error) {
 	read(EnvWebhooksAllowLoopback, func(v string) error { cfg.WebhooksAllowLoopback = v == "true"; return nil })
 	read(EnvGitHubKeysURL, func(v string) error { cfg.Leaks.KeysURL = v; return checkHTTPURL(v) })
 	read(EnvLeakedKeyAction, func(v string) (err error) { cfg.Leaks.Action, err = keys.ParseLeakAction(v); return err })
+	read(EnvMetricsNamespace, func(v string) error { cfg.MetricsNamespace = v; return metrics.CheckNamespace(v) })
 	if len(errs) > 0 {
 		return Config{}, errs[0]
 	}

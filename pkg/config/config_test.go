@@ -108,6 +108,11 @@ func TestLoad(t *testing.T) {
 		{name: "leaks: unknown action", env: map[string]string{EnvLeakedKeyAction: "delete"}, wantErr: EnvLeakedKeyAction},
 		{name: "leaks: keys URL relative", env: map[string]string{EnvGitHubKeysURL: "/meta/keys"}, wantErr: EnvGitHubKeysURL},
 		{name: "leaks: keys URL of another scheme", env: map[string]string{EnvGitHubKeysURL: "file:///etc/keys"}, wantErr: EnvGitHubKeysURL},
+		{name: "metrics namespace: keygate by default", env: map[string]string{},
+			check: func(c Config) bool { return c.MetricsNamespace == "keygate" }},
+		{name: "metrics namespace: the stack's", env: map[string]string{EnvMetricsNamespace: "keygate/prod-api"},
+			check: func(c Config) bool { return c.MetricsNamespace == "keygate/prod-api" }},
+		{name: "metrics namespace: AWS's own", env: map[string]string{EnvMetricsNamespace: "AWS/Lambda"}, wantErr: EnvMetricsNamespace},
 		{name: "route scope of a custom scope list", env: map[string]string{EnvScopes: "a,admin,verify", EnvRouteScopes: "GET /x=contracts"}, wantErr: "unknown scope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
