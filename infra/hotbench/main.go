@@ -52,7 +52,7 @@ func main() {
 	rates := flag.String("rates", "500,2000,10000", "total requests a second, comma-separated: one run each")
 	containers := flag.Int("containers", 50, "warm containers")
 	limit := flag.Int64("limit", 2000, "the key's limit per 1 s window")
-	seconds := flag.Float64("seconds", 3, "simulated seconds a run")
+	seconds := flag.Int("seconds", 3, "simulated seconds a run")
 	concurrency := flag.Int("concurrency", 8, "requests decided at once, on as many containers")
 	flag.Parse()
 	scenarios, err := parseScenarios(*rates, scenario{containers: *containers, limit: *limit, seconds: *seconds, concurrency: *concurrency})
@@ -75,9 +75,9 @@ func parseScenarios(rates string, each scenario) ([]scenario, error) {
 	}
 	var out []scenario
 	for field := range strings.SplitSeq(rates, ",") {
-		rate, err := strconv.ParseFloat(strings.TrimSpace(field), 64)
+		rate, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || rate <= 0 {
-			return nil, fmt.Errorf("-rates: %q is not a positive number", field)
+			return nil, fmt.Errorf("-rates: %q is not a positive whole number", field)
 		}
 		sc := each
 		sc.rate = rate
@@ -113,9 +113,9 @@ func run(ctx context.Context, scenarios []scenario) error {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 
-	fmt.Printf("DynamoDB Local at %s behind the throttling harness (1,000 write units a second per item): %d containers, one key, limit %d per 1 s window, %g simulated seconds a run\n",
+	fmt.Printf("DynamoDB Local at %s behind the throttling harness (1,000 write units a second per item): %d containers, one key, limit %d per 1 s window, %d simulated seconds a run\n",
 		endpoint, sc.containers, sc.limit, sc.seconds)
-	fmt.Printf("simulated time: the clock advances 1/R per request (%d requests at once, one per container, then %d/R); wall time differs\n\n", sc.concurrency, sc.concurrency)
+	fmt.Printf("simulated time: the clock advances 1/R per request (up to %d decided at once, one per container, at the first one's time); wall time differs\n\n", sc.concurrency)
 	printHeader()
 	for _, sc := range scenarios {
 		res, err := simulate(ctx, t, exact, sc)
@@ -142,7 +142,7 @@ func printRow(r *result) {
 		admitted = append(admitted, strconv.Itoa(r.admitted[end]))
 	}
 	n := float64(r.requests)
-	fmt.Printf(rowFormat, r.mode, fmt.Sprintf("%.0f", r.rate), strconv.Itoa(r.requests),
+	fmt.Printf(rowFormat, r.mode, strconv.Itoa(r.rate), strconv.Itoa(r.requests),
 		strings.Join(admitted, " ")+" of "+strconv.FormatInt(r.limit, 10),
 		fmt.Sprintf("%.1f%%", r.underAdmission()),
 		fmt.Sprintf("%.2f", float64(r.ddbRequests)/n), fmt.Sprintf("%.2f", r.writeUnits/n),
@@ -158,7 +158,7 @@ func printLegend() {
 admitted/window: allowed per 1 s window, never above the limit (checked); under: what the limit would
 have let through (per window, the lesser of the requests and the limit) and was refused, in % of the limit;
 req/auth: DynamoDB requests per authorization, before the SDK's retries; WCU/auth: write units DynamoDB
-reported for answered writes (a write refused by its condition costs 1 more and reports none);
+reported for answered writes (a write refused by its condition costs one too, unreported);
 throttled: attempts the harness throttled, retries included; → rate_limited: requests answered with the
 rate_limited refusal and a retryAfter because of a throttle (share of all requests); → 503: requests
 that failed; p50/p99: in-process decision latency in wall time, DynamoDB Local and SDK backoff included.`)

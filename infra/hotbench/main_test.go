@@ -29,17 +29,20 @@ func TestExactNeverOverAdmits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	total := int(sc.rate * sc.seconds)
+	total := sc.rate * sc.seconds
 	if res.requests != total || res.allowed+res.limited+res.throttled+res.failed != total {
 		t.Errorf("%d requests, answered %d allowed + %d limited + %d throttled + %d failed; want %d",
 			res.requests, res.allowed, res.limited, res.throttled, res.failed, total)
 	}
 	windows := res.windows()
-	if len(windows) != int(sc.seconds) {
+	if len(windows) != sc.seconds {
 		t.Fatalf("windows %v, want one a simulated second", windows)
 	}
 	admitted, offered := 0, 0
 	for _, end := range windows {
+		if res.offered[end] != sc.rate {
+			t.Errorf("window ending %s was sent %d requests, want %d", end, res.offered[end], sc.rate)
+		}
 		if res.admitted[end] > int(sc.limit) {
 			t.Errorf("window ending %s admitted %d, over the limit of %d", end, res.admitted[end], sc.limit)
 		}

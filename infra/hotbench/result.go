@@ -71,7 +71,7 @@ func (r *result) countDynamoDB(counter *ddbcount.Counter, throttle *ddbthrottle.
 func (r *result) overAdmission() error {
 	for _, end := range r.windows() {
 		if n := r.admitted[end]; int64(n) > r.limit {
-			return fmt.Errorf("%s mode at %.0f requests/s: %d admitted in the window ending %s, over the limit of %d",
+			return fmt.Errorf("%s mode at %d requests/s: %d admitted in the window ending %s, over the limit of %d",
 				r.mode, r.rate, n, end.Format(time.RFC3339), r.limit)
 		}
 	}

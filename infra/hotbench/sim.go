@@ -20,12 +20,13 @@ import (
 )
 
 // scenario is one run: containers sending rate requests a second in all
-// at one key whose limit is limit a second, for seconds of simulated time.
+// at one key whose limit is limit a second, for seconds of simulated time
+// (whole seconds: whole windows).
 type scenario struct {
-	rate       float64
+	rate       int
 	containers int
 	limit      int64
-	seconds    float64
+	seconds    int
 	// concurrency is how many consecutive requests are decided at once,
 	// on as many containers: DynamoDB Local writes one item a few
 	// milliseconds at a time, so more only queue there.
@@ -70,10 +71,11 @@ var simStart = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 const hotTier = "hotbench"
 
 // simulate runs sc in mode m on a key of its own, request i going to
-// container i mod containers. The clock is simulated: concurrency requests
-// are decided at once, then the clock advances concurrency/rate, so the
-// throttle and the rate windows see rate requests a second whatever the
-// wall time.
+// container i mod containers. The clock is simulated: request i is sent at
+// i/rate, in groups of up to concurrency decided at once, at the group's
+// first request's time, so the throttle and the rate windows see rate
+// requests a second whatever the wall time. A group stays within its
+// second, so that each window is sent exactly rate requests.
 func simulate(ctx context.Context, t target, m mode, sc scenario) (*result, error) {
 	clock := testclock.New(simStart)
 	cfg := config.Default().WithTable(t.table)
@@ -98,12 +100,13 @@ func simulate(ctx context.Context, t target, m mode, sc scenario) (*result, erro
 	res := newResult(m.name, sc)
 	req := authorizer.Request{Key: rawKey, Scopes: []string{"contracts"}, SourceIP: "198.51.100.7"}
 	wallStart := time.Now()
-	total := int(sc.rate * sc.seconds)
-	for first := 0; first < total; first += sc.concurrency {
-		clock.Set(simStart.Add(time.Duration(float64(first) / sc.rate * float64(time.Second))))
-		if err := res.add(clock.Now(), decideGroup(ctx, containers, req, first, min(sc.concurrency, total-first))); err != nil {
+	for first := 0; first < sc.rate*sc.seconds; {
+		n := min(sc.concurrency, sc.rate-first%sc.rate)
+		clock.Set(simStart.Add(time.Duration(first) * time.Second / time.Duration(sc.rate)))
+		if err := res.add(clock.Now(), decideGroup(ctx, containers, req, first, n)); err != nil {
 			return nil, err
 		}
+		first += n
 	}
 	res.wall = time.Since(wallStart)
 	res.countDynamoDB(counter, throttle)
