@@ -134,7 +134,7 @@ func printHeader() {
 	fmt.Printf(rowFormat, "mode", "R/s", "requests", "admitted/window", "under", "req/auth", "WCU/auth", "throttled", "→ rate_limited", "→ 503", "p50", "p99", "wall")
 }
 
-const rowFormat = "%-6s %6s %8s %-20s %6s %8s %8s %9s %15s %6s %9s %9s %6s\n"
+const rowFormat = "%-6s %6s %8s %-22s %6s %8s %8s %9s %15s %6s %9s %9s %6s\n"
 
 func printRow(r *result) {
 	var admitted []string
