@@ -21,7 +21,9 @@
 // requests and write units per authorization, attempts the harness
 // throttled and how the authorizer answered them (the rate_limited refusal
 // with a retryAfter, or an error, which the function answers with a 503),
-// and the in-process decision latency, p50 and p99, in wall time.
+// and the in-process decision latency, p50 and p99, in wall time: on
+// DynamoDB Local, and with a throttled attempt answered by the harness in
+// process, without the round trip DynamoDB's answer would take.
 //
 // Modes: exact (today's authorizer, one conditional write per decision).
 package main
@@ -47,8 +49,8 @@ import (
 
 func main() {
 	// The default limit, 2,000 a second, is twice what one DynamoDB item
-	// takes: at 2,000 and 10,000 requests a second the limit binds, and
-	// exact mode, writing the item on every decision, cannot reach it.
+	// takes: at 2,000 and 10,000 requests a second the demand reaches the
+	// limit, and exact mode, writing the item on every decision, cannot.
 	rates := flag.String("rates", "500,2000,10000", "total requests a second, comma-separated: one run each")
 	containers := flag.Int("containers", 50, "warm containers")
 	limit := flag.Int64("limit", 2000, "the key's limit per 1 s window")
