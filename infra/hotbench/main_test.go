@@ -52,8 +52,12 @@ func TestExactNeverOverAdmits(t *testing.T) {
 	if admitted != res.allowed || offered != res.requests {
 		t.Errorf("the windows admitted %d of %d requests; the answers allowed %d of %d", admitted, offered, res.allowed, res.requests)
 	}
-	if first := res.admitted[windows[0]]; first != int(sc.limit) || res.limited == 0 {
-		t.Errorf("first window admitted %d, %d refused by the limit: want the limit to bind (%d)", first, res.limited, sc.limit)
+	// The limit binds in the first window: it refuses some. The window may
+	// admit fewer than the limit: a write DynamoDB applied whose answer
+	// the client lost (its 1 s attempt timeout, on a loaded machine) is
+	// retried, and counted twice.
+	if res.limited == 0 {
+		t.Errorf("first window admitted %d, none refused by the limit: want the limit (%d) to bind", res.admitted[windows[0]], sc.limit)
 	}
 	if res.throttled == 0 || res.failed != 0 || res.throttledAttempts < int64(res.throttled) {
 		t.Errorf("%d refused for a throttle, %d failed, %d attempts throttled: want throttle refusals, no failure, an attempt throttled for each",
