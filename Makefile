@@ -124,9 +124,10 @@ build-%Function: ## (for sam build) build functions/<name> into $ARTIFACTS_DIR/b
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: this target is run by sam build" >&2; exit 1; }
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(call kebab,$*)
 
-bench: deps ## run the Go benchmarks, then the authorizer against DynamoDB Local (infra/authbench)
+bench: deps ## run the Go benchmarks, then the authorizer against DynamoDB Local (infra/authbench, infra/hotbench)
 	$(WITH_DDB) $(GO) test -run '^$$' -bench . -benchmem ./...
 	$(WITH_DDB) $(GO) run ./infra/authbench
+	$(WITH_DDB) $(GO) run ./infra/hotbench
 
 # Built, then run, rather than `go run`: on Ctrl-C `go run` exits 1 even
 # when the program it ran stopped cleanly, and make reports that as an error.
