@@ -14,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate/internal/ddbcount"
 	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
@@ -202,7 +203,7 @@ func sameRateLimit(a, b *authorizer.RateLimit) bool {
 
 func newBaselineTable(t *testing.T, client *dynamodb.Client) string {
 	t.Helper()
-	table := uniqueName("test-authbench-baseline")
+	table := samtemplate.UniqueName("test-authbench-baseline")
 	if err := createBaselineTable(t.Context(), client, table); err != nil {
 		t.Fatal(err)
 	}

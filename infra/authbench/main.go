@@ -22,8 +22,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,7 +33,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/ddbcount"
@@ -92,8 +89,8 @@ func run(ctx context.Context, n, workers, keyCount, warmup int) error {
 	if err != nil {
 		return err
 	}
-	table := uniqueName("authbench")
-	if err := createTable(ctx, setup, table); err != nil {
+	table := samtemplate.UniqueName("authbench")
+	if err := samtemplate.CreateFromModule(ctx, setup, table); err != nil {
 		return err
 	}
 	defer dropTable(setup, table)
@@ -156,28 +153,8 @@ func run(ctx context.Context, n, workers, keyCount, warmup int) error {
 	return nil
 }
 
-// uniqueName is prefix and a random suffix: runs side by side on one
-// DynamoDB Local do not collide.
-func uniqueName(prefix string) string {
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	return prefix + "-" + hex.EncodeToString(suffix[:])
-}
-
-// createTable creates keygate's table, as template.yaml defines it.
-func createTable(ctx context.Context, client *dynamodb.Client, table string) error {
-	tpl, err := samtemplate.LoadModule()
-	if err != nil {
-		return err
-	}
-	if tpl.Table == nil {
-		return fmt.Errorf("template.yaml has no %s", samtemplate.TableResource)
-	}
-	return samtemplate.Create(ctx, client, tpl.Table, table, samtemplate.CreateOptions{})
-}
-
 func dropTable(client *dynamodb.Client, table string) {
-	if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+	if err := samtemplate.Drop(client, table); err != nil {
 		fmt.Fprintln(os.Stderr, "authbench: delete table:", err)
 	}
 }

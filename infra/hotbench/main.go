@@ -30,8 +30,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -39,7 +37,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/internal/ddblocal"
@@ -99,8 +96,8 @@ func run(ctx context.Context, scenarios []scenario) error {
 	if err != nil {
 		return err
 	}
-	table := uniqueName("hotbench")
-	if err := createTable(ctx, setup, table); err != nil {
+	table := samtemplate.UniqueName("hotbench")
+	if err := samtemplate.CreateFromModule(ctx, setup, table); err != nil {
 		return err
 	}
 	defer dropTable(setup, table)
@@ -168,28 +165,8 @@ that failed; p50/p99: in-process decision latency in wall time, DynamoDB Local a
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// uniqueName is prefix and a random suffix: runs side by side on one
-// DynamoDB Local do not collide.
-func uniqueName(prefix string) string {
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	return prefix + "-" + hex.EncodeToString(suffix[:])
-}
-
-// createTable creates keygate's table, as template.yaml defines it.
-func createTable(ctx context.Context, client *dynamodb.Client, table string) error {
-	tpl, err := samtemplate.LoadModule()
-	if err != nil {
-		return err
-	}
-	if tpl.Table == nil {
-		return fmt.Errorf("template.yaml has no %s", samtemplate.TableResource)
-	}
-	return samtemplate.Create(ctx, client, tpl.Table, table, samtemplate.CreateOptions{})
-}
-
 func dropTable(client *dynamodb.Client, table string) {
-	if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+	if err := samtemplate.Drop(client, table); err != nil {
 		fmt.Fprintln(os.Stderr, "hotbench: delete table:", err)
 	}
 }
