@@ -47,6 +47,12 @@ func storeError(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// conditionFailed reports whether err is a write refused by its condition.
+func conditionFailed(err error) bool {
+	var failed *types.ConditionalCheckFailedException
+	return errors.As(err, &failed)
+}
+
 // isTransactionConflict reports whether err is DynamoDB's
 // TransactionConflictException.
 func isTransactionConflict(err error) bool {

@@ -48,17 +48,19 @@ func (s *Store) PutEvent(ctx context.Context, e events.Event, webhook string) (c
 	if err != nil {
 		return false, err
 	}
+	return s.putIfAbsent(ctx, put.Item, "write event")
+}
+
+// putIfAbsent writes item unless an item of its key exists: created is
+// false, and nothing written, then.
+func (s *Store) putIfAbsent(ctx context.Context, item map[string]types.AttributeValue, op string) (created bool, err error) {
 	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+		TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")"),
 	})
-	var exists *types.ConditionalCheckFailedException
-	if errors.As(err, &exists) {
+	if conditionFailed(err) {
 		return false, nil
 	}
-	if err != nil {
-		return false, storeError("write event", err)
-	}
-	return true, nil
+	return err == nil, storeError(op, err)
 }
 
 // PutKeyEvent writes e once, as PutEvent does, on the condition that key
@@ -142,12 +144,8 @@ func (s *Store) FirstDerivation(ctx context.Context, e events.Event, until time.
 		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#at": "at"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":at": &types.AttributeValueMemberN{Value: fmt.Sprint(e.CreatedAt.UnixMilli())}},
 	})
-	var exists *types.ConditionalCheckFailedException
-	if errors.As(err, &exists) {
+	if conditionFailed(err) {
 		return false, nil
 	}
-	if err != nil {
-		return false, storeError("record derived event", err)
-	}
-	return true, nil
+	return err == nil, storeError("record derived event", err)
 }

@@ -302,14 +302,6 @@ func itemKey(pk, sk string) map[string]types.AttributeValue {
 // Apply writes keys and their audit events in one transaction.
 func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	var items []types.TransactWriteItem
-	caller := tx.CallerToCheck()
-	if caller != nil { // first, so that its cancellation reason is at index 0
-		check, err := s.callerActive(caller)
-		if err != nil {
-			return err
-		}
-		items = append(items, types.TransactWriteItem{ConditionCheck: check})
-	}
 	for _, k := range tx.Create {
 		r := toRecord(k)
 		if k.Credits != nil && k.Credits.Granted > 0 {
@@ -376,6 +368,20 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 	if tx.OwnerRevoked != nil {
 		items = append(items, types.TransactWriteItem{Put: s.putOwnerRevoked(tx.OwnerRevoked)})
 	}
+	return s.transact(ctx, tx.CallerToCheck(), items)
+}
+
+// transact writes items in one transaction, after the check that the
+// calling key is still active (caller, nil for none), and says why one was
+// refused: the caller inactive, a conflict, or DynamoDB unavailable.
+func (s *Store) transact(ctx context.Context, caller *keys.CallerCheck, items []types.TransactWriteItem) error {
+	if caller != nil { // first, so that its cancellation reason is at index 0
+		check, err := s.callerActive(caller)
+		if err != nil {
+			return err
+		}
+		items = append([]types.TransactWriteItem{{ConditionCheck: check}}, items...)
+	}
 	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var canceled *types.TransactionCanceledException
 	if errors.As(err, &canceled) {
@@ -391,10 +397,7 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 			}
 		}
 	}
-	if err != nil {
-		return storeError("write transaction", err)
-	}
-	return nil
+	return storeError("write transaction", err)
 }
 
 // updateKey writes a key's management fields if its version is unchanged.

@@ -90,36 +90,14 @@ func (s *Store) Webhooks() *WebhookStore { return &WebhookStore{s} }
 
 var _ webhooks.Store = (*WebhookStore)(nil)
 
-// writeWithEvent writes item, on cond, with ev and the caller check in one
+// writeWithEvent writes item and ev, after the caller check, in one
 // transaction.
 func (w *WebhookStore) writeWithEvent(ctx context.Context, item types.TransactWriteItem, ev *keys.AuditEvent, caller *keys.CallerCheck) error {
-	var items []types.TransactWriteItem
-	if caller != nil {
-		check, err := w.s.callerActive(caller)
-		if err != nil {
-			return err
-		}
-		items = append(items, types.TransactWriteItem{ConditionCheck: check})
-	}
 	put, err := w.s.putEvent(ev)
 	if err != nil {
 		return err
 	}
-	items = append(items, item, types.TransactWriteItem{Put: put})
-	_, err = w.s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) {
-		reasons := canceled.CancellationReasons
-		if caller != nil && len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
-			return keys.ErrCallerInactive
-		}
-		for _, r := range reasons {
-			if code := aws.ToString(r.Code); code == "ConditionalCheckFailed" || code == "TransactionConflict" {
-				return fmt.Errorf("%w: %s", keys.ErrConflict, code)
-			}
-		}
-	}
-	return storeError("write webhook", err)
+	return w.s.transact(ctx, caller, []types.TransactWriteItem{item, {Put: put}})
 }
 
 // PutWebhook writes a new webhook with its audit event.
@@ -224,11 +202,6 @@ func (w *WebhookStore) webhookUpdate(ctx context.Context, project, id string, up
 		TableName: &w.s.table, Key: itemKey(webhooksPK(project), id), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ReturnValues: types.ReturnValueAllNew,
 	})
-}
-
-func conditionFailed(err error) bool {
-	var failed *types.ConditionalCheckFailedException
-	return errors.As(err, &failed)
 }
 
 // MarkFailing sets failingSince unless set; zero when the webhook is gone.
@@ -339,13 +312,7 @@ func (w *WebhookStore) CreateDelivery(ctx context.Context, d *webhooks.Delivery)
 	if err != nil {
 		return false, fmt.Errorf("encode delivery: %w", err)
 	}
-	_, err = w.s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &w.s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")"),
-	})
-	if conditionFailed(err) {
-		return false, nil
-	}
-	return err == nil, storeError("write delivery", err)
+	return w.s.putIfAbsent(ctx, item, "write delivery")
 }
 
 // ClaimDelivery moves a pending delivery's next attempt from the one read

@@ -54,8 +54,8 @@ type Caller struct {
 // OperatorCaller acts on a project with IAM credentials, as `infra/admin` does.
 func OperatorCaller(project string) Caller { return Caller{Project: project, Operator: true} }
 
-// actor is who the audit log says acted.
-func (c Caller) actor() string {
+// Actor is who the audit log says acted.
+func (c Caller) Actor() string {
 	switch {
 	case c.Operator:
 		return ActorOperator
@@ -852,7 +852,7 @@ func (s *Service) eventOn(caller Caller, action, project, target string, now tim
 	return &AuditEvent{
 		ID:       "evt_" + hex.EncodeToString(id[:]),
 		Project:  project,
-		Actor:    caller.actor(),
+		Actor:    caller.Actor(),
 		Action:   action,
 		Target:   target,
 		Changes:  changes,

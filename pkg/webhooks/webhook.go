@@ -156,7 +156,7 @@ func (s *Service) Create(ctx context.Context, caller keys.Caller, in Input) (*Cr
 		return nil, &keys.InvalidError{Field: "events", Message: "is required: a list of event types"}
 	}
 	now := s.clock()
-	w := &Webhook{ID: newID("wh_"), Project: caller.Project, Status: StatusEnabled, CreatedAt: now, UpdatedAt: now, CreatedBy: actor(caller), Secret: newSecret()}
+	w := &Webhook{ID: newID("wh_"), Project: caller.Project, Status: StatusEnabled, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.Actor(), Secret: newSecret()}
 	if err := s.apply(ctx, w, in); err != nil {
 		return nil, err
 	}
@@ -283,7 +283,7 @@ func (s *Service) Update(ctx context.Context, caller keys.Caller, id string, in 
 			case *in.Enabled && w.Status == StatusDisabled:
 				w.Status, w.DisabledAt, w.DisabledReason, w.FailingSince = StatusEnabled, nil, "", nil
 			case !*in.Enabled && w.Status == StatusEnabled:
-				w.Status, w.DisabledAt, w.DisabledReason = StatusDisabled, &now, "disabled by "+actor(caller)
+				w.Status, w.DisabledAt, w.DisabledReason = StatusDisabled, &now, "disabled by "+caller.Actor()
 			}
 		}
 		changes := diff(&before, w)
@@ -365,13 +365,6 @@ func (s *Service) Test(ctx context.Context, caller keys.Caller, id string) (stri
 		return "", &keys.ConflictError{Message: "the webhook is disabled: enable it first"}
 	}
 	return s.events.WriteTest(ctx, caller.Project, id, s.clock())
-}
-
-func actor(c keys.Caller) string {
-	if c.Operator {
-		return keys.ActorOperator
-	}
-	return c.KeyID
 }
 
 // validID reports whether id could be a webhook's: "wh_" and 32 hex digits.
