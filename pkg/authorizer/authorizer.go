@@ -242,7 +242,7 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
 			d.Outcome = IPNotAllowed
 			a.returnUse(ctx, &st, use, used)
-			used = used.Returned(req.Cost)
+			used = used.Returned(use)
 			d.Key, d.Credits, d.OwnerCredits = used.Key, used.Credits, used.OwnerCredits
 		}
 	}

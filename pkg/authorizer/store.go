@@ -27,11 +27,14 @@ type Store interface {
 	//
 	// A rotated key within its grace period counts on its successor's item:
 	// rotating continues a budget rather than starting a new one.
+	//
+	// A lease (lease.go) counts a block of Uses at once, and nets the
+	// GiveBack of its last lease into the same write.
 	UseKey(ctx context.Context, req UseRequest) (UseResult, error)
-	// ReturnUse takes back a use UseKey counted, for a request refused
-	// after the count (its IP): each window count still current goes down
-	// by one, the credits spent come back, and totalRequests goes down by
-	// one, never below zero.
+	// ReturnUse takes back the uses UseKey counted, for a request refused
+	// after the count (its IP, or its owner's limits): each window count
+	// still current goes down by them, the credits spent come back, and
+	// totalRequests goes down by them, never below zero.
 	ReturnUse(ctx context.Context, req UseRequest, used UseResult) error
 }
 
@@ -49,9 +52,44 @@ type UseRequest struct {
 	// limits of its own.
 	TierLimits []keys.RateLimit
 	// Cost is what the use spends of the key's credits and its owner's; 0
-	// checks that the key may be used without spending any.
+	// checks that the key may be used without spending any. For a block of
+	// Uses, it is the whole block's.
 	Cost int64
-	Now  time.Time
+	// Uses is how many uses to count: 0 or 1 for a request, a lease's
+	// block for a lease. Every window of the key's limits (and its
+	// owner's) must have room for all of them.
+	Uses int64
+	// GiveBack is what the container's last lease on the key left
+	// unspent, taken back in the same write (lease.go).
+	GiveBack Unspent
+	Now      time.Time
+}
+
+// Count is how many uses the request counts: at least one.
+func (r UseRequest) Count() int64 { return max(1, r.Uses) }
+
+// Unspent is what a lease claimed and did not spend. A write on the item
+// the lease counted on takes back its Uses from totalRequests and from
+// each limit's count while the window is still the one they were claimed
+// in, and its Credits from the credits while no refill came since
+// (CreditsPeriod is then still the item's nextRefillAt).
+type Unspent struct {
+	Item    string
+	Uses    int64
+	Limits  []LimitCount
+	Credits int64
+	// CreditsPeriod and OwnerCreditsPeriod are the NextRefillAt of the key's
+	// credits and its owner's when claimed; nil when they never refill.
+	CreditsPeriod, OwnerCreditsPeriod *time.Time
+}
+
+// For is what of u an item takes back in a write, given the item the write
+// is on: nothing on another item.
+func (u Unspent) For(item string) Unspent {
+	if u.Item != item || u.Uses <= 0 && u.Credits <= 0 {
+		return Unspent{}
+	}
+	return u
 }
 
 // UseResult is what UseKey found.
@@ -80,6 +118,9 @@ type UseResult struct {
 	// CountedOn is the id of the item the use counted on: the key's own, or
 	// its successor's within a rotation's grace; ReturnUse gives back there.
 	CountedOn string
+	// GaveBack is set when the request's GiveBack was taken back: the key's
+	// write was applied (whatever its owner's then said).
+	GaveBack bool
 }
 
 // LimitCount is one rate limit and its use in a window.
@@ -99,13 +140,14 @@ func (c LimitCount) Remaining() int64 { return max(0, c.Limit-c.Count) }
 
 // Returned is the use as it stands once ReturnUse gave it back, as a
 // refusal shows it: the counts and credits before the use.
-func (r UseResult) Returned(cost int64) UseResult {
+func (r UseResult) Returned(req UseRequest) UseResult {
+	n, cost := req.Count(), req.Cost
 	k := *r.Key
-	k.Usage.TotalRequests--
+	k.Usage.TotalRequests -= n
 	r.Key = &k
 	r.Limits = slices.Clone(r.Limits)
 	for i := range r.Limits {
-		r.Limits[i].Count--
+		r.Limits[i].Count -= n
 	}
 	for _, c := range []**keys.Credits{&r.Credits, &r.OwnerCredits} {
 		if *c != nil {

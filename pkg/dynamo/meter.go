@@ -31,12 +31,18 @@ type meterPlan struct {
 }
 
 // meterUse is one use's counting on one item: each limit's window, the
-// cost, and how the write keeps the counters bounded.
+// cost, and how the write keeps the counters bounded. A lease's claim
+// counts a block of uses and takes back, in the same write, what its last
+// lease left unspent (authorizer.Unspent).
 type meterUse struct {
 	windows []limitWindow
 	credits bool
+	uses    int64
 	cost    int64
 	now     time.Time
+	// creditsBack are unspent credits taken back, on condition that the
+	// item's nextRefill is still creditsPeriod (Unix ms; 0: none).
+	creditsBack, creditsPeriod int64
 }
 
 // limitWindow is a limit and the window a use counts in.
@@ -45,20 +51,49 @@ type limitWindow struct {
 	counter string // limit.Counter(), computed once
 	window  authorizer.Window
 	cleanup windowCleanup
+	// back are unspent uses taken back while the window is backStart's.
+	back, backStart int64
 }
 
-func newMeterUse(p meterPlan, cost int64, now time.Time) meterUse {
-	m := meterUse{windows: make([]limitWindow, len(p.limits)), credits: p.credits, cost: cost, now: now}
+// newMeterUse is req's counting on an item with plan p: the key's item,
+// or its owner's (owner), taking back what of back belongs to that item.
+func newMeterUse(p meterPlan, req authorizer.UseRequest, back authorizer.Unspent, owner bool) meterUse {
+	m := meterUse{windows: make([]limitWindow, len(p.limits)), credits: p.credits, uses: req.Count(), cost: req.Cost, now: req.Now}
 	for i, l := range p.limits {
-		w := authorizer.WindowAt(now, l.Window())
+		w := authorizer.WindowAt(req.Now, l.Window())
 		counter := l.Counter()
 		m.windows[i] = limitWindow{limit: l, counter: counter, window: w, cleanup: recentWindows(counter, w)}
+		for _, b := range back.Limits {
+			if b.Owner == owner && b.Counter() == counter {
+				m.windows[i].back, m.windows[i].backStart = back.Uses, b.Window.Start.Unix()
+			}
+		}
+	}
+	period := back.CreditsPeriod
+	if owner {
+		period = back.OwnerCreditsPeriod
+	}
+	if p.credits && back.Credits > 0 {
+		m.creditsBack = back.Credits
+		if period != nil {
+			m.creditsPeriod = period.UnixMilli()
+		}
 	}
 	return m
 }
 
-// spends reports whether the use takes credits.
-func (m meterUse) spends() bool { return m.credits && m.cost > 0 }
+// delta is what the write adds to the window's count: the uses, less
+// those taken back in the same window.
+func (lw limitWindow) delta(uses int64) int64 {
+	if lw.back > 0 && lw.backStart == lw.window.Start.Unix() {
+		return uses - lw.back
+	}
+	return uses
+}
+
+// spent is what the write takes from the credits: the cost less the
+// credits taken back.
+func (m meterUse) spent() int64 { return m.cost - m.creditsBack }
 
 // windowCleanup is how a use keeps a limit's counters bounded: the
 // counters it removes, and what it requires of the limit's last window.
@@ -104,20 +139,28 @@ func (c windowCleanup) admits(last int64, present bool) bool {
 	return !present || last >= c.value
 }
 
-// write adds the use to an update: each window counts one, the credits
-// lose the cost, and only if every limit has room, the credits cover the
-// cost and no refill is due. docs/rate-window.md tells why each bound on
-// the last window is there.
+// write adds the use to an update: each window counts the uses, the
+// credits lose the cost, and only if every limit has room for them, the
+// credits cover the cost and no refill is due. docs/rate-window.md tells
+// why each bound on the last window is there.
 func (m meterUse) write(e *expr) {
 	for _, lw := range m.windows {
 		cur, last := e.name(counterAttr(lw.counter, lw.window.Start.Unix())), e.name(lastWindowAttr(lw.counter))
 		start := e.number(lw.window.Start.Unix())
-		e.set(cur + " = if_not_exists(" + cur + ", " + e.number(0) + ") + " + e.number(1))
+		d := lw.delta(m.uses)
+		e.set(cur + " = if_not_exists(" + cur + ", " + e.number(0) + ") + " + e.number(d))
 		e.set(last + " = " + start)
 		for _, name := range lw.cleanup.remove {
 			e.removeAttr(e.name(name))
 		}
-		e.require("(attribute_not_exists(" + cur + ") OR " + cur + " < " + e.number(lw.limit.Limit) + ")")
+		switch {
+		case d > lw.limit.Limit: // more than a whole window: no room, counted or not
+			e.require(cur + " <= " + e.number(lw.limit.Limit-d))
+		case d > 0:
+			e.require("(attribute_not_exists(" + cur + ") OR " + cur + " <= " + e.number(lw.limit.Limit-d) + ")")
+		case d < 0: // a count never goes below zero, which would be room past the limit
+			e.require(cur + " >= " + e.number(-d))
+		}
 		e.require("(attribute_not_exists(" + last + ") OR " + last + " <= " + start + ")")
 		if lw.cleanup.exact {
 			e.require(last + " = " + e.number(lw.cleanup.value))
@@ -127,10 +170,20 @@ func (m meterUse) write(e *expr) {
 	}
 	if m.credits {
 		credits, next := e.name(attrCredits), e.name(attrNextRefill)
-		e.require(credits + " >= " + e.number(m.cost))
+		spent := m.spent()
+		e.require(credits + " >= " + e.number(max(spent, 0)))
 		e.require("(attribute_not_exists(" + next + ") OR " + next + " > " + e.number(m.now.UnixMilli()) + ")")
-		if m.spends() {
-			e.set(credits + " = " + credits + " - " + e.number(m.cost))
+		if m.creditsBack > 0 {
+			// Unspent credits go back only into the period they were
+			// spent in: after a refill they would overfill the new one.
+			if m.creditsPeriod != 0 {
+				e.require(next + " = " + e.number(m.creditsPeriod))
+			} else {
+				e.require("attribute_not_exists(" + next + ")")
+			}
+		}
+		if spent != 0 {
+			e.set(credits + " = " + credits + " - " + e.number(spent))
 		}
 	}
 }
@@ -153,7 +206,7 @@ type meterVerdict struct {
 func (m *meterUse) explain(old map[string]types.AttributeValue) meterVerdict {
 	for i, lw := range m.windows {
 		count, _ := itemNumber(old, counterAttr(lw.counter, lw.window.Start.Unix()))
-		if count >= lw.limit.Limit {
+		if d := lw.delta(m.uses); d > 0 && count > lw.limit.Limit-d {
 			return meterVerdict{outcome: authorizer.RateLimited, refused: i}
 		}
 	}
@@ -164,11 +217,22 @@ func (m *meterUse) explain(old map[string]types.AttributeValue) meterVerdict {
 				return meterVerdict{refill: &next}
 			}
 		}
-		if remaining, _ := itemNumber(old, attrCredits); remaining < m.cost {
+		if remaining, _ := itemNumber(old, attrCredits); remaining < m.spent() {
 			return meterVerdict{outcome: authorizer.UsageExceeded}
 		}
 	}
 	moved := false
+	if next, _ := itemNumber(old, attrNextRefill); m.creditsBack > 0 && next != m.creditsPeriod {
+		m.creditsBack, moved = 0, true // a refill came since the claim: nothing goes back
+	}
+	for i := range m.windows {
+		lw := &m.windows[i]
+		if d := lw.delta(m.uses); d < 0 {
+			if count, _ := itemNumber(old, counterAttr(lw.counter, lw.window.Start.Unix())); count < -d {
+				lw.back, moved = 0, true // the count is not what was claimed: nothing goes back
+			}
+		}
+	}
 	for i := range m.windows {
 		lw := &m.windows[i]
 		last, present := itemNumber(old, lastWindowAttr(lw.counter))

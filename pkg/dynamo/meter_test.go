@@ -67,7 +67,7 @@ func TestUseInputExpressions(t *testing.T) {
 
 // A cost of 0 checks the credits without spending any.
 func TestZeroCostSpendsNothing(t *testing.T) {
-	m := newMeterUse(meterPlan{credits: true}, 0, time.Now())
+	m := newMeterUse(meterPlan{credits: true}, authorizer.UseRequest{Now: time.Now()}, authorizer.Unspent{}, false)
 	e := newExpr()
 	m.write(e)
 	if strings.Contains(e.update(), "-") || !strings.Contains(e.condition(), ">=") {

@@ -56,7 +56,7 @@ func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 	if err != nil || res.Outcome != authorizer.Allowed || !owner {
 		return res, err
 	}
-	ownerRes, err := s.useOwner(ctx, req, res.Key)
+	ownerRes, err := s.useOwner(ctx, req, req.GiveBack.For(res.CountedOn), res.Key)
 	if err != nil || ownerRes.outcome == authorizer.Allowed {
 		res.Limits = append(res.Limits, ownerRes.limits...)
 		res.OwnerCredits = ownerRes.credits
@@ -68,7 +68,7 @@ func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 	if err := s.ReturnUse(ctx, req, res); err != nil {
 		return authorizer.UseResult{}, err
 	}
-	res = res.Returned(req.Cost)
+	res = res.Returned(req)
 	res.Outcome, res.Refused = ownerRes.outcome, len(res.Limits)+ownerRes.refused
 	res.Limits = append(res.Limits, ownerRes.limits...)
 	res.OwnerCredits = ownerRes.credits
@@ -135,7 +135,7 @@ func (s *Store) writeKeyItem(ctx context.Context, req authorizer.UseRequest) (au
 
 func (u *keyUse) setPlan(p keyPlan) {
 	u.plan = p
-	u.meter = newMeterUse(p.meter(u.req.TierLimits), u.req.Cost, u.req.Now)
+	u.meter = newMeterUse(p.meter(u.req.TierLimits), u.req, u.req.GiveBack.For(u.item), false)
 }
 
 // input is the key's write: the key's standing, scopes, plan and meter in
@@ -172,7 +172,9 @@ func (u *keyUse) input(table string) *dynamodb.UpdateItemInput {
 	}
 	u.meter.write(e)
 	e.set(e.name(attrLastUsed) + " = " + now)
-	e.add(e.name(attrTotalRequests) + " " + e.number(1))
+	if n := req.Count() - req.GiveBack.For(u.item).Uses; n != 0 {
+		e.add(e.name(attrTotalRequests) + " " + e.number(n))
+	}
 	return returning(e.updateItem(table, itemKey(keyPK(u.item), keySK)))
 }
 
@@ -188,7 +190,7 @@ func (u *keyUse) counted(item map[string]types.AttributeValue) (authorizer.UseRe
 	}
 	return authorizer.UseResult{
 		Outcome: authorizer.Allowed, Key: k, Limits: u.meter.counts(item, false),
-		Credits: stored.Credits, CountedOn: u.item,
+		Credits: stored.Credits, CountedOn: u.item, GaveBack: true,
 	}, u.plan.ownerLimited, nil
 }
 
@@ -313,7 +315,7 @@ type ownerUse struct {
 // useOwner counts the use on the limits item of k's owner. A container
 // that has not seen the owner reads its plan first; an owner whose limits
 // item is gone has no limits.
-func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, k *keys.Key) (ownerUse, error) {
+func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, back authorizer.Unspent, k *keys.Key) (ownerUse, error) {
 	ref, key := k.Project+"#"+k.Owner, itemKey(ownerLimitsPK(k.Project, k.Owner), ownerLimitsSK)
 	plan, ok := s.plans.owner(ref)
 	// A plan that counts nothing writes nothing, so no write would check
@@ -332,7 +334,7 @@ func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, k *keys
 		}
 		s.plans.setOwner(ref, plan)
 	}
-	m := newMeterUse(plan.meterPlan, req.Cost, req.Now)
+	m := newMeterUse(plan.meterPlan, req, back, true)
 	for writes := 0; writes < maxUseWrites; writes++ {
 		e := newExpr()
 		e.require("attribute_exists(" + e.name(attrPK) + ")")
@@ -361,7 +363,7 @@ func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, k *keys
 		if current.version != plan.version {
 			plan = current
 			s.plans.setOwner(ref, plan)
-			m = newMeterUse(plan.meterPlan, req.Cost, req.Now)
+			m = newMeterUse(plan.meterPlan, req, back, true)
 			continue
 		}
 		verdict := m.explain(old)
@@ -387,10 +389,10 @@ func ownerCredits(item map[string]types.AttributeValue) *keys.Credits {
 	return r.credits()
 }
 
-// ReturnUse takes back one counted use on the item it counted on: each
+// ReturnUse takes back the uses counted on the item they counted on: each
 // window count while its window is still the limit's latest, the credits
-// spent while no refill came since, and totalRequests, each only while
-// above zero and on the key whose hash was counted. When a window has
+// spent while no refill came since, and totalRequests, each only while it
+// holds them and on the key whose hash was counted. When a window has
 // moved on or a refill came since, only the total goes back. An owner's count goes back alike.
 func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, used authorizer.UseResult) error {
 	ctx, cancel := context.WithTimeout(ctx, useKeyBudget)
@@ -415,8 +417,8 @@ func (s *Store) ReturnUse(ctx context.Context, req authorizer.UseRequest, used a
 		// own hour (lastUsed may be a later use's by now).
 		e.set(e.name(attrReturnedUse) + " = " + e.number(req.Now.UnixMilli()))
 		total := e.name(attrTotalRequests)
-		e.set(total + " = " + total + " - " + e.number(1))
-		e.require(total + " > " + e.number(0))
+		e.set(total + " = " + total + " - " + e.number(req.Count()))
+		e.require(total + " >= " + e.number(req.Count()))
 	})
 	if err != nil || len(owner) == 0 && used.OwnerCredits == nil || used.Key == nil {
 		return err
@@ -436,8 +438,8 @@ func (s *Store) giveBack(ctx context.Context, key map[string]types.AttributeValu
 		if whole {
 			for _, l := range limits {
 				cur := e.name(counterAttr(l.Counter(), l.Window.Start.Unix()))
-				e.set(cur + " = " + cur + " - " + e.number(1))
-				e.require(cur + " > " + e.number(0))
+				e.set(cur + " = " + cur + " - " + e.number(req.Count()))
+				e.require(cur + " >= " + e.number(req.Count()))
 				e.require(e.name(lastWindowAttr(l.Counter())) + " = " + e.number(l.Window.Start.Unix()))
 			}
 			if credits != nil && req.Cost > 0 {

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -277,31 +278,43 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	if on.key.RateLimitsFromTier {
 		limits = req.TierLimits
 	}
+	back := req.GiveBack.For(on.key.ID)
 	res := authorizer.UseResult{Key: &k, CountedOn: on.key.ID}
-	res.Limits, res.Credits, res.Outcome, res.Refused = on.meter.check(limits, on.key.Credits, false, req)
-	var owner *ownerLimits
-	if res.Outcome == authorizer.Allowed && on.key.OwnerLimited {
-		if owner = s.owners[on.key.Project+"#"+on.key.Owner]; owner != nil {
-			ownLimits, ownerCredits, o, refusedBy := owner.meter.check(owner.limits, owner.credits, true, req)
-			res.Refused = len(res.Limits) + refusedBy
-			res.Limits, res.OwnerCredits, res.Outcome = append(res.Limits, ownLimits...), ownerCredits, o
-		}
-	}
+	own := on.meter.check(limits, on.key.Credits, false, req, back)
+	res.Limits, res.Credits, res.Outcome, res.Refused = own.counts, own.credits, own.outcome, own.refused
 	if res.Outcome != authorizer.Allowed {
 		return res, nil
 	}
-	on.meter.count(res.Limits, false)
-	spend(on.key.Credits, req.Cost)
+	var owner *ownerLimits
+	var theirs checked
+	if on.key.OwnerLimited {
+		if owner = s.owners[on.key.Project+"#"+on.key.Owner]; owner != nil {
+			theirs = owner.meter.check(owner.limits, owner.credits, true, req, back)
+			res.Refused = len(res.Limits) + theirs.refused
+			res.Limits, res.OwnerCredits, res.Outcome = append(res.Limits, theirs.counts...), theirs.credits, theirs.outcome
+		}
+	}
+	// As pkg/dynamo writes the key's item first: what the last lease left
+	// goes back to it even when the owner then refuses.
+	res.GaveBack = true
+	now := req.Now
+	n := req.Count()
+	if res.Outcome != authorizer.Allowed {
+		res.Limits = append(own.apply(on.meter, on.key.Credits, 0, 0), theirs.counts...)
+		res.Credits = on.key.Credits.Clone()
+		on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests - back.Uses, LastUsed: &now}
+		if on == e {
+			k = e.key
+		}
+		return res, nil
+	}
+	res.Limits = res.Limits[:0]
+	res.Limits = append(res.Limits, own.apply(on.meter, on.key.Credits, n, req.Cost)...)
 	if owner != nil {
-		owner.meter.count(res.Limits, true)
-		spend(owner.credits, req.Cost)
+		res.Limits = append(res.Limits, theirs.apply(owner.meter, owner.credits, n, req.Cost)...)
 	}
 	res.Credits, res.OwnerCredits = on.key.Credits.Clone(), owner.creditsOrNil()
-	for i := range res.Limits {
-		res.Limits[i].Count++
-	}
-	now := req.Now
-	on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests + 1, LastUsed: &now}
+	on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests + n - back.Uses, LastUsed: &now}
 	if on == e {
 		k = e.key
 	}
@@ -329,13 +342,24 @@ func (o *ownerLimits) creditsOrNil() *keys.Credits {
 	return o.credits.Clone()
 }
 
+// checked is what check found on one item: each limit's window and count,
+// what goes back of a lease's unspent uses in each, the credits, and the
+// outcome.
+type checked struct {
+	counts      []authorizer.LimitCount
+	backs       []int64
+	creditsBack int64
+	credits     *keys.Credits
+	outcome     authorizer.Outcome
+	refused     int
+}
+
 // check finds each limit's window and count, refilling credits that are
 // due (as the store's refill write does, whatever the outcome), and
-// decides: RateLimited (and by which), UsageExceeded or Allowed. It
-// counts nothing.
-func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool, req authorizer.UseRequest) ([]authorizer.LimitCount, *keys.Credits, authorizer.Outcome, int) {
-	counts := make([]authorizer.LimitCount, len(limits))
-	outcome, refused := authorizer.Allowed, 0
+// decides: RateLimited (and by which), UsageExceeded or Allowed, for the
+// request's uses net of what back returns. It counts nothing.
+func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool, req authorizer.UseRequest, back authorizer.Unspent) checked {
+	out := checked{counts: make([]authorizer.LimitCount, len(limits)), backs: make([]int64, len(limits)), outcome: authorizer.Allowed}
 	for i, l := range limits {
 		w := authorizer.WindowAt(req.Now, l.Window())
 		c := authorizer.LimitCount{RateLimit: l, Owner: owner, Window: w}
@@ -349,46 +373,61 @@ func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool,
 				c.Count = last.uses
 			}
 		}
-		if c.Count >= l.Limit && outcome == authorizer.Allowed {
-			outcome, refused = authorizer.RateLimited, i
+		for _, b := range back.Limits {
+			if b.Owner == owner && b.Counter() == l.Counter() && b.Window.Start.Equal(c.Window.Start) && c.Count >= back.Uses {
+				out.backs[i] = back.Uses
+			}
 		}
-		counts[i] = c
+		if d := req.Count() - out.backs[i]; d > 0 && c.Count > l.Limit-d && out.outcome == authorizer.Allowed {
+			out.outcome, out.refused = authorizer.RateLimited, i
+		}
+		out.counts[i] = c
 	}
-	if outcome == authorizer.Allowed && credits != nil {
-		if credits.Refill != nil && credits.NextRefillAt != nil && !req.Now.Before(*credits.NextRefillAt) {
+	if credits != nil {
+		if credits.Refill != nil && credits.NextRefillAt != nil && !req.Now.Before(*credits.NextRefillAt) && out.outcome == authorizer.Allowed {
 			*credits = *credits.At(req.Now)
 		}
-		if credits.Remaining < req.Cost {
-			outcome = authorizer.UsageExceeded
+		period := back.CreditsPeriod
+		if owner {
+			period = back.OwnerCreditsPeriod
+		}
+		if back.Credits > 0 && equalTimes(period, credits.NextRefillAt) {
+			out.creditsBack = back.Credits
+		}
+		if out.outcome == authorizer.Allowed && credits.Remaining < req.Cost-out.creditsBack {
+			out.outcome = authorizer.UsageExceeded
 		}
 	}
-	return counts, credits.Clone(), outcome, refused
+	out.credits = credits.Clone()
+	return out
 }
 
-// count counts one use in the windows of counts that are owner's (or not).
-func (m meter) count(counts []authorizer.LimitCount, owner bool) {
-	for _, c := range counts {
-		if c.Owner != owner {
-			continue
-		}
-		w := m[c.Counter()]
-		if w == nil || w.last != c.Window.Start.Unix() {
-			w = &window{last: c.Window.Start.Unix()}
-			m[c.Counter()] = w
-		}
-		w.uses++
-	}
+func equalTimes(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
 }
 
-func spend(c *keys.Credits, cost int64) {
-	if c != nil {
-		c.Remaining -= cost
+// apply counts n uses and spends cost, less what goes back, on the item
+// checked, and returns the counts after.
+func (c checked) apply(m meter, credits *keys.Credits, n, cost int64) []authorizer.LimitCount {
+	counts := slices.Clone(c.counts)
+	for i := range counts {
+		w := m[counts[i].Counter()]
+		if w == nil || w.last != counts[i].Window.Start.Unix() {
+			w = &window{last: counts[i].Window.Start.Unix()}
+			m[counts[i].Counter()] = w
+		}
+		w.uses += n - c.backs[i]
+		counts[i].Count = w.uses
 	}
+	if credits != nil {
+		credits.Remaining -= cost - c.creditsBack
+	}
+	return counts
 }
 
 // ReturnUse implements authorizer.Store. As in pkg/dynamo, nothing goes
-// back once the total is zero, a window's count only while it is the
-// limit's latest, and the credits with them.
+// back once the total is below the uses, a window's count only while it is
+// the limit's latest, and the credits with them.
 func (s *Store) ReturnUse(_ context.Context, req authorizer.UseRequest, used authorizer.UseResult) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -404,38 +443,38 @@ func (s *Store) ReturnUse(_ context.Context, req authorizer.UseRequest, used aut
 	if on.key.ID != req.ID {
 		hash = on.graceHash
 	}
-	if hash == nil || *hash != req.Hash || on.key.Usage.TotalRequests <= 0 {
+	n := req.Count()
+	if hash == nil || *hash != req.Hash || on.key.Usage.TotalRequests < n {
 		return nil
 	}
-	on.key.Usage.TotalRequests--
-	if on.meter.giveBack(used.Limits, false) && on.key.Credits != nil {
+	on.key.Usage.TotalRequests -= n
+	if on.meter.giveBack(used.Limits, false, n) && on.key.Credits != nil {
 		on.key.Credits.Remaining += req.Cost
 	}
 	if o := s.owners[on.key.Project+"#"+on.key.Owner]; o != nil && on.key.OwnerLimited {
-		if o.meter.giveBack(used.Limits, true) && o.credits != nil {
+		if o.meter.giveBack(used.Limits, true, n) && o.credits != nil {
 			o.credits.Remaining += req.Cost
 		}
 	}
 	return nil
 }
 
-// giveBack takes one use back from every window of counts that are
-// owner's (or not), if each is still its limit's latest; it reports
-// whether it did.
-func (m meter) giveBack(counts []authorizer.LimitCount, owner bool) bool {
+// giveBack takes n uses back from every window of counts that are owner's
+// (or not), if each is still its limit's latest; it reports whether it did.
+func (m meter) giveBack(counts []authorizer.LimitCount, owner bool, n int64) bool {
 	var windows []*window
 	for _, c := range counts {
 		if c.Owner != owner {
 			continue
 		}
 		w := m[c.Counter()]
-		if w == nil || w.last != c.Window.Start.Unix() || w.uses <= 0 {
+		if w == nil || w.last != c.Window.Start.Unix() || w.uses < n {
 			return false
 		}
 		windows = append(windows, w)
 	}
 	for _, w := range windows {
-		w.uses--
+		w.uses -= n
 	}
 	return true
 }

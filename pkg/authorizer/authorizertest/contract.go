@@ -175,6 +175,11 @@ var contract = []struct {
 	{"an owner's limits are shared by its keys", sharedOwnerLimits},
 	{"an owner's credits are shared by its keys", sharedOwnerCredits},
 	{"a rotated key's budget continues on its successor", rotatedBudget},
+	{"a block counts all its uses, or none when a window lacks room for them", blockUses},
+	{"a block takes back what the last lease left unspent, in the same write", blockGiveBack},
+	{"unspent uses go back only into their window and item, credits only into their period", blockGiveBackBounds},
+	{"a returned block gives back all its uses and credits", returnedBlock},
+	{"a block counts on the owner's limits too; the owner's refusal leaves nothing counted", ownerBlock},
 }
 
 // contractWindow is the rate window's length throughout the contract.
@@ -816,4 +821,104 @@ func rotatedBudget(f *fixture) {
 	f.tryCounts("the old key after its grace", useOwn(old, end, 1), authorizer.Expired)
 	f.wantTotal("the old key's uses within its grace count on the successor", old, 1)
 	f.wantTotal("the successor", &successor, 2)
+}
+
+// block is a lease's claim of k's budget: uses at once, costing cost in all.
+func block(k *keys.Key, at time.Time, uses, cost int64) authorizer.UseRequest {
+	req := useOwn(k, at, cost)
+	req.Uses = uses
+	return req
+}
+
+// unspent is what a lease that claimed used leaves when uses and credits
+// of it are left.
+func unspent(k *keys.Key, used authorizer.UseResult, uses, credits int64) authorizer.Unspent {
+	u := authorizer.Unspent{Item: k.ID, Uses: uses, Limits: used.Limits, Credits: credits}
+	if used.Credits != nil {
+		u.CreditsPeriod = used.Credits.NextRefillAt
+	}
+	if used.OwnerCredits != nil {
+		u.OwnerCreditsPeriod = used.OwnerCredits.NextRefillAt
+	}
+	return u
+}
+
+func blockUses(f *fixture) {
+	ten := keys.RateLimit{Name: "ten", Limit: 10, WindowSeconds: 60}
+	k := f.limited([]keys.RateLimit{ten}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 100} })
+	f.tryCounts("a block of 4", block(k, f.now, 4, 8), authorizer.Allowed, 4)
+	f.wantTotal("a block of 4", k, 4)
+	f.wantCredits("a block of 4 costing 8", k, 92)
+	f.tryCounts("a block of 7 with room for 6", block(k, f.now, 7, 7), authorizer.RateLimited, 4)
+	f.tryCounts("a block of 6", block(k, f.now, 6, 6), authorizer.Allowed, 10)
+	f.wantTotal("after the refusal", k, 10)
+	f.wantCredits("after the refusal", k, 86)
+	fresh := f.limited([]keys.RateLimit{ten}, nil)
+	f.tryCounts("a block larger than the limit, in a window never used", block(fresh, f.now, 11, 0), authorizer.RateLimited, 0)
+	f.tryCounts("a block of the whole limit", block(fresh, f.now, 10, 0), authorizer.Allowed, 10)
+	f.tryCounts("a block beyond the credits", block(k, authorizer.WindowAt(f.now, time.Minute).End(), 2, 87), authorizer.UsageExceeded, 0)
+}
+
+func blockGiveBack(f *fixture) {
+	ten := keys.RateLimit{Name: "ten", Limit: 10, WindowSeconds: 60}
+	k := f.limited([]keys.RateLimit{ten}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 100} })
+	first := f.tryCounts("a block of 5", block(k, f.now, 5, 10), authorizer.Allowed, 5)
+	next := block(k, f.now, 3, 6)
+	next.GiveBack = unspent(k, first, 2, 4) // 3 of the 5 and 6 of the 10 credits spent
+	got := f.tryCounts("the next block, 2 uses and 4 credits back", next, authorizer.Allowed, 6)
+	if !got.GaveBack {
+		f.Error("the next block: GaveBack unset")
+	}
+	f.wantTotal("after the give-back", k, 6)
+	f.wantCredits("after the give-back", k, 88)
+	full := f.tryCounts("the rest of the window", block(k, f.now, 4, 0), authorizer.Allowed, 10)
+	again := block(k, f.now, 2, 0)
+	f.tryCounts("a full window", again, authorizer.RateLimited, 10)
+	again.GiveBack = unspent(k, full, 2, 0)
+	f.tryCounts("a full window, with room its unspent uses make", again, authorizer.Allowed, 10)
+	f.wantTotal("the unspent uses given back", k, 10)
+}
+
+func blockGiveBackBounds(f *fixture) {
+	ten := keys.RateLimit{Name: "ten", Limit: 10, WindowSeconds: 60}
+	due := authorizer.WindowAt(f.now, time.Minute).End().Add(time.Minute)
+	k := f.limited([]keys.RateLimit{ten}, func(k *keys.Key) {
+		k.Credits = &keys.Credits{Remaining: 50, Refill: &keys.Refill{Interval: keys.RefillDaily, Amount: 100}, NextRefillAt: &due}
+	})
+	first := f.tryCounts("a block of 4", block(k, f.now, 4, 4), authorizer.Allowed, 4)
+	other := block(k, authorizer.WindowAt(f.now, time.Minute).End(), 1, 1)
+	other.GiveBack = unspent(k, first, 3, 3)
+	second := f.tryCounts("the next window: its count owes nothing to the last", other, authorizer.Allowed, 1)
+	f.wantTotal("uses go back from the total whatever the window", k, 2)
+	f.wantCredits("credits go back within their period", k, 48)
+	refilled := block(k, due, 1, 1)
+	refilled.GiveBack = unspent(k, second, 0, 1)
+	f.tryCounts("after a refill", refilled, authorizer.Allowed, 1)
+	f.wantCredits("credits of the last period do not go back into a refilled one", k, 99)
+	elsewhere := block(k, due, 1, 0)
+	elsewhere.GiveBack = unspent(&keys.Key{ID: "another"}, second, 1, 5)
+	f.tryCounts("unspent of another item", elsewhere, authorizer.Allowed, 2)
+	f.wantTotal("unspent of another item", k, 4)
+	f.wantCredits("unspent of another item", k, 99)
+}
+
+func returnedBlock(f *fixture) {
+	k := f.limited([]keys.RateLimit{perWindow}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 10} })
+	req := block(k, f.now, 3, 6)
+	f.giveBack(req, f.tryCounts("a block of 3 costing 6", req, authorizer.Allowed, 3))
+	f.wantCredits("after the return", k, 10)
+	f.wantTotal("after the return", k, 0)
+	f.tryCounts("the window's count came back too", req, authorizer.Allowed, 3)
+}
+
+func ownerBlock(f *fixture) {
+	shared := keys.RateLimit{Name: "shared", Limit: 5, WindowSeconds: 60}
+	ks := f.owned(2, "o-blocks", []keys.RateLimit{shared}, nil)
+	f.tryCounts("key 0 claims 3", block(ks[0], f.now, 3, 0), authorizer.Allowed, 3, 3)
+	got := f.tryCounts("key 1 claims 3 of the owner's 2 left", block(ks[1], f.now, 3, 0), authorizer.RateLimited, 0, 3)
+	if got.Refused != 1 {
+		f.Errorf("refused by limit %d, want 1 (the owner's)", got.Refused)
+	}
+	f.wantTotal("key 1 after the owner's refusal", ks[1], 0)
+	f.tryCounts("key 1 claims the 2 left", block(ks[1], f.now, 2, 0), authorizer.Allowed, 2, 5)
 }
