@@ -81,6 +81,9 @@ type Decision struct {
 	// refused ends (ThrottleRetryAfter when Throttled); when usage
 	// exceeded, until the credits refill (0 when they never do).
 	RetryAfter time.Duration
+	// Leased is set on a decision made from a lease, in memory, with no
+	// request to the store (lease.go).
+	Leased bool
 	// Throttled is set on a RateLimited refusal that DynamoDB made rather
 	// than a limit of the key: the key's item took all the writes DynamoDB
 	// lets one item take in a second. Key and the budgets are then unknown.
@@ -132,6 +135,8 @@ type Authorizer struct {
 	refusals RefusalRecorder
 	// emf are the metrics directives of the decisions' lines (metrics.go).
 	emf metricsDirectives
+	// leases are this container's leases of keys in leased mode.
+	leases leases
 }
 
 // RefusalRecorder counts refusals, which write nothing to the table, so
@@ -218,13 +223,22 @@ func (a *Authorizer) timed(st *storeUse, request func() error) error {
 }
 
 func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) (Decision, storeUse, error) {
-	var st storeUse
 	hash, tier, outcome := a.presented(req)
 	if outcome != "" {
-		return Decision{Outcome: outcome}, st, nil
+		return Decision{Outcome: outcome}, storeUse{}, nil
 	}
+	if l := a.leases.find(token.ID(hash), tier); l != nil {
+		return a.decideLeased(ctx, req, l, token.ID(hash), hash, tier, now)
+	}
+	return a.decideExact(ctx, req, hash, tier, now, Unspent{})
+}
+
+// decideExact decides with one use counted in the store, taking back what
+// a lease of the key left (back), and notes whether the key leases.
+func (a *Authorizer) decideExact(ctx context.Context, req Request, hash [32]byte, tier keys.Tier, now time.Time, back Unspent) (Decision, storeUse, error) {
+	var st storeUse
 	id := token.ID(hash)
-	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, TierLimits: tier.RateLimits, Cost: req.Cost, Now: now}
+	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, TierLimits: tier.RateLimits, Cost: req.Cost, GiveBack: back, Now: now}
 	var used UseResult
 	err := a.timed(&st, func() (err error) { used, err = a.store.UseKey(ctx, use); return err })
 	if err != nil {
@@ -247,6 +261,7 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 		}
 	}
 	d.RateLimits, d.RateLimit = budgets(used.Limits)
+	a.leases.learn(id, tier, used.Key)
 	return d, st, nil
 }
 

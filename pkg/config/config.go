@@ -160,20 +160,31 @@ func seconds(d *time.Duration, unit time.Duration) func(string) error {
 	}
 }
 
-// parseTiers reads "name:code:limits[:credits],...". limits is either one
-// number, the old form (that many requests per KEYGATE_RATE_WINDOW_SECONDS,
-// a limit named "window"), or limits joined by "+", each [name=]N/window
-// with the window in s, m, h or d ("burst=10/1s+daily=10000/1d"), or
-// "none". credits is credits=N, refilled to N by /daily, /monthly or
-// /monthly@day, or never without one ("credits=5000/monthly@1").
+// parseTiers reads "name:code:limits[:credits][:mode],...". limits is
+// either one number, the old form (that many requests per
+// KEYGATE_RATE_WINDOW_SECONDS, a limit named "window"), or limits joined by
+// "+", each [name=]N/window with the window in s, m, h or d
+// ("burst=10/1s+daily=10000/1d"), or "none". credits is credits=N,
+// refilled to N by /daily, /monthly or /monthly@day, or never without one
+// ("credits=5000/monthly@1"). mode is exact (the default) or leased.
 func parseTiers(s string, window time.Duration) ([]keys.Tier, error) {
 	var tiers []keys.Tier
 	for _, entry := range splitList(s) {
 		parts := strings.Split(entry, ":")
-		if len(parts) != 3 && len(parts) != 4 {
-			return nil, fmt.Errorf("tier %q: want name:code:limit or name:code:limits:credits", entry)
+		if len(parts) < 3 || len(parts) > 5 {
+			return nil, fmt.Errorf("tier %q: want name:code:limits[:credits][:mode]", entry)
 		}
 		t := keys.Tier{Name: parts[0], Code: parts[1]}
+		if last := parts[len(parts)-1]; len(parts) > 3 && !strings.HasPrefix(last, "credits=") {
+			mode, err := keys.ParseMode("mode", last)
+			if err != nil {
+				return nil, fmt.Errorf("tier %q: %q is neither credits=N[/daily|/monthly[@day]] nor a mode (exact or leased)", t.Name, last)
+			}
+			t.Mode, parts = mode, parts[:len(parts)-1]
+		}
+		if len(parts) == 5 {
+			return nil, fmt.Errorf("tier %q: want name:code:limits[:credits][:mode]", entry)
+		}
 		var err error
 		if t.RateLimits, err = parseTierLimits(parts[2], window); err != nil {
 			return nil, fmt.Errorf("tier %q: %w", t.Name, err)

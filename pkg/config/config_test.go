@@ -68,6 +68,15 @@ func TestLoad(t *testing.T) {
 			check: func(c Config) bool { return reflect.DeepEqual(c.RouteScopes["GET /v1/orders"], []string{"contracts"}) }},
 		{name: "bad prefix", env: map[string]string{EnvKeyPrefix: "Ac_me"}, wantErr: EnvKeyPrefix},
 		{name: "tier missing limit", env: map[string]string{EnvTiers: "free:fr"}, wantErr: "name:code:limit"},
+		{name: "tier modes", env: map[string]string{EnvTiers: "hot:ht:10000/1s:leased,paid:pd:5:credits=9:leased,plain:pl:5:exact,old:ol:5"},
+			check: func(c Config) bool {
+				t := c.Keys.Tiers
+				return t[0].Mode == keys.ModeLeased && t[0].RateLimits[0].Limit == 10000 && t[1].Mode == keys.ModeLeased &&
+					t[1].Credits.Remaining == 9 && t[2].Mode == keys.ModeExact && t[3].Mode == ""
+			}},
+		{name: "tier mode unknown", env: map[string]string{EnvTiers: "hot:ht:5:fast"}, wantErr: "mode (exact or leased)"},
+		{name: "tier mode twice", env: map[string]string{EnvTiers: "hot:ht:5:leased:leased"}, wantErr: "credits=N"},
+		{name: "tier six parts", env: map[string]string{EnvTiers: "hot:ht:5:credits=1:leased:x"}, wantErr: "name:code:limits"},
 		{name: "route costs", env: map[string]string{EnvRouteCosts: "post /v1/reports=5; GET /v1/health=0"},
 			check: func(c Config) bool {
 				return c.RouteCosts.Cost("POST", "/v1/reports") == 5 && c.RouteCosts.Cost("GET", "/v1/health") == 0 && c.RouteCosts.Cost("GET", "/v1/x") == 1

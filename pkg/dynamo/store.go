@@ -77,6 +77,8 @@ type keyRecord struct {
 	TTL           int64    `dynamodbav:"ttl,omitempty"`
 	limitsRecord
 	LimitsVersion int64  `dynamodbav:"lv,omitempty"`
+	// Mode is the key's own mode; absent, its tier's.
+	Mode string `dynamodbav:"mode,omitempty"`
 	OwnerLimited  bool   `dynamodbav:"ownerLimits,omitempty"`
 	GraceHash     []byte `dynamodbav:"graceHash,omitempty"`
 	GraceUntil    int64  `dynamodbav:"graceUntil,omitempty"`
@@ -167,6 +169,9 @@ func toRecord(k *keys.Key) keyRecord {
 		limitsRecord:  toLimitsRecord(k.RateLimits, k.RateLimitsFromTier, k.Credits),
 		LimitsVersion: k.LimitsVersion, OwnerLimited: k.OwnerLimited,
 	}
+	if !k.ModeFromTier {
+		r.Mode = string(k.Mode)
+	}
 	if k.GraceUntil != nil {
 		hash := k.GraceHash
 		r.GraceHash, r.GraceUntil = hash[:], millis(k.GraceUntil)
@@ -193,6 +198,7 @@ func (r keyRecord) key() *keys.Key {
 		CreatedAt: timeOf(r.CreatedAt), UpdatedAt: timeOf(r.UpdatedAt),
 		RevokedAt: fromMillis(r.RevokedAt), RotatedFrom: r.RotatedFrom, RotatedTo: r.RotatedTo, CreatedBy: r.CreatedBy, Version: r.Version,
 		Credits: r.credits(), LimitsVersion: r.LimitsVersion, OwnerLimited: r.OwnerLimited,
+		Mode: keys.Mode(r.Mode), ModeFromTier: r.Mode == "",
 	}
 	k.RateLimits, k.RateLimitsFromTier = r.rateLimits()
 	if r.Metadata != "" {

@@ -54,6 +54,11 @@ type Key struct {
 	// is configured with now; an empty list of its own means no limit.
 	RateLimits         []RateLimit `json:"rateLimits"`
 	RateLimitsFromTier bool        `json:"rateLimitsFromTier"`
+	// Mode is how the authorizer counts the key's uses (pkg/authorizer's
+	// lease.go). ModeFromTier is set when the key follows its tier's mode,
+	// as Mode then shows; otherwise Mode is the key's own.
+	Mode         Mode `json:"mode"`
+	ModeFromTier bool `json:"modeFromTier"`
 	// Credits is nil for unlimited.
 	Credits *Credits `json:"credits"`
 

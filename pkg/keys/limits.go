@@ -121,6 +121,28 @@ func (c *Credits) Clone() *Credits {
 	return &out
 }
 
+// Mode is how the authorizer counts a key's uses.
+type Mode string
+
+const (
+	// ModeExact counts every use in its own conditional write: exact, and
+	// as fast as one DynamoDB item takes writes (about 1,000 a second).
+	ModeExact Mode = "exact"
+	// ModeLeased has each warm container claim blocks of the key's budget
+	// and decide from memory, never admitting more than the limits, and
+	// seeing every change of the key within a second.
+	ModeLeased Mode = "leased"
+)
+
+// ParseMode reads a mode, naming field in the error.
+func ParseMode(field, s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeExact, ModeLeased:
+		return m, nil
+	}
+	return "", invalid(field, "want %q or %q", ModeExact, ModeLeased)
+}
+
 // Tier is a class of keys: its code in the token, the rate limits its keys
 // hold unless they have their own, and the credits a new key starts with.
 type Tier struct {
@@ -129,6 +151,20 @@ type Tier struct {
 	RateLimits []RateLimit
 	// Credits, when set, are a new key's credits (NextRefillAt unset).
 	Credits *Credits
+	// Mode is its keys' mode unless they have their own; "" is exact.
+	Mode Mode
+}
+
+// EffectiveMode is the mode a key of tier t counts in: its own unless it
+// follows its tier's.
+func (t Tier) EffectiveMode(k *Key) Mode {
+	switch {
+	case !k.ModeFromTier && k.Mode != "":
+		return k.Mode
+	case t.Mode != "":
+		return t.Mode
+	}
+	return ModeExact
 }
 
 // WindowTier is a tier of the old form: one limit named "window" per window.

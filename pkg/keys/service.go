@@ -185,6 +185,8 @@ type CreateInput struct {
 	// Credits absent: the tier's, if it gives any; null: unlimited; or
 	// {remaining, refill: {interval, amount, refillDay}}.
 	Credits json.RawMessage `json:"credits"`
+	// Mode absent: the tier's; "exact" or "leased": the key's own.
+	Mode *string `json:"mode"`
 }
 
 // Created is a new key with its raw value, which exists only in this answer.
@@ -210,7 +212,13 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 	if !ok {
 		return nil, invalid("tier", "unknown tier %q (one of %s)", in.Tier, tierNames(s.cfg.Tiers))
 	}
-	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.creator()}
+	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.creator(), ModeFromTier: true}
+	if in.Mode != nil {
+		if k.Mode, err = ParseMode("mode", *in.Mode); err != nil {
+			return nil, err
+		}
+		k.ModeFromTier = false
+	}
 	if caller.ForOwner != "" {
 		if in.Owner != "" && in.Owner != caller.ForOwner {
 			return nil, &ForbiddenError{"owner: a portal session makes keys for its own owner only"}
@@ -391,6 +399,9 @@ type UpdateInput struct {
 	// refill, each optional (refill null removes it).
 	RateLimits json.RawMessage `json:"rateLimits"`
 	Credits    json.RawMessage `json:"credits"`
+	// Mode: "exact" or "leased" sets the key's own; null returns it to its
+	// tier's.
+	Mode json.RawMessage `json:"mode"`
 }
 
 // Update changes a key of the caller's project. A revoked or expired key
@@ -493,13 +504,30 @@ type patch struct {
 	expiresAt           *time.Time
 	revoke              bool
 	limits              limitsChange
+	// setMode with mode nil returns the key to its tier's mode.
+	setMode bool
+	mode    *Mode
 }
 
 func (s *Service) parseUpdate(caller Caller, in UpdateInput, now time.Time) (patch, error) {
 	var p patch
-	edits := in.Name != nil || in.Scopes != nil || in.IPAllowlist != nil || in.Metadata != nil || in.ExpiresAt != nil || in.RateLimits != nil || in.Credits != nil
+	edits := in.Name != nil || in.Scopes != nil || in.IPAllowlist != nil || in.Metadata != nil || in.ExpiresAt != nil || in.RateLimits != nil || in.Credits != nil || in.Mode != nil
 	if !edits && in.Status == nil {
-		return p, invalid("", "no field to update (name, scopes, ipAllowlist, metadata, expiresAt, rateLimits, credits, status)")
+		return p, invalid("", "no field to update (name, scopes, ipAllowlist, metadata, expiresAt, rateLimits, credits, mode, status)")
+	}
+	if in.Mode != nil {
+		p.setMode = true
+		if string(in.Mode) != "null" {
+			var s string
+			if err := json.Unmarshal(in.Mode, &s); err != nil {
+				return p, invalid("mode", "want %q, %q or null", ModeExact, ModeLeased)
+			}
+			m, err := ParseMode("mode", s)
+			if err != nil {
+				return p, err
+			}
+			p.mode = &m
+		}
 	}
 	if in.Name != nil {
 		name, err := validateName(*in.Name)
@@ -580,7 +608,25 @@ func (p patch) apply(k *Key) map[string]Change {
 		changes["expiresAt"] = Change{From: k.ExpiresAt, To: p.expiresAt}
 		k.ExpiresAt = p.expiresAt
 	}
+	if p.setMode {
+		own := Mode("")
+		if p.mode != nil {
+			own = *p.mode
+		}
+		if was := ownMode(k); was != own {
+			changes["mode"] = Change{From: was, To: own}
+			k.Mode, k.ModeFromTier = own, own == ""
+		}
+	}
 	return changes
+}
+
+// ownMode is k's own mode, "" when it follows its tier's.
+func ownMode(k *Key) Mode {
+	if k.ModeFromTier {
+		return ""
+	}
+	return k.Mode
 }
 
 func equalTimes(a, b *time.Time) bool {
@@ -805,6 +851,8 @@ func (s *Service) present(k *Key, now time.Time) *Key {
 	}
 	limits, _ := s.rateLimitsOf(k)
 	k.RateLimits = nonNilLimits(slices.Clone(limits))
+	tier, _ := s.cfg.TierByName(k.Tier)
+	k.Mode = tier.EffectiveMode(k)
 	k.Credits = k.Credits.At(now)
 	return k
 }

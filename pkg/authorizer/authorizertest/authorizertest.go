@@ -103,6 +103,15 @@ func (s *Store) SetUses(id, counter string, start time.Time, n int64) {
 	s.keys[id].meter[counter] = &window{last: start.Unix(), uses: n}
 }
 
+// Edit changes the stored key id as a management change does: what edit
+// sets, and a new version.
+func (s *Store) Edit(id string, edit func(k *keys.Key)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	edit(&s.keys[id].key)
+	s.keys[id].key.Version++
+}
+
 // FailWith makes every later UseKey and ReturnUse fail with err; nil heals
 // the store.
 func (s *Store) FailWith(err error) {
