@@ -60,7 +60,7 @@ func (f *fleet) key(code, label string, edit func(*keys.Key)) string {
 	raw := authorizertest.Key(keys.DefaultKeyPrefix, code, label)
 	tier, _ := f.cfg.TierByCode(code)
 	k := keys.Key{Tier: tier.Name, Project: "acme", Status: keys.StatusActive, Scopes: []string{"contracts"},
-		RateLimitsFromTier: true, ModeFromTier: true}
+		RateLimitsFromTier: true}
 	if edit != nil {
 		edit(&k)
 	}
@@ -253,7 +253,7 @@ func TestLeasedModeOfTheKey(t *testing.T) {
 		{"pl", "", 100},
 	} {
 		raw := f.key(tc.code, fmt.Sprintf("mode %s %s", tc.code, tc.own), func(k *keys.Key) {
-			k.Mode, k.ModeFromTier = tc.own, tc.own == ""
+			k.Mode = tc.own
 		})
 		calls := f.store.Calls()
 		req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}}

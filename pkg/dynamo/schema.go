@@ -74,6 +74,7 @@ const (
 	// authorizer's cached plan of the key must still match it.
 	attrLimitsVersion = "lv"
 	attrOwnerLimited  = "ownerLimits" // BOOL: the key's owner has limits
+	attrMode          = "mode"        // S: the key's own mode; absent, its tier's
 	// A rotation's successor carries the old key's hash until the grace
 	// ends: the old key's uses count on the successor's item.
 	attrGraceHash  = "graceHash"

@@ -76,12 +76,12 @@ type keyRecord struct {
 	Version       int64    `dynamodbav:"version"`
 	TTL           int64    `dynamodbav:"ttl,omitempty"`
 	limitsRecord
-	LimitsVersion int64  `dynamodbav:"lv,omitempty"`
+	LimitsVersion int64 `dynamodbav:"lv,omitempty"`
 	// Mode is the key's own mode; absent, its tier's.
-	Mode string `dynamodbav:"mode,omitempty"`
-	OwnerLimited  bool   `dynamodbav:"ownerLimits,omitempty"`
-	GraceHash     []byte `dynamodbav:"graceHash,omitempty"`
-	GraceUntil    int64  `dynamodbav:"graceUntil,omitempty"`
+	Mode         string `dynamodbav:"mode,omitempty"` // attrMode
+	OwnerLimited bool   `dynamodbav:"ownerLimits,omitempty"`
+	GraceHash    []byte `dynamodbav:"graceHash,omitempty"`
+	GraceUntil   int64  `dynamodbav:"graceUntil,omitempty"`
 }
 
 // limitsRecord is the limits part of a key or owner item.
@@ -198,7 +198,7 @@ func (r keyRecord) key() *keys.Key {
 		CreatedAt: timeOf(r.CreatedAt), UpdatedAt: timeOf(r.UpdatedAt),
 		RevokedAt: fromMillis(r.RevokedAt), RotatedFrom: r.RotatedFrom, RotatedTo: r.RotatedTo, CreatedBy: r.CreatedBy, Version: r.Version,
 		Credits: r.credits(), LimitsVersion: r.LimitsVersion, OwnerLimited: r.OwnerLimited,
-		Mode: keys.Mode(r.Mode), ModeFromTier: r.Mode == "",
+		Mode: keys.Mode(r.Mode),
 	}
 	k.RateLimits, k.RateLimitsFromTier = r.rateLimits()
 	if r.Metadata != "" {
@@ -433,6 +433,7 @@ func (s *Store) updateKey(k *keys.Key, counted *keys.Counted) (*types.Update, er
 		{attrRateLimits, r.RateLimits, r.RateLimits == nil},
 		{attrLimitsVersion, r.LimitsVersion, r.LimitsVersion == 0},
 		{attrOwnerLimited, true, !r.OwnerLimited},
+		{attrMode, r.Mode, r.Mode == ""},
 	}
 	for _, f := range optional {
 		upd = setOrRemove(upd, f.name, f.value, f.empty)

@@ -55,8 +55,9 @@ type Key struct {
 	RateLimits         []RateLimit `json:"rateLimits"`
 	RateLimitsFromTier bool        `json:"rateLimitsFromTier"`
 	// Mode is how the authorizer counts the key's uses (pkg/authorizer's
-	// lease.go). ModeFromTier is set when the key follows its tier's mode,
-	// as Mode then shows; otherwise Mode is the key's own.
+	// lease.go): as stored, the key's own, "" when it follows its tier's.
+	// A key as callers see it shows the mode in effect, and ModeFromTier
+	// set when that is its tier's.
 	Mode         Mode `json:"mode"`
 	ModeFromTier bool `json:"modeFromTier"`
 	// Credits is nil for unlimited.

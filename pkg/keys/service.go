@@ -212,12 +212,11 @@ func (s *Service) Create(ctx context.Context, caller Caller, in CreateInput) (*C
 	if !ok {
 		return nil, invalid("tier", "unknown tier %q (one of %s)", in.Tier, tierNames(s.cfg.Tiers))
 	}
-	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.creator(), ModeFromTier: true}
+	k := &Key{Name: name, Tier: tier.Name, Project: caller.Project, Owner: in.Owner, Status: StatusActive, CreatedAt: now, UpdatedAt: now, CreatedBy: caller.creator()}
 	if in.Mode != nil {
 		if k.Mode, err = ParseMode("mode", *in.Mode); err != nil {
 			return nil, err
 		}
-		k.ModeFromTier = false
 	}
 	if caller.ForOwner != "" {
 		if in.Owner != "" && in.Owner != caller.ForOwner {
@@ -615,7 +614,7 @@ func (p patch) apply(k *Key) map[string]Change {
 		}
 		if was := ownMode(k); was != own {
 			changes["mode"] = Change{From: was, To: own}
-			k.Mode, k.ModeFromTier = own, own == ""
+			k.Mode, k.ModeFromTier = own, false
 		}
 	}
 	return changes
@@ -852,7 +851,8 @@ func (s *Service) present(k *Key, now time.Time) *Key {
 	limits, _ := s.rateLimitsOf(k)
 	k.RateLimits = nonNilLimits(slices.Clone(limits))
 	tier, _ := s.cfg.TierByName(k.Tier)
-	k.Mode = tier.EffectiveMode(k)
+	mode := tier.EffectiveMode(k)
+	k.Mode, k.ModeFromTier = mode, ownMode(k) == ""
 	k.Credits = k.Credits.At(now)
 	return k
 }

@@ -228,6 +228,9 @@ func TestCreateRefuses(t *testing.T) {
 		{"unknown tier", admin, with(func(in *keys.CreateInput) { in.Tier = "gold" }), &keys.InvalidError{Field: "tier"}},
 		{"bad owner", admin, with(func(in *keys.CreateInput) { in.Owner = "a/b" }), &keys.InvalidError{Field: "owner"}},
 		{"unknown scope", admin, with(func(in *keys.CreateInput) { in.Scopes = []string{"root"} }), &keys.InvalidError{Field: "scopes"}},
+		{"unknown mode", admin, with(func(in *keys.CreateInput) { in.Mode = strp("fast") }), &keys.InvalidError{Field: "mode"}},
+		{"mode in capitals", admin, with(func(in *keys.CreateInput) { in.Mode = strp("LEASED") }), &keys.InvalidError{Field: "mode"}},
+		{"mode with an invisible character", admin, with(func(in *keys.CreateInput) { in.Mode = strp("leased\u200b") }), &keys.InvalidError{Field: "mode"}},
 		{"bad allowlist entry", admin, with(func(in *keys.CreateInput) { in.IPAllowlist = []string{"10.0.0.0/33"} }), &keys.InvalidError{Field: "ipAllowlist"}},
 		{"metadata not an object", admin, with(func(in *keys.CreateInput) { in.Metadata = json.RawMessage(`[1]`) }), &keys.InvalidError{Field: "metadata"}},
 		{"metadata key twice", admin, with(func(in *keys.CreateInput) { in.Metadata = json.RawMessage(`{"a":1,"a":2}`) }), &keys.InvalidError{Field: "metadata.a"}},
@@ -449,6 +452,8 @@ func TestUpdateRefuses(t *testing.T) {
 		}, keys.UpdateInput{ExpiresAt: rawStamp(time.Hour)}, &keys.ConflictError{Message: "grace period"}},
 		{"no field", as(op), keys.UpdateInput{}, &keys.InvalidError{Field: ""}},
 		{"unknown status", as(op), keys.UpdateInput{Status: strp("paused")}, &keys.InvalidError{Field: "status"}},
+		{"unknown mode", as(op), keys.UpdateInput{Mode: json.RawMessage(`"fast"`)}, &keys.InvalidError{Field: "mode"}},
+		{"mode not a string", as(op), keys.UpdateInput{Mode: json.RawMessage(`1`)}, &keys.InvalidError{Field: "mode"}},
 		{"expiry in the past", as(op), keys.UpdateInput{ExpiresAt: rawStamp(-time.Second)}, &keys.InvalidError{Field: "expiresAt"}},
 		{"expiry not a time", as(op), keys.UpdateInput{ExpiresAt: json.RawMessage("123")}, &keys.InvalidError{Field: "expiresAt"}},
 		{"metadata not an object", as(op), keys.UpdateInput{Metadata: json.RawMessage(`"x"`)}, &keys.InvalidError{Field: "metadata"}},
@@ -481,6 +486,8 @@ func TestUpdate(t *testing.T) {
 	}{
 		{"rename", as(op), keys.UpdateInput{Name: strp(" renamed ")}, keys.ActionUpdated, []string{"name"},
 			func(k *keys.Key) bool { return k.Name == "renamed" }},
+		{"mode of its own", as(op), keys.UpdateInput{Mode: json.RawMessage(`"leased"`)}, keys.ActionUpdated, []string{"mode"},
+			func(k *keys.Key) bool { return k.Mode == keys.ModeLeased && !k.ModeFromTier }},
 		{"key shortens its own expiry", self, keys.UpdateInput{ExpiresAt: rawStamp(24 * time.Hour)}, keys.ActionUpdated, []string{"expiresAt"},
 			func(k *keys.Key) bool {
 				return k.ExpiresAt.Equal(*at(24 * time.Hour)) && k.PurgeAt.Equal(*at(24*time.Hour + retention))

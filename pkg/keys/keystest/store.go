@@ -233,6 +233,10 @@ func update(stored, k *keys.Key, counted bool) {
 	stored.ExpiresAt, stored.RevokedAt, stored.RotatedTo, stored.PurgeAt = c.ExpiresAt, c.RevokedAt, c.RotatedTo, c.PurgeAt
 	stored.RateLimits, stored.RateLimitsFromTier = c.RateLimits, c.RateLimitsFromTier
 	stored.LimitsVersion, stored.OwnerLimited = c.LimitsVersion, c.OwnerLimited
+	stored.Mode = c.Mode
+	if c.ModeFromTier { // as presented: the mode shown is its tier's
+		stored.Mode = ""
+	}
 	if counted {
 		stored.Credits = c.Credits
 	}
