@@ -25,7 +25,12 @@
 // DynamoDB Local, and with a throttled attempt answered by the harness in
 // process, without the round trip DynamoDB's answer would take.
 //
-// Modes: exact (today's authorizer, one conditional write per decision).
+// Modes, side by side for each R: exact (one conditional write per
+// decision) and leased (each container claims blocks of the budget and
+// decides from memory; pkg/authorizer's lease.go). After each run the key
+// is revoked through the API's service and the traffic goes on: the
+// report gives the time from the revoke to the last Allow across the
+// fleet.
 package main
 
 import (
@@ -53,8 +58,10 @@ func main() {
 	limit := flag.Int64("limit", 2000, "the key's limit per 1 s window")
 	seconds := flag.Int("seconds", 3, "simulated seconds a run")
 	concurrency := flag.Int("concurrency", 8, "requests decided at once, on as many containers")
+	skew := flag.Duration("skew", 0, "spread the containers' clocks over ±skew")
+	churn := flag.Int("churn", 0, "replace a container by a fresh one every N requests (0: never)")
 	flag.Parse()
-	scenarios, err := parseScenarios(*rates, scenario{containers: *containers, limit: *limit, seconds: *seconds, concurrency: *concurrency})
+	scenarios, err := parseScenarios(*rates, scenario{containers: *containers, limit: *limit, seconds: *seconds, concurrency: *concurrency, skew: *skew, churn: *churn})
 	if err == nil {
 		err = run(context.Background(), scenarios)
 	}
@@ -66,8 +73,8 @@ func main() {
 
 // parseScenarios is one scenario like each for every rate of rates.
 func parseScenarios(rates string, each scenario) ([]scenario, error) {
-	if each.containers < 1 || each.limit < 1 || each.seconds <= 0 || each.concurrency < 1 {
-		return nil, fmt.Errorf("-containers, -limit, -seconds and -concurrency must be positive")
+	if each.containers < 1 || each.limit < 1 || each.seconds <= 0 || each.concurrency < 1 || each.skew < 0 || each.churn < 0 {
+		return nil, fmt.Errorf("-containers, -limit, -seconds and -concurrency must be positive, -skew and -churn not negative")
 	}
 	if each.concurrency > each.containers {
 		return nil, fmt.Errorf("-concurrency %d is more than the %d containers: a container decides one request at a time", each.concurrency, each.containers)
@@ -112,17 +119,19 @@ func run(ctx context.Context, scenarios []scenario) error {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 
-	fmt.Printf("DynamoDB Local at %s behind the throttling harness (1,000 write units a second per item): %d containers, one key, limit %d per 1 s window, %d simulated seconds a run\n",
-		endpoint, sc.containers, sc.limit, sc.seconds)
+	fmt.Printf("DynamoDB Local at %s behind the throttling harness (1,000 write units a second per item): %d containers, one key, limit %d per 1 s window, %d simulated seconds a run, clocks ±%s, a container replaced every %d requests (0: never)\n",
+		endpoint, sc.containers, sc.limit, sc.seconds, sc.skew, sc.churn)
 	fmt.Printf("simulated time: the clock advances 1/R per request (up to %d decided at once, one per container, at the first one's time); wall time differs\n\n", sc.concurrency)
 	printHeader()
 	for _, sc := range scenarios {
-		res, err := simulate(ctx, t, exact, sc)
-		if res != nil {
-			printRow(res)
-		}
-		if err != nil {
-			return err
+		for _, m := range []mode{exact, leased} {
+			res, err := simulate(ctx, t, m, sc)
+			if res != nil {
+				printRow(res)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	printLegend()
@@ -130,10 +139,10 @@ func run(ctx context.Context, scenarios []scenario) error {
 }
 
 func printHeader() {
-	fmt.Printf(rowFormat, "mode", "R/s", "requests", "admitted/window", "under", "req/auth", "WCU/auth", "throttled", "→ rate_limited", "→ 503", "p50", "p99", "wall")
+	fmt.Printf(rowFormat, "mode", "R/s", "requests", "admitted/window", "under", "req/auth", "WCU/auth", "throttled", "→ rate_limited", "→ 503", "p50", "p99", "hit p99", "revoked", "wall")
 }
 
-const rowFormat = "%-6s %6s %8s %-22s %6s %8s %8s %9s %15s %6s %9s %9s %6s\n"
+const rowFormat = "%-6s %6s %8s %-22s %6s %8s %8s %9s %15s %6s %9s %9s %8s %8s %5s\n"
 
 func printRow(r *result) {
 	var admitted []string
@@ -148,8 +157,27 @@ func printRow(r *result) {
 		strconv.FormatInt(r.throttledAttempts, 10),
 		fmt.Sprintf("%d (%.1f%%)", r.throttled, 100*float64(r.throttled)/n),
 		strconv.Itoa(r.failed),
-		fmt.Sprintf("%.2f ms", ms(r.percentile(0.50))), fmt.Sprintf("%.2f ms", ms(r.percentile(0.99))),
-		fmt.Sprintf("%.0fs", r.wall.Seconds()))
+		micros(percentile(r.latencies, 0.50)), micros(percentile(r.latencies, 0.99)), hitP99(r),
+		revoked(r), fmt.Sprintf("%.0fs", r.wall.Seconds()))
+}
+
+func micros(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + " µs" }
+
+func hitP99(r *result) string {
+	if len(r.hits) == 0 {
+		return "-"
+	}
+	return micros(percentile(r.hits, 0.99))
+}
+
+func revoked(r *result) string {
+	switch {
+	case !r.revocation:
+		return "-"
+	case r.lastAllow < 0:
+		return "none"
+	}
+	return strconv.FormatInt(r.lastAllow.Milliseconds(), 10) + " ms"
 }
 
 func printLegend() {
@@ -160,10 +188,11 @@ req/auth: DynamoDB requests per authorization, before the SDK's retries; WCU/aut
 reported for answered writes (a write refused by its condition costs one too, unreported);
 throttled: attempts the harness throttled, retries included; → rate_limited: requests answered with the
 rate_limited refusal and a retryAfter because of a throttle (share of all requests); → 503: requests
-that failed; p50/p99: in-process decision latency in wall time, DynamoDB Local and SDK backoff included.`)
+that failed; p50/p99: in-process decision latency in wall time, DynamoDB Local and SDK backoff included;
+hit p99: the same, of the decisions a lease made from memory; revoked: after the key was revoked through
+the API's service, the simulated time to the last Allow across every container ("none": no Allow at all;
+"-": not measured, exact mode reads the revoke in the very next write).`)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func dropTable(client *dynamodb.Client, table string) {
 	if err := samtemplate.Drop(client, table); err != nil {

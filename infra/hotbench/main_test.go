@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/keygate/keygate/internal/ddbtest"
+	"github.com/keygate/keygate/pkg/authorizer"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -68,6 +69,52 @@ func TestExactNeverOverAdmits(t *testing.T) {
 	}
 	if under := res.underAdmission(); under <= 0 || under > 100 {
 		t.Errorf("under-admission %.1f%%: the throttle refused what the limit allowed, want a share above 0", under)
+	}
+}
+
+// TestLeasedNeverOverAdmits runs leased mode against DynamoDB Local behind
+// the throttling harness, with everything that could make it over-admit:
+// 20 containers deciding at once, their clocks spread over ±100 ms, one
+// dying with its lease every 300 requests, and three window rollovers, at
+// four times the limit. No window the store counted in admits more than
+// the limit, nothing is throttled or fails, and the key's revocation
+// reaches every container within LeaseLifetime.
+func TestLeasedNeverOverAdmits(t *testing.T) {
+	setup := ddbtest.Client(t)
+	table := ddbtest.NewTable(t, setup, ddbtest.TableOptions{})
+	target := target{endpoint: aws.ToString(setup.Options().BaseEndpoint), setup: setup, table: table}
+	sc := scenario{rate: 2000, containers: 20, limit: 500, seconds: 3, concurrency: 8, skew: 100 * time.Millisecond, churn: 300}
+	res, err := simulate(context.Background(), target, leased, sc)
+	if err != nil {
+		t.Fatal(err) // an over-admission among them
+	}
+	total := sc.rate * sc.seconds
+	if res.requests != total || res.allowed+res.limited+res.throttled+res.failed != total {
+		t.Errorf("%d requests, answered %d allowed + %d limited + %d throttled + %d failed; want %d",
+			res.requests, res.allowed, res.limited, res.throttled, res.failed, total)
+	}
+	admitted := 0
+	for _, end := range res.windows() {
+		admitted += res.admitted[end]
+	}
+	if admitted != res.allowed {
+		t.Errorf("the windows admitted %d; the answers allowed %d", admitted, res.allowed)
+	}
+	if res.throttledAttempts != 0 || res.failed != 0 {
+		t.Errorf("%d attempts throttled, %d failed: want none", res.throttledAttempts, res.failed)
+	}
+	perAuth := float64(res.ddbRequests) / float64(res.requests)
+	under := res.underAdmission()
+	t.Logf("%d allowed of %d, under-admission %.2f%%, %.3f DynamoDB requests per authorization, last Allow %s after the revoke",
+		res.allowed, res.requests, under, perAuth, res.lastAllow)
+	if perAuth > 0.1 || len(res.hits) < res.requests/2 {
+		t.Errorf("%.3f DynamoDB requests per authorization, %d decided from memory: want leases to decide most", perAuth, len(res.hits))
+	}
+	if under > 15 {
+		t.Errorf("under-admission %.2f%%: want what dying containers took and skew cost, not more", under)
+	}
+	if !res.revocation || res.lastAllow >= authorizer.LeaseLifetime {
+		t.Errorf("last Allow %s after the revoke (measured: %t), want under %s", res.lastAllow, res.revocation, authorizer.LeaseLifetime)
 	}
 }
 

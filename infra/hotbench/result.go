@@ -24,6 +24,12 @@ type result struct {
 	// store's one it was counted in.
 	offered, admitted map[time.Time]int
 	latencies         []time.Duration
+	// hits are the latencies of decisions made from a lease, in memory.
+	hits []time.Duration
+	// lastAllow is, when revocation was measured, the key's last Allow
+	// across the fleet after it was revoked (-1: none).
+	revocation bool
+	lastAllow  time.Duration
 	// DynamoDB's side: requests the containers made (before the SDK's
 	// retries), write units of the answered writes, throttled attempts.
 	ddbRequests       int64
@@ -42,6 +48,9 @@ func (r *result) add(at time.Time, group []decision) error {
 		r.requests++
 		r.offered[authorizer.WindowAt(at, time.Second).End()]++
 		r.latencies = append(r.latencies, d.latency)
+		if d.Leased {
+			r.hits = append(r.hits, d.latency)
+		}
 		switch {
 		case d.err != nil:
 			r.failed++
@@ -102,9 +111,12 @@ func (r *result) underAdmission() float64 {
 	return 100 * missed / budget
 }
 
-// percentile reads the nearest-rank percentile p of the latencies.
-func (r *result) percentile(p float64) time.Duration {
-	sorted := slices.Clone(r.latencies)
+// percentile reads the nearest-rank percentile p of latencies.
+func percentile(latencies []time.Duration, p float64) time.Duration {
+	if len(latencies) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(latencies)
 	slices.Sort(sorted)
 	rank := int(p*float64(len(sorted)) + 0.5)
 	return sorted[min(max(rank, 1), len(sorted))-1]

@@ -35,6 +35,11 @@ type scenario struct {
 	// 0 for DynamoDB's 1,000. A test lowers it to throttle with fewer
 	// requests.
 	writeUnits float64
+	// skew spreads the containers' clocks over ±skew of the true time,
+	// evenly; churn replaces a container by a fresh one every churn
+	// requests (the old one dies holding whatever it held), 0 never.
+	skew  time.Duration
+	churn int
 }
 
 // target is the DynamoDB Local a run goes to, and keygate's table on it.
@@ -50,19 +55,24 @@ type decider interface {
 	Decide(context.Context, authorizer.Request) (authorizer.Decision, error)
 }
 
-// mode is how the containers decide: it builds one container on its own
-// DynamoDB client (every container's behind the one throttle) and the
-// simulated clock.
+// mode is how the containers decide, the hot key's tier's mode: exact,
+// every decision a conditional write on the key's item; or leased, blocks
+// of the budget claimed by each container (pkg/authorizer's lease.go).
 type mode struct {
-	name      string
-	container func(cfg config.Config, client *dynamodb.Client, now func() time.Time) decider
+	name string
+	tier keys.Mode
 }
 
-// exact is today's authorizer, built as a Lambda function builds it
-// (pkg/app): every decision is a conditional write on the key's item.
-var exact = mode{name: "exact", container: func(cfg config.Config, client *dynamodb.Client, now func() time.Time) decider {
+var (
+	exact  = mode{name: "exact", tier: keys.ModeExact}
+	leased = mode{name: "leased", tier: keys.ModeLeased}
+)
+
+// container is one warm container, built as a Lambda function builds it
+// (pkg/app), on its own DynamoDB client and clock.
+func container(cfg config.Config, client *dynamodb.Client, now func() time.Time) decider {
 	return app.New(cfg, client, slog.New(slog.DiscardHandler), app.WithClock(now)).Authorizer
-}}
+}
 
 // simStart is where simulated time begins: on a second, so that the
 // key's 1 s windows are the run's seconds.
@@ -79,10 +89,15 @@ const hotTier = "hotbench"
 func simulate(ctx context.Context, t target, m mode, sc scenario) (*result, error) {
 	clock := testclock.New(simStart)
 	cfg := config.Default().WithTable(t.table)
-	cfg.Keys.Tiers = append(cfg.Keys.Tiers, keys.WindowTier(hotTier, "hb", sc.limit, time.Second))
-	rawKey, err := issueKey(ctx, cfg, t, clock.Now)
+	tier := keys.WindowTier(hotTier, "hb", sc.limit, time.Second)
+	tier.Mode = m.tier
+	cfg.Keys.Tiers = append(cfg.Keys.Tiers, tier)
+	svc := keys.NewService(cfg.Keys, dynamo.New(t.setup, t.table), keys.WithClock(clock.Now))
+	created, err := svc.Create(ctx, keys.OperatorCaller("bench"), keys.CreateInput{
+		Name: "hot key", Tier: hotTier, Scopes: []string{"contracts"}, IPAllowlist: []string{"198.51.100.0/24"},
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("issue key: %w", err)
 	}
 	base, err := app.NewDynamoDB(ctx, t.endpoint)
 	if err != nil {
@@ -90,56 +105,85 @@ func simulate(ctx context.Context, t target, m mode, sc scenario) (*result, erro
 	}
 	throttled, throttle := ddbthrottle.Instrument(base, ddbthrottle.Options{Now: clock.Now, WriteUnits: sc.writeUnits})
 	counted, counter := ddbcount.Instrument(throttled, ddbcount.WithConsumedCapacity())
-	containers, err := newContainers(ctx, t.endpoint, counted, sc.containers, func(client *dynamodb.Client) decider {
-		return m.container(cfg, client, clock.Now)
-	})
-	if err != nil {
-		return nil, err
+	newContainer := func(i int) (decider, error) {
+		skew := skewOf(i, sc)
+		return newContainer(ctx, t.endpoint, counted, func(client *dynamodb.Client) decider {
+			return container(cfg, client, func() time.Time { return clock.Now().Add(skew) })
+		})
+	}
+	containers := make([]decider, sc.containers)
+	for i := range containers {
+		if containers[i], err = newContainer(i); err != nil {
+			return nil, err
+		}
 	}
 
 	res := newResult(m.name, sc)
-	req := authorizer.Request{Key: rawKey, Scopes: []string{"contracts"}, SourceIP: "198.51.100.7"}
+	req := authorizer.Request{Key: created.RawKey, Scopes: []string{"contracts"}, SourceIP: "198.51.100.7"}
+	send := func(first, n int) []decision {
+		clock.Set(simStart.Add(time.Duration(first) * time.Second / time.Duration(sc.rate)))
+		return decideGroup(ctx, containers, req, first, n)
+	}
 	wallStart := time.Now()
 	for first := 0; first < sc.rate*sc.seconds; {
 		n := min(sc.concurrency, sc.rate-first%sc.rate)
-		clock.Set(simStart.Add(time.Duration(first) * time.Second / time.Duration(sc.rate)))
-		if err := res.add(clock.Now(), decideGroup(ctx, containers, req, first, n)); err != nil {
+		if sc.churn > 0 && first/sc.churn != (first+n)/sc.churn {
+			dead := (first / sc.churn * 7919) % sc.containers // spread over the fleet
+			if containers[dead], err = newContainer(dead); err != nil {
+				return nil, err
+			}
+		}
+		decided := send(first, n) // sets the clock
+		if err := res.add(clock.Now(), decided); err != nil {
 			return nil, err
 		}
 		first += n
 	}
 	res.wall = time.Since(wallStart)
 	res.countDynamoDB(counter, throttle)
-	return res, res.overAdmission()
-}
-
-// issueKey issues the hot key, of the hot tier, through keygate's service.
-func issueKey(ctx context.Context, cfg config.Config, t target, now func() time.Time) (string, error) {
-	svc := keys.NewService(cfg.Keys, dynamo.New(t.setup, t.table), keys.WithClock(now))
-	created, err := svc.Create(ctx, keys.OperatorCaller("bench"), keys.CreateInput{
-		Name: "hot key", Tier: hotTier, Scopes: []string{"contracts"}, IPAllowlist: []string{"198.51.100.0/24"},
-	})
-	if err != nil {
-		return "", fmt.Errorf("issue key: %w", err)
+	if err := res.overAdmission(); err != nil {
+		return res, err
 	}
-	return created.RawKey, nil
-}
-
-// newContainers builds n containers, each on a client like shared (its
-// throttle and counter) but with a retryer of its own, as each Lambda
-// container has: the SDK's retry quota is per client, and a shared one
-// would drain n times faster than any container's does.
-func newContainers(ctx context.Context, endpoint string, shared *dynamodb.Client, n int, build func(*dynamodb.Client) decider) ([]decider, error) {
-	out := make([]decider, n)
-	for i := range out {
-		own, err := app.NewDynamoDB(ctx, endpoint)
-		if err != nil {
-			return nil, err
+	if m.tier != keys.ModeLeased {
+		return res, nil // exact mode reads the revoke in the next decision's write
+	}
+	// Revoked as the API revokes, the key's last Allow across the fleet,
+	// in the next 1.5 s.
+	revokedAt := simStart.Add(time.Duration(sc.seconds) * time.Second)
+	clock.Set(revokedAt)
+	if err := svc.Revoke(ctx, keys.OperatorCaller("bench"), created.ID); err != nil {
+		return res, fmt.Errorf("revoke: %w", err)
+	}
+	res.revocation, res.lastAllow = true, -1
+	for first := sc.rate * sc.seconds; first < sc.rate*sc.seconds+3*sc.rate/2; first += sc.concurrency {
+		for _, d := range send(first, sc.concurrency) {
+			if d.err == nil && d.Outcome == authorizer.Allowed {
+				res.lastAllow = clock.Now().Sub(revokedAt)
+			}
 		}
-		client := dynamodb.New(shared.Options(), func(o *dynamodb.Options) { o.Retryer = own.Options().Retryer })
-		out[i] = build(client)
 	}
-	return out, nil
+	return res, nil
+}
+
+// skewOf is container i's clock's offset from the true time: spread
+// evenly over ±sc.skew.
+func skewOf(i int, sc scenario) time.Duration {
+	if sc.skew == 0 || sc.containers < 2 {
+		return 0
+	}
+	return -sc.skew + time.Duration(i)*2*sc.skew/time.Duration(sc.containers-1)
+}
+
+// newContainer builds a container on a client like shared (its throttle
+// and counter) but with a retryer of its own, as each Lambda container
+// has: the SDK's retry quota is per client, and a shared one would drain
+// n times faster than any container's does.
+func newContainer(ctx context.Context, endpoint string, shared *dynamodb.Client, build func(*dynamodb.Client) decider) (decider, error) {
+	own, err := app.NewDynamoDB(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return build(dynamodb.New(shared.Options(), func(o *dynamodb.Options) { o.Retryer = own.Options().Retryer })), nil
 }
 
 // decision is one container's answer and its wall-clock latency.

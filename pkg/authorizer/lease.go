@@ -180,7 +180,7 @@ func (l *lease) holds(req Request, hash [32]byte) bool {
 func (l *lease) fromMemory(req Request, now time.Time) (Decision, bool) {
 	if l.refusal != nil && now.Before(l.refusedUntil) {
 		d := *l.refusal
-		d.At = now
+		d.At, d.Leased = now, true
 		if d.RetryAfter > 0 {
 			d.RetryAfter = l.retryAt.Sub(now)
 		}
