@@ -112,7 +112,10 @@ func TestRetries(t *testing.T) {
 			_, err := c.CreateKey(ctx, client.CreateKeyRequest{Name: "a", Tier: "public"})
 			return err
 		}, []answer{throttled, ok}, 2, 0},
-		{"a rotate is not retried on 503", func(c *client.Client) error { _, err := c.RotateKey(ctx, "key_1", client.RotateKeyRequest{}); return err },
+		{"a rotate is not retried on 503", func(c *client.Client) error {
+			_, err := c.RotateKey(ctx, "key_1", client.RotateKeyRequest{})
+			return err
+		},
 			[]answer{unavailable, ok}, 1, 503},
 		{"an increment is not retried on 503", func(c *client.Client) error {
 			_, err := c.AdjustCredits(ctx, "key_1", client.CreditsAdjustment{Op: client.CreditsIncrement, Value: 1})
@@ -124,7 +127,10 @@ func TestRetries(t *testing.T) {
 		}, []answer{unavailable, ok}, 2, 0},
 		{"a verify that spends is not retried on 503", func(c *client.Client) error { _, err := c.Verify(ctx, client.VerifyRequest{Key: "k"}); return err },
 			[]answer{unavailable, ok}, 1, 503},
-		{"an owner revoke carries on when retried", func(c *client.Client) error { _, err := c.RevokeOwner(ctx, "o", client.RevokeOwnerRequest{}); return err },
+		{"an owner revoke carries on when retried", func(c *client.Client) error {
+			_, err := c.RevokeOwner(ctx, "o", client.RevokeOwnerRequest{})
+			return err
+		},
 			[]answer{unavailable, {200, `{"success":true,"data":{"revoked":3}}`, ""}}, 2, 0},
 		{"other errors are not retried", func(c *client.Client) error { _, err := c.GetKey(ctx, "key_1"); return err },
 			[]answer{{500, `{"success":false,"error":{"code":"internal","message":"internal error"}}`, ""}, ok}, 1, 500},
