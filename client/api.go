@@ -215,6 +215,7 @@ func (c *Client) Whoami(ctx context.Context) (*Identity, error) {
 	return result(&out, err)
 }
 
+// result is v, or nil and err: no half-decoded answer goes with an error.
 func result[T any](v *T, err error) (*T, error) {
 	if err != nil {
 		return nil, err

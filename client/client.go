@@ -47,6 +47,7 @@ type Client struct {
 	maxAttempts int
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
+	onWarnings  func(warnings []string)
 }
 
 // Option configures a Client.
@@ -58,6 +59,11 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 
 // WithUserAgent names the program in the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithWarnings calls fn with the warnings of a successful answer: keygate
+// does what a valid request asks and warns when it is likely a mistake
+// (an IP allowlist that admits every address, or none).
+func WithWarnings(fn func(warnings []string)) Option { return func(c *Client) { c.onWarnings = fn } }
 
 // WithRetries sets how often a request is tried at most (1: never
 // retried) and the bounds of the wait before a retry: the wait doubles
@@ -129,6 +135,7 @@ type envelope struct {
 	Data       json.RawMessage `json:"data"`
 	NextCursor string          `json:"nextCursor"`
 	Message    string          `json:"message"`
+	Warnings   []string        `json:"warnings"`
 	Error      *struct {
 		Code      string `json:"code"`
 		Message   string `json:"message"`
@@ -163,6 +170,9 @@ func (c *Client) do(ctx context.Context, op call, out any) (string, error) {
 		if !errors.As(err, &apiErr) || attempt >= c.maxAttempts || !retryable(op, apiErr) {
 			if err != nil {
 				return "", err
+			}
+			if len(env.Warnings) > 0 && c.onWarnings != nil {
+				c.onWarnings(env.Warnings)
 			}
 			if out != nil && len(env.Data) > 0 {
 				if err := json.Unmarshal(env.Data, out); err != nil {

@@ -301,3 +301,15 @@ func TestRequests(t *testing.T) {
 		})
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	srv, _ := scripted(t, answer{200, `{"success":true,"data":{"id":"key_1"},"warnings":["ipAllowlist: 0.0.0.0/0 admits every address"]}`, ""})
+	var got []string
+	c := newClient(t, srv.URL, client.WithWarnings(func(w []string) { got = append(got, w...) }))
+	if _, err := c.UpdateKey(context.Background(), "key_1", client.UpdateKeyRequest{IPAllowlist: &[]string{"0.0.0.0/0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "admits every address") {
+		t.Errorf("warnings %q, want the answer's", got)
+	}
+}

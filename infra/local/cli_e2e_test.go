@@ -153,6 +153,10 @@ func TestCLI(t *testing.T) {
 	if out := stdinKey.run(admin+"\n", cli.ExitOK, "--key-stdin", "whoami"); field(out, "Project") != "default" {
 		t.Errorf("--key-stdin whoami:\n%s", out)
 	}
+	// A request that is likely a mistake succeeds, with the API's warning on stderr.
+	if _, stderr := kg.runWithStderr("", cli.ExitOK, "keys", "update", plain.ID, "--ip-allowlist", "0.0.0.0/0"); !strings.Contains(stderr, "keygate: warning: ") {
+		t.Errorf("an allowlist admitting every address: stderr %q, want the API's warning", stderr)
+	}
 
 	// The client's pages, one key at a time, add up to the listing.
 	c, err := client.New(stack.url, admin)
@@ -186,6 +190,13 @@ type keygateCLI struct {
 // run runs args with stdin, wants the exit code want, and returns stdout.
 func (k keygateCLI) run(stdin string, want int, args ...string) string {
 	k.t.Helper()
+	stdout, _ := k.runWithStderr(stdin, want, args...)
+	return stdout
+}
+
+// runWithStderr is run, returning stderr too.
+func (k keygateCLI) runWithStderr(stdin string, want int, args ...string) (string, string) {
+	k.t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := cli.Run(context.Background(), args, cli.Env{
 		Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
@@ -194,7 +205,7 @@ func (k keygateCLI) run(stdin string, want int, args ...string) string {
 	if code != want {
 		k.t.Fatalf("keygate %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, &stdout, &stderr)
 	}
-	return stdout.String()
+	return stdout.String(), stderr.String()
 }
 
 // ok runs args and wants success.

@@ -214,7 +214,11 @@ func (a *app) client() (*client.Client, error) {
 	if key == "" {
 		return nil, usageError{errors.New("no API key: set KEYGATE_API_KEY or pass it on standard input with --key-stdin")}
 	}
-	c, err := client.New(url, key, client.WithUserAgent("keygate-cli"))
+	c, err := client.New(url, key, client.WithUserAgent("keygate-cli"), client.WithWarnings(func(warnings []string) {
+		for _, w := range warnings {
+			a.warn("keygate: warning: %s", w)
+		}
+	}))
 	if err != nil {
 		return nil, usageError{err}
 	}
