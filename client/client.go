@@ -154,8 +154,8 @@ type call struct {
 	idempotent bool
 }
 
-// do sends c, retrying as the policy allows, and decodes the answer's data
-// into out (when not nil). It returns the envelope's nextCursor.
+// do sends op, retrying as the policy allows, and decodes the answer's
+// data into out (when not nil). It returns the envelope's nextCursor.
 func (c *Client) do(ctx context.Context, op call, out any) (string, error) {
 	var body []byte
 	if op.body != nil {
@@ -166,27 +166,16 @@ func (c *Client) do(ctx context.Context, op call, out any) (string, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		env, err := c.send(ctx, op, body)
+		if err == nil {
+			return c.decode(op, env, out)
+		}
 		var apiErr *Error
-		if !errors.As(err, &apiErr) || attempt >= c.maxAttempts || !retryable(op, apiErr) {
-			if err != nil {
-				return "", err
-			}
-			if len(env.Warnings) > 0 && c.onWarnings != nil {
-				c.onWarnings(env.Warnings)
-			}
-			if out != nil && len(env.Data) > 0 {
-				if err := json.Unmarshal(env.Data, out); err != nil {
-					return "", fmt.Errorf("keygate: %s %s: decode answer: %w", op.method, op.path, err)
-				}
-			}
-			return env.NextCursor, nil
+		// A Retry-After longer than the longest wait of the policy is the
+		// caller's to decide on.
+		if !errors.As(err, &apiErr) || !retryable(op, apiErr) || attempt >= c.maxAttempts || apiErr.RetryAfter > c.maxBackoff {
+			return "", err
 		}
-		wait := c.backoff(attempt)
-		if apiErr.RetryAfter > c.maxBackoff {
-			return "", apiErr // longer than we would wait: the caller decides
-		}
-		wait = max(wait, apiErr.RetryAfter)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(max(c.backoff(attempt), apiErr.RetryAfter))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -194,6 +183,20 @@ func (c *Client) do(ctx context.Context, op call, out any) (string, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// decode hands over a successful answer's warnings and decodes its data
+// into out.
+func (c *Client) decode(op call, env *envelope, out any) (string, error) {
+	if len(env.Warnings) > 0 && c.onWarnings != nil {
+		c.onWarnings(env.Warnings)
+	}
+	if out != nil && len(env.Data) > 0 {
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return "", fmt.Errorf("keygate: %s %s: decode answer: %w", op.method, op.path, err)
+		}
+	}
+	return env.NextCursor, nil
 }
 
 // retryable reports whether err, the answer to op, may be cured by sending
@@ -215,10 +218,11 @@ func retryable(op call, err *Error) bool {
 // each, at most maxBackoff, less up to half of it at random, so that
 // clients refused together do not come back together.
 func (c *Client) backoff(attempt int) time.Duration {
-	d := c.maxBackoff
-	if attempt < 32 {
-		d = min(c.minBackoff<<(attempt-1), c.maxBackoff)
+	d := c.minBackoff
+	for i := 1; i < attempt && d < c.maxBackoff; i++ {
+		d *= 2
 	}
+	d = min(d, c.maxBackoff)
 	return d - rand.N(d/2+1)
 }
 

@@ -32,7 +32,7 @@ func Example() {
 	}
 
 	var apiErr *client.Error
-	if _, err := kg.GetKey(ctx, "key_000000000000000000000000"); errors.As(err, &apiErr) && apiErr.Code == "not_found" {
+	if _, err := kg.GetKey(ctx, "key_000000000000000000000000"); errors.As(err, &apiErr) && apiErr.Code == client.CodeNotFound {
 		fmt.Println("no such key (request", apiErr.RequestID+")")
 	}
 }

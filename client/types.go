@@ -5,6 +5,21 @@ import (
 	"time"
 )
 
+// Error codes of the envelope, in Error.Code.
+const (
+	CodeBadRequest        = "bad_request"
+	CodeUnauthorized      = "unauthorized"
+	CodeForbidden         = "forbidden"
+	CodeInsufficientScope = "insufficient_scope"
+	CodeIPNotAllowed      = "ip_not_allowed"
+	CodeNotFound          = "not_found"
+	CodeConflict          = "conflict"
+	CodePayloadTooLarge   = "payload_too_large"
+	CodeRateLimited       = "rate_limited"
+	CodeInternal          = "internal"
+	CodeUnavailable       = "unavailable"
+)
+
 // Key is an API key as the API shows it: never its secret, which only
 // CreatedKey holds, once.
 type Key struct {

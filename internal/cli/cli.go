@@ -27,7 +27,7 @@ import (
 // Exit codes, as the root command's help documents them.
 const (
 	ExitOK       = 0
-	ExitRefused  = 1 // the API refused the request (400, 409, 413, rate limited), or another failure
+	ExitRefused  = 1 // the API refused the request (400, 409, 413, rate limited), or the run was interrupted
 	ExitUsage    = 2 // a wrong command line, or no URL or API key to call with
 	ExitAuth     = 3 // 401 or 403: the API key is not valid, or may not do this
 	ExitNotFound = 4 // 404: no such key, owner or webhook in the key's project
@@ -37,7 +37,7 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0  success
-  1  the API refused the request (bad request, conflict, rate limited)
+  1  the API refused the request (bad request, conflict, rate limited), or interrupted
   2  usage error: unknown command or flag, missing argument, no URL or API key
   3  authentication or permission: 401, 403 (the key is not valid, or lacks a scope)
   4  not found: 404 (no such key, owner or webhook in the key's project)
@@ -159,19 +159,19 @@ func exitCode(err error) int {
 		return ExitInvalid
 	case errors.As(err, &apiErr):
 		switch {
-		case apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden && apiErr.Code != "rate_limited":
+		case apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden && apiErr.Code != client.CodeRateLimited:
 			return ExitAuth
 		case apiErr.Status == http.StatusNotFound:
 			return ExitNotFound
-		case apiErr.Status >= 500:
+		case apiErr.Status >= 500 || apiErr.Status < 400: // a 2xx that is not keygate's envelope: the URL is wrong
 			return ExitServer
 		}
 		return ExitRefused
 	case errors.Is(err, context.Canceled):
-		return ExitRefused
+		return ExitRefused // interrupted
 	}
 	// Everything else of a run is the way to the API failing: a refused
-	// connection, a timeout, an answer that is not keygate's.
+	// connection, a timeout, an unreadable answer.
 	return ExitServer
 }
 

@@ -24,6 +24,7 @@ func TestExitCodes(t *testing.T) {
 			"/v1/api-keys/key_denied":  {403, `{"success":false,"error":{"code":"insufficient_scope","message":"scope admin required"}}`},
 			"/v1/api-keys/key_limited": {403, `{"success":false,"error":{"code":"rate_limited","message":"slow down"}}`},
 			"/v1/api-keys/key_broken":  {500, `{"success":false,"error":{"code":"internal","message":"internal error"}}`},
+			"/v1/api-keys/key_html":    {200, `<html>a console</html>`},
 			"/v1/api-keys":             {400, `{"success":false,"error":{"code":"bad_request","message":"tier: unknown"}}`},
 			"/v1/verify":               {200, `{"success":true,"data":{"valid":false,"code":"REVOKED","scopes":[]}}`},
 		}
@@ -48,6 +49,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"keys", "get", "key_denied"}, "", env, ExitAuth, "scope admin required"},
 		{[]string{"keys", "get", "key_limited"}, "", env, ExitRefused, "slow down"},
 		{[]string{"keys", "get", "key_broken"}, "", env, ExitServer, "internal error"},
+		{[]string{"keys", "get", "key_html"}, "", env, ExitServer, "is the URL keygate's?"},
 		{[]string{"keys", "create", "--name", "a", "--tier", "gold"}, "", env, ExitRefused, "tier: unknown"},
 		{[]string{"verify"}, "kg_pk_x\n", env, ExitInvalid, "REVOKED"},
 		{[]string{"keys", "get", "key_ok", "--nope"}, "", env, ExitUsage, "unknown flag: --nope"},
