@@ -85,10 +85,15 @@ func TestCLI(t *testing.T) {
 		t.Errorf("verify of a revoked key:\n%s", out)
 	}
 
+	if out := kg.ok("keys", "credits", live.ID, "--increment", "10"); field(out, "Credits") != "13" {
+		t.Errorf("keys credits --increment 10:\n%s", out)
+	}
+	kg.run("", cli.ExitUsage, "keys", "credits", live.ID)
+
 	// audit and usage.
 	var events []client.AuditEvent
 	kg.okJSON(&events, "audit", "--key", live.ID)
-	if len(events) != 3 || events[0].Action != "key.updated" || events[2].Action != "key.created" {
+	if len(events) != 4 || events[0].Action != "key.credits_adjusted" || events[3].Action != "key.created" {
 		t.Errorf("audit --key: %+v", events)
 	}
 	if out := kg.ok("audit", "--action", "key.rotated"); !strings.Contains(out, "key.rotated") || !strings.Contains(out, first.ID) {
@@ -152,6 +157,13 @@ func TestCLI(t *testing.T) {
 	stdinKey.run(plain.Secret+"\n", cli.ExitAuth, "--key-stdin", "keys", "list")
 	if out := stdinKey.run(admin+"\n", cli.ExitOK, "--key-stdin", "whoami"); field(out, "Project") != "default" {
 		t.Errorf("--key-stdin whoami:\n%s", out)
+	}
+	// The limits an owner's keys share.
+	if out := kg.ok("owners", "set-limits", "user_7", "--rate-limit", "daily=1000/1d", "--credits", "50"); field(out, "Rate limits") != "daily=1000/1d" {
+		t.Errorf("owners set-limits:\n%s", out)
+	}
+	if out := kg.ok("owners", "limits", "user_7"); field(out, "Credits") != "50" {
+		t.Errorf("owners limits:\n%s", out)
 	}
 	// A request that is likely a mistake succeeds, with the API's warning on stderr.
 	if _, stderr := kg.runWithStderr("", cli.ExitOK, "keys", "update", plain.ID, "--ip-allowlist", "0.0.0.0/0"); !strings.Contains(stderr, "keygate: warning: ") {

@@ -41,7 +41,8 @@ const exitCodesHelp = `Exit codes:
   2  usage error: unknown command or flag, missing argument, no URL or API key
   3  authentication or permission: 401, 403 (the key is not valid, or lacks a scope)
   4  not found: 404 (no such key, owner or webhook in the key's project)
-  5  server or network error: 5xx, keygate unreachable, timeout
+  5  server or network error: 5xx, keygate unreachable, timeout, an answer that is
+     not keygate's (a wrong URL)
   6  keygate verify: the verified key is not valid (the code says why)`
 
 // Env is what a run reads and writes: the process's in cmd/keygate, a

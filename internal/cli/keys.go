@@ -20,7 +20,7 @@ func (a *app) keysCommand() *cobra.Command {
 		Use:   "keys",
 		Short: "Create, list, read, change, rotate and revoke API keys",
 		Long:  "Create, list, read, change, rotate and revoke the API keys of the calling key's project (scope admin).",
-	}, a.keysCreate(), a.keysList(), a.keysGet(), a.keysUpdate(), a.keysRevoke(), a.keysRotate())
+	}, a.keysCreate(), a.keysList(), a.keysGet(), a.keysUpdate(), a.keysRevoke(), a.keysRotate(), a.keysCredits())
 }
 
 // keySettings are the flags that create and update share.
@@ -333,25 +333,55 @@ The old key keeps working for --grace (default 24h; 0 refuses its very next requ
 	return cmd
 }
 
+func (a *app) keysCredits() *cobra.Command {
+	var increment, decrement, set int64
+	cmd := &cobra.Command{
+		Use:   "credits KEY_ID (--increment N | --decrement N | --set N)",
+		Short: "Change a key's remaining credits, atomically while it is in use",
+		Long: `Change a key's remaining credits atomically, while the key is in use. A decrement below
+zero is refused (409), not floored.`,
+		Example: `  keygate keys credits key_3f9a... --increment 1000`,
+		Args:    oneArg("KEY_ID"),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			var req client.CreditsAdjustment
+			fs := cmd.Flags()
+			for _, op := range []struct {
+				flag  string
+				value int64
+			}{{client.CreditsIncrement, increment}, {client.CreditsDecrement, decrement}, {client.CreditsSet, set}} {
+				if fs.Changed(op.flag) {
+					if req.Op != "" {
+						return usageError{errors.New("give one of --increment, --decrement and --set")}
+					}
+					req = client.CreditsAdjustment{Op: op.flag, Value: op.value}
+				}
+			}
+			if req.Op == "" {
+				return usageError{errors.New("give one of --increment, --decrement and --set")}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			k, err := c.AdjustCredits(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			return a.print(k, func(w io.Writer) { printKeyFields(w, k) })
+		}),
+	}
+	fs := cmd.Flags()
+	fs.Int64Var(&increment, client.CreditsIncrement, 0, "add N credits")
+	fs.Int64Var(&decrement, client.CreditsDecrement, 0, "take N credits away")
+	fs.Int64Var(&set, client.CreditsSet, 0, "set the credits left to N")
+	return cmd
+}
+
 // printKeyFields writes a key's fields, a line each.
 func printKeyFields(w io.Writer, k *client.Key) {
-	limits := make([]string, len(k.RateLimits))
-	for i, l := range k.RateLimits {
-		limits[i] = fmt.Sprintf("%s=%d/%s", l.Name, l.Limit, window(l.WindowSeconds))
-	}
-	rateLimits := strings.Join(limits, " ")
-	if len(limits) == 0 {
-		rateLimits = "none"
-	}
+	rateLimits := formatRateLimits(k.RateLimits)
 	if k.RateLimitsFromTier {
 		rateLimits += " (the tier's)"
-	}
-	credits := "unlimited"
-	if k.Credits != nil {
-		credits = strconv.FormatInt(k.Credits.Remaining, 10)
-		if r := k.Credits.Refill; r != nil {
-			credits += fmt.Sprintf(" (refilled to %d %s, next %s)", r.Amount, r.Interval, when(k.Credits.NextRefillAt))
-		}
 	}
 	metadata := "-"
 	if len(k.Metadata) > 0 && string(k.Metadata) != "null" {
@@ -360,7 +390,7 @@ func printKeyFields(w io.Writer, k *client.Key) {
 	rows := [][2]string{
 		{"ID", k.ID}, {"Name", k.Name}, {"Start", k.Start}, {"Tier", k.Tier}, {"Mode", dash(k.Mode)},
 		{"Status", k.Status}, {"Scopes", list(k.Scopes)}, {"Owner", dash(k.Owner)}, {"Project", k.Project},
-		{"IP allowlist", list(k.IPAllowlist)}, {"Metadata", metadata}, {"Rate limits", rateLimits}, {"Credits", credits},
+		{"IP allowlist", list(k.IPAllowlist)}, {"Metadata", metadata}, {"Rate limits", rateLimits}, {"Credits", formatCredits(k.Credits)},
 		{"Requests", strconv.FormatInt(k.Usage.TotalRequests, 10)}, {"Last used", when(k.Usage.LastUsed)},
 		{"Expires", when(k.ExpiresAt)}, {"Created", k.CreatedAt.Format(time.RFC3339)}, {"Created by", dash(k.CreatedBy)},
 		{"Updated", k.UpdatedAt.Format(time.RFC3339)}, {"Revoked", when(k.RevokedAt)},
@@ -374,6 +404,30 @@ func printKeyFields(w io.Writer, k *client.Key) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], r[1])
 	}
+}
+
+// formatRateLimits writes limits as --rate-limit takes them.
+func formatRateLimits(limits []client.RateLimit) string {
+	if len(limits) == 0 {
+		return "none"
+	}
+	out := make([]string, len(limits))
+	for i, l := range limits {
+		out[i] = fmt.Sprintf("%s=%d/%s", l.Name, l.Limit, window(l.WindowSeconds))
+	}
+	return strings.Join(out, " ")
+}
+
+// formatCredits writes what is left of credits and how they refill.
+func formatCredits(c *client.Credits) string {
+	if c == nil {
+		return "unlimited"
+	}
+	s := strconv.FormatInt(c.Remaining, 10)
+	if r := c.Refill; r != nil {
+		s += fmt.Sprintf(" (refilled to %d %s, next %s)", r.Amount, r.Interval, when(c.NextRefillAt))
+	}
+	return s
 }
 
 // parseRateLimits reads --rate-limit values, NAME=LIMIT/WINDOW each.

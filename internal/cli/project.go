@@ -18,8 +18,8 @@ import (
 func (a *app) ownersCommand() *cobra.Command {
 	return group(&cobra.Command{
 		Use:   "owners",
-		Short: "Offboard an owner, read an owner's usage",
-	}, a.ownersRevoke(), a.ownersUsage())
+		Short: "Offboard an owner; read an owner's usage; read and set the limits its keys share",
+	}, a.ownersRevoke(), a.ownersUsage(), a.ownersLimits(), a.ownersSetLimits())
 }
 
 func (a *app) ownersRevoke() *cobra.Command {
@@ -55,6 +55,84 @@ Should keygate run out of time it answers 503; run the command again to carry on
 	cmd.Flags().BoolVar(&req.IncludeCreated, "include-created", false, "also revoke the keys the owner's keys created, transitively")
 	cmd.Flags().BoolVar(&req.DryRun, "dry-run", false, "revoke nothing; count what would be revoked")
 	return cmd
+}
+
+func (a *app) ownersLimits() *cobra.Command {
+	return &cobra.Command{
+		Use:   "limits OWNER",
+		Short: "Show the rate limits and credits an owner's keys share",
+		Args:  oneArg("OWNER"),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			o, err := c.GetOwnerLimits(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printOwnerLimits(o)
+		}),
+	}
+}
+
+func (a *app) ownersSetLimits() *cobra.Command {
+	var s keySettings
+	var noRateLimits bool
+	cmd := &cobra.Command{
+		Use:   "set-limits OWNER",
+		Short: "Set the rate limits and credits all of an owner's keys share",
+		Long: `Set limits all of an owner's keys share: a request must fit its key's limits and its
+owner's. What no flag names stays as it is; --rate-limit replaces all the owner's limits.
+The command answers once every active key of the owner carries them.`,
+		Example: `  keygate owners set-limits acme_corp --rate-limit daily=1000/1d
+  keygate owners set-limits acme_corp --credits 5000`,
+		Args: oneArg("OWNER"),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			if err := requireChange(fs, "rate-limit", "no-rate-limits", "credits", "unlimited-credits"); err != nil {
+				return err
+			}
+			var req client.OwnerLimitsRequest
+			switch {
+			case fs.Changed("rate-limit") && noRateLimits:
+				return usageError{errors.New("--rate-limit and --no-rate-limits exclude each other")}
+			case fs.Changed("rate-limit"):
+				limits, err := parseRateLimits(s.rateLimits)
+				if err != nil {
+					return err
+				}
+				req.RateLimits = &limits
+			case noRateLimits:
+				req.RateLimits = &[]client.RateLimit{}
+			}
+			var err error
+			if req.Credits, err = s.creditsField(fs); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			o, err := c.PutOwnerLimits(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			return a.printOwnerLimits(o)
+		}),
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&s.rateLimits, "rate-limit", nil, "a rate limit NAME=LIMIT/WINDOW (window in s, m, h or d), e.g. daily=1000/1d; repeat for several")
+	fs.BoolVar(&noRateLimits, "no-rate-limits", false, "remove the owner's rate limits")
+	fs.Int64Var(&s.credits, "credits", 0, "credits the owner's keys may spend together (no refill)")
+	fs.BoolVar(&s.unlimitedCredits, "unlimited-credits", false, "no shared credit budget")
+	return cmd
+}
+
+func (a *app) printOwnerLimits(o *client.OwnerLimits) error {
+	return a.print(o, func(w io.Writer) {
+		fmt.Fprintf(w, "Owner:\t%s\nRate limits:\t%s\nCredits:\t%s\nUpdated:\t%s\n", o.Owner, formatRateLimits(o.RateLimits), formatCredits(o.Credits), when(o.UpdatedAt))
+	})
 }
 
 // usageRange are the flags of a usage range.
