@@ -34,9 +34,11 @@ type keySettings struct {
 func (s *keySettings) register(fs *pflag.FlagSet, update bool) {
 	metadata := `a JSON object kept with the key, e.g. '{"env":"prod"}'`
 	expires := "when the key stops working, RFC 3339 (e.g. 2027-01-01T00:00:00Z)"
+	credits := "credits the key may spend (no refill)"
 	if update {
 		metadata += ", or null to clear it"
 		expires += `, or "never"`
+		credits = "set the credits left (a refill stays as it is)"
 	}
 	fs.StringSliceVar(&s.scopes, "scopes", nil, "the key's scopes, comma-separated")
 	fs.StringSliceVar(&s.ipAllowlist, "ip-allowlist", nil, "IPs or CIDRs the key may be used from, comma-separated")
@@ -44,7 +46,7 @@ func (s *keySettings) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&s.metadata, "metadata", "", metadata)
 	fs.StringVar(&s.expiresAt, "expires-at", "", expires)
 	fs.StringArrayVar(&s.rateLimits, "rate-limit", nil, "a rate limit NAME=LIMIT/WINDOW (window in s, m, h or d), e.g. burst=10/1s; repeat for several")
-	fs.Int64Var(&s.credits, "credits", 0, "credits the key may spend (no refill)")
+	fs.Int64Var(&s.credits, "credits", 0, credits)
 	fs.BoolVar(&s.unlimitedCredits, "unlimited-credits", false, "no credit budget")
 }
 
