@@ -15,7 +15,9 @@ import (
 // fields it names to values, so it is too; an owner revoke carries on
 // where a failed one stopped. Creating or rotating a key or a webhook, a
 // relative credits adjustment, a verify that spends, and a test event are
-// not: a 503 may come after the write took effect.
+// not: a 503 may come after the write took effect. (Setting credits twice
+// forgets the uses counted between the two, at most the few seconds of the
+// backoff: the set's own meaning, "N left now", holds after either.)
 
 // CreateKey issues a key. Its secret is in the answer, and only there.
 func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (*CreatedKey, error) {
