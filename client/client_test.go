@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -311,5 +312,18 @@ func TestWarnings(t *testing.T) {
 	}
 	if len(got) != 1 || !strings.Contains(got[0], "admits every address") {
 		t.Errorf("warnings %q, want the answer's", got)
+	}
+}
+
+// TestStandardLibraryOnly keeps the package free of keygate's server code
+// and every other module: a program importing it must not pull in the
+// Lambda runtime or the AWS SDK.
+func TestStandardLibraryOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if deps := strings.Fields(string(out)); len(deps) != 1 || deps[0] != "github.com/keygate/keygate/client" {
+		t.Errorf("the client imports %v, want the standard library only", deps)
 	}
 }
