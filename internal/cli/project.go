@@ -29,7 +29,8 @@ func (a *app) ownersRevoke() *cobra.Command {
 		Short: "Revoke every active key of an owner, e.g. when someone leaves",
 		Long: `Revoke every active key of an owner. --include-created also revokes every key the
 owner's keys created, transitively. --dry-run revokes nothing and says how many it would.
-Should keygate run out of time it answers 503; run the command again to carry on.`,
+Should keygate run out of time (503), the command tries again, carrying on where it
+stopped; if it still fails, run it again.`,
 		Example: `  keygate owners revoke user_123 --include-created --dry-run
   keygate owners revoke user_123 --include-created`,
 		Args: oneArg("OWNER"),
