@@ -15,6 +15,11 @@ import (
 
 const usage = `usage: admin <command> [flags]
 
+admin is the bootstrap and break-glass tool: it writes DynamoDB directly with IAM
+credentials, without an API key, to make a stack's first admin key or to act when no
+admin key is at hand. For everyday key management use the keygate CLI with an admin
+key (go install ./cmd/keygate; keygate --help).
+
 commands:
   create-key    --project P --tier T --name N [--scopes a,b] [--owner O] [--expires-at RFC3339]
                 prints the new key as JSON, the raw key (field "key") included: it is shown only once

@@ -1,6 +1,9 @@
-// Command admin manages keys directly in DynamoDB, as an AWS operator with
-// IAM credentials: admin operations do not use API keys. It is how the
-// first admin key of a deployed stack is made.
+// Command admin is keygate's bootstrap and break-glass tool: it manages
+// keys directly in DynamoDB, as an AWS operator with IAM credentials,
+// without an API key. It is how the first admin key of a deployed stack is
+// made, and how an operator acts when no admin key is at hand (every one
+// lost, or revoked in an incident). Everyday key management goes through
+// the API with an admin key: the keygate CLI (cmd/keygate).
 //
 //	go run ./infra/admin create-key --project P --tier T --scopes a,b --name N [--owner O] [--expires-at RFC3339]
 //	go run ./infra/admin list-keys --project P [--status S] [--owner O]

@@ -275,8 +275,8 @@ type banner struct {
 }
 
 // printBanner says where keygate runs and how to use it: the admin key
-// when it was just made (the only time it is shown), and always how to make
-// another key. A DynamoDB Local that other machines can reach gets a
+// when it was just made (the only time it is shown), the CLI for everyday
+// use, and always how to make an admin key without one. A DynamoDB Local that other machines can reach gets a
 // warning first: they could write the table, and make an admin key.
 func printBanner(w io.Writer, b banner) {
 	fmt.Fprintf(w, "\nkeygate is running at %s (the routes of template.yaml, stage %s)\n", b.url, b.stage)
@@ -292,7 +292,8 @@ func printBanner(w io.Writer, b banner) {
 		fmt.Fprintf(w, "It is shown only this once:\n\n  export ADMIN=%s\n\n", b.adminKey)
 		fmt.Fprintf(w, "Try it:\n\n  curl -H \"Authorization: Bearer $ADMIN\" %s/v1/whoami\n\n", b.url)
 	}
-	fmt.Fprintf(w, "To make another key, as an operator would:\n\n  DYNAMODB_ENDPOINT=%s TABLE_NAME=%s go run ./infra/admin create-key --project %s --tier %s --scopes admin,verify --name \"another key\"\n\n",
+	fmt.Fprintf(w, "Manage keys with the keygate CLI: go install ./cmd/keygate (see the README, The keygate CLI).\n")
+	fmt.Fprintf(w, "To make an admin key without one (bootstrap, break-glass), as an operator:\n\n  DYNAMODB_ENDPOINT=%s TABLE_NAME=%s go run ./infra/admin create-key --project %s --tier %s --scopes admin,verify --name \"another key\"\n\n",
 		b.ddbEndpoint, tableName, adminProject, adminTier)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }
