@@ -343,6 +343,7 @@ func (a *Authorizer) claim(ctx context.Context, req Request, l *lease, id string
 		l.exact = tier.EffectiveMode(used.Key) != keys.ModeLeased
 		// A fresh lease decides: it holds a use and the request's cost.
 		d, _ = l.fromMemory(req, now)
+		d.Leased = false // the claim's write decided it
 		return d, st, nil
 	case used.Throttled:
 		d.Throttled, d.RetryAfter = true, ThrottleRetryAfter

@@ -361,3 +361,35 @@ func TestLeasedExpiryIsExact(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLeaseHit is a decision a lease makes from memory: the key's
+// checksum and hash, the lease's checks, the decision's log line (to a
+// discarding handler).
+func BenchmarkLeaseHit(b *testing.B) {
+	cfg := keys.DefaultConfig()
+	cfg.Tiers = append(cfg.Tiers, hotTier(1<<40))
+	store := authorizertest.NewStore()
+	raw := authorizertest.Key(keys.DefaultKeyPrefix, "ht", "bench")
+	store.Add(raw, keys.Key{Tier: "hot", Project: "acme", Status: keys.StatusActive, Scopes: []string{"contracts"},
+		IPAllowlist: []string{"198.51.100.0/24"}, RateLimitsFromTier: true})
+	now := time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)
+	auth := authorizer.New(cfg, store, slog.New(slog.DiscardHandler), authorizer.WithClock(func() time.Time { return now }))
+	req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, SourceIP: "198.51.100.7", Cost: 1}
+	for range 64 { // the blocks grow to a second's worth
+		now = now.Add(time.Millisecond)
+		if _, err := auth.Decide(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	calls := store.Calls()
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := auth.Decide(context.Background(), req)
+		if err != nil || d.Outcome != authorizer.Allowed {
+			b.Fatal(d.Outcome, err)
+		}
+	}
+	if b.N > 1 && store.Calls()-calls > b.N/100+2 {
+		b.Errorf("%d store requests for %d decisions: not lease hits", store.Calls()-calls, b.N)
+	}
+}
