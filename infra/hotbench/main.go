@@ -38,6 +38,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,10 +61,16 @@ func main() {
 	concurrency := flag.Int("concurrency", 8, "requests decided at once, on as many containers")
 	skew := flag.Duration("skew", 0, "spread the containers' clocks over ±skew")
 	churn := flag.Int("churn", 0, "replace a container by a fresh one every N requests (0: never)")
+	modeNames := flag.String("modes", "exact,leased", "the modes to run, comma-separated")
 	flag.Parse()
+	modes, err := parseModes(*modeNames)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hotbench:", err)
+		os.Exit(2)
+	}
 	scenarios, err := parseScenarios(*rates, scenario{containers: *containers, limit: *limit, seconds: *seconds, concurrency: *concurrency, skew: *skew, churn: *churn})
 	if err == nil {
-		err = run(context.Background(), scenarios)
+		err = run(context.Background(), scenarios, modes)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hotbench:", err)
@@ -92,7 +99,20 @@ func parseScenarios(rates string, each scenario) ([]scenario, error) {
 	return out, nil
 }
 
-func run(ctx context.Context, scenarios []scenario) error {
+// parseModes reads -modes.
+func parseModes(names string) ([]mode, error) {
+	var out []mode
+	for name := range strings.SplitSeq(names, ",") {
+		i := slices.IndexFunc([]mode{exact, leased}, func(m mode) bool { return m.name == strings.TrimSpace(name) })
+		if i < 0 {
+			return nil, fmt.Errorf("-modes: %q is neither exact nor leased", name)
+		}
+		out = append(out, []mode{exact, leased}[i])
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, scenarios []scenario, modes []mode) error {
 	endpoint := os.Getenv(config.EnvEndpoint)
 	if endpoint == "" {
 		return fmt.Errorf("%s is not set; run: go run ./infra/dynamodb-local -- go run ./infra/hotbench", config.EnvEndpoint)
@@ -124,7 +144,7 @@ func run(ctx context.Context, scenarios []scenario) error {
 	fmt.Printf("simulated time: the clock advances 1/R per request (up to %d decided at once, one per container, at the first one's time); wall time differs\n\n", sc.concurrency)
 	printHeader()
 	for _, sc := range scenarios {
-		for _, m := range []mode{exact, leased} {
+		for _, m := range modes {
 			res, err := simulate(ctx, t, m, sc)
 			if res != nil {
 				printRow(res)

@@ -147,17 +147,23 @@ func simulate(ctx context.Context, t target, m mode, sc scenario) (*result, erro
 	if m.tier != keys.ModeLeased {
 		return res, nil // exact mode reads the revoke in the next decision's write
 	}
-	// Revoked as the API revokes, the key's last Allow across the fleet,
-	// in the next 1.5 s.
-	revokedAt := simStart.Add(time.Duration(sc.seconds) * time.Second)
-	clock.Set(revokedAt)
-	if err := svc.Revoke(ctx, keys.OperatorCaller("bench"), created.ID); err != nil {
-		return res, fmt.Errorf("revoke: %w", err)
-	}
+	// The traffic goes on; once the next window's budget is half spent
+	// (half the lesser of its requests and the limit sent), the key is
+	// revoked as the API revokes, and the last Allow across the fleet
+	// after that is the revocation's delay.
+	revokeAt := sc.rate*sc.seconds + int(min(int64(sc.rate), sc.limit))/2
+	var revokedAt time.Time
 	res.revocation, res.lastAllow = true, -1
-	for first := sc.rate * sc.seconds; first < sc.rate*sc.seconds+3*sc.rate/2; first += sc.concurrency {
+	for first := sc.rate * sc.seconds; first < revokeAt+2*sc.rate; first += sc.concurrency {
+		if revokedAt.IsZero() && first >= revokeAt {
+			revokedAt = simStart.Add(time.Duration(first) * time.Second / time.Duration(sc.rate))
+			clock.Set(revokedAt)
+			if err := svc.Revoke(ctx, keys.OperatorCaller("bench"), created.ID); err != nil {
+				return res, fmt.Errorf("revoke: %w", err)
+			}
+		}
 		for _, d := range send(first, sc.concurrency) {
-			if d.err == nil && d.Outcome == authorizer.Allowed {
+			if !revokedAt.IsZero() && d.err == nil && d.Outcome == authorizer.Allowed {
 				res.lastAllow = clock.Now().Sub(revokedAt)
 			}
 		}
