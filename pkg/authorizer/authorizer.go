@@ -339,6 +339,9 @@ func (a *Authorizer) logDecision(ctx context.Context, req Request, d Decision, s
 	if req.Route != "" {
 		attrs = append(attrs, slog.String("route", req.Route))
 	}
+	if d.Leased {
+		attrs = append(attrs, slog.Bool("fromLease", true)) // decided in memory (lease.go)
+	}
 	if err != nil {
 		attrs = append(attrs, slog.String(dimOutcome, outcomeError), slog.String("error", err.Error()))
 		a.log.LogAttrs(ctx, slog.LevelError, "authorization", attrs...)

@@ -1,7 +1,9 @@
 package authorizer_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -391,5 +393,38 @@ func BenchmarkLeaseHit(b *testing.B) {
 	}
 	if b.N > 1 && store.Calls()-calls > b.N/100+2 {
 		b.Errorf("%d store requests for %d decisions: not lease hits", store.Calls()-calls, b.N)
+	}
+}
+
+// A decision from a lease logs as one: fromLease, and no DynamoDB
+// metrics, since it made no request.
+func TestLeaseHitLogLine(t *testing.T) {
+	cfg := keys.DefaultConfig()
+	cfg.Tiers = append(cfg.Tiers, hotTier(1000))
+	store := authorizertest.NewStore()
+	raw := authorizertest.Key(keys.DefaultKeyPrefix, "ht", "logged")
+	store.Add(raw, keys.Key{Tier: "hot", Project: "acme", Status: keys.StatusActive, RateLimitsFromTier: true})
+	now := time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)
+	var logs bytes.Buffer
+	auth := authorizer.New(cfg, store, slog.New(slog.NewJSONHandler(&logs, nil)), authorizer.WithClock(func() time.Time { return now }))
+	var lines []map[string]any
+	for range 3 { // a claim of 1, a claim of 3, a hit
+		now = now.Add(time.Millisecond)
+		logs.Reset()
+		if _, err := auth.Decide(context.Background(), authorizer.Request{Key: raw}); err != nil {
+			t.Fatal(err)
+		}
+		var line map[string]any
+		if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+			t.Fatalf("%v: %s", err, logs.String())
+		}
+		lines = append(lines, line)
+	}
+	claim, hit := lines[1], lines[2]
+	if claim["fromLease"] != nil || claim["dynamodbLatencyMs"] == nil {
+		t.Errorf("a claim's line: %v", claim)
+	}
+	if hit["fromLease"] != true || hit["dynamodbLatencyMs"] != nil || hit["outcome"] != "allowed" {
+		t.Errorf("a lease hit's line: %v", hit)
 	}
 }
