@@ -89,7 +89,7 @@ func TestEveryFunctionBuildsForLambda(t *testing.T) {
 	}
 	root, tpl := loadTemplate(t)
 	out := t.TempDir()
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out+string(filepath.Separator), "./functions/...")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out+string(filepath.Separator), "./functions/...")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	if msg, err := build.CombinedOutput(); err != nil {
