@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,9 +248,15 @@ func TestWebhookRetriesUntilTheReceiverIsBack(t *testing.T) {
 	for i := range 3 {
 		e.create(&admin, `{"name":"while down `+string(rune('a'+i))+`","tier":"public"}`)
 	}
-	waitUntil(t, func() bool { return recv.hits.Load() >= 3 }, "the first attempts")
-	r := e.do(&admin, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "")
-	for _, d := range decode[[]webhooks.Delivery](t, r.Data) {
+	// The receiver answers before the sender records the attempt: wait
+	// for the records, not the hits.
+	var recorded []webhooks.Delivery
+	waitUntil(t, func() bool {
+		r := e.do(&admin, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "")
+		recorded = decode[[]webhooks.Delivery](t, r.Data)
+		return len(recorded) == 3 && !slices.ContainsFunc(recorded, func(d webhooks.Delivery) bool { return d.Attempts == 0 })
+	}, "the first attempts, recorded")
+	for _, d := range recorded {
 		must(t, d.State == webhooks.StatePending && d.Attempts == 1 && d.LastStatusCode == 503 && d.NextAttemptAt != nil, "after a 503: %+v", d)
 	}
 	failing := decode[webhooks.Webhook](t, e.do(&admin, "GET", "/v1/webhooks/"+hook.ID, "").Data)
@@ -289,7 +296,7 @@ func TestWebhookRetriesUntilTheReceiverIsBack(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	must(t, recv.hits.Load() == hits, "a disabled webhook got an event")
 	// Re-enabled, it gets events again.
-	r = e.do(&admin, "PATCH", "/v1/webhooks/"+hook.ID, `{"enabled":true}`)
+	r := e.do(&admin, "PATCH", "/v1/webhooks/"+hook.ID, `{"enabled":true}`)
 	must(t, r.Status == 200 && strings.Contains(r.Body, `"status":"enabled"`) && strings.Contains(r.Body, `"failingSince":null`), "re-enable: %s", r.Body)
 }
 
