@@ -180,6 +180,12 @@ var expected = map[string]struct {
 		want(t, len(f) == 2 && f[0].TokenHash == hex.EncodeToString(reader[:]) && f[0].TokenType == "keygate_api_key" &&
 			f[0].Label == leaks.TruePositive && f[1].Label == leaks.FalsePositive, "feedback %s", a.Data)
 	}},
+	// The OpenAPI document, on its public route: decodeAnswer finds no
+	// envelope, so the document is in Data.
+	"openapi": {200, func(t *testing.T, a answer) {
+		doc := decode[struct{ OpenAPI string }](t, a.Data)
+		want(t, doc.OpenAPI == "3.1.0", "openapi %q", doc.OpenAPI)
+	}},
 	"whoami": {200, func(t *testing.T, a answer) {
 		w := decode[struct{ KeyID, Project string }](t, a.Data)
 		want(t, w.KeyID == readerID && w.Project == project, "whoami %+v", w)
@@ -398,8 +404,10 @@ func decodeAnswer(t *testing.T, out events.APIGatewayProxyResponse) answer {
 	if c := out.MultiValueHeaders["Set-Cookie"]; len(c) > 0 {
 		got.setCookie = c[0]
 	}
-	// GitHub's feedback is a bare array, no envelope.
-	if strings.HasPrefix(out.Body, "[") {
+	// GitHub's feedback is a bare array, and the OpenAPI document an object
+	// without "success": no envelope.
+	var object map[string]json.RawMessage
+	if strings.HasPrefix(out.Body, "[") || json.Unmarshal([]byte(out.Body), &object) == nil && object["success"] == nil {
 		got.Success, got.Data = out.StatusCode < 400, json.RawMessage(out.Body)
 		return got
 	}
