@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/keygate/keygate/internal/contract"
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
@@ -214,7 +216,9 @@ func TestEvents(t *testing.T) {
 			}
 			ev := readEvent(t, file)
 			checkShape(t, tpl, name, "", ev)
-			got := decodeAnswer(t, invoke(t, name, ev))
+			out := invoke(t, name, ev)
+			checkContract(t, ev, out)
+			got := decodeAnswer(t, out)
 			if got.status != exp.status || got.Success != (exp.status < 400) {
 				t.Fatalf("status %d, success %v, want %d: %s", got.status, got.Success, exp.status, got.Data)
 			}
@@ -369,6 +373,28 @@ func checkShape(t *testing.T, tpl *samtemplate.Template, function, base string, 
 		want(t, isString, "authorizer.%s is %T: API Gateway sends strings", k, v)
 	}
 	want(t, ev.RequestContext.Authorizer["principalId"] == ev.RequestContext.Authorizer["keyId"], "principalId is not the key id")
+}
+
+// checkContract checks an event and its function's answer against the
+// OpenAPI document (internal/contract).
+func checkContract(t *testing.T, ev events.APIGatewayProxyRequest, out events.APIGatewayProxyResponse) {
+	t.Helper()
+	target := &url.URL{Path: ev.Path, RawQuery: url.Values(ev.MultiValueQueryStringParameters).Encode()}
+	req, err := http.NewRequest(ev.HTTPMethod, "https://keygate.test"+target.RequestURI(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range ev.MultiValueHeaders {
+		req.Header[http.CanonicalHeaderKey(k)] = vs
+	}
+	resp := contract.Response{Status: out.StatusCode, Header: http.Header{}, Body: []byte(out.Body)}
+	for k, v := range out.Headers {
+		resp.Header.Set(k, v)
+	}
+	for k, vs := range out.MultiValueHeaders {
+		resp.Header[http.CanonicalHeaderKey(k)] = vs
+	}
+	contract.Check(t, req, []byte(ev.Body), resp)
 }
 
 // invoke runs the event through the function's handler, built as its Lambda
