@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,6 +9,18 @@ import (
 
 	"github.com/keygate/keygate/internal/samtemplate"
 )
+
+// TestDocumentIsValid: the document is valid OpenAPI 3.1, and each of its
+// examples matches its schema.
+func TestDocumentIsValid(t *testing.T) {
+	d, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.spec.Validate(context.Background()); err != nil {
+		t.Fatalf("%s is not a valid OpenAPI document: %v", Source, err)
+	}
+}
 
 // TestDocumentMatchesTemplate: every route of template.yaml's API is an
 // operation of the document, and every operation of the document is a route
