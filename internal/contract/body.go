@@ -66,10 +66,11 @@ func (s *schemas) validate(ptr string, body []byte) error {
 	return sch.Validate(v)
 }
 
-// escape is a JSON pointer token (RFC 6901).
-func escape(token string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(token)
-}
+// pointerEscaper escapes a JSON pointer token (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// escape is a JSON pointer token.
+func escape(token string) string { return pointerEscaper.Replace(token) }
 
 // operationPointer is the JSON pointer of route's operation.
 func operationPointer(route *routers.Route) string {
