@@ -32,7 +32,7 @@ WITH_DDB := $(GO) run ./infra/dynamodb-local --
 # unless infra/package*.json changed since.
 NPM_STAMP := infra/node_modules/.package-lock.json
 
-.PHONY: help deps chromium test fuzz lint lint-template build bench run clean FORCE
+.PHONY: help deps chromium test fuzz lint lint-template lint-openapi build bench run clean FORCE
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[A-Za-z%_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,10 +67,11 @@ chromium: ## install Chromium for the browser tests (apt-get install chromium) u
 	fi; \
 	echo "Chromium is missing and apt-get could not install it (it needs root or sudo): browser tests will be SKIPPED"
 
-test: deps chromium ## run all tests with DynamoDB Local, each fuzz target briefly, then lint template.yaml
+test: deps chromium ## run all tests with DynamoDB Local, each fuzz target briefly, then lint template.yaml and the OpenAPI document
 	$(WITH_DDB) $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 	@$(MAKE) --no-print-directory lint-template
+	@$(MAKE) --no-print-directory lint-openapi
 
 # Every fuzz target, found in the tests, as <package dir>:<FuzzName>.
 FUZZ_TARGETS = $(shell grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' pkg internal infra | sed -E 's|^(.*)/[^/]*:func (.*)|\1:\2|')
@@ -92,11 +93,12 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 1m)
 		done; \
 	done
 
-lint: ## check formatting, go vet, and cfn-lint template.yaml
+lint: ## check formatting, go vet, cfn-lint template.yaml, and lint the OpenAPI document
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	@$(MAKE) --no-print-directory lint-template
+	@$(MAKE) --no-print-directory lint-openapi
 
 # A missing cfn-lint skips the lint on a developer's machine, fails in CI.
 lint-template: ## cfn-lint template.yaml (required when CI is set)
@@ -107,6 +109,16 @@ lint-template: ## cfn-lint template.yaml (required when CI is set)
 	else \
 		echo "cfn-lint is not installed: template.yaml lint SKIPPED (pip install cfn-lint)"; \
 	fi
+
+# Redocly CLI, pinned in infra/package.json (npm ci), with its recommended
+# rules, every warning an error (pkg/openapi/redocly.yaml); a few seconds.
+# Telemetry off: a lint sends nothing anywhere. Its output (and a notice
+# about Node.js versions) shows only when it fails.
+REDOCLY := REDOCLY_TELEMETRY=off infra/node_modules/.bin/redocly
+
+lint-openapi: $(NPM_STAMP) ## lint pkg/openapi/openapi.yaml with Redocly CLI
+	@out=$$($(REDOCLY) lint --config pkg/openapi/redocly.yaml pkg/openapi/openapi.yaml 2>&1) && \
+		echo "redocly: pkg/openapi/openapi.yaml OK" || { echo "$$out"; exit 1; }
 
 build: $(FUNCTIONS:%=build/%/bootstrap) ## build every function into build/<name>/bootstrap (linux/arm64)
 

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/keygate/keygate/internal/contract"
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/internal/samtemplate"
 	"github.com/keygate/keygate/pkg/app"
@@ -180,6 +182,12 @@ var expected = map[string]struct {
 		want(t, len(f) == 2 && f[0].TokenHash == hex.EncodeToString(reader[:]) && f[0].TokenType == "keygate_api_key" &&
 			f[0].Label == leaks.TruePositive && f[1].Label == leaks.FalsePositive, "feedback %s", a.Data)
 	}},
+	// The OpenAPI document, on its public route: decodeAnswer finds no
+	// envelope, so the document is in Data.
+	"openapi": {200, func(t *testing.T, a answer) {
+		doc := decode[struct{ OpenAPI string }](t, a.Data)
+		want(t, doc.OpenAPI == "3.1.0", "openapi %q", doc.OpenAPI)
+	}},
 	"whoami": {200, func(t *testing.T, a answer) {
 		w := decode[struct{ KeyID, Project string }](t, a.Data)
 		want(t, w.KeyID == readerID && w.Project == project, "whoami %+v", w)
@@ -208,7 +216,9 @@ func TestEvents(t *testing.T) {
 			}
 			ev := readEvent(t, file)
 			checkShape(t, tpl, name, "", ev)
-			got := decodeAnswer(t, invoke(t, name, ev))
+			out := invoke(t, name, ev)
+			checkContract(t, ev, out)
+			got := decodeAnswer(t, out)
 			if got.status != exp.status || got.Success != (exp.status < 400) {
 				t.Fatalf("status %d, success %v, want %d: %s", got.status, got.Success, exp.status, got.Data)
 			}
@@ -365,6 +375,28 @@ func checkShape(t *testing.T, tpl *samtemplate.Template, function, base string, 
 	want(t, ev.RequestContext.Authorizer["principalId"] == ev.RequestContext.Authorizer["keyId"], "principalId is not the key id")
 }
 
+// checkContract checks an event and its function's answer against the
+// OpenAPI document (internal/contract).
+func checkContract(t *testing.T, ev events.APIGatewayProxyRequest, out events.APIGatewayProxyResponse) {
+	t.Helper()
+	target := &url.URL{Path: ev.Path, RawQuery: url.Values(ev.MultiValueQueryStringParameters).Encode()}
+	req, err := http.NewRequest(ev.HTTPMethod, "https://keygate.test"+target.RequestURI(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range ev.MultiValueHeaders {
+		req.Header[http.CanonicalHeaderKey(k)] = vs
+	}
+	resp := contract.Response{Status: out.StatusCode, Header: http.Header{}, Body: []byte(out.Body)}
+	for k, v := range out.Headers {
+		resp.Header.Set(k, v)
+	}
+	for k, vs := range out.MultiValueHeaders {
+		resp.Header[http.CanonicalHeaderKey(k)] = vs
+	}
+	contract.Check(t, req, []byte(ev.Body), resp)
+}
+
 // invoke runs the event through the function's handler, built as its Lambda
 // main builds it, on a table seeded for this call, at the events' time.
 func invoke(t *testing.T, function string, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
@@ -398,8 +430,10 @@ func decodeAnswer(t *testing.T, out events.APIGatewayProxyResponse) answer {
 	if c := out.MultiValueHeaders["Set-Cookie"]; len(c) > 0 {
 		got.setCookie = c[0]
 	}
-	// GitHub's feedback is a bare array, no envelope.
-	if strings.HasPrefix(out.Body, "[") {
+	// GitHub's feedback is a bare array, and the OpenAPI document an object
+	// without "success": no envelope.
+	var object map[string]json.RawMessage
+	if strings.HasPrefix(out.Body, "[") || json.Unmarshal([]byte(out.Body), &object) == nil && object["success"] == nil {
 		got.Success, got.Data = out.StatusCode < 400, json.RawMessage(out.Body)
 		return got
 	}

@@ -181,13 +181,17 @@ func TestLocalGatewayServesEveryRoute(t *testing.T) {
 		gw.ServeHTTP(rec, httptest.NewRequest(r.Method, strings.NewReplacer("{", "", "}", "").Replace(r.Path), nil))
 		// 401 is the function's own answer to a context without a project;
 		// its fallback for a route it lacks would be 404. The console
-		// answers its page, and 404 for a path it has nothing at.
+		// answers its page, and 404 for a path it has nothing at; the
+		// OpenAPI document is public.
 		want := http.StatusUnauthorized
-		if r.Function == consoleFunction {
+		switch {
+		case r.Function == consoleFunction:
 			want = http.StatusNotFound
 			if r.Path == "/console" || r.Path == "/portal" {
 				want = http.StatusOK
 			}
+		case r.Function == string(httpapi.OpenAPI):
+			want = http.StatusOK
 		}
 		if !slices.Equal(served, []string{r.Function}) || rec.Code != want {
 			t.Errorf("%s: served by %v with %d %s, want function %s with %d", r, served, rec.Code, rec.Body, r.Function, want)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/contract"
 	"github.com/keygate/keygate/internal/ddblocal"
 	"github.com/keygate/keygate/internal/modroot"
 	"github.com/keygate/keygate/internal/testenv"
@@ -71,6 +72,11 @@ func TestQuickstart(t *testing.T) {
 	var me struct{ KeyID, Project string }
 	if r.status != 200 || json.Unmarshal(r.Data, &me) != nil || me.KeyID != created.ID || me.Project != adminProject {
 		t.Fatalf("whoami: %d %s", r.status, r.raw)
+	}
+	// The OpenAPI document, public, as the README fetches it.
+	r = call(t, "GET", first.url+"/v1/openapi.json", nil, "")
+	if r.status != 200 || !strings.Contains(r.raw, `"openapi":"3.1.0"`) || r.header.Get("Cache-Control") != "public, max-age=300" || r.header.Get("ETag") == "" {
+		t.Errorf("GET /v1/openapi.json: %d %v %.200s", r.status, r.header, r.raw)
 	}
 	r = call(t, "GET", first.url+"/v1/api-keys", apiKey(created.Key), "")
 	if r.status != 403 || r.code() != "insufficient_scope" {
@@ -266,7 +272,8 @@ func (r reply) code() string {
 	return r.Error.Code
 }
 
-// call sends a request with header.
+// call sends a request with header, and checks the exchange against the
+// OpenAPI document.
 func call(t *testing.T, method, url string, header http.Header, body string) reply {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -292,6 +299,9 @@ func call(t *testing.T, method, url string, header http.Header, body string) rep
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("%s %s: %d %q is not JSON", method, url, resp.StatusCode, raw)
 	}
+	// Every exchange with make run's gateway must agree with the OpenAPI
+	// document, the gateway's own answers (401, 403, 404) included.
+	contract.Check(t, req, []byte(body), contract.Response{Status: resp.StatusCode, Header: resp.Header, Body: raw})
 	return r
 }
 

@@ -2,14 +2,17 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/keygate/keygate/internal/contract"
 	"github.com/keygate/keygate/internal/gateway"
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
@@ -35,6 +38,19 @@ func TestKeygateAuthorizer(t *testing.T) {
 	srv := serve(t, authorizer.NewHandler(auth, httpapi.RouteScopes()).REST, &recorder{real: map[string]gateway.Function{"whoami": whoami}})
 	bearer := func(label string) http.Header {
 		return http.Header{"Authorization": {"Bearer " + authorizertest.EventKey(label)}}
+	}
+	// Its answers, the gateway responses to the authorizer's refusals
+	// included, are the OpenAPI document's.
+	do := func(t *testing.T, srv *httptest.Server, method, target string, header http.Header, body io.Reader) reply {
+		t.Helper()
+		r := do(t, srv, method, target, header, body)
+		req, err := http.NewRequest(method, srv.URL+target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = header.Clone()
+		contract.Check(t, req, nil, contract.Response{Status: r.status, Header: r.header, Body: []byte(r.body)})
+		return r
 	}
 
 	for _, tc := range []struct {

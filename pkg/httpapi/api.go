@@ -75,6 +75,8 @@ const (
 	Webhooks OperationName = "webhooks"
 	// ReportLeak takes GitHub's secret scanning reports of leaked keys.
 	ReportLeak OperationName = "report-leak"
+	// OpenAPI serves the API's OpenAPI document (pkg/openapi) as JSON.
+	OpenAPI OperationName = "openapi"
 )
 
 // Operation is what one Lambda function serves: its routes, the scope a key
@@ -112,6 +114,7 @@ var Operations = []Operation{
 	{Name: Whoami, Routes: []string{"GET /v1/whoami"}, handle: (*API).whoami},
 	{Name: Webhooks, Routes: webhookRoutes, Scope: keys.ScopeAdmin, handle: (*API).webhooks},
 	{Name: ReportLeak, Routes: []string{"POST /v1/leaks/github"}, Public: true, handle: (*API).reportLeak},
+	{Name: OpenAPI, Routes: []string{"GET /v1/openapi.json"}, Public: true, handle: (*API).openAPI},
 }
 
 // RouteScopes is what keygate's own routes need, from Operations: the

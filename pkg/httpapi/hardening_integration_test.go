@@ -423,6 +423,9 @@ func toStrings(v any) []string {
 // over them: each answers, and none with a 5xx.
 func TestEveryReadPathSurvivesStoredEdgeValues(t *testing.T) {
 	e := newEnv(t, ddbtest.TableOptions{})
+	// The OpenAPI document describes what keygate writes; a status "weird"
+	// is shown as stored, outside it.
+	e.offContract = true
 	now := e.clock.Now()
 	farFuture := time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC)
 	farPast := time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/keygate/keygate/internal/contract"
 	"github.com/keygate/keygate/internal/ddbcount"
 	"github.com/keygate/keygate/internal/ddbtest"
 	"github.com/keygate/keygate/internal/testclock"
@@ -88,6 +89,21 @@ func (e *ddbEnv) post(body []byte, keyID, signature string) events.APIGatewayPro
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// Every exchange must agree with the OpenAPI document.
+	req, err := http.NewRequest("POST", "https://keygate.test/v1/leaks/github", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp := contract.Response{Status: out.StatusCode, Header: http.Header{}, Body: []byte(out.Body)}
+	for k, vs := range out.MultiValueHeaders {
+		for _, v := range vs {
+			resp.Header.Add(k, v)
+		}
+	}
+	contract.Check(e.t, req, body, resp)
 	return out
 }
 
