@@ -323,7 +323,12 @@ func (a *Authorizer) claim(ctx context.Context, req Request, l *lease, id string
 		use := UseRequest{ID: id, Hash: hash, Project: req.Project, TierLimits: tier.RateLimits, Cost: cost, Uses: block, GiveBack: back, Now: now}
 		err := a.timed(&st, func() (err error) { used, err = a.store.UseKey(ctx, use); return err })
 		if err != nil {
-			l.owe(back)
+			// The write may have been applied, giving back what the last
+			// lease left, before the error (its owner's write failed, or the
+			// answer was lost): owing it again could give it back twice,
+			// making room and credits never returned. Forgotten, it counts
+			// as spent, as a container that dies with it.
+			l.owe(Unspent{})
 			return Decision{KeyID: id}, st, err
 		}
 		if used.GaveBack {

@@ -66,7 +66,7 @@ func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 	// spends nothing. The owner's limits stay exact; the key's may refuse
 	// a concurrent request for the few milliseconds this holds a unit.
 	if err := s.ReturnUse(ctx, req, res); err != nil {
-		return authorizer.UseResult{}, err
+		return authorizer.UseResult{GaveBack: res.GaveBack}, err // the key's write was applied
 	}
 	res = res.Returned(req)
 	res.Outcome, res.Refused = ownerRes.outcome, len(res.Limits)+ownerRes.refused

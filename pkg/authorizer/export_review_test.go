@@ -1,0 +1,15 @@
+package authorizer
+
+import "github.com/keygate/keygate/pkg/keys"
+
+// LockLease holds the lock of the lease a's container keeps of key id,
+// found or made as a decision would for tier; the returned func releases
+// it. Tests use it to line up concurrent decisions on one lease.
+func LockLease(a *Authorizer, id string, tier keys.Tier) func() {
+	l := a.leases.find(id, tier)
+	if l == nil {
+		return func() {}
+	}
+	l.mu.Lock()
+	return l.mu.Unlock
+}
