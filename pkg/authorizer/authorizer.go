@@ -236,14 +236,21 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 // decideExact decides with one use counted in the store, taking back what
 // a lease of the key left (back), and notes whether the key leases.
 func (a *Authorizer) decideExact(ctx context.Context, req Request, hash [32]byte, tier keys.Tier, now time.Time, back Unspent) (Decision, storeUse, error) {
+	d, st, _, err := a.exact(ctx, req, hash, tier, now, back)
+	return d, st, err
+}
+
+// exact is decideExact, and reports whether the store took back back.
+func (a *Authorizer) exact(ctx context.Context, req Request, hash [32]byte, tier keys.Tier, now time.Time, back Unspent) (Decision, storeUse, bool, error) {
 	var st storeUse
 	id := token.ID(hash)
 	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, TierLimits: tier.RateLimits, Cost: req.Cost, GiveBack: back, Now: now}
 	var used UseResult
 	err := a.timed(&st, func() (err error) { used, err = a.store.UseKey(ctx, use); return err })
 	if err != nil {
-		return Decision{KeyID: id}, st, fmt.Errorf("authorize %s: %w", id, err)
+		return Decision{KeyID: id}, st, true, fmt.Errorf("authorize %s: %w", id, err) // perhaps taken back: never twice
 	}
+	gaveBack := used.GaveBack
 	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key, Credits: used.Credits, OwnerCredits: used.OwnerCredits, At: now}
 	switch {
 	case used.Throttled:
@@ -262,7 +269,7 @@ func (a *Authorizer) decideExact(ctx context.Context, req Request, hash [32]byte
 	}
 	d.RateLimits, d.RateLimit = budgets(used.Limits)
 	a.leases.learn(id, tier, used.Key)
-	return d, st, nil
+	return d, st, gaveBack, nil
 }
 
 // budgets are the limits' budgets and the tightest of them.

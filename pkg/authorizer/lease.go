@@ -160,9 +160,18 @@ func (a *Authorizer) decideLeased(ctx context.Context, req Request, l *lease, id
 		return d, storeUse{}, nil
 	}
 	if l.exact {
+		// What the lease left goes back in this decision's write, and is no
+		// longer the lease's: a decision waiting on the lease meanwhile must
+		// not give it back again.
 		back := l.unspent()
-		a.leases.drop(id)
-		return a.decideExact(ctx, req, hash, tier, now, back)
+		l.owe(Unspent{})
+		d, st, gaveBack, err := a.exact(ctx, req, hash, tier, now, back)
+		if err == nil && !gaveBack && (back.Uses > 0 || back.Credits > 0) {
+			l.owed = &back // refused before the write: the next decision gives it back
+		} else {
+			a.leases.drop(id)
+		}
+		return d, st, err
 	}
 	a.leases.sweep(now)
 	return a.claim(ctx, req, l, id, hash, tier, now)

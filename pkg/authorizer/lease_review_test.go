@@ -11,6 +11,7 @@ import (
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/authorizer/authorizertest"
 	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
 )
 
 // appliedThenFailed is a store whose next claim giving something back is
@@ -96,5 +97,74 @@ func TestReviewLeaseFailedClaimGivesBackOnce(t *testing.T) {
 	}
 	if c := fake.Credits(t, id); c.Remaining < 0 || c.Remaining+int64(allowed) > 100 {
 		t.Errorf("credits %d left after %d allowed of 100", c.Remaining, allowed)
+	}
+}
+
+// exactAfterLease is a container whose lease of a key has learned that
+// the key went exact, with uses and credits of its block unspent and the
+// lease ended: the next decision goes to the store as exact mode does,
+// giving them back.
+func exactAfterLease(t *testing.T) (f *fleet, raw, id string, allowed *int) {
+	f = newFleet(t, 1, hotTier(1_000_000), 0, 1)
+	raw = f.key("ht", "goes exact", func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 1_000_000} })
+	id = token.ID(token.Hash(raw))
+	res := f.run(raw, load{rate: 1000, seconds: 1}, 1)
+	f.store.Edit(id, func(k *keys.Key) { k.Mode, k.ModeFromTier = keys.ModeExact, false })
+	f.now = f.now.Add(authorizer.LeaseLifetime)
+	req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, Cost: 1}
+	if d := f.decide(0, req); d.Outcome != authorizer.Allowed { // the claim that learns it
+		t.Fatalf("the claim after the change of mode: %s", d.Outcome)
+	}
+	n := res.allowed + 1
+	f.now = f.now.Add(authorizer.LeaseLifetime)
+	if f.store.TotalRequests(id) == int64(n) {
+		t.Fatal("the lease holds nothing unspent")
+	}
+	return f, raw, id, &n
+}
+
+// Two decisions waiting on the lease when it goes exact: the first gives
+// back what it left and forgets it; the second must not give it again.
+func TestReviewLeaseGoneExactGivesBackOnce(t *testing.T) {
+	f, raw, id, allowed := exactAfterLease(t)
+	req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, Cost: 1}
+	unlock := authorizer.LockLease(f.containers[0], id, hotTier(1_000_000))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range 2 {
+		wg.Go(func() {
+			d, err := f.containers[0].Decide(context.Background(), req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || d.Outcome != authorizer.Allowed {
+				t.Errorf("%s, %v", d.Outcome, err)
+			}
+			*allowed++
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // both wait on the lease
+	unlock()
+	wg.Wait()
+	if got := f.store.TotalRequests(id); got != int64(*allowed) {
+		t.Errorf("stored total %d, want the %d allowed", got, *allowed)
+	}
+	if c := f.store.Credits(t, id); c.Remaining != 1_000_000-int64(*allowed) {
+		t.Errorf("credits %d, want %d", c.Remaining, 1_000_000-int64(*allowed))
+	}
+}
+
+// A decision in exact mode that the store refuses (here for scope) takes
+// nothing back: what the lease left is still to give back.
+func TestReviewLeaseGoneExactRefusedKeepsWhatItOwes(t *testing.T) {
+	f, raw, id, allowed := exactAfterLease(t)
+	if d := f.decide(0, authorizer.Request{Key: raw, Scopes: []string{"vaults"}, Cost: 1}); d.Outcome != authorizer.InsufficientScope {
+		t.Fatalf("a request lacking a scope: %s", d.Outcome)
+	}
+	if d := f.decide(0, authorizer.Request{Key: raw, Scopes: []string{"contracts"}, Cost: 1}); d.Outcome != authorizer.Allowed {
+		t.Fatalf("a request holding its scope: %s", d.Outcome)
+	}
+	*allowed++
+	if got := f.store.TotalRequests(id); got != int64(*allowed) {
+		t.Errorf("stored total %d, want the %d allowed", got, *allowed)
 	}
 }
