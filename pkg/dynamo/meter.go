@@ -160,6 +160,9 @@ func (m meterUse) write(e *expr) {
 			e.require("(attribute_not_exists(" + cur + ") OR " + cur + " <= " + e.number(lw.limit.Limit-d) + ")")
 		case d < 0: // a count never goes below zero, which would be room past the limit
 			e.require(cur + " >= " + e.number(-d))
+			fallthrough
+		default: // and a limit lowered below the count has no room, whatever goes back
+			e.require("(attribute_not_exists(" + cur + ") OR " + cur + " <= " + e.number(lw.limit.Limit-d) + ")")
 		}
 		e.require("(attribute_not_exists(" + last + ") OR " + last + " <= " + start + ")")
 		if lw.cleanup.exact {
@@ -206,7 +209,7 @@ type meterVerdict struct {
 func (m *meterUse) explain(old map[string]types.AttributeValue) meterVerdict {
 	for i, lw := range m.windows {
 		count, _ := itemNumber(old, counterAttr(lw.counter, lw.window.Start.Unix()))
-		if d := lw.delta(m.uses); d > 0 && count > lw.limit.Limit-d {
+		if d := lw.delta(m.uses); count > lw.limit.Limit-d {
 			return meterVerdict{outcome: authorizer.RateLimited, refused: i}
 		}
 	}

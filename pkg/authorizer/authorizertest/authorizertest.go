@@ -387,7 +387,9 @@ func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool,
 				out.backs[i] = back.Uses
 			}
 		}
-		if d := req.Count() - out.backs[i]; d > 0 && c.Count > l.Limit-d && out.outcome == authorizer.Allowed {
+		// Whatever goes back, the count after must be within the limit: a
+		// limit lowered below the count has no room, given back or not.
+		if d := req.Count() - out.backs[i]; c.Count > l.Limit-d && out.outcome == authorizer.Allowed {
 			out.outcome, out.refused = authorizer.RateLimited, i
 		}
 		out.counts[i] = c

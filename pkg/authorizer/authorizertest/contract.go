@@ -180,6 +180,7 @@ var contract = []struct {
 	{"unspent uses go back only into their window and item, credits only into their period", blockGiveBackBounds},
 	{"a returned block gives back all its uses and credits", returnedBlock},
 	{"a block counts on the owner's limits too; the owner's refusal leaves nothing counted", ownerBlock},
+	{"a block whose give-back outweighs it still needs room under a lowered limit", blockGiveBackLoweredLimit},
 }
 
 // contractWindow is the rate window's length throughout the contract.
@@ -921,4 +922,23 @@ func ownerBlock(f *fixture) {
 	}
 	f.wantTotal("key 1 after the owner's refusal", ks[1], 0)
 	f.tryCounts("key 1 claims the 2 left", block(ks[1], f.now, 2, 0), authorizer.Allowed, 2, 5)
+}
+
+func blockGiveBackLoweredLimit(f *fixture) {
+	ten := keys.RateLimit{Name: "ten", Limit: 10, WindowSeconds: 60}
+	k := f.limited([]keys.RateLimit{ten}, nil)
+	first := f.tryCounts("a block of 8", block(k, f.now, 8, 0), authorizer.Allowed, 8)
+	k.RateLimits, k.LimitsVersion = []keys.RateLimit{{Name: "ten", Limit: 4, WindowSeconds: 60}}, 2
+	f.seed.Update(f.T, k)
+	k.Version++
+	// 5 of the 8 spent: the limit lowered to 4 has no room left, whatever
+	// the lease gives back, for a block of 2 as for one of 3.
+	for _, uses := range []int64{2, 3} {
+		next := block(k, f.now, uses, 0)
+		next.GiveBack = unspent(k, first, 3, 0)
+		f.tryCounts(fmt.Sprintf("a block of %d giving back 3 under a limit of 4", uses), next, authorizer.RateLimited, 8)
+	}
+	next := block(k, f.now, 1, 0)
+	f.tryCounts("a use under a limit of 4", next, authorizer.RateLimited, 8)
+	f.wantTotal("nothing counted", k, 8)
 }
