@@ -57,6 +57,9 @@ type lease struct {
 	credits  *keys.Credits
 	owner    *keys.Credits
 	item     string // the item counted on
+	// version and ownerVersion are the item's and its owner's management
+	// versions as the claim wrote them (Unspent.Version).
+	version, ownerVersion int64
 	claimed  time.Time
 	expires  time.Time
 	tokens   int64 // uses left of the block
@@ -257,7 +260,7 @@ func (l *lease) unspent() Unspent {
 	if l.key == nil || l.tokens <= 0 && l.spare <= 0 {
 		return Unspent{}
 	}
-	u := Unspent{Item: l.item, Uses: l.tokens, Limits: l.limits, Credits: l.spare}
+	u := Unspent{Item: l.item, Uses: l.tokens, Limits: l.limits, Credits: l.spare, Version: l.version, OwnerVersion: l.ownerVersion}
 	if l.credits != nil {
 		u.CreditsPeriod = l.credits.NextRefillAt
 	}
@@ -430,6 +433,7 @@ func (l *lease) install(used UseResult, block, cost int64, now time.Time, life t
 		life = min(life, c.Window.End().Sub(now)) // the windows the store counted in
 	}
 	l.key, l.limits, l.credits, l.owner, l.item = used.Key, used.Limits, used.Credits, used.OwnerCredits, used.CountedOn
+	l.version, l.ownerVersion = used.Version, used.OwnerVersion
 	l.claimed, l.expires = now, now.Add(life)
 	l.tokens, l.spare, l.block, l.reserved, l.used = block, cost, block, cost, 0
 	l.refusal = nil

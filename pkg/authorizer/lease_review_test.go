@@ -168,3 +168,29 @@ func TestReviewLeaseGoneExactRefusedKeepsWhatItOwes(t *testing.T) {
 		t.Errorf("stored total %d, want the %d allowed", got, *allowed)
 	}
 }
+
+// Credits set by a management change are what the key holds from then
+// on: the unspent credits of a lease claimed before must not go back on
+// top of them.
+func TestReviewLeaseCreditsSetAreNotOverfilled(t *testing.T) {
+	f := newFleet(t, 1, hotTier(1_000_000), 0, 1)
+	raw := f.key("ht", "credits set", func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 1_000_000} })
+	id := token.ID(token.Hash(raw))
+	f.run(raw, load{rate: 1000, seconds: 1}, 1)
+	req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, Cost: 1}
+	f.now = f.now.Add(300 * time.Millisecond)
+	f.decide(0, req) // a lease for the rest of the window, mostly unspent
+	f.store.Edit(id, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 10} })
+	f.now = f.now.Add(authorizer.LeaseLifetime)
+	allowed := 0
+	for range 200 {
+		f.now = f.now.Add(10 * time.Millisecond)
+		if f.decide(0, req).Outcome == authorizer.Allowed {
+			allowed++
+		}
+	}
+	t.Logf("allowed %d, credits %d", allowed, f.store.Credits(t, id).Remaining)
+	if allowed > 10 {
+		t.Errorf("%d allowed at a cost of 1 after the credits were set to 10", allowed)
+	}
+}

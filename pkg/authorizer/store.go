@@ -81,6 +81,11 @@ type Unspent struct {
 	// CreditsPeriod and OwnerCreditsPeriod are the NextRefillAt of the key's
 	// credits and its owner's when claimed; nil when they never refill.
 	CreditsPeriod, OwnerCreditsPeriod *time.Time
+	// Version and OwnerVersion are the versions of the item counted on and
+	// of the owner's limits item when claimed (UseResult): credits go back
+	// only while no management change wrote the item since, since one that
+	// sets the credits sets what is held from then on.
+	Version, OwnerVersion int64
 }
 
 // For is what of u an item takes back in a write, given the item the write
@@ -121,6 +126,9 @@ type UseResult struct {
 	// GaveBack is set when the request's GiveBack was taken back: the key's
 	// write was applied (whatever its owner's then said).
 	GaveBack bool
+	// Version and OwnerVersion are, when Allowed, the management versions
+	// of the item counted on and of the owner's limits item, as written.
+	Version, OwnerVersion int64
 }
 
 // LimitCount is one rate limit and its use in a window.

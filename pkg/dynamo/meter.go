@@ -41,8 +41,10 @@ type meterUse struct {
 	cost    int64
 	now     time.Time
 	// creditsBack are unspent credits taken back, on condition that the
-	// item's nextRefill is still creditsPeriod (Unix ms; 0: none).
-	creditsBack, creditsPeriod int64
+	// item's nextRefill is still creditsPeriod (Unix ms; 0: none), and its
+	// version still creditsVersion: a management change since may have set
+	// the credits held from then on, which unspent ones must not overfill.
+	creditsBack, creditsPeriod, creditsVersion int64
 }
 
 // limitWindow is a limit and the window a use counts in.
@@ -69,12 +71,12 @@ func newMeterUse(p meterPlan, req authorizer.UseRequest, back authorizer.Unspent
 			}
 		}
 	}
-	period := back.CreditsPeriod
+	period, version := back.CreditsPeriod, back.Version
 	if owner {
-		period = back.OwnerCreditsPeriod
+		period, version = back.OwnerCreditsPeriod, back.OwnerVersion
 	}
 	if p.credits && back.Credits > 0 {
-		m.creditsBack = back.Credits
+		m.creditsBack, m.creditsVersion = back.Credits, version
 		if period != nil {
 			m.creditsPeriod = period.UnixMilli()
 		}
@@ -184,6 +186,7 @@ func (m meterUse) write(e *expr) {
 			} else {
 				e.require("attribute_not_exists(" + next + ")")
 			}
+			e.require(e.name(attrVersion) + " = " + e.number(m.creditsVersion))
 		}
 		if spent != 0 {
 			e.set(credits + " = " + credits + " - " + e.number(spent))
@@ -227,6 +230,9 @@ func (m *meterUse) explain(old map[string]types.AttributeValue) meterVerdict {
 	moved := false
 	if next, _ := itemNumber(old, attrNextRefill); m.creditsBack > 0 && next != m.creditsPeriod {
 		m.creditsBack, moved = 0, true // a refill came since the claim: nothing goes back
+	}
+	if version, _ := itemNumber(old, attrVersion); m.creditsBack > 0 && version != m.creditsVersion {
+		m.creditsBack, moved = 0, true // a management change since the claim: nothing goes back
 	}
 	for i := range m.windows {
 		lw := &m.windows[i]

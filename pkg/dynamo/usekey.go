@@ -59,7 +59,7 @@ func (s *Store) useKey(ctx context.Context, req authorizer.UseRequest) (authoriz
 	ownerRes, err := s.useOwner(ctx, req, req.GiveBack.For(res.CountedOn), res.Key)
 	if err != nil || ownerRes.outcome == authorizer.Allowed {
 		res.Limits = append(res.Limits, ownerRes.limits...)
-		res.OwnerCredits = ownerRes.credits
+		res.OwnerCredits, res.OwnerVersion = ownerRes.credits, ownerRes.version
 		return res, err
 	}
 	// The owner refused: the key's count goes back, so that the refusal
@@ -190,7 +190,7 @@ func (u *keyUse) counted(item map[string]types.AttributeValue) (authorizer.UseRe
 	}
 	return authorizer.UseResult{
 		Outcome: authorizer.Allowed, Key: k, Limits: u.meter.counts(item, false),
-		Credits: stored.Credits, CountedOn: u.item, GaveBack: true,
+		Credits: stored.Credits, CountedOn: u.item, GaveBack: true, Version: stored.Version,
 	}, u.plan.ownerLimited, nil
 }
 
@@ -306,6 +306,7 @@ func (s *Store) refill(ctx context.Context, key map[string]types.AttributeValue,
 
 // ownerUse is what counting on the owner's item found.
 type ownerUse struct {
+	version int64 // the owner's limits item's, when counted
 	outcome authorizer.Outcome
 	limits  []authorizer.LimitCount
 	refused int
@@ -350,7 +351,7 @@ func (s *Store) useOwner(ctx context.Context, req authorizer.UseRequest, back au
 		case err != nil:
 			return ownerUse{}, storeError("count owner use", err)
 		default:
-			return ownerUse{outcome: authorizer.Allowed, limits: m.counts(out.Attributes, true), credits: ownerCredits(out.Attributes)}, nil
+			return ownerUse{outcome: authorizer.Allowed, limits: m.counts(out.Attributes, true), credits: ownerCredits(out.Attributes), version: plan.version}, nil
 		}
 		old := failed.Item
 		if len(old) == 0 {

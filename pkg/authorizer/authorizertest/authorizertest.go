@@ -66,6 +66,7 @@ type ownerLimits struct {
 	limits  []keys.RateLimit
 	credits *keys.Credits
 	meter   meter
+	version int64 // up by one with each SetOwnerLimits, as the owner's item's
 }
 
 // meter is the window counters of a key's or an owner's limits, by
@@ -222,6 +223,7 @@ func (s *Store) SetOwnerLimits(t *testing.T, project, owner string, limits []key
 		s.owners[ref] = o
 	}
 	o.limits, o.credits = limits, credits.Clone()
+	o.version++
 }
 
 // Usage implements Seeder.
@@ -289,7 +291,7 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	}
 	back := req.GiveBack.For(on.key.ID)
 	res := authorizer.UseResult{Key: &k, CountedOn: on.key.ID}
-	own := on.meter.check(limits, on.key.Credits, false, req, back)
+	own := on.meter.check(limits, on.key.Credits, false, req, back, on.key.Version)
 	res.Limits, res.Credits, res.Outcome, res.Refused = own.counts, own.credits, own.outcome, own.refused
 	if res.Outcome != authorizer.Allowed {
 		return res, nil
@@ -298,7 +300,7 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	var theirs checked
 	if on.key.OwnerLimited {
 		if owner = s.owners[on.key.Project+"#"+on.key.Owner]; owner != nil {
-			theirs = owner.meter.check(owner.limits, owner.credits, true, req, back)
+			theirs = owner.meter.check(owner.limits, owner.credits, true, req, back, owner.version)
 			res.Refused = len(res.Limits) + theirs.refused
 			res.Limits, res.OwnerCredits, res.Outcome = append(res.Limits, theirs.counts...), theirs.credits, theirs.outcome
 		}
@@ -323,6 +325,10 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 		res.Limits = append(res.Limits, theirs.apply(owner.meter, owner.credits, n, req.Cost)...)
 	}
 	res.Credits, res.OwnerCredits = on.key.Credits.Clone(), owner.creditsOrNil()
+	res.Version = on.key.Version
+	if owner != nil {
+		res.OwnerVersion = owner.version
+	}
 	on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests + n - back.Uses, LastUsed: &now}
 	if on == e {
 		k = e.key
@@ -367,7 +373,7 @@ type checked struct {
 // due (as the store's refill write does, whatever the outcome), and
 // decides: RateLimited (and by which), UsageExceeded or Allowed, for the
 // request's uses net of what back returns. It counts nothing.
-func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool, req authorizer.UseRequest, back authorizer.Unspent) checked {
+func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool, req authorizer.UseRequest, back authorizer.Unspent, version int64) checked {
 	out := checked{counts: make([]authorizer.LimitCount, len(limits)), backs: make([]int64, len(limits)), outcome: authorizer.Allowed}
 	for i, l := range limits {
 		w := authorizer.WindowAt(req.Now, l.Window())
@@ -398,11 +404,13 @@ func (m meter) check(limits []keys.RateLimit, credits *keys.Credits, owner bool,
 		if credits.Refill != nil && credits.NextRefillAt != nil && !req.Now.Before(*credits.NextRefillAt) && out.outcome == authorizer.Allowed {
 			*credits = *credits.At(req.Now)
 		}
-		period := back.CreditsPeriod
+		period, claimed := back.CreditsPeriod, back.Version
 		if owner {
-			period = back.OwnerCreditsPeriod
+			period, claimed = back.OwnerCreditsPeriod, back.OwnerVersion
 		}
-		if back.Credits > 0 && equalTimes(period, credits.NextRefillAt) {
+		// Not after a refill, nor after a management change of the item,
+		// which may have set the credits held from then on.
+		if back.Credits > 0 && equalTimes(period, credits.NextRefillAt) && claimed == version {
 			out.creditsBack = back.Credits
 		}
 		if out.outcome == authorizer.Allowed && credits.Remaining < req.Cost-out.creditsBack {

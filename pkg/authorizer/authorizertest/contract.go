@@ -181,6 +181,7 @@ var contract = []struct {
 	{"a returned block gives back all its uses and credits", returnedBlock},
 	{"a block counts on the owner's limits too; the owner's refusal leaves nothing counted", ownerBlock},
 	{"a block whose give-back outweighs it still needs room under a lowered limit", blockGiveBackLoweredLimit},
+	{"unspent credits do not go back on top of credits a management change set", blockGiveBackCreditsSet},
 }
 
 // contractWindow is the rate window's length throughout the contract.
@@ -834,7 +835,7 @@ func block(k *keys.Key, at time.Time, uses, cost int64) authorizer.UseRequest {
 // unspent is what a lease that claimed used leaves when uses and credits
 // of it are left.
 func unspent(k *keys.Key, used authorizer.UseResult, uses, credits int64) authorizer.Unspent {
-	u := authorizer.Unspent{Item: k.ID, Uses: uses, Limits: used.Limits, Credits: credits}
+	u := authorizer.Unspent{Item: k.ID, Uses: uses, Limits: used.Limits, Credits: credits, Version: used.Version, OwnerVersion: used.OwnerVersion}
 	if used.Credits != nil {
 		u.CreditsPeriod = used.Credits.NextRefillAt
 	}
@@ -941,4 +942,28 @@ func blockGiveBackLoweredLimit(f *fixture) {
 	next := block(k, f.now, 1, 0)
 	f.tryCounts("a use under a limit of 4", next, authorizer.RateLimited, 8)
 	f.wantTotal("nothing counted", k, 8)
+}
+
+func blockGiveBackCreditsSet(f *fixture) {
+	hundred := keys.RateLimit{Name: "hundred", Limit: 100, WindowSeconds: 60}
+	k := f.limited([]keys.RateLimit{hundred}, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 100} })
+	first := f.tryCounts("a block of 10 costing 10", block(k, f.now, 10, 10), authorizer.Allowed, 10)
+	k.Credits = &keys.Credits{Remaining: 5}
+	f.seed.Update(f.T, k)
+	k.Version++
+	next := block(k, f.now, 1, 1)
+	next.GiveBack = unspent(k, first, 9, 9)
+	f.tryCounts("the next block, 9 uses and 9 credits back", next, authorizer.Allowed, 2)
+	f.wantCredits("the credits set to 5, less the block's cost", k, 4)
+	f.wantTotal("the uses go back", k, 2)
+
+	ks := f.owned(1, "o-credits-set", []keys.RateLimit{}, &keys.Credits{Remaining: 100})
+	first = f.tryCounts("a block of 3 costing 10 of the owner's", block(ks[0], f.now, 3, 10), authorizer.Allowed, 3)
+	f.seed.SetOwnerLimits(f.T, "acme", "o-credits-set", []keys.RateLimit{}, &keys.Credits{Remaining: 5})
+	next = block(ks[0], f.now, 1, 1)
+	next.GiveBack = unspent(ks[0], first, 2, 9)
+	f.tryCounts("the next block of the owner's", next, authorizer.Allowed, 2)
+	if c := f.seed.OwnerCredits(f.T, "acme", "o-credits-set"); c == nil || c.Remaining != 4 {
+		f.Errorf("owner credits %+v, want the 5 set less the block's cost", c)
+	}
 }
