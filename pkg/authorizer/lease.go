@@ -52,21 +52,21 @@ type lease struct {
 	exact bool
 
 	// What the last claim found, valid until expires.
-	key      *keys.Key
-	limits   []LimitCount // each limit's count after the claim
-	credits  *keys.Credits
-	owner    *keys.Credits
-	item     string // the item counted on
+	key     *keys.Key
+	limits  []LimitCount // each limit's count after the claim
+	credits *keys.Credits
+	owner   *keys.Credits
+	item    string // the item counted on
 	// version and ownerVersion are the item's and its owner's management
 	// versions as the claim wrote them (Unspent.Version).
 	version, ownerVersion int64
-	claimed  time.Time
-	expires  time.Time
-	tokens   int64 // uses left of the block
-	spare    int64 // credits left of the block
-	block    int64 // uses the claim took
-	reserved int64 // credits the claim took
-	used     int64 // uses spent since the claim
+	claimed               time.Time
+	expires               time.Time
+	tokens                int64 // uses left of the block
+	spare                 int64 // credits left of the block
+	block                 int64 // uses the claim took
+	reserved              int64 // credits the claim took
+	used                  int64 // uses spent since the claim
 	// owed is what a claim the store refused did not take back: the
 	// lease before it, still to return in the next claim.
 	owed *Unspent
