@@ -403,11 +403,19 @@ func (l *lease) fits(used UseResult, block, cost int64, back Unspent, reqCost in
 		}
 		return room, min(cost, reqCost+(room-1)*(cost-reqCost)/max(block-1, 1))
 	case UsageExceeded:
-		left := int64(math.MaxInt64)
+		// What the credits hold alone fits whether or not the store takes
+		// back what the last lease left (it does not after a refill or a
+		// management change); only when that is short is the give-back
+		// counted on.
+		alone, withBack := int64(math.MaxInt64), int64(math.MaxInt64)
 		for _, c := range []*keys.Credits{used.Credits, used.OwnerCredits} {
 			if c != nil {
-				left = min(left, c.Remaining+back.Credits)
+				alone, withBack = min(alone, c.Remaining), min(withBack, c.Remaining+back.Credits)
 			}
+		}
+		left := alone
+		if left < reqCost {
+			left = withBack
 		}
 		if left < reqCost || left >= cost {
 			return 0, 0

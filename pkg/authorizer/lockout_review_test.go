@@ -1,0 +1,41 @@
+package authorizer_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
+)
+
+// After a management change (or a refill), what the last lease left of credits no
+// longer goes back; a key that holds credits for the request must not be
+// refused for long because the lease counted on them.
+func TestReviewLeaseNoLockoutWhenCreditsDoNotGoBack(t *testing.T) {
+	f := newFleet(t, 1, hotTier(1_000_000), 0, 1)
+	raw := f.key("ht", "lockout", func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 1_000_000} })
+	id := token.ID(token.Hash(raw))
+	f.run(raw, load{rate: 1000, seconds: 1}, 1)
+	req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, Cost: 1}
+	f.now = f.now.Add(300 * time.Millisecond)
+	f.decide(0, req) // a lease for the rest of the window, mostly unspent
+	f.store.Edit(id, func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 50} })
+	f.now = f.now.Add(authorizer.LeaseLifetime) // the lease ended, its credits unspent
+	changed := f.now
+	var first time.Duration = -1
+	allowed := 0
+	for f.now.Before(changed.Add(5 * time.Second)) {
+		f.now = f.now.Add(10 * time.Millisecond)
+		if f.decide(0, req).Outcome == authorizer.Allowed {
+			allowed++
+			if first < 0 {
+				first = f.now.Sub(changed)
+			}
+		}
+	}
+	t.Logf("first allowed %s after the change, %d allowed", first, allowed)
+	if first < 0 || first > 100*time.Millisecond || allowed != 50 {
+		t.Errorf("the first request allowed %s after the credits were set to 50, want at once, as exact mode", first)
+	}
+}
