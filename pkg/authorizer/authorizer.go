@@ -240,17 +240,17 @@ func (a *Authorizer) decideExact(ctx context.Context, req Request, hash [32]byte
 	return d, st, err
 }
 
-// exact is decideExact, and reports whether the store took back back.
-func (a *Authorizer) exact(ctx context.Context, req Request, hash [32]byte, tier keys.Tier, now time.Time, back Unspent) (Decision, storeUse, bool, error) {
+// exact is decideExact, and returns what of back the store did not take.
+func (a *Authorizer) exact(ctx context.Context, req Request, hash [32]byte, tier keys.Tier, now time.Time, back Unspent) (Decision, storeUse, Unspent, error) {
 	var st storeUse
 	id := token.ID(hash)
 	use := UseRequest{ID: id, Hash: hash, Project: req.Project, Scopes: req.Scopes, TierLimits: tier.RateLimits, Cost: req.Cost, GiveBack: back, Now: now}
 	var used UseResult
 	err := a.timed(&st, func() (err error) { used, err = a.store.UseKey(ctx, use); return err })
 	if err != nil {
-		return Decision{KeyID: id}, st, true, fmt.Errorf("authorize %s: %w", id, err) // perhaps taken back: never twice
+		return Decision{KeyID: id}, st, Unspent{}, fmt.Errorf("authorize %s: %w", id, err) // perhaps taken back: never twice
 	}
-	gaveBack := used.GaveBack
+	left := back.After(used)
 	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key, Credits: used.Credits, OwnerCredits: used.OwnerCredits, At: now}
 	switch {
 	case used.Throttled:
@@ -269,7 +269,7 @@ func (a *Authorizer) exact(ctx context.Context, req Request, hash [32]byte, tier
 	}
 	d.RateLimits, d.RateLimit = budgets(used.Limits)
 	a.leases.learn(id, tier, used.Key)
-	return d, st, gaveBack, nil
+	return d, st, left, nil
 }
 
 // budgets are the limits' budgets and the tightest of them.

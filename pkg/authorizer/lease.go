@@ -168,9 +168,9 @@ func (a *Authorizer) decideLeased(ctx context.Context, req Request, l *lease, id
 		// not give it back again.
 		back := l.unspent()
 		l.owe(Unspent{})
-		d, st, gaveBack, err := a.exact(ctx, req, hash, tier, now, back)
-		if err == nil && !gaveBack && (back.Uses > 0 || back.Credits > 0) {
-			l.owed = &back // refused before the write: the next decision gives it back
+		d, st, left, err := a.exact(ctx, req, hash, tier, now, back)
+		if left.Uses > 0 || left.Credits > 0 {
+			l.owed = &left // refused before the write: the next decision gives it back
 		} else {
 			a.leases.drop(id)
 		}
@@ -343,9 +343,7 @@ func (a *Authorizer) claim(ctx context.Context, req Request, l *lease, id string
 			l.owe(Unspent{})
 			return Decision{KeyID: id}, st, err
 		}
-		if used.GaveBack {
-			back = Unspent{}
-		}
+		back = back.After(used)
 		smaller, smallerCost := l.fits(used, block, cost, back, req.Cost)
 		if try == claimTries || smaller == 0 {
 			break
@@ -392,7 +390,7 @@ func (l *lease) fits(used UseResult, block, cost int64, back Unspent, reqCost in
 		for _, c := range used.Limits {
 			r := c.Limit - c.Count
 			for _, b := range back.Limits {
-				if b.Owner == c.Owner && b.Counter() == c.Counter() && b.Window.Start.Equal(c.Window.Start) {
+				if b.Owner == c.Owner && (c.Owner || !back.OwnerOnly) && b.Counter() == c.Counter() && b.Window.Start.Equal(c.Window.Start) {
 					r += back.Uses
 				}
 			}
@@ -410,7 +408,11 @@ func (l *lease) fits(used UseResult, block, cost int64, back Unspent, reqCost in
 		alone, withBack := int64(math.MaxInt64), int64(math.MaxInt64)
 		for _, c := range []*keys.Credits{used.Credits, used.OwnerCredits} {
 			if c != nil {
-				alone, withBack = min(alone, c.Remaining), min(withBack, c.Remaining+back.Credits)
+				b := back.Credits
+				if back.OwnerOnly && c != used.OwnerCredits {
+					b = 0
+				}
+				alone, withBack = min(alone, c.Remaining), min(withBack, c.Remaining+b)
 			}
 		}
 		left := alone

@@ -86,6 +86,10 @@ type Unspent struct {
 	// only while no management change wrote the item since, since one that
 	// sets the credits sets what is held from then on.
 	Version, OwnerVersion int64
+	// OwnerOnly is set once the key's item took its part back (a claim
+	// its owner then refused): what is left goes back to the owner's item
+	// alone.
+	OwnerOnly bool
 }
 
 // For is what of u an item takes back in a write, given the item the write
@@ -94,6 +98,29 @@ func (u Unspent) For(item string) Unspent {
 	if u.Item != item || u.Uses <= 0 && u.Credits <= 0 {
 		return Unspent{}
 	}
+	return u
+}
+
+// ForKey is what of u the key's item takes back in a write on item:
+// nothing once it took its part.
+func (u Unspent) ForKey(item string) Unspent {
+	if u.OwnerOnly {
+		return Unspent{}
+	}
+	return u.For(item)
+}
+
+// After is what of u is still to give back once the store answered used:
+// nothing once all of it was taken, the owner's part when the key's item
+// took its own and the owner then refused.
+func (u Unspent) After(used UseResult) Unspent {
+	switch {
+	case !used.GaveBack:
+		return u
+	case used.Outcome == Allowed || u.Uses <= 0 && u.Credits <= 0:
+		return Unspent{}
+	}
+	u.OwnerOnly = true
 	return u
 }
 

@@ -135,7 +135,7 @@ func (s *Store) writeKeyItem(ctx context.Context, req authorizer.UseRequest) (au
 
 func (u *keyUse) setPlan(p keyPlan) {
 	u.plan = p
-	u.meter = newMeterUse(p.meter(u.req.TierLimits), u.req, u.req.GiveBack.For(u.item), false)
+	u.meter = newMeterUse(p.meter(u.req.TierLimits), u.req, u.req.GiveBack.ForKey(u.item), false)
 }
 
 // input is the key's write: the key's standing, scopes, plan and meter in
@@ -172,7 +172,7 @@ func (u *keyUse) input(table string) *dynamodb.UpdateItemInput {
 	}
 	u.meter.write(e)
 	e.set(e.name(attrLastUsed) + " = " + now)
-	if n := req.Count() - req.GiveBack.For(u.item).Uses; n != 0 {
+	if n := req.Count() - req.GiveBack.ForKey(u.item).Uses; n != 0 {
 		e.add(e.name(attrTotalRequests) + " " + e.number(n))
 	}
 	return returning(e.updateItem(table, itemKey(keyPK(u.item), keySK)))

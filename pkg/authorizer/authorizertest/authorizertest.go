@@ -289,9 +289,9 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	if on.key.RateLimitsFromTier {
 		limits = req.TierLimits
 	}
-	back := req.GiveBack.For(on.key.ID)
+	back, keyBack := req.GiveBack.For(on.key.ID), req.GiveBack.ForKey(on.key.ID)
 	res := authorizer.UseResult{Key: &k, CountedOn: on.key.ID}
-	own := on.meter.check(limits, on.key.Credits, false, req, back, on.key.Version)
+	own := on.meter.check(limits, on.key.Credits, false, req, keyBack, on.key.Version)
 	res.Limits, res.Credits, res.Outcome, res.Refused = own.counts, own.credits, own.outcome, own.refused
 	if res.Outcome != authorizer.Allowed {
 		return res, nil
@@ -313,7 +313,7 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	if res.Outcome != authorizer.Allowed {
 		res.Limits = append(own.apply(on.meter, on.key.Credits, 0, 0), theirs.counts...)
 		res.Credits = on.key.Credits.Clone()
-		on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests - back.Uses, LastUsed: &now}
+		on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests - keyBack.Uses, LastUsed: &now}
 		if on == e {
 			k = e.key
 		}
@@ -329,7 +329,7 @@ func (s *Store) UseKey(_ context.Context, req authorizer.UseRequest) (authorizer
 	if owner != nil {
 		res.OwnerVersion = owner.version
 	}
-	on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests + n - back.Uses, LastUsed: &now}
+	on.key.Usage = keys.Usage{TotalRequests: on.key.Usage.TotalRequests + n - keyBack.Uses, LastUsed: &now}
 	if on == e {
 		k = e.key
 	}

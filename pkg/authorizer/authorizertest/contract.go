@@ -182,6 +182,7 @@ var contract = []struct {
 	{"a block counts on the owner's limits too; the owner's refusal leaves nothing counted", ownerBlock},
 	{"a block whose give-back outweighs it still needs room under a lowered limit", blockGiveBackLoweredLimit},
 	{"unspent credits do not go back on top of credits a management change set", blockGiveBackCreditsSet},
+	{"after the owner refused a block, the owner's part of its give-back goes back alone", ownerRefusedGiveBack},
 }
 
 // contractWindow is the rate window's length throughout the contract.
@@ -965,5 +966,25 @@ func blockGiveBackCreditsSet(f *fixture) {
 	f.tryCounts("the next block of the owner's", next, authorizer.Allowed, 2)
 	if c := f.seed.OwnerCredits(f.T, "acme", "o-credits-set"); c == nil || c.Remaining != 4 {
 		f.Errorf("owner credits %+v, want the 5 set less the block's cost", c)
+	}
+}
+
+func ownerRefusedGiveBack(f *fixture) {
+	ks := f.owned(2, "o-refused-back", []keys.RateLimit{}, &keys.Credits{Remaining: 100})
+	first := f.tryCounts("a block of 2 costing 10", block(ks[0], f.now, 2, 10), authorizer.Allowed, 2)
+	f.tryCounts("the other key spends the owner's 90 left", block(ks[1], f.now, 1, 90), authorizer.Allowed, 1)
+	next := block(ks[0], f.now, 1, 11)
+	next.GiveBack = unspent(ks[0], first, 1, 9)
+	got := f.tryCounts("the owner's credits fall short of 11 less the 9 back", next, authorizer.UsageExceeded, 1)
+	if !got.GaveBack {
+		f.Fatal("the key's write took its part back: GaveBack unset")
+	}
+	f.wantTotal("the key's part went back", ks[0], 1)
+	again := block(ks[0], f.now, 1, 5)
+	again.GiveBack = next.GiveBack.After(got)
+	f.tryCounts("the owner's part goes back alone", again, authorizer.Allowed, 2)
+	f.wantTotal("the key's part is not taken back twice", ks[0], 2)
+	if c := f.seed.OwnerCredits(f.T, "acme", "o-refused-back"); c == nil || c.Remaining != 4 {
+		f.Errorf("owner credits %+v, want the 9 back less 5", c)
 	}
 }
