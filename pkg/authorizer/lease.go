@@ -76,6 +76,10 @@ type lease struct {
 	refusal      *Decision
 	refusedUntil time.Time
 	retryAt      time.Time
+	// refusedCost is the cost of the request refused: a usage exceeded
+	// refusal is no answer for a request that costs less (one that costs
+	// nothing passes a key without credits left).
+	refusedCost int64
 
 	rate    float64 // the key's uses a second in this container, estimated
 	avgCost float64 // the mean cost of a use, estimated
@@ -190,7 +194,7 @@ func (l *lease) holds(req Request, hash [32]byte) bool {
 // still current, or the key as the last claim showed it, within the lease,
 // with a use and credits left. ok is false when a claim must decide.
 func (l *lease) fromMemory(req Request, now time.Time) (Decision, bool) {
-	if l.refusal != nil && now.Before(l.refusedUntil) {
+	if l.refusal != nil && now.Before(l.refusedUntil) && (l.refusal.Outcome != UsageExceeded || req.Cost >= l.refusedCost) {
 		d := *l.refusal
 		d.At, d.Leased = now, true
 		if d.RetryAfter > 0 {
@@ -372,7 +376,7 @@ func (a *Authorizer) claim(ctx context.Context, req Request, l *lease, id string
 		d.RetryAfter = untilRefill(used, req.Cost, now)
 	}
 	d.RateLimits, d.RateLimit = budgets(used.Limits)
-	l.remember(d, now)
+	l.remember(d, req.Cost, now)
 	return d, st, nil
 }
 
@@ -451,7 +455,7 @@ func (l *lease) install(used UseResult, block, cost int64, now time.Time, life t
 
 // remember keeps a refusal of the store to answer from memory until the
 // lease would have ended, or sooner when the window or credits refill.
-func (l *lease) remember(d Decision, now time.Time) {
+func (l *lease) remember(d Decision, cost int64, now time.Time) {
 	until := now.Add(LeaseLifetime)
 	if d.RetryAfter > 0 {
 		until = now.Add(min(LeaseLifetime, d.RetryAfter))
@@ -460,5 +464,5 @@ func (l *lease) remember(d Decision, now time.Time) {
 		l.key = d.Key
 	}
 	l.expires = now // whatever block it held is spent or owed
-	l.refusal, l.refusedUntil, l.retryAt = &d, until, now.Add(d.RetryAfter)
+	l.refusal, l.refusedUntil, l.retryAt, l.refusedCost = &d, until, now.Add(d.RetryAfter), cost
 }

@@ -39,3 +39,31 @@ func TestReviewLeaseNoLockoutWhenCreditsDoNotGoBack(t *testing.T) {
 		t.Errorf("the first request allowed %s after the credits were set to 50, want at once, as exact mode", first)
 	}
 }
+
+// A key without credits left still passes a request that costs nothing, in
+// exact mode; a refusal for credits that the lease remembers must not
+// refuse it, nor one that costs less than the credits left.
+func TestReviewLeaseRememberedUsageRefusalSparesCheaperRequests(t *testing.T) {
+	f := newFleet(t, 1, hotTier(1_000_000), 0, 1)
+	raw := f.key("ht", "free routes", func(k *keys.Key) { k.Credits = &keys.Credits{Remaining: 5} })
+	costly := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, Cost: 3}
+	free := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, Cost: 0}
+	for range 2 {
+		f.now = f.now.Add(time.Millisecond)
+		f.decide(0, costly)
+	}
+	if d := f.decide(0, costly); d.Outcome != authorizer.UsageExceeded {
+		t.Fatalf("a request costing 3 of the 2 credits left: %s", d.Outcome)
+	}
+	for i := range 20 {
+		f.now = f.now.Add(10 * time.Millisecond)
+		if d := f.decide(0, free); d.Outcome != authorizer.Allowed {
+			t.Fatalf("request %d costing nothing: %s, want allowed as in exact mode", i, d.Outcome)
+		}
+		if i%5 == 4 {
+			if d := f.decide(0, costly); d.Outcome != authorizer.UsageExceeded {
+				t.Fatalf("a request costing 3: %s", d.Outcome)
+			}
+		}
+	}
+}
