@@ -13,3 +13,10 @@ func LockLease(a *Authorizer, id string, tier keys.Tier) func() {
 	l.mu.Lock()
 	return l.mu.Unlock
 }
+
+// LeaseCount is how many keys a's container holds leases of.
+func LeaseCount(a *Authorizer) int {
+	a.leases.mu.Lock()
+	defer a.leases.mu.Unlock()
+	return len(a.leases.byID)
+}

@@ -41,6 +41,9 @@ const maxLeases = 10_000
 type leases struct {
 	mu   sync.Mutex
 	byID map[string]*lease
+	// swept is when the last sweep ran: at most one a LeaseLifetime, so
+	// that a claim does not walk every lease each time.
+	swept time.Time
 }
 
 // lease is what a container holds of one key: the last claim's block and
@@ -140,17 +143,25 @@ func (ls *leases) drop(id string) {
 func (ls *leases) sweep(now time.Time) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	if len(ls.byID) < maxLeases/2 {
+	if len(ls.byID) < maxLeases/2 || now.Sub(ls.swept).Abs() < LeaseLifetime {
 		return
 	}
+	ls.swept = now
 	for id, l := range ls.byID {
 		if l.mu.TryLock() {
-			if !now.Before(l.expires) && !now.Before(l.refusedUntil) && l.owed == nil && l.tokens == 0 {
+			if !now.Before(l.expires) && !now.Before(l.refusedUntil) && l.tokens == 0 && (l.owed == nil || l.ended()) {
 				delete(ls.byID, id)
 			}
 			l.mu.Unlock()
 		}
 	}
+}
+
+// ended reports whether the store's last answer was that the key is
+// revoked or expired: what the lease owes would go back only in a claim
+// the store refuses, so it is forgotten with the lease (counted as spent).
+func (l *lease) ended() bool {
+	return l.refusal != nil && (l.refusal.Outcome == Revoked || l.refusal.Outcome == Expired)
 }
 
 // decideLeased decides a request for a key with a lease: from memory when

@@ -1,0 +1,49 @@
+package authorizer_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
+)
+
+// A lease whose key was revoked while it held unspent uses owes them for
+// good (every claim is refused): the sweep must still forget it, or a
+// container's leases of revoked keys fill its map and every key after
+// them is decided in exact mode.
+func TestReviewLeaseSweepForgetsRevokedKeys(t *testing.T) {
+	f := newFleet(t, 1, hotTier(1_000_000), 0, 1)
+	const n = 6000
+	raws := make([]string, n)
+	for i := range raws {
+		raws[i] = f.key("ht", fmt.Sprintf("revoked %d", i), nil)
+	}
+	use := func(raw string) authorizer.Outcome {
+		return f.decide(0, authorizer.Request{Key: raw, Scopes: []string{"contracts"}}).Outcome
+	}
+	for _, raw := range raws { // a block of 1, then one of 3 that leaves 2
+		use(raw)
+	}
+	f.now = f.now.Add(time.Millisecond)
+	for _, raw := range raws {
+		use(raw)
+	}
+	at := f.now
+	for _, raw := range raws {
+		f.store.Edit(token.ID(token.Hash(raw)), func(k *keys.Key) { k.Status, k.RevokedAt = keys.StatusRevoked, &at })
+	}
+	f.now = f.now.Add(authorizer.LeaseLifetime)
+	for _, raw := range raws {
+		if o := use(raw); o != authorizer.Revoked {
+			t.Fatalf("a revoked key: %s", o)
+		}
+	}
+	f.now = f.now.Add(authorizer.LeaseLifetime)
+	use(f.key("ht", "after the revocations", nil)) // its claim sweeps
+	if got := authorizer.LeaseCount(f.containers[0]); got > 1 {
+		t.Errorf("%d leases held after the sweep, want only the new key's", got)
+	}
+}
