@@ -227,10 +227,15 @@ func (a *Authorizer) authorize(ctx context.Context, req Request, now time.Time) 
 	if outcome != "" {
 		return Decision{Outcome: outcome}, storeUse{}, nil
 	}
-	if l := a.leases.find(token.ID(hash), tier); l != nil {
-		return a.decideLeased(ctx, req, l, token.ID(hash), hash, tier, now)
+	for {
+		l := a.leases.find(token.ID(hash), tier)
+		if l == nil {
+			return a.decideExact(ctx, req, hash, tier, now, Unspent{})
+		}
+		if d, st, live, err := a.decideLeased(ctx, req, l, token.ID(hash), hash, tier, now); live {
+			return d, st, err
+		}
 	}
-	return a.decideExact(ctx, req, hash, tier, now, Unspent{})
 }
 
 // decideExact decides with one use counted in the store, taking back what

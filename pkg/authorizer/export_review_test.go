@@ -20,3 +20,14 @@ func LeaseCount(a *Authorizer) int {
 	defer a.leases.mu.Unlock()
 	return len(a.leases.byID)
 }
+
+// SweepLease forgets the lease of key id as the sweep does, while the
+// caller holds its lock (LockLease): a decision that found it before
+// then waits on a lease no longer the container's.
+func SweepLease(a *Authorizer, id string) {
+	a.leases.mu.Lock()
+	defer a.leases.mu.Unlock()
+	if l := a.leases.byID[id]; l != nil {
+		a.leases.forget(id, l)
+	}
+}

@@ -50,6 +50,11 @@ type leases struct {
 // what that write showed of the key, or a refusal to repeat until it ends.
 type lease struct {
 	mu sync.Mutex
+	// dead is set, under mu, once the lease is no longer the container's
+	// lease of its key (swept or dropped): a decision that found it before
+	// finds the key's lease again rather than claim into this one, whose
+	// block would be lost.
+	dead bool
 	// exact is set once a write showed the key counts in exact mode: its
 	// next decision goes to the store, returning what is left here.
 	exact bool
@@ -130,11 +135,12 @@ func (ls *leases) add(id string) *lease {
 	return l
 }
 
-// drop forgets id's lease.
-func (ls *leases) drop(id string) {
+// drop forgets l, id's lease, whose lock the caller holds: only if it
+// is still id's lease, so as not to forget a newer one.
+func (ls *leases) drop(id string, l *lease) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	delete(ls.byID, id)
+	ls.forget(id, l)
 }
 
 // sweep forgets leases that hold nothing any more, when the container
@@ -150,11 +156,19 @@ func (ls *leases) sweep(now time.Time) {
 	for id, l := range ls.byID {
 		if l.mu.TryLock() {
 			if !now.Before(l.expires) && !now.Before(l.refusedUntil) && l.tokens == 0 && (l.owed == nil || l.ended()) {
-				delete(ls.byID, id)
+				ls.forget(id, l)
 			}
 			l.mu.Unlock()
 		}
 	}
+}
+
+// forget deletes l, id's lease, holding ls.mu and l.mu.
+func (ls *leases) forget(id string, l *lease) {
+	if ls.byID[id] == l {
+		delete(ls.byID, id)
+	}
+	l.dead = true
 }
 
 // ended reports whether the store's last answer was that the key is
@@ -166,9 +180,20 @@ func (l *lease) ended() bool {
 
 // decideLeased decides a request for a key with a lease: from memory when
 // the lease covers it, else after a claim.
-func (a *Authorizer) decideLeased(ctx context.Context, req Request, l *lease, id string, hash [32]byte, tier keys.Tier, now time.Time) (Decision, storeUse, error) {
+// live is false, and nothing decided, when the lease was forgotten
+// before the decision held it: the caller finds the key's lease again.
+func (a *Authorizer) decideLeased(ctx context.Context, req Request, l *lease, id string, hash [32]byte, tier keys.Tier, now time.Time) (d Decision, st storeUse, live bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.dead {
+		return Decision{}, storeUse{}, false, nil
+	}
+	d, st, err = a.decideLease(ctx, req, l, id, hash, tier, now)
+	return d, st, true, err
+}
+
+// decideLease is decideLeased, holding the live lease.
+func (a *Authorizer) decideLease(ctx context.Context, req Request, l *lease, id string, hash [32]byte, tier keys.Tier, now time.Time) (Decision, storeUse, error) {
 	if l.key != nil && !l.holds(req, hash) {
 		// Another key's hash for the id, or another project: the store
 		// answers it, and the lease stays the key's.
@@ -187,7 +212,7 @@ func (a *Authorizer) decideLeased(ctx context.Context, req Request, l *lease, id
 		if left.Uses > 0 || left.Credits > 0 {
 			l.owed = &left // refused before the write: the next decision gives it back
 		} else {
-			a.leases.drop(id)
+			a.leases.drop(id, l)
 		}
 		return d, st, err
 	}
@@ -379,7 +404,7 @@ func (a *Authorizer) claim(ctx context.Context, req Request, l *lease, id string
 		d.Throttled, d.RetryAfter = true, ThrottleRetryAfter
 		return d, st, nil
 	case used.Outcome == NotFound:
-		a.leases.drop(id)
+		a.leases.drop(id, l)
 		return d, st, nil
 	case used.Outcome == RateLimited:
 		d.RetryAfter = used.Limits[used.Refused].Window.End().Sub(now)

@@ -1,6 +1,7 @@
 package authorizer_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -45,5 +46,49 @@ func TestReviewLeaseSweepForgetsRevokedKeys(t *testing.T) {
 	use(f.key("ht", "after the revocations", nil)) // its claim sweeps
 	if got := authorizer.LeaseCount(f.containers[0]); got > 1 {
 		t.Errorf("%d leases held after the sweep, want only the new key's", got)
+	}
+}
+
+// A decision that found a lease the sweep then forgot must not claim into
+// it: the block would be lost with it (never given back, the window's
+// uses held until it ends), as the container's next decision makes a new
+// lease.
+func TestReviewLeaseForgottenLeaseIsNotClaimedInto(t *testing.T) {
+	f := newFleet(t, 1, hotTier(1_000_000), 0, 1)
+	raw := f.key("ht", "forgotten", nil)
+	id := token.ID(token.Hash(raw))
+	res := f.run(raw, load{rate: 1000, seconds: 1}, 1) // blocks of a second's worth
+	allowed := res.allowed
+	req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}}
+	f.now = f.now.Add(300 * time.Millisecond)
+	unlock := authorizer.LockLease(f.containers[0], id, hotTier(1_000_000))
+	done := make(chan authorizer.Outcome)
+	go func() {
+		d, _ := f.containers[0].Decide(context.Background(), req)
+		done <- d.Outcome
+	}()
+	time.Sleep(50 * time.Millisecond) // it waits on the lease
+	authorizer.SweepLease(f.containers[0], id)
+	unlock()
+	if o := <-done; o == authorizer.Allowed {
+		allowed++
+	}
+	for range 100 {
+		f.now = f.now.Add(time.Millisecond)
+		if f.decide(0, req).Outcome == authorizer.Allowed {
+			allowed++
+		}
+	}
+	// The key goes exact: the next claim learns it, the decision after
+	// takes back what the lease left.
+	f.store.Edit(id, func(k *keys.Key) { k.Mode, k.ModeFromTier = keys.ModeExact, false })
+	for range 2 {
+		f.now = f.now.Add(authorizer.LeaseLifetime)
+		if f.decide(0, req).Outcome == authorizer.Allowed {
+			allowed++
+		}
+	}
+	if got := f.store.TotalRequests(id); got != int64(allowed) {
+		t.Errorf("stored total %d, want the %d allowed: a block was lost with a forgotten lease", got, allowed)
 	}
 }
