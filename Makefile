@@ -77,7 +77,7 @@ test: deps chromium ## run all tests with DynamoDB Local, each fuzz target brief
 FUZZ_TARGETS = $(shell grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' pkg internal infra | sed -E 's|^(.*)/[^/]*:func (.*)|\1:\2|')
 FUZZTIME ?= 1m
 # How long make test fuzzes each target.
-TEST_FUZZTIME ?= 5s
+TEST_FUZZTIME ?= 2s
 
 # A target that fails with "context deadline exceeded" and no failing
 # input written is Go's fuzzing coordinator racing its own -fuzztime

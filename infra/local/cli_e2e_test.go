@@ -7,14 +7,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/internal/cli"
+	"github.com/keygate/keygate/internal/contract"
 )
 
 // TestCLI drives the keygate command, in process, and the client under
@@ -23,11 +22,9 @@ import (
 // and the exit codes of a bad flag, a bad key, a missing scope and an
 // unknown id.
 func TestCLI(t *testing.T) {
+	t.Parallel() // its own stack, browser and ports: it overlaps the others' waits
 	requireDynamoDBLocal(t)
-	bin := filepath.Join(t.TempDir(), "keygate-local")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := localBinary(t)
 	stack := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
 	defer stack.stop(t)
 	admin := stack.adminKey()
@@ -171,7 +168,7 @@ func TestCLI(t *testing.T) {
 	}
 
 	// The client's pages, one key at a time, add up to the listing.
-	c, err := client.New(stack.url, admin)
+	c, err := client.New(stack.url, admin, client.WithHTTPClient(&http.Client{Transport: contract.Transport(t, nil)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +209,8 @@ func (k keygateCLI) runWithStderr(stdin string, want int, args ...string) (strin
 	var stdout, stderr bytes.Buffer
 	code := cli.Run(context.Background(), args, cli.Env{
 		Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
-		Getenv: func(name string) string { return k.env[name] },
+		Getenv:     func(name string) string { return k.env[name] },
+		HTTPClient: &http.Client{Transport: contract.Transport(k.t, nil)},
 	})
 	if code != want {
 		k.t.Fatalf("keygate %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, &stdout, &stderr)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +27,7 @@ import (
 // axe-core finds no serious violation on any page, in light and dark, wide
 // and on a phone; the screenshots go to build/screenshots/console/.
 func TestConsoleInChromium(t *testing.T) {
+	t.Parallel() // its own stack, browser and ports: it overlaps the others' waits
 	b, local := browserStack(t)
 	admin := local.adminKey()
 	if !strings.Contains(local.banner, "Web console: "+local.url+"/console") {
@@ -225,10 +224,7 @@ func browserStack(t *testing.T) (*browser.Browser, *localProcess) {
 	t.Helper()
 	requireDynamoDBLocal(t)
 	b := browser.Start(t)
-	bin := filepath.Join(t.TempDir(), "keygate-local")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := localBinary(t)
 	local := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
 	t.Cleanup(func() { local.stop(t) })
 	return b, local

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,10 +41,7 @@ func requireDynamoDBLocal(t *testing.T) {
 // the same data: the keys are still there, and no new admin key is made.
 func TestQuickstart(t *testing.T) {
 	requireDynamoDBLocal(t)
-	bin := filepath.Join(t.TempDir(), "keygate-local")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := localBinary(t)
 	data := t.TempDir()
 	ddbPort := freePort(t)
 	args := []string{"-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(ddbPort), "-data", data}
@@ -136,10 +134,7 @@ func TestQuickstart(t *testing.T) {
 // must not go on answering 503, but exit with an error naming DynamoDB Local.
 func TestDynamoDBLocalDies(t *testing.T) {
 	requireDynamoDBLocal(t)
-	bin := filepath.Join(t.TempDir(), "keygate-local")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := localBinary(t)
 	p := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
 	m := regexp.MustCompile(`DynamoDB Local: \S+ \(pid (\d+)\)`).FindStringSubmatch(p.banner)
 	if m == nil {
@@ -174,6 +169,36 @@ type localProcess struct {
 	banner string // stdout up to "Press Ctrl-C to stop."
 	stderr *testenv.Buffer
 	exited chan error
+}
+
+// builtLocal is make run's binary, built once, in builtDir, for the tests
+// that start it; TestMain removes builtDir.
+var (
+	builtDir   string
+	builtLocal = sync.OnceValues(buildLocal)
+)
+
+func buildLocal() (string, error) {
+	dir, err := os.MkdirTemp("", "keygate-local-test")
+	if err != nil {
+		return "", err
+	}
+	builtDir = dir
+	bin := filepath.Join(dir, "keygate-local")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// localBinary is make run's binary (builtLocal).
+func localBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := builtLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // startLocal runs bin from the module root and waits for its banner.

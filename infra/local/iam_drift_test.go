@@ -40,7 +40,13 @@ import (
 	"github.com/keygate/keygate/pkg/leaks/leakstest"
 )
 
-func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := ddbtest.Main(m)
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
 
 func TestIAMPolicies(t *testing.T) {
 	_, tpl := loadTemplate(t)

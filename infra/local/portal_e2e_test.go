@@ -22,6 +22,7 @@ import (
 // maxKeys; the link works once; the owner's revoke ends the session. No
 // JavaScript error, no request to another origin, no serious axe violation.
 func TestPortalInChromium(t *testing.T) {
+	t.Parallel() // its own stack, browser and ports: it overlaps the others' waits
 	b, local := browserStack(t)
 	base, admin := local.url, local.adminKey()
 

@@ -51,6 +51,8 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// HTTPClient calls the API; nil is the client package's default.
+	HTTPClient *http.Client
 }
 
 // Run runs the keygate command line args (without the program name) and
@@ -215,11 +217,15 @@ func (a *app) client() (*client.Client, error) {
 	if key == "" {
 		return nil, usageError{errors.New("no API key: set KEYGATE_API_KEY or pass it on standard input with --key-stdin")}
 	}
-	c, err := client.New(url, key, client.WithUserAgent("keygate-cli"), client.WithWarnings(func(warnings []string) {
+	opts := []client.Option{client.WithUserAgent("keygate-cli"), client.WithWarnings(func(warnings []string) {
 		for _, w := range warnings {
 			a.warn("keygate: warning: %s", w)
 		}
-	}))
+	})}
+	if a.env.HTTPClient != nil {
+		opts = append(opts, client.WithHTTPClient(a.env.HTTPClient))
+	}
+	c, err := client.New(url, key, opts...)
 	if err != nil {
 		return nil, usageError{err}
 	}
