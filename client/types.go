@@ -30,19 +30,21 @@ type Key struct {
 	Scopes []string `json:"scopes"`
 	// Mode is how the authorizer counts the key's uses: "exact" (the
 	// default) or "leased"; empty from a server that predates modes.
-	Mode        string          `json:"mode,omitempty"`
-	Project     string          `json:"project"`
-	Owner       string          `json:"owner"`
-	Status      string          `json:"status"` // active, revoked or expired
-	Usage       KeyUse          `json:"usage"`
-	IPAllowlist []string        `json:"ipAllowlist"`
-	Metadata    json.RawMessage `json:"metadata"`
-	ExpiresAt   *time.Time      `json:"expiresAt"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	UpdatedAt   time.Time       `json:"updatedAt"`
-	RevokedAt   *time.Time      `json:"revokedAt"`
-	RotatedFrom string          `json:"rotatedFrom,omitempty"`
-	RotatedTo   string          `json:"rotatedTo,omitempty"`
+	// ModeFromTier is set when it is the tier's, not the key's own.
+	Mode         string          `json:"mode,omitempty"`
+	ModeFromTier bool            `json:"modeFromTier,omitempty"`
+	Project      string          `json:"project"`
+	Owner        string          `json:"owner"`
+	Status       string          `json:"status"` // active, revoked or expired
+	Usage        KeyUse          `json:"usage"`
+	IPAllowlist  []string        `json:"ipAllowlist"`
+	Metadata     json.RawMessage `json:"metadata"`
+	ExpiresAt    *time.Time      `json:"expiresAt"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	UpdatedAt    time.Time       `json:"updatedAt"`
+	RevokedAt    *time.Time      `json:"revokedAt"`
+	RotatedFrom  string          `json:"rotatedFrom,omitempty"`
+	RotatedTo    string          `json:"rotatedTo,omitempty"`
 	// CreatedBy is the id of the key that made this one, or "operator".
 	CreatedBy  string      `json:"createdBy"`
 	RateLimits []RateLimit `json:"rateLimits"`

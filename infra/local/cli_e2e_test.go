@@ -70,8 +70,11 @@ func TestCLI(t *testing.T) {
 		t.Errorf("keys update: %+v", updated)
 	}
 	kg.okJSON(&updated, "keys", "update", live.ID, "--expires-at", "never", "--tier-limits")
-	if updated.ExpiresAt != nil || !updated.RateLimitsFromTier {
+	if updated.ExpiresAt != nil || !updated.RateLimitsFromTier || updated.Mode != "exact" || !updated.ModeFromTier {
 		t.Errorf("keys update --expires-at never --tier-limits: %+v", updated)
+	}
+	if out := kg.ok("keys", "update", live.ID, "--mode", "leased"); field(out, "Mode") != "leased" {
+		t.Errorf("keys update --mode leased:\n%s", out)
 	}
 
 	// verify reads the key from stdin: 0 when valid, 6 when not.
@@ -90,7 +93,8 @@ func TestCLI(t *testing.T) {
 	// audit and usage.
 	var events []client.AuditEvent
 	kg.okJSON(&events, "audit", "--key", live.ID)
-	if len(events) != 4 || events[0].Action != "key.credits_adjusted" || events[3].Action != "key.created" {
+	if len(events) != 5 || events[0].Action != "key.credits_adjusted" || events[4].Action != "key.created" ||
+		string(events[1].Changes["mode"].From) != "null" || string(events[1].Changes["mode"].To) != `"leased"` {
 		t.Errorf("audit --key: %+v", events)
 	}
 	if out := kg.ok("audit", "--action", "key.rotated"); !strings.Contains(out, "key.rotated") || !strings.Contains(out, first.ID) {

@@ -613,11 +613,19 @@ func (p patch) apply(k *Key) map[string]Change {
 			own = *p.mode
 		}
 		if was := ownMode(k); was != own {
-			changes["mode"] = Change{From: was, To: own}
+			changes["mode"] = Change{From: modeChange(was), To: modeChange(own)}
 			k.Mode, k.ModeFromTier = own, false
 		}
 	}
 	return changes
+}
+
+// modeChange is a mode as the audit trail records it: null for the tier's.
+func modeChange(m Mode) any {
+	if m == "" {
+		return nil
+	}
+	return m
 }
 
 // ownMode is k's own mode, "" when it follows its tier's.
