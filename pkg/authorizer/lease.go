@@ -73,7 +73,6 @@ type lease struct {
 	tokens                int64 // uses left of the block
 	spare                 int64 // credits left of the block
 	block                 int64 // uses the claim took
-	reserved              int64 // credits the claim took
 	used                  int64 // uses spent since the claim
 	// owed is what a claim the store refused did not take back: the
 	// lease before it, still to return in the next claim.
@@ -485,7 +484,7 @@ func (l *lease) install(used UseResult, block, cost int64, now time.Time, life t
 	l.key, l.limits, l.credits, l.owner, l.item = used.Key, used.Limits, used.Credits, used.OwnerCredits, used.CountedOn
 	l.version, l.ownerVersion = used.Version, used.OwnerVersion
 	l.claimed, l.expires = now, now.Add(life)
-	l.tokens, l.spare, l.block, l.reserved, l.used = block, cost, block, cost, 0
+	l.tokens, l.spare, l.block, l.used = block, cost, block, 0
 	l.refusal = nil
 }
 
