@@ -85,7 +85,7 @@ func (s *Service) Rotate(ctx context.Context, caller Caller, id string, graceSec
 			Status: StatusActive, IPAllowlist: old.IPAllowlist, Metadata: old.Metadata, ExpiresAt: old.ExpiresAt,
 			CreatedAt: now, UpdatedAt: now, RotatedFrom: old.ID, CreatedBy: caller.creator(),
 			RateLimits: slices.Clone(old.RateLimits), RateLimitsFromTier: old.RateLimitsFromTier, Credits: old.Credits.Clone(),
-			Mode: ownMode(old),
+			Mode:         ownMode(old),
 			OwnerLimited: old.OwnerLimited, LimitsVersion: old.LimitsVersion, Meter: maps.Clone(old.Meter),
 		}
 		plan := planOf(next)
