@@ -440,7 +440,14 @@ func (s *Service) Update(ctx context.Context, caller Caller, id string, in Updat
 		if err := p.allowedFor(caller, k); err != nil {
 			return "", nil, err
 		}
+		tier, _ := s.cfg.TierByName(k.Tier)
+		before := tier.EffectiveMode(k)
 		changes := p.apply(k)
+		if caller.KeyID == k.ID && before != ModeLeased && tier.EffectiveMode(k) == ModeLeased {
+			// Leased mode sees a revocation up to a second late: a leaked
+			// key must not buy itself that second.
+			return "", nil, &ForbiddenError{"mode: a key cannot put itself in leased mode"}
+		}
 		if err := s.applyLimits(k, p.limits, g, now, changes); err != nil {
 			return "", nil, err
 		}

@@ -440,6 +440,7 @@ func TestUpdateRefuses(t *testing.T) {
 		{"key widens its own allowlist", self, keys.UpdateInput{IPAllowlist: list("10.0.0.0/7")}, &keys.ForbiddenError{Message: "cannot widen its own allowlist"}},
 		{"key adds to its own allowlist", self, keys.UpdateInput{IPAllowlist: list("10.0.0.0/8", "192.0.2.1")}, &keys.ForbiddenError{Message: "cannot widen its own allowlist"}},
 		{"key clears its own allowlist", self, keys.UpdateInput{IPAllowlist: list()}, &keys.ForbiddenError{Message: "cannot widen its own allowlist"}},
+		{"key puts itself in leased mode", self, keys.UpdateInput{Mode: json.RawMessage(`"leased"`)}, &keys.ForbiddenError{Message: "cannot put itself in leased mode"}},
 		{"caller lacks a scope of the key", as(keyCaller("admin")), keys.UpdateInput{Name: strp("x")}, &keys.ForbiddenError{Message: `holds scope "contracts"`}},
 		{"caller grants a scope it lacks", as(keyCaller("admin", "contracts")), keys.UpdateInput{Scopes: list("admin", "payments")}, &keys.ForbiddenError{Message: `cannot grant scope "payments"`}},
 		{"time-boxed caller gives a longer life", as(timeBoxed(keyCaller("admin", "contracts"), 24*time.Hour)), keys.UpdateInput{ExpiresAt: rawStamp(48 * time.Hour)}, &keys.ForbiddenError{Message: "calling key expires"}},
@@ -677,4 +678,23 @@ func TestUpdateGivesUpOnConflicts(t *testing.T) {
 		_, err := e.svc.Update(e.ctx, op, k.ID, keys.UpdateInput{Name: strp("x")})
 		wantErr(t, err, keys.ErrConflict)
 	})
+}
+
+// A key cannot put itself in leased mode, which sees a revocation up to a
+// second late: not by its own mode, nor by going back to a leased tier's.
+func TestKeyCannotLeaseItself(t *testing.T) {
+	e := newEnv(t)
+	hot := keys.WindowTier("hot", "ht", 1000, time.Second)
+	hot.Mode = keys.ModeLeased
+	e.cfg.Tiers = append(e.cfg.Tiers, hot)
+	e.use(e.store)
+	exact := "exact"
+	k := e.create(op, keys.CreateInput{Tier: "hot", Scopes: []string{"admin"}, Mode: &exact})
+	for _, mode := range []string{`"leased"`, `null`} {
+		_, err := e.svc.Update(e.ctx, callerOf(k), k.ID, keys.UpdateInput{Mode: json.RawMessage(mode)})
+		wantErr(t, err, &keys.ForbiddenError{Message: "cannot put itself in leased mode"})
+	}
+	if got, err := e.svc.Update(e.ctx, op, k.ID, keys.UpdateInput{Mode: json.RawMessage(`null`)}); err != nil || got.Mode != keys.ModeLeased || !got.ModeFromTier {
+		t.Errorf("the operator returns it to its tier's mode: %v, %v", got, err)
+	}
 }
