@@ -76,6 +76,13 @@ func TestHostileBodiesAreRefused(t *testing.T) {
 		{"unassigned in name", "POST", "/v1/api-keys", `{"name":"admin\u0378","tier":"public"}`, "name"},
 		{"patch: combining grapheme joiner", "PATCH", "/v1/api-keys/" + k.ID, `{"name":"ad\u034fmin"}`, "name"},
 		{"patch: duplicate field", "PATCH", "/v1/api-keys/" + k.ID, `{"name":"a","name":"b"}`, "name"},
+		// null would read as "leave it": refused where it means nothing.
+		{"patch: null name", "PATCH", "/v1/api-keys/" + k.ID, `{"name":null}`, "name"},
+		{"patch: null scopes beside a change", "PATCH", "/v1/api-keys/" + k.ID, `{"scopes":null,"metadata":{"a":1}}`, "scopes"},
+		{"patch: null allowlist", "PATCH", "/v1/api-keys/" + k.ID, `{"ipAllowlist":null}`, "ipAllowlist"},
+		{"patch: null status", "PATCH", "/v1/api-keys/" + k.ID, `{"status":null}`, "status"},
+		{"patch: unknown mode", "PATCH", "/v1/api-keys/" + k.ID, `{"mode":"fast"}`, "mode"},
+		{"create: mode with a zero-width space", "POST", "/v1/api-keys", `{"name":"a","tier":"public","mode":"leased\u200b"}`, "mode"},
 		{"patch: case-variant scopes", "PATCH", "/v1/api-keys/" + k.ID, `{"Scopes":["admin"]}`, "Scopes"},
 		{"patch: hidden character", "PATCH", "/v1/api-keys/" + k.ID, `{"name":"x\u200dy"}`, "name"},
 		{"patch: overflow", "PATCH", "/v1/api-keys/" + k.ID, `{"metadata":{"n":1e999}}`, "metadata.n"},

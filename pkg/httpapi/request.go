@@ -123,11 +123,17 @@ func checkStrict(body []byte, dst any) error {
 		return nil // not an object: Decode names the problem
 	}
 	fields := jsonFields(reflect.TypeOf(dst).Elem())
-	for key := range top {
+	nullable, checksNull := dst.(interface{ Nullable(field string) bool })
+	for key, raw := range top {
 		for _, f := range fields {
 			if key != f && strings.EqualFold(key, f) {
 				return &keys.InvalidError{Field: key, Message: fmt.Sprintf("unknown field (field names are case-sensitive: %q)", f)}
 			}
+		}
+		// A null where null means nothing would read as "leave it": say so
+		// instead of quietly doing nothing.
+		if checksNull && string(raw) == "null" && slices.Contains(fields, key) && !nullable.Nullable(key) {
+			return &keys.InvalidError{Field: key, Message: "want a value, not null (leave the field out to keep it)"}
 		}
 	}
 	return nil

@@ -403,6 +403,16 @@ type UpdateInput struct {
 	Mode json.RawMessage `json:"mode"`
 }
 
+// Nullable reports whether field may be null in an UpdateInput: where null
+// has a meaning (clear it, back to the tier's, unlimited).
+func (UpdateInput) Nullable(field string) bool {
+	switch field {
+	case "metadata", "expiresAt", "rateLimits", "credits", "mode":
+		return true
+	}
+	return false
+}
+
 // Update changes a key of the caller's project. A revoked or expired key
 // cannot change, and a revoked key is never reactivated.
 func (s *Service) Update(ctx context.Context, caller Caller, id string, in UpdateInput) (*Key, error) {
