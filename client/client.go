@@ -54,7 +54,8 @@ type Client struct {
 type Option func(*Client)
 
 // WithHTTPClient sends the requests through hc instead of
-// http.DefaultClient.
+// http.DefaultClient; a copy of hc, that follows no redirect (its
+// CheckRedirect is replaced: keygate's API never redirects).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
 
 // WithUserAgent names the program in the User-Agent header.
@@ -97,6 +98,14 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	// keygate's API never redirects. Following a redirect would send the
+	// request again elsewhere: a 307 or 308 re-sends its body (a verify's
+	// key, a created key's settings), and to the same host on another port
+	// or scheme, or to a subdomain, the Authorization header too. A
+	// redirect is an answer, an *Error with its 3xx status.
+	hc := *c.http
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
 	return c, nil
 }
 
@@ -274,6 +283,9 @@ func (c *Client) send(ctx context.Context, op call, body []byte) (*envelope, err
 		apiErr.Message = http.StatusText(resp.StatusCode)
 		if resp.StatusCode < 300 {
 			apiErr.Message = "the answer is not keygate's JSON envelope: is the URL keygate's?"
+		}
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			apiErr.Message = "a redirect, not followed: keygate's API does not redirect, is the URL keygate's?"
 		}
 	}
 	return nil, apiErr
