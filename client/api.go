@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"net/http"
 	"net/url"
@@ -233,10 +234,13 @@ func listPage[T any](ctx context.Context, c *Client, path string, q url.Values) 
 }
 
 // all iterates over the pages that fetch reads, from the first until one
-// has no next cursor, or an error, which it yields once at the end.
+// has no next cursor, or an error, which it yields once at the end. A next
+// cursor that was already read is an error: following it would read the
+// same pages for ever.
 func all[T any](fetch func(cursor string) (Page[T], error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		cursor := ""
+		seen := map[string]bool{}
 		for {
 			p, err := fetch(cursor)
 			if err != nil {
@@ -252,6 +256,12 @@ func all[T any](fetch func(cursor string) (Page[T], error)) iter.Seq2[T, error] 
 			if p.NextCursor == "" {
 				return
 			}
+			if seen[p.NextCursor] {
+				var zero T
+				yield(zero, errors.New("keygate: the listing's next cursor repeats one already read: stopped rather than loop"))
+				return
+			}
+			seen[p.NextCursor] = true
 			cursor = p.NextCursor
 		}
 	}
