@@ -50,6 +50,15 @@ type Client struct {
 	onWarnings  func(warnings []string)
 }
 
+// String describes c without its API key, which would otherwise be in
+// any %v, %+v or %#v of a Client that ends up in a log.
+func (c Client) String() string {
+	return fmt.Sprintf("keygate.Client{%s}", c.base.Redacted())
+}
+
+// GoString is String, for %#v.
+func (c Client) GoString() string { return c.String() }
+
 // Option configures a Client.
 type Option func(*Client)
 
