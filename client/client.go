@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -316,7 +317,15 @@ func retryAfter(v string) time.Duration {
 		return 0
 	}
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {
+		// Beyond a time.Duration's ~292 years the product would wrap
+		// around, to a short or negative wait retried at once.
+		if s > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
 		return time.Duration(s) * time.Second
+	}
+	if _, err := strconv.ParseInt(v, 10, 64); errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
+		return math.MaxInt64 // more seconds than an int64 holds
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(time.Until(t), 0)
