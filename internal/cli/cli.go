@@ -69,7 +69,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintln(env.Stderr, "keygate:", message(err))
+	fmt.Fprintln(env.Stderr, "keygate:", escapeControls(message(err), ""))
 	if code == ExitUsage {
 		fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
@@ -219,7 +219,7 @@ func (a *app) client() (*client.Client, error) {
 	}
 	opts := []client.Option{client.WithUserAgent("keygate-cli"), client.WithWarnings(func(warnings []string) {
 		for _, w := range warnings {
-			a.warn("keygate: warning: %s", w)
+			a.warn("keygate: warning: %s", escapeControls(w, ""))
 		}
 	})}
 	if a.env.HTTPClient != nil {
@@ -255,7 +255,7 @@ func (a *app) print(v any, human func(w io.Writer)) error {
 		return enc.Encode(v)
 	}
 	tw := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
-	human(tw)
+	human(safeWriter{tw})
 	return tw.Flush()
 }
 
@@ -263,13 +263,13 @@ func (a *app) print(v any, human func(w io.Writer)) error {
 // data, the exit code tells.
 func (a *app) say(format string, args ...any) {
 	if !a.json {
-		fmt.Fprintf(a.env.Stdout, format+"\n", args...)
+		fmt.Fprintf(safeWriter{a.env.Stdout}, format+"\n", args...)
 	}
 }
 
 // warn writes to stderr.
 func (a *app) warn(format string, args ...any) {
-	fmt.Fprintf(a.env.Stderr, format+"\n", args...)
+	fmt.Fprintf(safeWriter{a.env.Stderr}, format+"\n", args...)
 }
 
 // completeValues completes a flag from a fixed list.
