@@ -113,6 +113,14 @@ without any API key) use the IAM operator command, go run ./infra/admin.
   pass show keygate/admin | keygate --key-stdin keys list --json`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// --limit counts what a listing shows, 0 for all: a negative one is a
+	// mistake, not "all".
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if f := cmd.Flags().Lookup("limit"); f != nil && strings.HasPrefix(f.Value.String(), "-") {
+			return usageError{fmt.Errorf("--limit %s: want 0 (all) or more", f.Value)}
+		}
+		return nil
+	}
 	flags := root.PersistentFlags()
 	flags.StringVar(&a.url, "url", "", "keygate's API URL (default $KEYGATE_URL)")
 	flags.BoolVar(&a.keyStdin, "key-stdin", false, "read the API key from the first line of standard input instead of $KEYGATE_API_KEY")
