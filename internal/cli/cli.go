@@ -168,6 +168,10 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &invalid):
 		return ExitInvalid
+	case errors.Is(err, context.Canceled):
+		// Before the API's error: an interrupt while waiting to retry one
+		// wraps both.
+		return ExitRefused // interrupted
 	case errors.As(err, &apiErr):
 		switch {
 		case apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden && apiErr.Code != client.CodeRateLimited:
@@ -178,8 +182,6 @@ func exitCode(err error) int {
 			return ExitServer
 		}
 		return ExitRefused
-	case errors.Is(err, context.Canceled):
-		return ExitRefused // interrupted
 	}
 	// Everything else of a run is the way to the API failing: a refused
 	// connection, a timeout, an unreadable answer.
@@ -189,6 +191,9 @@ func exitCode(err error) int {
 // message is what stderr says of err.
 func message(err error) string {
 	var apiErr *client.Error
+	if errors.Is(err, context.Canceled) {
+		return strings.TrimPrefix(err.Error(), "keygate: ")
+	}
 	if errors.As(err, &apiErr) {
 		msg := fmt.Sprintf("%s (%d %s)", apiErr.Message, apiErr.Status, apiErr.Code)
 		if apiErr.Code == "" {
