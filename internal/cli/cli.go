@@ -220,7 +220,9 @@ func (a *app) client() (*client.Client, error) {
 	if url == "" {
 		return nil, usageError{errors.New("no API URL: set KEYGATE_URL or pass --url (make run: http://127.0.0.1:3000)")}
 	}
-	key := a.env.Getenv("KEYGATE_API_KEY")
+	// Trimmed as --key-stdin's line is: a key exported from a file may
+	// keep its "\r", which no header may hold.
+	key := strings.TrimSpace(a.env.Getenv("KEYGATE_API_KEY"))
 	if a.keyStdin {
 		var err error
 		if key, err = a.readLine("the API key"); err != nil {
