@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -44,6 +45,11 @@ const exitCodesHelp = `Exit codes:
   5  server or network error: 5xx, keygate unreachable, timeout, an answer that is
      not keygate's (a wrong URL)
   6  keygate verify: the verified key is not valid (the code says why)`
+
+// requestTimeout bounds each attempt of a request, its answer read: API
+// Gateway ends an integration after 29 s, so a longer wait is a network
+// that lost the answer.
+var requestTimeout = 60 * time.Second
 
 // Env is what a run reads and writes: the process's in cmd/keygate, a
 // test's in tests.
@@ -237,9 +243,16 @@ func (a *app) client() (*client.Client, error) {
 			a.warn("keygate: warning: %s", escapeControls(w, ""))
 		}
 	})}
+	// A request that gets no answer fails after requestTimeout, rather
+	// than hang a script for ever.
+	hc := &http.Client{}
 	if a.env.HTTPClient != nil {
-		opts = append(opts, client.WithHTTPClient(a.env.HTTPClient))
+		*hc = *a.env.HTTPClient
 	}
+	if hc.Timeout == 0 {
+		hc.Timeout = requestTimeout
+	}
+	opts = append(opts, client.WithHTTPClient(hc))
 	c, err := client.New(url, key, opts...)
 	if err != nil {
 		return nil, usageError{err}
