@@ -38,4 +38,3 @@ func TestRedirectNotFollowed(t *testing.T) {
 		t.Fatalf("err = %v, want a *Error with status 307", err)
 	}
 }
-
