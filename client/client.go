@@ -83,6 +83,7 @@ func WithWarnings(fn func(warnings []string)) Option { return func(c *Client) { 
 // and is in the *Error's RetryAfter.
 func WithRetries(maxAttempts int, minBackoff, maxBackoff time.Duration) Option {
 	return func(c *Client) {
+		minBackoff = max(minBackoff, 0) // a negative wait would make backoff's rand.N panic
 		c.maxAttempts, c.minBackoff, c.maxBackoff = max(maxAttempts, 1), minBackoff, max(maxBackoff, minBackoff)
 	}
 }
@@ -239,6 +240,10 @@ func retryable(op call, err *Error) bool {
 func (c *Client) backoff(attempt int) time.Duration {
 	d := c.minBackoff
 	for i := 1; i < attempt && d < c.maxBackoff; i++ {
+		if d > c.maxBackoff/2 { // doubling could overflow
+			d = c.maxBackoff
+			break
+		}
 		d *= 2
 	}
 	d = min(d, c.maxBackoff)
