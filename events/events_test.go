@@ -103,7 +103,7 @@ var expected = map[string]struct {
 	}},
 	"update-key": {200, func(t *testing.T, a answer) {
 		k := decode[keyView](t, a.Data)
-		want(t, k.ID == readerID && k.Name == "reader (renamed)" && string(k.Metadata) == `{"plan":"enterprise"}`, "key %+v", k)
+		want(t, k.ID == readerID && k.Name == "reader (renamed)" && string(k.Metadata) == `{"plan":"enterprise"}` && k.Mode == "leased" && !k.ModeFromTier, "key %+v", k)
 	}},
 	"revoke-key": {200, func(t *testing.T, a answer) {
 		want(t, a.Message == "API key revoked", "message %q", a.Message)
@@ -475,6 +475,9 @@ type keyView struct {
 	RotatedFrom string          `json:"rotatedFrom"`
 	Key         string          `json:"key"`
 	Credits     *keys.Credits   `json:"credits"`
+	// Mode is how the authorizer counts the key's uses; ModeFromTier, whether it is its tier's.
+	Mode         string `json:"mode"`
+	ModeFromTier bool   `json:"modeFromTier"`
 }
 
 // ownerLimitsView is an owner's limits as the API shows them.
