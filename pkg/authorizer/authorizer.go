@@ -256,6 +256,22 @@ func (a *Authorizer) exact(ctx context.Context, req Request, hash [32]byte, tier
 		return Decision{KeyID: id}, st, Unspent{}, fmt.Errorf("authorize %s: %w", id, err) // perhaps taken back: never twice
 	}
 	left := back.After(used)
+	d := decided(id, used, req.Cost, now)
+	if used.Outcome == Allowed && !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
+		d.Outcome = IPNotAllowed
+		a.returnUse(ctx, &st, use, used)
+		used = used.Returned(use)
+		d.Key, d.Credits, d.OwnerCredits = used.Key, used.Credits, used.OwnerCredits
+		d.RateLimits, d.RateLimit = budgets(used.Limits)
+	}
+	a.leases.learn(id, tier, used.Key)
+	return d, st, left, nil
+}
+
+// decided is the decision the store's answer makes for a request costing
+// cost, before what the authorizer checks itself (an allowed key's
+// address): a refusal's retryAfter, and the limits' budgets.
+func decided(id string, used UseResult, cost int64, now time.Time) Decision {
 	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key, Credits: used.Credits, OwnerCredits: used.OwnerCredits, At: now}
 	switch {
 	case used.Throttled:
@@ -263,18 +279,10 @@ func (a *Authorizer) exact(ctx context.Context, req Request, hash [32]byte, tier
 	case used.Outcome == RateLimited:
 		d.RetryAfter = used.Limits[used.Refused].Window.End().Sub(now)
 	case used.Outcome == UsageExceeded:
-		d.RetryAfter = untilRefill(used, req.Cost, now)
-	case used.Outcome == Allowed:
-		if !ipAllowed(used.Key.IPAllowlist, req.SourceIP) {
-			d.Outcome = IPNotAllowed
-			a.returnUse(ctx, &st, use, used)
-			used = used.Returned(use)
-			d.Key, d.Credits, d.OwnerCredits = used.Key, used.Credits, used.OwnerCredits
-		}
+		d.RetryAfter = untilRefill(used, cost, now)
 	}
 	d.RateLimits, d.RateLimit = budgets(used.Limits)
-	a.leases.learn(id, tier, used.Key)
-	return d, st, left, nil
+	return d
 }
 
 // budgets are the limits' budgets and the tightest of them.

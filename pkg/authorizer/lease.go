@@ -311,8 +311,9 @@ func (l *lease) unspent() Unspent {
 
 // nextBlock is how many uses the next claim takes: what this container
 // is expected to use of the key until the lease would end (scarceSpan when
-// a window is half spent), from the rate the last lease saw; one on a first claim, and at most twice and one the
-// last block, so that a burst cannot make a container hoard the budget.
+// a window is half spent), from the rate the last lease saw; one on a
+// first claim, and at most twice the last block and one, so that a burst
+// cannot make a container hoard the budget.
 func (l *lease) nextBlock(now time.Time, life time.Duration) int64 {
 	if l.claimed.IsZero() {
 		return 1
@@ -390,7 +391,7 @@ func (a *Authorizer) claim(ctx context.Context, req Request, l *lease, id string
 		block, cost = smaller, smallerCost
 	}
 	l.owe(back)
-	d := Decision{Outcome: used.Outcome, KeyID: id, Key: used.Key, Credits: used.Credits, OwnerCredits: used.OwnerCredits, At: now}
+	d := decided(id, used, req.Cost, now)
 	switch {
 	case used.Outcome == Allowed:
 		l.install(used, block, cost, now, life)
@@ -400,17 +401,11 @@ func (a *Authorizer) claim(ctx context.Context, req Request, l *lease, id string
 		d.Leased = false // the claim's write decided it
 		return d, st, nil
 	case used.Throttled:
-		d.Throttled, d.RetryAfter = true, ThrottleRetryAfter
 		return d, st, nil
 	case used.Outcome == NotFound:
 		a.leases.drop(id, l)
 		return d, st, nil
-	case used.Outcome == RateLimited:
-		d.RetryAfter = used.Limits[used.Refused].Window.End().Sub(now)
-	case used.Outcome == UsageExceeded:
-		d.RetryAfter = untilRefill(used, req.Cost, now)
 	}
-	d.RateLimits, d.RateLimit = budgets(used.Limits)
 	l.remember(d, req.Cost, now)
 	return d, st, nil
 }
