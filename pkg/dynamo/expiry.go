@@ -59,7 +59,7 @@ func (s *Store) KeysExpiring(ctx context.Context, from, to time.Time, fn func(ex
 				return storeError("query keys by expiry", err)
 			}
 			for _, item := range out.Items {
-				if !strings.HasPrefix(stringAttr(item, attrPK), "KEY#") || stringAttr(item, attrSK) != keySK {
+				if !strings.HasPrefix(stringAttr(item, attrPK), "KEY#") || !isKeySK(stringAttr(item, attrSK)) {
 					continue // an item not written by keygate
 				}
 				if err := fn(expiry.Entry{ID: keyIDFromPK(stringAttr(item, attrPK)), Project: stringAttr(item, attrProject), Pos: stringAttr(item, attrGSI4SK)}); err != nil {
@@ -178,7 +178,9 @@ func (s *Store) IndexExpiries(ctx context.Context, project string) (int, error) 
 			}
 			id, exp := keyIDFromPK(stringAttr(item, attrPK)), time.UnixMilli(ms)
 			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName: &s.table, Key: itemKey(keyPK(id), keySK),
+				// The item the index listed: the details item, or a key
+				// item written before the split.
+				TableName: &s.table, Key: itemKey(keyPK(id), stringAttr(item, attrSK)),
 				UpdateExpression:         aws.String("SET #gpk = :gpk, #gsk = :gsk"),
 				ConditionExpression:      aws.String("#status = :active AND #exp = :exp"),
 				ExpressionAttributeNames: map[string]string{"#gpk": attrGSI4PK, "#gsk": attrGSI4SK, "#status": attrStatus, "#exp": attrExpiresAt},

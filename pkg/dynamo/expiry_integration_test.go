@@ -18,10 +18,11 @@ import (
 	"github.com/keygate/keygate/pkg/token"
 )
 
-// expiryEntry is a key item's expiry index keys, "" when it has none.
+// expiryEntry is a key's expiry index keys, on its details item, "" when
+// it has none.
 func (e *dbEnv) expiryEntry(raw string) string {
 	e.t.Helper()
-	item := e.item(raw)
+	item := e.details(raw)
 	pk, _ := item[dynamo.AttrGSI4PK].(*types.AttributeValueMemberS)
 	sk, _ := item[dynamo.AttrGSI4SK].(*types.AttributeValueMemberS)
 	if pk == nil && sk == nil {
@@ -175,7 +176,7 @@ func TestIndexExpiries(t *testing.T) {
 	// As written before the index: no entry.
 	for _, raw := range []string{old, other} {
 		if _, err := e.raw.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &e.table, Key: dynamo.KeyItemKey(token.ID(token.Hash(raw))),
+			TableName: &e.table, Key: dynamo.DetailsItemKey(token.ID(token.Hash(raw))),
 			UpdateExpression: aws.String("REMOVE " + dynamo.AttrGSI4PK + ", " + dynamo.AttrGSI4SK),
 		}); err != nil {
 			t.Fatal(err)

@@ -18,6 +18,9 @@ import (
 // KeyItemKey is the primary key of key id's item.
 func KeyItemKey(id string) map[string]types.AttributeValue { return itemKey(keyPK(id), keySK) }
 
+// DetailsItemKey is the primary key of key id's details item.
+func DetailsItemKey(id string) map[string]types.AttributeValue { return itemKey(keyPK(id), detailsSK) }
+
 // CounterAttr names a limit's counter of the rate window starting at start
 // (Unix seconds), LastWindowAttr its last window; IsCounterAttr reports
 // whether an attribute is a counter.
@@ -45,6 +48,7 @@ const (
 	AttrLimitsVersion = attrLimitsVersion
 	AttrOwnerLimited  = attrOwnerLimited
 	AttrRateLimits    = attrRateLimits
+	AttrDetails       = attrDetails
 )
 
 // PutOwnerLimits writes an owner's limits item as key management does, at

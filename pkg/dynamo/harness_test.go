@@ -101,12 +101,18 @@ func (e *dbEnv) decide(req authorizer.Request) (authorizer.Decision, int64) {
 // item reads the raw key item, consistently.
 func (e *dbEnv) item(raw string) map[string]types.AttributeValue {
 	e.t.Helper()
-	id := token.ID(token.Hash(raw))
-	out, err := e.raw.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName:      &e.table,
-		Key:            dynamo.KeyItemKey(id),
-		ConsistentRead: aws.Bool(true),
-	})
+	return e.rawItem(dynamo.KeyItemKey(token.ID(token.Hash(raw))))
+}
+
+// details reads the raw details item of a key, consistently.
+func (e *dbEnv) details(raw string) map[string]types.AttributeValue {
+	e.t.Helper()
+	return e.rawItem(dynamo.DetailsItemKey(token.ID(token.Hash(raw))))
+}
+
+func (e *dbEnv) rawItem(key map[string]types.AttributeValue) map[string]types.AttributeValue {
+	e.t.Helper()
+	out, err := e.raw.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &e.table, Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,7 +50,10 @@ func keyPartition(project string, f keys.KeyFilter) partition {
 	}
 	p.query = f.Query(project)
 	p.startKey = func(sk, id string) map[string]types.AttributeValue {
-		k := itemKey(keyPK(id), keySK)
+		// The index's entries are details items, or key items written
+		// before the split; its sort key holds the id, so it alone places
+		// the cursor.
+		k := itemKey(keyPK(id), detailsSK)
 		k[p.pkAttr] = &types.AttributeValueMemberS{Value: p.pkValue}
 		k[p.skAttr] = &types.AttributeValueMemberS{Value: sk}
 		return k
@@ -128,39 +132,71 @@ const maxReadFilterRounds = 5
 
 // getKeys reads keys by id with strongly consistent reads. The indexes
 // hold only what listings filter on, so that authorizations never write
-// them; a page's keys are then read in one BatchGetItem. A key deleted
-// since the index was read is absent from the result.
+// them; a page's keys are then read, both items of each, in BatchGetItem
+// calls of up to 100 items. A key deleted since the index was read is
+// absent from the result.
 func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key, error) {
 	found := make(map[string]*keys.Key, len(ids))
+	for chunk := range slices.Chunk(ids, maxBatchGetItems/2) {
+		items, err := s.batchGet(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for id, item := range items {
+			if item.key == nil {
+				continue
+			}
+			k, err := storedKey(mergeKeyItems(item.key, item.details))
+			if err != nil {
+				return nil, err
+			}
+			found[id] = k
+		}
+	}
+	return found, nil
+}
+
+// maxBatchGetItems is DynamoDB's limit on the items of one BatchGetItem.
+const maxBatchGetItems = 100
+
+type keyItems struct{ key, details map[string]types.AttributeValue }
+
+// batchGet reads the key and details items of up to 50 keys.
+func (s *Store) batchGet(ctx context.Context, ids []string) (map[string]keyItems, error) {
+	out := make(map[string]keyItems, len(ids))
 	if len(ids) == 0 {
-		return found, nil
+		return out, nil
 	}
 	request := &types.KeysAndAttributes{ConsistentRead: aws.Bool(true)}
 	for _, id := range ids {
-		request.Keys = append(request.Keys, itemKey(keyPK(id), keySK))
+		request.Keys = append(request.Keys, itemKey(keyPK(id), keySK), itemKey(keyPK(id), detailsSK))
 	}
 	pending := map[string]types.KeysAndAttributes{s.table: *request}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxBatchAttempts {
-			return nil, fmt.Errorf("batch get keys: %w: %d keys still unprocessed", keys.ErrUnavailable, len(pending[s.table].Keys))
+			return nil, fmt.Errorf("batch get keys: %w: %d items still unprocessed", keys.ErrUnavailable, len(pending[s.table].Keys))
 		}
 		if attempt > 0 { // DynamoDB left some keys unread: it asks for a pause.
 			time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
 		}
-		out, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+		res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
 		if err != nil {
 			return nil, storeError("batch get keys", err)
 		}
-		for _, item := range out.Responses[s.table] {
-			k, err := storedKey(item)
-			if err != nil {
-				return nil, err
+		for _, item := range res.Responses[s.table] {
+			id := keyIDFromPK(stringAttr(item, attrPK))
+			both := out[id]
+			switch stringAttr(item, attrSK) {
+			case keySK:
+				both.key = item
+			case detailsSK:
+				both.details = item
 			}
-			found[k.ID] = k
+			out[id] = both
 		}
-		pending = out.UnprocessedKeys
+		pending = res.UnprocessedKeys
 	}
-	return found, nil
+	return out, nil
 }
 
 // ListAudit pages through a project's audit events, newest first.

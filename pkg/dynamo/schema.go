@@ -3,7 +3,8 @@
 //
 // One table holds two kinds of item:
 //
-//	key:    pk = KEY#<id>            sk = KEY
+//	key:    pk = KEY#<id>            sk = KEY       (what authorization reads and writes; details.go)
+//	        pk = KEY#<id>            sk = DETAILS   (name, metadata, allowlist, times, and the indexes:)
 //	        gsi1pk = PROJECT#<project>        gsi1sk = <createdAt ms, 13 digits>#<id>   (a project's keys, newest first)
 //	        gsi2pk = OWNER#<project>#<owner>  gsi2sk = as gsi1sk                        (an owner's keys)
 //	        gsi3pk = CREATOR#<project>#<key id or operator>  gsi3sk = as gsi1sk         (the keys a key created)
@@ -58,6 +59,17 @@ const (
 	attrTarget        = "target"
 	attrAction        = "action"
 	attrRotatedTo     = "rotatedTo"
+	attrID            = "id"
+	attrName          = "name"
+	attrStart         = "start"
+	attrMetadata      = "metadata"
+	attrIPAllowlist   = "ipAllowlist"
+	attrCreatedAt     = "createdAt"
+	attrRotatedFrom   = "rotatedFrom"
+	attrCreatedBy     = "createdBy"
+	// attrDetails (BOOL) flags a key item whose details item holds what an
+	// authorization's answer carries: an allowlist or metadata.
+	attrDetails = "details"
 )
 
 // Attributes of limits, on key and owner items alike; docs/limits.md

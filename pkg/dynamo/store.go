@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +36,7 @@ type Store struct {
 	table   string
 	cursors cursorSecret
 	plans   planCache // the authorizer's, per container
+	details detailsCache
 }
 
 // New returns a Store on the named table.
@@ -264,20 +267,31 @@ func ttlSeconds(t *time.Time) int64 {
 	return s
 }
 
-// GetKey reads a key with a strongly consistent read.
+// GetKey reads a key, both its items, with one strongly consistent query.
 func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            itemKey(keyPK(id), keySK),
-		ConsistentRead: aws.Bool(true),
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: keyPK(id)}},
+		ConsistentRead:            aws.Bool(true),
 	})
 	if err != nil {
 		return nil, storeError("get key", err)
 	}
-	if out.Item == nil {
+	var key, details map[string]types.AttributeValue
+	for _, item := range out.Items {
+		switch stringAttr(item, attrSK) {
+		case keySK:
+			key = item
+		case detailsSK:
+			details = item
+		}
+	}
+	if key == nil {
 		return nil, keys.ErrNotFound
 	}
-	return storedKey(out.Item)
+	return storedKey(mergeKeyItems(key, details))
 }
 
 // storedKey decodes a key item with its meter: the authorizer's window
@@ -326,22 +340,25 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 			}
 			item[name] = numberValue(n)
 		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{
-			TableName:           &s.table,
-			Item:                item,
-			ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")"),
-		}})
+		keyItem, details := splitKeyItem(item)
+		for _, item := range []map[string]types.AttributeValue{keyItem, details} {
+			items = append(items, types.TransactWriteItem{Put: &types.Put{
+				TableName:           &s.table,
+				Item:                item,
+				ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")"),
+			}})
+		}
 	}
 	for _, k := range tx.Update {
 		var counted *keys.Counted
 		if c, ok := tx.Counted[k.ID]; ok {
 			counted = &c
 		}
-		update, err := s.updateKey(k, counted)
+		update, details, err := s.updateKey(k, counted)
 		if err != nil {
 			return err
 		}
-		items = append(items, types.TransactWriteItem{Update: update})
+		items = append(items, types.TransactWriteItem{Update: update}, types.TransactWriteItem{Update: details})
 	}
 	for _, w := range tx.Owners {
 		update, err := s.writeOwner(w)
@@ -358,11 +375,11 @@ func (s *Store) Apply(ctx context.Context, tx keys.Tx) error {
 		items = append(items, types.TransactWriteItem{ConditionCheck: check})
 	}
 	for _, k := range tx.Revoke {
-		update, err := s.revokeKey(k)
+		update, details, err := s.revokeKey(k)
 		if err != nil {
 			return err
 		}
-		items = append(items, types.TransactWriteItem{Update: update})
+		items = append(items, types.TransactWriteItem{Update: update}, types.TransactWriteItem{Update: details})
 	}
 	for _, e := range tx.Events {
 		put, err := s.putEvent(e)
@@ -406,37 +423,37 @@ func (s *Store) transact(ctx context.Context, caller *keys.CallerCheck, items []
 	return storeError("write transaction", err)
 }
 
-// updateKey writes a key's management fields if its version is unchanged.
-// Usage and rate-window attributes belong to the authorizer and stay as
-// they are; so do credits, which it spends, unless counted is set: then
-// they are written if the stored counts are still those counted.
-func (s *Store) updateKey(k *keys.Key, counted *keys.Counted) (*types.Update, error) {
+// updateKey writes a key's management fields if its version is unchanged:
+// on the key item, and the details item whole. Usage and rate-window
+// attributes belong to the authorizer and stay as they are; so do
+// credits, which it spends, unless counted is set: then they are written
+// if the stored counts are still those counted.
+func (s *Store) updateKey(k *keys.Key, counted *keys.Counted) (key, details *types.Update, err error) {
 	r := toRecord(k)
-	upd := expression.Set(expression.Name("name"), expression.Value(r.Name)).
-		Set(expression.Name(attrStatus), expression.Value(r.Status)).
-		Set(expression.Name("updatedAt"), expression.Value(r.UpdatedAt)).
+	upd := expression.Set(expression.Name(attrStatus), expression.Value(r.Status)).
 		Set(expression.Name(attrVersion), expression.Name(attrVersion).Plus(expression.Value(1)))
 	optional := []struct {
 		name  string
 		value any
 		empty bool
 	}{
-		{"scopes", r.Scopes, len(r.Scopes) == 0},
-		{"ipAllowlist", r.IPAllowlist, len(r.IPAllowlist) == 0},
-		{"metadata", r.Metadata, r.Metadata == ""},
+		{attrScopes, r.Scopes, len(r.Scopes) == 0},
 		{attrExpiresAt, r.ExpiresAt, r.ExpiresAt == 0},
-		{attrGSI4PK, r.GSI4PK, r.GSI4PK == ""},
-		{attrGSI4SK, r.GSI4SK, r.GSI4SK == ""},
-		{"revokedAt", r.RevokedAt, r.RevokedAt == 0},
-		{"rotatedTo", r.RotatedTo, r.RotatedTo == ""},
+		{attrRotatedTo, r.RotatedTo, r.RotatedTo == ""},
 		{attrTTL, r.TTL, r.TTL == 0},
 		{attrRateLimits, r.RateLimits, r.RateLimits == nil},
 		{attrLimitsVersion, r.LimitsVersion, r.LimitsVersion == 0},
 		{attrOwnerLimited, true, !r.OwnerLimited},
 		{attrMode, r.Mode, r.Mode == ""},
+		{attrDetails, true, len(r.IPAllowlist) == 0 && r.Metadata == ""},
 	}
 	for _, f := range optional {
 		upd = setOrRemove(upd, f.name, f.value, f.empty)
+	}
+	// A key item written before the split holds its details itself: they
+	// move to the details item now.
+	for _, name := range slices.Sorted(maps.Keys(detailsOnly)) {
+		upd = upd.Remove(expression.Name(name))
 	}
 	cond := expression.Name(attrVersion).Equal(expression.Value(k.Version)).
 		And(expression.Name(attrProject).Equal(expression.Value(k.Project)))
@@ -444,7 +461,55 @@ func (s *Store) updateKey(k *keys.Key, counted *keys.Counted) (*types.Update, er
 		upd = setCredits(upd, r.limitsRecord)
 		cond = cond.And(countedCondition(*counted))
 	}
-	return s.keyUpdate(k.ID, upd, cond)
+	key, err = s.keyUpdate(k.ID, upd, cond)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Version = k.Version + 1 // as the update leaves the key item
+	details, err = s.updateDetails(r)
+	return key, details, err
+}
+
+// updateDetails writes the management fields of r on its details item,
+// within updateKey's transaction, whose condition on the key item guards
+// it. What creation fixed is written only where the item lacks it: on a
+// key written before the split, whose details move from its key item.
+func (s *Store) updateDetails(r keyRecord) (*types.Update, error) {
+	item, err := attributevalue.MarshalMap(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode key: %w", err)
+	}
+	_, details := splitKeyItem(item)
+	var upd expression.UpdateBuilder
+	for _, name := range slices.Sorted(maps.Keys(details)) {
+		if name == attrPK || name == attrSK {
+			continue
+		}
+		v := expression.Value(details[name])
+		if fixedAtCreation[name] {
+			upd = upd.Set(expression.Name(name), expression.IfNotExists(expression.Name(name), v))
+		} else {
+			upd = upd.Set(expression.Name(name), v)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(detailsOnly)) {
+		if _, ok := details[name]; !ok && !fixedAtCreation[name] {
+			upd = upd.Remove(expression.Name(name))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(mirrored)) {
+		if _, ok := details[name]; !ok && !fixedAtCreation[name] {
+			upd = upd.Remove(expression.Name(name))
+		}
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build details update: %w", err)
+	}
+	return &types.Update{
+		TableName: &s.table, Key: itemKey(keyPK(r.ID), detailsSK),
+		UpdateExpression: expr.Update(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}, nil
 }
 
 func setOrRemove(upd expression.UpdateBuilder, name string, value any, empty bool) expression.UpdateBuilder {
@@ -523,23 +588,36 @@ func (s *Store) callerActive(c *keys.CallerCheck) (*types.ConditionCheck, error)
 // revokeKey revokes a key on the sole condition that it is still active in
 // its project: whatever edits landed since it was read, the revoke wins.
 // Its purge time follows from revokedAt, which is now, before any
-// unexpired expiresAt, so no concurrent edit can make it stale.
-func (s *Store) revokeKey(k *keys.Key) (*types.Update, error) {
+// unexpired expiresAt, so no concurrent edit can make it stale. The
+// details item is updated, not replaced, for the same reason.
+func (s *Store) revokeKey(k *keys.Key) (key, details *types.Update, err error) {
 	r := toRecord(k)
-	upd := expression.Set(expression.Name(attrStatus), expression.Value(keys.StatusRevoked)).
-		Set(expression.Name("revokedAt"), expression.Value(r.RevokedAt)).
-		Set(expression.Name("updatedAt"), expression.Value(r.UpdatedAt)).
-		Set(expression.Name(attrVersion), expression.Name(attrVersion).Plus(expression.Value(1))).
-		Remove(expression.Name(attrGSI4PK)).Remove(expression.Name(attrGSI4SK))
-	if r.TTL == 0 { // no purge time: never a ttl of 0, which reads as long expired
-		upd = upd.Remove(expression.Name(attrTTL))
-	} else {
-		upd = upd.Set(expression.Name(attrTTL), expression.Value(r.TTL))
+	revoke := func(upd expression.UpdateBuilder) expression.UpdateBuilder {
+		upd = upd.Set(expression.Name(attrStatus), expression.Value(keys.StatusRevoked)).
+			Remove(expression.Name(attrGSI4PK)).Remove(expression.Name(attrGSI4SK)) // on a key item from before the split
+		if r.TTL == 0 { // no purge time: never a ttl of 0, which reads as long expired
+			return upd.Remove(expression.Name(attrTTL))
+		}
+		return upd.Set(expression.Name(attrTTL), expression.Value(r.TTL))
 	}
 	cond := expression.AttributeExists(expression.Name(attrPK)).
 		And(expression.Name(attrProject).Equal(expression.Value(k.Project))).
 		And(expression.Name(attrStatus).Equal(expression.Value(keys.StatusActive)))
-	return s.keyUpdate(k.ID, upd, cond)
+	key, err = s.keyUpdate(k.ID, revoke(expression.Set(expression.Name(attrVersion), expression.Name(attrVersion).Plus(expression.Value(1)))), cond)
+	if err != nil {
+		return nil, nil, err
+	}
+	upd := revoke(expression.Set(expression.Name(attrRevokedAt), expression.Value(r.RevokedAt))).
+		Set(expression.Name(attrUpdatedAt), expression.Value(r.UpdatedAt)).
+		Set(expression.Name(attrVersion), expression.Plus(expression.IfNotExists(expression.Name(attrVersion), expression.Value(0)), expression.Value(1)))
+	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
+	if err != nil {
+		return nil, nil, fmt.Errorf("build details update: %w", err)
+	}
+	return key, &types.Update{
+		TableName: &s.table, Key: itemKey(keyPK(k.ID), detailsSK),
+		UpdateExpression: expr.Update(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}, nil
 }
 
 // eventRecord is an audit event as stored.

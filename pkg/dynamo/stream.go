@@ -39,7 +39,7 @@ func DecodeChange(r events.DynamoDBEventRecord) (kgevents.Change, error) {
 		c.Event = &kgevents.Event{ID: item.ID, Type: item.Type, Project: item.Project, CreatedAt: timeOf(item.CreatedAt), Data: readableJSON(item.Data)}
 		c.Webhook = item.Webhook
 		return c, nil
-	case strings.HasPrefix(p, "KEY#") && r.EventName == "MODIFY":
+	case strings.HasPrefix(p, "KEY#") && r.EventName == "MODIFY" && isKeyItem(r.Change.Keys):
 		old, err := countedKey(r.Change.OldImage)
 		if err != nil {
 			return c, err
@@ -57,6 +57,12 @@ func DecodeChange(r events.DynamoDBEventRecord) (kgevents.Change, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// isKeyItem tells a key item from a details item, which holds no counts.
+func isKeyItem(key map[string]events.DynamoDBAttributeValue) bool {
+	sk := key[attrSK]
+	return sk.DataType() == events.DataTypeString && sk.String() == keySK
 }
 
 func countedKey(image map[string]events.DynamoDBAttributeValue) (*kgevents.Counted, error) {

@@ -126,7 +126,7 @@ func (s *Store) writeKeyItem(ctx context.Context, req authorizer.UseRequest) (au
 		case err != nil:
 			return authorizer.UseResult{}, false, storeError("count key use", err)
 		default:
-			return u.counted(out.Attributes)
+			return s.counted(ctx, u, out.Attributes)
 		}
 		writes++
 	}
@@ -178,15 +178,18 @@ func (u *keyUse) input(table string) *dynamodb.UpdateItemInput {
 	return returning(e.updateItem(table, itemKey(keyPK(u.item), keySK)))
 }
 
-// counted is the result of a write that counted the use.
-func (u *keyUse) counted(item map[string]types.AttributeValue) (authorizer.UseResult, bool, error) {
+// counted is the result of a write that counted the use: the key used,
+// with the allowlist and metadata its answer carries.
+func (s *Store) counted(ctx context.Context, u *keyUse, item map[string]types.AttributeValue) (authorizer.UseResult, bool, error) {
 	stored, err := keyFromItem(item)
 	if err != nil {
 		return authorizer.UseResult{}, false, err
 	}
 	k := stored
 	if u.grace {
-		k = u.key // the key used is the old one; its budget is the successor's
+		k = u.key // the key used is the old one (filled by explainKey); its budget is the successor's
+	} else if err := s.fillDetails(ctx, k, item); err != nil {
+		return authorizer.UseResult{GaveBack: true}, false, err // the write, and its give-back, were applied
 	}
 	return authorizer.UseResult{
 		Outcome: authorizer.Allowed, Key: k, Limits: u.meter.counts(item, false),
@@ -218,6 +221,9 @@ func (s *Store) explainKey(ctx context.Context, u *keyUse, old map[string]types.
 	case k.RotatedTo != "":
 		// Rotated, and within its grace (standing checked its expiry): the
 		// successor's item holds the budget.
+		if err := s.fillDetails(ctx, k, old); err != nil {
+			return authorizer.UseResult{}, false, err
+		}
 		u.grace, u.key, u.item = true, k, k.RotatedTo
 		u.setPlan(s.plans.key(u.item))
 		return authorizer.UseResult{}, true, nil

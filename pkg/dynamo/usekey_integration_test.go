@@ -2,9 +2,11 @@ package dynamo_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,8 +102,15 @@ func TestAuthorizationOutcomes(t *testing.T) {
 			if d.Outcome != tt.want {
 				t.Errorf("outcome %s, want %s", d.Outcome, tt.want)
 			}
-			if requests != tt.requests || e.requests.Of("UpdateItem") != tt.requests {
-				t.Errorf("%d DynamoDB requests (%d UpdateItem), want %d UpdateItem", requests, e.requests.Of("UpdateItem"), tt.requests)
+			// A key with an allowlist (the cases with a source IP) has its
+			// details read once, on the container's first sight of it.
+			var reads int64
+			if req.SourceIP != "" {
+				reads = 1
+			}
+			if requests != tt.requests+reads || e.requests.Of("UpdateItem") != tt.requests || e.requests.Of("GetItem") != reads {
+				t.Errorf("%d DynamoDB requests (%d UpdateItem, %d GetItem), want %d UpdateItem and %d GetItem",
+					requests, e.requests.Of("UpdateItem"), e.requests.Of("GetItem"), tt.requests, reads)
 			}
 			if got := e.totalRequests(raw); got != tt.counted {
 				t.Errorf("totalRequests %d, want %d", got, tt.counted)
@@ -446,34 +455,73 @@ func windowOf(at time.Time) time.Time {
 }
 
 // TestAuthorizationCostsOneWriteUnit checks, with the capacity
-// DynamoDB reports, that an authorization of a key in both indexes (it has
-// an owner) writes the table alone: the indexes project none of the
-// attributes an authorization changes, so it costs exactly one write unit,
-// within a window and across a window boundary alike.
+// DynamoDB reports, that an authorization costs exactly one write unit,
+// within a window and across a window boundary alike, whatever the key's
+// name, metadata and allowlist: it writes the key item alone, which holds
+// none of them, and the indexes, which are the details item's, see nothing.
+// The largest key has every field at its maximum, an owner of the longest
+// id, and five limits with credits.
 func TestAuthorizationCostsOneWriteUnit(t *testing.T) {
-	e := newDBEnv(t)
-	raw := e.create(keys.CreateInput{Tier: "public", Owner: "alice", Scopes: []string{"contracts"}})
-	item := e.item(raw)
-	for _, attr := range []string{dynamo.AttrGSI1PK, dynamo.AttrGSI2PK} {
-		if _, ok := item[attr]; !ok {
-			t.Fatalf("the key item has no %s: it must be in both indexes for this test", attr)
-		}
+	var allowlist []string
+	for i := range keys.MaxAllowlist {
+		allowlist = append(allowlist, fmt.Sprintf("2001:db8:%x:abcd:1234:5678:9abc:0/112", 0x1000+i))
 	}
-	for i, advance := range []time.Duration{0, time.Second, window} {
-		e.clock.Advance(advance)
-		d, requests := e.decide(authorizer.Request{Key: raw, Scopes: []string{"contracts"}})
-		if d.Outcome != authorizer.Allowed || requests != 1 {
-			t.Fatalf("authorization %d: %s in %d requests", i+1, d.Outcome, requests)
-		}
-		got := e.requests.Capacity("UpdateItem")
-		var indexes float64
-		for _, v := range got.Indexes {
-			indexes += v
-		}
-		if got.Total != 1 || got.Table != 1 || indexes != 0 {
-			t.Errorf("authorization %d consumed %v units in all, %v on the table, %v on indexes (%v); want 1, 1 and none",
-				i+1, got.Total, got.Table, indexes, got.Indexes)
-		}
+	largest := keys.CreateInput{
+		Tier: "public", Owner: "o" + strings.Repeat("w", 127), Scopes: []string{"contracts"},
+		Name:        strings.Repeat("𝔨", keys.MaxNameLen),
+		IPAllowlist: allowlist,
+		Metadata:    json.RawMessage(`{"m":"` + strings.Repeat("x", keys.MaxMetadataBytes-8) + `"}`),
+		RateLimits: json.RawMessage(`[{"name":"a","limit":1000000,"windowSeconds":1},{"name":"b","limit":1000000,"windowSeconds":60},` +
+			`{"name":"c","limit":100000000,"windowSeconds":3600},{"name":"d","limit":1000000000,"windowSeconds":86400},{"name":"e","limit":1000000000,"windowSeconds":2592000}]`),
+		Credits: json.RawMessage(`{"remaining":1000000000,"refill":{"interval":"daily","amount":1000000000}}`),
+	}
+	for name, in := range map[string]keys.CreateInput{
+		"small":   {Tier: "public", Owner: "alice", Scopes: []string{"contracts"}},
+		"largest": largest,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newDBEnv(t)
+			raw := e.create(in)
+			details := e.details(raw)
+			for _, attr := range []string{dynamo.AttrGSI1PK, dynamo.AttrGSI2PK} {
+				if _, ok := details[attr]; !ok {
+					t.Fatalf("the details item has no %s: the key must be in both indexes for this test", attr)
+				}
+				if _, ok := e.item(raw)[attr]; ok {
+					t.Fatalf("the key item has %s: an authorization would write the index", attr)
+				}
+			}
+			req := authorizer.Request{Key: raw, Scopes: []string{"contracts"}, SourceIP: "2001:db8:1000:abcd:1234:5678:9abc:7"}
+			// The container's first sight learns the key's plan and reads
+			// its details (its allowlist); every use after is one write.
+			if d, _ := e.decide(req); d.Outcome != authorizer.Allowed {
+				t.Fatalf("first sight: %s", d.Outcome)
+			}
+			for i, advance := range []time.Duration{0, time.Second, window} {
+				e.clock.Advance(advance)
+				d, requests := e.decide(req)
+				// After a gap of more than windowsSwept windows of a limit
+				// (the largest key's 1 s limit, across the tier's window),
+				// the first write learns which counters to sweep.
+				if d.Outcome != authorizer.Allowed || requests != 1 && (advance < window || requests != 2) {
+					t.Fatalf("authorization %d: %s in %d requests, want Allowed in 1", i+1, d.Outcome, requests)
+				}
+				if len(in.IPAllowlist) > 0 && len(d.Key.IPAllowlist) != len(in.IPAllowlist) {
+					t.Fatalf("authorization %d: the key's allowlist %v, want %d entries", i+1, d.Key.IPAllowlist, len(in.IPAllowlist))
+				}
+				got := e.requests.Capacity("UpdateItem")
+				var indexes float64
+				for _, v := range got.Indexes {
+					indexes += v
+				}
+				// The capacity of the write that counted (a refused
+				// condition reports none).
+				if got.Total != 1 || got.Table != 1 || indexes != 0 {
+					t.Errorf("authorization %d consumed %v units in all, %v on the table, %v on indexes (%v); want 1, 1 and none",
+						i+1, got.Total, got.Table, indexes, got.Indexes)
+				}
+			}
+		})
 	}
 }
 

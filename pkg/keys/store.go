@@ -106,9 +106,10 @@ func (tx Tx) CallerToCheck() *CallerCheck {
 }
 
 // MaxTxKeys is how many keys one Tx may change, each with its event, within
-// DynamoDB's limit of 100 items per transaction, with room for the check
-// of the calling key (Tx.Caller).
-const MaxTxKeys = 49
+// DynamoDB's limit of 100 items per transaction: a key is two items (its
+// authorization's and its details'), and there is room for the check of
+// the calling key (Tx.Caller) and an owner's item.
+const MaxTxKeys = 32
 
 // KeyFilter narrows a listing.
 type KeyFilter struct {
