@@ -26,6 +26,7 @@ const detailsSK = "DETAILS"
 
 // detailsOnly are the attributes of a key that only its details item holds.
 var detailsOnly = map[string]bool{
+	attrID:   true, // the key item's pk holds it
 	attrName: true, attrStart: true, attrMetadata: true, attrIPAllowlist: true,
 	attrCreatedAt: true, attrUpdatedAt: true, attrRevokedAt: true, attrRotatedFrom: true, attrCreatedBy: true,
 	attrGSI1PK: true, attrGSI1SK: true, attrGSI2PK: true, attrGSI2SK: true,
@@ -36,7 +37,7 @@ var detailsOnly = map[string]bool{
 // the stream's consumers read, and the truth; the details item's are what
 // the indexes filter on and project.
 var mirrored = map[string]bool{
-	attrID: true, attrProject: true, attrOwner: true, attrTier: true,
+	attrProject: true, attrOwner: true, attrTier: true,
 	attrStatus: true, attrExpiresAt: true, attrTTL: true, attrVersion: true,
 }
 

@@ -68,3 +68,25 @@ func PutOwnerLimits(ctx context.Context, client Client, table, project, owner st
 	_, err = client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item})
 	return err
 }
+
+// RewriteBeforeTheSplit rewrites key id as keygate wrote it before a key
+// was two items: one key item holding everything, and no details item.
+func RewriteBeforeTheSplit(ctx context.Context, client Client, table, id string) error {
+	s := New(client, table)
+	k, err := s.GetKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	item, err := attributevalue.MarshalMap(toRecord(k))
+	if err != nil {
+		return err
+	}
+	for name, n := range k.Meter {
+		item[name] = numberValue(n)
+	}
+	if _, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: itemKey(keyPK(id), detailsSK)}); err != nil {
+		return err
+	}
+	_, err = client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item})
+	return err
+}

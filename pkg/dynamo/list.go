@@ -159,7 +159,9 @@ func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key
 // maxBatchGetItems is DynamoDB's limit on the items of one BatchGetItem.
 const maxBatchGetItems = 100
 
-type keyItems struct{ key, details map[string]types.AttributeValue }
+type keyItems struct {
+	key, details map[string]types.AttributeValue
+}
 
 // batchGet reads the key and details items of up to 50 keys.
 func (s *Store) batchGet(ctx context.Context, ids []string) (map[string]keyItems, error) {

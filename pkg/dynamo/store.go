@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -194,7 +195,7 @@ func toRecord(k *keys.Key) keyRecord {
 
 func (r keyRecord) key() *keys.Key {
 	k := &keys.Key{
-		ID: r.ID, Name: r.Name, Start: r.Start, Tier: r.Tier, Scopes: r.Scopes, Project: r.Project,
+		ID: cmp.Or(r.ID, keyIDFromPK(r.PK)), Name: r.Name, Start: r.Start, Tier: r.Tier, Scopes: r.Scopes, Project: r.Project,
 		Owner: r.Owner, Status: keys.Status(r.Status),
 		Usage:       keys.Usage{TotalRequests: r.TotalRequests, LastUsed: fromMillis(r.LastUsed)},
 		IPAllowlist: r.IPAllowlist, ExpiresAt: fromMillis(r.ExpiresAt),

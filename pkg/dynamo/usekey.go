@@ -209,7 +209,19 @@ func (s *Store) explainKey(ctx context.Context, u *keyUse, old map[string]types.
 	if err != nil {
 		return authorizer.UseResult{}, false, err
 	}
-	if o := u.standing(k, old); o != authorizer.Allowed {
+	o := u.standing(k, old)
+	if o == authorizer.NotFound {
+		return refusalResult(o, nil), false, nil
+	}
+	// A refusal shows the key as an allowed answer would (verify returns
+	// its metadata); on the successor's item, the key shown is u.key,
+	// filled when the grace began.
+	if !u.grace {
+		if err := s.fillDetails(ctx, k, old); err != nil {
+			return authorizer.UseResult{}, false, err
+		}
+	}
+	if o != authorizer.Allowed {
 		return refusalResult(o, u.shown(k)), false, nil
 	}
 	if !k.HoldsScopes(u.req.Scopes) {
@@ -221,9 +233,6 @@ func (s *Store) explainKey(ctx context.Context, u *keyUse, old map[string]types.
 	case k.RotatedTo != "":
 		// Rotated, and within its grace (standing checked its expiry): the
 		// successor's item holds the budget.
-		if err := s.fillDetails(ctx, k, old); err != nil {
-			return authorizer.UseResult{}, false, err
-		}
 		u.grace, u.key, u.item = true, k, k.RotatedTo
 		u.setPlan(s.plans.key(u.item))
 		return authorizer.UseResult{}, true, nil

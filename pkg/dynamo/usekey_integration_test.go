@@ -539,6 +539,7 @@ func TestStoredHashIsWhatAuthenticates(t *testing.T) {
 			impostor := &keys.Key{
 				ID: token.ID(token.Hash(presented)), Hash: token.Hash(authorizertest.Key("kg", "pk", "stored")),
 				Name: "stored", Tier: "public", Project: "acme", Status: status, CreatedAt: now, UpdatedAt: now,
+				Metadata: json.RawMessage(`{"secret":"of the stored key"}`), IPAllowlist: []string{"203.0.113.7"},
 			}
 			if status == keys.StatusRevoked {
 				impostor.RevokedAt = &now
@@ -550,6 +551,9 @@ func TestStoredHashIsWhatAuthenticates(t *testing.T) {
 				d, _ := e.decide(authorizer.Request{Key: presented, Project: project})
 				if d.Outcome != authorizer.NotFound || d.Key != nil || d.RateLimit != nil {
 					t.Errorf("project %q: outcome %s, key %+v, rate limit %+v; want NOT_FOUND and nothing of the stored key", project, d.Outcome, d.Key, d.RateLimit)
+				}
+				if n := e.requests.Of("GetItem"); n != 0 {
+					t.Errorf("project %q: %d reads of the stored key's details, want none", project, n)
 				}
 			}
 			if got := e.totalRequests(presented); got != 0 {

@@ -270,8 +270,8 @@ func TestReportLeakOfWhatIsNoActiveKey(t *testing.T) {
 				t.Errorf("labels %v", got)
 			}
 		})
-		if n := e.counter.Of("GetItem"); n != 3 || e.counter.Total() != 3 {
-			t.Errorf("%d GetItem of %d requests, want one read per well-formed key", n, e.counter.Total())
+		if n := e.counter.Of("Query"); n != 3 || e.counter.Total() != 3 {
+			t.Errorf("%d Query of %d requests, want one read (both items of the key) per well-formed key", n, e.counter.Total())
 		}
 		if evs := e.leakEvents(revoked.ID); len(evs) != 0 {
 			t.Errorf("key.leaked events of a revoked key: %v", evs)

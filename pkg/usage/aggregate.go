@@ -158,7 +158,7 @@ func contributions(r events.DynamoDBEventRecord) ([]contribution, string, error)
 	}
 	switch {
 	case strings.HasPrefix(pk.String(), keyPartitionPrefix) && r.EventName == "MODIFY":
-		c, err := keyUse(r.Change.OldImage, r.Change.NewImage)
+		c, err := keyUse(strings.TrimPrefix(pk.String(), keyPartitionPrefix), r.Change.OldImage, r.Change.NewImage)
 		return c, "key", err
 	case strings.HasPrefix(pk.String(), refusalPartitionPrefix) && r.EventName == "INSERT":
 		c, err := refusals(r.Change.NewImage)
@@ -167,7 +167,9 @@ func contributions(r events.DynamoDBEventRecord) ([]contribution, string, error)
 	return nil, "", nil
 }
 
-func keyUse(old, cur map[string]events.DynamoDBAttributeValue) ([]contribution, error) {
+// keyUse is the use a key item's change records; the item's partition key
+// holds the key's id.
+func keyUse(id string, old, cur map[string]events.DynamoDBAttributeValue) ([]contribution, error) {
 	if number(old, "version") != number(cur, "version") {
 		return nil, nil
 	}
@@ -187,7 +189,7 @@ func keyUse(old, cur map[string]events.DynamoDBAttributeValue) ([]contribution, 
 		return nil, fmt.Errorf("a use without lastUsed")
 	}
 	return []contribution{{
-		project: str(cur, "project"), keyID: str(cur, "id"), owner: str(cur, "owner"), tier: str(cur, "tier"),
+		project: str(cur, "project"), keyID: id, owner: str(cur, "owner"), tier: str(cur, "tier"),
 		at: time.UnixMilli(at).UTC(), counts: c,
 	}}, nil
 }

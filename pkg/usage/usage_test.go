@@ -110,7 +110,7 @@ func n(v int64) events.DynamoDBAttributeValue  { return events.NewNumberAttribut
 func s(v string) events.DynamoDBAttributeValue { return events.NewStringAttribute(v) }
 func keyItem(id string, total, credits int64, at time.Time) map[string]events.DynamoDBAttributeValue {
 	return map[string]events.DynamoDBAttributeValue{
-		"pk": s("KEY#" + id), "id": s(id), "project": s("acme"), "owner": s("alice"), "tier": s("public"),
+		"pk": s("KEY#" + id), "project": s("acme"), "owner": s("alice"), "tier": s("public"),
 		"version": n(1), "totalRequests": n(total), "credits": n(credits), "lastUsed": n(at.UnixMilli()),
 	}
 }

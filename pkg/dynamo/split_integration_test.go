@@ -1,0 +1,162 @@
+package dynamo_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"reflect"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/keygate/keygate/pkg/authorizer"
+	"github.com/keygate/keygate/pkg/dynamo"
+	"github.com/keygate/keygate/pkg/keys"
+	"github.com/keygate/keygate/pkg/token"
+)
+
+// A key written before the split (one key item holding everything) reads,
+// lists and authorizes as it did; its first update moves its details to
+// the details item, and a revoke of it wins as ever.
+func TestKeyWrittenBeforeTheSplit(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	op := keys.OperatorCaller("acme")
+	old := func() (raw string, k *keys.Key) {
+		raw = e.create(keys.CreateInput{
+			Tier: "huge", Owner: "alice", Scopes: []string{"contracts"}, IPAllowlist: []string{"203.0.113.7"},
+			Metadata: json.RawMessage(`{"plan":"gold"}`), ExpiresAt: aws.String(e.clock.Now().AddDate(0, 1, 0).Format("2006-01-02T15:04:05Z")),
+		})
+		id := token.ID(token.Hash(raw))
+		if d, _ := e.decide(authorizer.Request{Key: raw, SourceIP: "203.0.113.7"}); d.Outcome != authorizer.Allowed {
+			t.Fatalf("a use before the rewrite: %s", d.Outcome)
+		}
+		before, err := e.svc.Get(ctx, op, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, indexed := e.item(raw)[dynamo.AttrGSI1PK]; len(e.details(raw)) != 0 || !indexed {
+			t.Fatal("the rewrite left a details item, or a key item out of the index")
+		}
+		after, err := e.svc.Get(ctx, op, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(before, after) {
+			t.Fatalf("the key read before the split differs:\n%+v\n%+v", before, after)
+		}
+		return raw, after
+	}
+	listed := func(filter keys.KeyFilter) []string {
+		t.Helper()
+		page, err := e.svc.List(ctx, op, keys.ListInput{Filter: filter, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, k := range page.Items {
+			ids = append(ids, k.ID)
+		}
+		return ids
+	}
+
+	raw, k := old()
+	for _, f := range []keys.KeyFilter{{}, {Owner: "alice"}, {Status: keys.StatusActive}} {
+		if got := listed(f); !reflect.DeepEqual(got, []string{k.ID}) {
+			t.Errorf("listed %+v: %v, want the key once", f, got)
+		}
+	}
+	// Its allowlist is on its key item: no read of details.
+	for ip, want := range map[string]authorizer.Outcome{"203.0.113.7": authorizer.Allowed, "203.0.113.8": authorizer.IPNotAllowed} {
+		d, requests := e.decide(authorizer.Request{Key: raw, SourceIP: ip, Scopes: []string{"contracts"}})
+		if d.Outcome != want || e.requests.Of("GetItem") != 0 {
+			t.Errorf("from %s: %s in %d requests (%d GetItem), want %s and no read", ip, d.Outcome, requests, e.requests.Of("GetItem"), want)
+		}
+	}
+
+	// The first update moves its details.
+	renamed := "renamed"
+	updated, err := e.svc.Update(ctx, op, k.ID, keys.UpdateInput{Name: &renamed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.item(raw)["name"]; ok {
+		t.Error("the key item still holds the name after an update")
+	}
+	if _, ok := e.item(raw)[dynamo.AttrGSI1PK]; ok {
+		t.Error("the key item is still in the project index after an update")
+	}
+	if _, ok := e.details(raw)[dynamo.AttrGSI2PK]; !ok {
+		t.Error("the details item is not in the owner index after an update")
+	}
+	got, err := e.svc.Get(ctx, op, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != renamed || got.Start != k.Start || !got.CreatedAt.Equal(k.CreatedAt) || got.Owner != "alice" ||
+		string(got.Metadata) != string(k.Metadata) || !reflect.DeepEqual(got.IPAllowlist, k.IPAllowlist) || got.Version != updated.Version {
+		t.Errorf("after the update: %+v, want %+v renamed", got, k)
+	}
+	for _, f := range []keys.KeyFilter{{}, {Owner: "alice"}} {
+		if ids := listed(f); !reflect.DeepEqual(ids, []string{k.ID}) {
+			t.Errorf("listed %+v after the update: %v, want the key once", f, ids)
+		}
+	}
+	d, requests := e.decide(authorizer.Request{Key: raw, SourceIP: "203.0.113.8", Scopes: []string{"contracts"}})
+	if d.Outcome != authorizer.IPNotAllowed {
+		t.Errorf("from another address after the update: %s in %d requests", d.Outcome, requests)
+	}
+
+	// A revoke of a key written before the split.
+	raw2, k2 := old()
+	if err := e.svc.Revoke(ctx, op, k2.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.svc.Get(ctx, op, k2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != keys.StatusRevoked || got.RevokedAt == nil || got.Name != k2.Name || string(got.Metadata) != string(k2.Metadata) {
+		t.Errorf("after a revoke: status %s, revokedAt %v, name %q, metadata %s", got.Status, got.RevokedAt, got.Name, got.Metadata)
+	}
+	if ids := listed(keys.KeyFilter{Status: keys.StatusRevoked}); !reflect.DeepEqual(ids, []string{k2.ID}) {
+		t.Errorf("revoked keys: %v, want the one revoked", ids)
+	}
+	if d, _ := e.decide(authorizer.Request{Key: raw2, SourceIP: "203.0.113.7"}); d.Outcome != authorizer.Revoked {
+		t.Errorf("the revoked key: %s", d.Outcome)
+	}
+}
+
+// Every answer that shows the key shows its details, allowed or refused,
+// from a container that has seen the key or not.
+func TestAnswersCarryTheKeysDetails(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	meta := `{"plan":"gold"}`
+	raw := e.create(keys.CreateInput{Tier: "single", Metadata: json.RawMessage(meta), IPAllowlist: []string{"203.0.113.7"}})
+	check := func(what string, d authorizer.Decision, want authorizer.Outcome) {
+		t.Helper()
+		if d.Outcome != want || d.Key == nil || string(d.Key.Metadata) != meta || len(d.Key.IPAllowlist) != 1 {
+			t.Errorf("%s: %s, key %+v; want %s with the metadata and allowlist", what, d.Outcome, d.Key, want)
+		}
+	}
+	d, _ := e.decide(authorizer.Request{Key: raw, SourceIP: "203.0.113.7"})
+	check("allowed", d, authorizer.Allowed)
+	d, _ = e.decide(authorizer.Request{Key: raw, SourceIP: "203.0.113.7"})
+	check("rate limited, seen", d, authorizer.RateLimited)
+	cold := authorizer.New(dbConfig, dynamo.New(e.raw, e.table), slog.New(slog.DiscardHandler), authorizer.WithClock(e.clock.Now))
+	if d, err := cold.Decide(ctx, authorizer.Request{Key: raw, SourceIP: "203.0.113.7"}); err != nil {
+		t.Fatal(err)
+	} else {
+		check("rate limited, first sight", d, authorizer.RateLimited)
+	}
+	if err := e.svc.Revoke(ctx, keys.OperatorCaller("acme"), token.ID(token.Hash(raw))); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = e.decide(authorizer.Request{Key: raw, SourceIP: "203.0.113.7"})
+	check("revoked", d, authorizer.Revoked)
+
+}
