@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/dynamo"
@@ -159,4 +160,40 @@ func TestAnswersCarryTheKeysDetails(t *testing.T) {
 	d, _ = e.decide(authorizer.Request{Key: raw, SourceIP: "203.0.113.7"})
 	check("revoked", d, authorizer.Revoked)
 
+}
+
+// A container's copy of a key's details serves only the version it was
+// read at: the next use after a change of the allowlist follows it. A key
+// item that says it has details, with none to read, fails closed.
+func TestDetailsFollowEveryChange(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	raw := e.create(keys.CreateInput{Tier: "huge", IPAllowlist: []string{"203.0.113.7"}})
+	id := token.ID(token.Hash(raw))
+	from := func(ip string) authorizer.Outcome {
+		t.Helper()
+		d, _ := e.decide(authorizer.Request{Key: raw, SourceIP: ip})
+		return d.Outcome
+	}
+	if got := from("203.0.113.7"); got != authorizer.Allowed {
+		t.Fatalf("from the allowed address: %s", got)
+	}
+	moved := []string{"198.51.100.9"}
+	if _, err := e.svc.Update(ctx, keys.OperatorCaller("acme"), id, keys.UpdateInput{IPAllowlist: &moved}); err != nil {
+		t.Fatal(err)
+	}
+	if got := from("203.0.113.7"); got != authorizer.IPNotAllowed {
+		t.Errorf("from the address no longer allowed: %s, want IP_NOT_ALLOWED", got)
+	}
+	if got := from("198.51.100.9"); got != authorizer.Allowed {
+		t.Errorf("from the address now allowed: %s", got)
+	}
+
+	if _, err := e.raw.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &e.table, Key: dynamo.DetailsItemKey(id)}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := authorizer.New(dbConfig, dynamo.New(e.raw, e.table), slog.New(slog.DiscardHandler), authorizer.WithClock(e.clock.Now))
+	if d, err := fresh.Decide(ctx, authorizer.Request{Key: raw, SourceIP: "198.51.100.9"}); err == nil || d.Outcome == authorizer.Allowed {
+		t.Errorf("details gone: %s, %v; want an error and no Allow", d.Outcome, err)
+	}
 }
