@@ -139,7 +139,7 @@ func costOf(req *request, result any, err error) []float64 {
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &failed) && len(req.items) == 1:
-		costs[0] = max(1, math.Ceil(float64(itemSize(failed.Item))/1024))
+		costs[0] = max(1, math.Ceil(float64(ItemSize(failed.Item))/1024))
 	case err == nil:
 		for _, cc := range consumed(result) {
 			if cc == nil {
@@ -163,10 +163,10 @@ func costOf(req *request, result any, err error) []float64 {
 	return costs
 }
 
-// itemSize is an item's size as DynamoDB counts it for capacity: each
+// ItemSize is an item's size as DynamoDB counts it for capacity: each
 // attribute's name and value, a number by its significant digits, a list or
 // map 3 bytes plus 1 per element.
-func itemSize(item map[string]types.AttributeValue) int {
+func ItemSize(item map[string]types.AttributeValue) int {
 	n := 0
 	for name, v := range item {
 		n += len(name) + valueSize(v)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/keygate/keygate/internal/ddbthrottle"
 	"github.com/keygate/keygate/pkg/keys"
 )
 
@@ -124,48 +125,6 @@ func TestMergeKeyItemFromBeforeTheSplit(t *testing.T) {
 	}
 }
 
-// itemSize is an item's size as DynamoDB counts it (docs: "DynamoDB item
-// sizes and formats"): names and values, numbers at one byte per two
-// significant digits plus one, lists and maps 3 bytes plus 1 per element.
-func itemSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for name, v := range item {
-		n += len(name) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		digits := strings.Trim(strings.TrimLeft(v.Value, "-"), "0")
-		return (len(strings.ReplaceAll(digits, ".", ""))+1)/2 + 1
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
-	case *types.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += 1 + valueSize(e)
-		}
-		return n
-	case *types.AttributeValueMemberM:
-		n := 3
-		for name, e := range v.Value {
-			n += 1 + len(name) + valueSize(e)
-		}
-		return n
-	}
-	return 1 // BOOL, NULL
-}
-
 // keyItemSize is the size of k's key item as an authorization writes it:
 // with a counter and last window for each limit it counts (its own, or
 // tier's), and the time of a use given back. A write's cost is the larger
@@ -183,7 +142,7 @@ func keyItemSize(t *testing.T, k *keys.Key, tier []keys.RateLimit) int {
 		key[lastWindowAttr(l.Counter())] = numberValue(now)
 	}
 	key[attrReturnedUse] = numberValue(now * 1000)
-	return itemSize(key)
+	return ddbthrottle.ItemSize(key)
 }
 
 // TestKeyItemFitsOneWriteUnit: the key item, which every authorization
