@@ -525,6 +525,36 @@ func TestAuthorizationCostsOneWriteUnit(t *testing.T) {
 	}
 }
 
+// TestLeaseClaimCostsOneWriteUnit: in leased mode a claim is the same one
+// write on the key item, so it too costs one write unit for the largest
+// key, however many uses it claims.
+func TestLeaseClaimCostsOneWriteUnit(t *testing.T) {
+	e := newDBEnv(t)
+	var allowlist []string
+	for i := range keys.MaxAllowlist {
+		allowlist = append(allowlist, fmt.Sprintf("2001:db8:%x:abcd:1234:5678:9abc:0/112", 0x1000+i))
+	}
+	raw := e.create(keys.CreateInput{
+		Tier: "huge", Owner: "o" + strings.Repeat("w", 127), Mode: aws.String(string(keys.ModeLeased)),
+		Name: strings.Repeat("𝔨", keys.MaxNameLen), IPAllowlist: allowlist,
+		Metadata: json.RawMessage(`{"m":"` + strings.Repeat("x", keys.MaxMetadataBytes-8) + `"}`),
+	})
+	req := authorizer.Request{Key: raw, SourceIP: "2001:db8:1000:abcd:1234:5678:9abc:7"}
+	var claims, units float64
+	for i := range 50 {
+		e.clock.Advance(20 * time.Millisecond)
+		d, _ := e.decide(req)
+		if d.Outcome != authorizer.Allowed {
+			t.Fatalf("use %d: %s", i+1, d.Outcome)
+		}
+		claims += float64(e.requests.Of("UpdateItem"))
+		units += e.requests.Capacity("UpdateItem").Total
+	}
+	if claims == 0 || claims >= 50 || units != claims {
+		t.Errorf("50 leased uses: %v claims consumed %v write units; want fewer claims than uses, one unit each", claims, units)
+	}
+}
+
 // TestStoredHashIsWhatAuthenticates: an item whose id matches the presented
 // key but whose stored hash differs (the id holds only 96 bits of the hash)
 // is NOT_FOUND, shows nothing of the stored key and counts nothing, whether
