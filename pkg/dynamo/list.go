@@ -32,7 +32,8 @@ type partition struct {
 	// query names the listing a cursor belongs to: the partition and
 	// every filter, so that a cursor serves no other.
 	query string
-	// startKey builds the ExclusiveStartKey of the item with sort key sk and id.
+	// startKey builds the ExclusiveStartKey of the item with sort key sk
+	// and id; when nil, the page starts below sk (its sort keys are unique).
 	startKey func(sk, id string) map[string]types.AttributeValue
 }
 
@@ -49,15 +50,12 @@ func keyPartition(project string, f keys.KeyFilter) partition {
 		p = partition{index: indexByProject, pkAttr: attrGSI1PK, pkValue: projectPK(project), skAttr: attrGSI1SK}
 	}
 	p.query = f.Query(project)
-	p.startKey = func(sk, id string) map[string]types.AttributeValue {
-		// The index's entries are details items, or key items written
-		// before the split; its sort key holds the id, so it alone places
-		// the cursor.
-		k := itemKey(keyPK(id), detailsSK)
-		k[p.pkAttr] = &types.AttributeValueMemberS{Value: p.pkValue}
-		k[p.skAttr] = &types.AttributeValueMemberS{Value: sk}
-		return k
-	}
+	// No startKey: the index's entries are details items, or key items
+	// written before the split, and an ExclusiveStartKey must name the
+	// entry's table keys, which a cursor does not hold (one naming the
+	// other item's starts the page again at the same key, for ever). The
+	// index's sort key holds the id, so a cursor places the next page by
+	// it alone, in the query's key condition.
 	return p
 }
 
@@ -242,6 +240,18 @@ func (s *Store) page(ctx context.Context, p partition, filter expression.Conditi
 		return nil, "", fmt.Errorf("list: limit %d: want at least 1", limit)
 	}
 	keyCond := expression.Key(p.pkAttr).Equal(expression.Value(p.pkValue))
+	var start map[string]types.AttributeValue
+	if after != "" {
+		sk, id, err := s.decodeCursor(ctx, p.query, after)
+		if err != nil {
+			return nil, "", err
+		}
+		if p.startKey != nil {
+			start = p.startKey(sk, id)
+		} else { // newest first: after sk is below it
+			keyCond = keyCond.And(expression.Key(p.skAttr).LessThan(expression.Value(sk)))
+		}
+	}
 	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).WithFilter(filter).Build()
 	if err != nil {
 		return nil, "", fmt.Errorf("build query: %w", err)
@@ -259,13 +269,7 @@ func (s *Store) page(ctx context.Context, p partition, filter expression.Conditi
 	if p.index != "" {
 		in.IndexName = aws.String(p.index)
 	}
-	if after != "" {
-		sk, id, err := s.decodeCursor(ctx, p.query, after)
-		if err != nil {
-			return nil, "", err
-		}
-		in.ExclusiveStartKey = p.startKey(sk, id)
-	}
+	in.ExclusiveStartKey = start
 	var items []map[string]types.AttributeValue
 	for round := 0; ; round++ {
 		out, err := s.client.Query(ctx, in)
