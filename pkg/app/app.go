@@ -166,7 +166,7 @@ func New(cfg config.Config, client *dynamodb.Client, log *slog.Logger, opts ...O
 		Config: cfg, DynamoDB: client, Store: store, Service: svc, Authorizer: auth,
 		Routes: httpapi.RouteScopes().Merge(cfg.RouteScopes), API: httpapi.New(httpapi.Services{Keys: svc, Authorizer: auth, Usage: usageSvc, Portal: portalSvc, Webhooks: hooks, Leaks: leaksSvc}, log), Log: log,
 		Refusals: refusals, Aggregator: usage.NewAggregator(store, cfg.Usage, log), Usage: usageSvc, Portal: portalSvc,
-		Webhooks: hooks, Dispatcher: events.NewDispatcher(dynamo.DecodeChange, svc, deliverer, o.bus, log).Remembering(store), Retrier: events.NewRetrier(deliverer, log),
+		Webhooks: hooks, Dispatcher: events.NewDispatcher(dynamo.DecodeChange, svc, deliverer, o.bus, log).Remembering(store).WithKeyDetails(store), Retrier: events.NewRetrier(deliverer, log),
 		Expiry: expiry.New(store, svc, log, o.now),
 		now:    o.now,
 	}

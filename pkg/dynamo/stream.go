@@ -1,6 +1,8 @@
 package dynamo
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	kgevents "github.com/keygate/keygate/pkg/events"
+	"github.com/keygate/keygate/pkg/keys"
 )
 
 // DecodeChange reads a stream record of the table as the event dispatcher
@@ -57,6 +60,24 @@ func DecodeChange(r events.DynamoDBEventRecord) (kgevents.Change, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// WithDetails is k, decoded from its key item's stream record, with what
+// its details item holds (name, start, metadata, allowlist, times): the
+// event dispatcher's, for a usage threshold's key. A key gone since is k.
+func (s *Store) WithDetails(ctx context.Context, k *keys.Key) (*keys.Key, error) {
+	full, err := s.GetKey(ctx, k.ID)
+	if errors.Is(err, keys.ErrNotFound) {
+		return k, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := *k
+	out.Name, out.Start, out.Metadata, out.IPAllowlist = full.Name, full.Start, full.Metadata, full.IPAllowlist
+	out.CreatedAt, out.UpdatedAt, out.RevokedAt = full.CreatedAt, full.UpdatedAt, full.RevokedAt
+	out.RotatedFrom, out.CreatedBy = full.RotatedFrom, full.CreatedBy
+	return &out, nil
 }
 
 // isKeyItem tells a key item from a details item, which holds no counts.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/webhooks"
 )
 
@@ -29,6 +30,22 @@ type Dispatcher struct {
 	bus     Publisher // nil without EventBusName
 	log     *slog.Logger
 	derived Derivations // nil: none remembered
+	keys    KeyDetails  // nil: keys as their records show them
+}
+
+// KeyDetails gives a key decoded from a stream record what its record
+// lacks: a key's record (its key item) holds what authorization reads and
+// writes, and its name, metadata and times are on its details item
+// (docs/key-items.md); pkg/dynamo's Store is one.
+type KeyDetails interface {
+	WithDetails(ctx context.Context, k *keys.Key) (*keys.Key, error)
+}
+
+// WithKeyDetails makes d's usage.threshold events carry their key whole,
+// read when a change crosses a threshold.
+func (d *Dispatcher) WithKeyDetails(k KeyDetails) *Dispatcher {
+	d.keys = k
+	return d
 }
 
 // Derivations remembers the first derivation of each usage threshold;
@@ -83,7 +100,18 @@ func (d *Dispatcher) Handle(ctx context.Context, ev events.DynamoDBEvent) error 
 			d.log.WarnContext(ctx, "stream record left out of events", "eventId", r.EventID, "error", err.Error())
 			continue
 		}
-		for _, e := range Derive(c, d.present) {
+		derived := Derive(c, d.present)
+		if d.keys != nil && c.New != nil && c.New.Key != nil && len(derived) > 0 {
+			// A threshold crossed: its event carries the key whole.
+			k, err := d.keys.WithDetails(ctx, c.New.Key)
+			if err != nil {
+				return fmt.Errorf("read details of key %s: %w", c.New.Key.ID, err)
+			}
+			cur := *c.New
+			cur.Key, c.New = k, &cur
+			derived = Derive(c, d.present)
+		}
+		for _, e := range derived {
 			if e.Type == UsageThreshold && d.derived != nil {
 				first, err := d.derived.FirstDerivation(ctx, e, remembered(e))
 				if err != nil {

@@ -204,7 +204,7 @@ func TestEventsReachWebhooks(t *testing.T) {
 		case kgevents.KeyUpdated:
 			must(t, data.Key != nil && data.Key.Name == "renamed" && data.Actor == admin.keyID, "key.updated carries the key after the change: %s", ev.Data)
 		case kgevents.UsageThreshold:
-			must(t, data.Metric == "credits" && data.Threshold == 80 && data.Used == 8 && data.Of == 10 && data.Key != nil && data.Key.ID == k.ID, "threshold: %s", ev.Data)
+			must(t, data.Metric == "credits" && data.Threshold == 80 && data.Used == 8 && data.Of == 10 && data.Key != nil && data.Key.ID == k.ID && data.Key.Name == "renamed" && data.Key.Owner == "alice", "threshold: %s", ev.Data)
 		case kgevents.KeyRevoked:
 			must(t, data.Key != nil && data.Key.ID == next.ID && data.Key.Status == "revoked", "key.revoked: %s", ev.Data)
 		case kgevents.OwnerRevoked:
