@@ -2,6 +2,8 @@ package dynamo_test
 
 import (
 	"context"
+
+	"github.com/keygate/keygate/pkg/authorizer"
 	"testing"
 	"time"
 
@@ -52,6 +54,37 @@ func TestListPagesOverKeysWrittenBeforeTheSplit(t *testing.T) {
 				t.Errorf("listed %+v: %v, want %v", f, got, want)
 				break
 			}
+		}
+	}
+}
+
+// A key written before the split rotates: both keys keep its allowlist
+// and metadata, the old one within its grace too.
+func TestRotateKeyWrittenBeforeTheSplit(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	op := keys.OperatorCaller("acme")
+	raw := e.create(keys.CreateInput{Tier: "huge", Owner: "alice", IPAllowlist: []string{"203.0.113.7"}, Metadata: []byte(`{"plan":"gold"}`)})
+	id := token.ID(token.Hash(raw))
+	if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, id); err != nil {
+		t.Fatal(err)
+	}
+	created, err := e.svc.Rotate(ctx, op, id, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{raw, created.RawKey} {
+		for ip, want := range map[string]authorizer.Outcome{"203.0.113.7": authorizer.Allowed, "203.0.113.8": authorizer.IPNotAllowed} {
+			d, _ := e.decide(authorizer.Request{Key: key, SourceIP: ip})
+			if d.Outcome != want || d.Key == nil || string(d.Key.Metadata) != `{"plan":"gold"}` {
+				t.Errorf("key %s from %s: %s (%+v), want %s with metadata", key[:12], ip, d.Outcome, d.Key, want)
+			}
+		}
+	}
+	for _, kid := range []string{id, created.ID} {
+		k, err := e.svc.Get(ctx, op, kid)
+		if err != nil || len(k.IPAllowlist) != 1 || k.CreatedAt.IsZero() {
+			t.Errorf("get %s: %+v %v", kid, k, err)
 		}
 	}
 }
