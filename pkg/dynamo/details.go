@@ -89,6 +89,9 @@ func mergeKeyItems(key, details map[string]types.AttributeValue) map[string]type
 	return out
 }
 
+// errNoDetails is a flagged key item's details item not found.
+var errNoDetails = fmt.Errorf("%w: the key item says it has details, and there are none", keys.ErrUnavailable)
+
 // authDetails is what an authorization's answer carries from a key's
 // details item.
 type authDetails struct {
@@ -133,7 +136,7 @@ func (s *Store) fillDetails(ctx context.Context, k *keys.Key, item map[string]ty
 			// Flagged, yet gone: purged under a use, or not written by
 			// keygate. Failing closed is the safe answer to an allowlist
 			// that cannot be read.
-			return fmt.Errorf("read details of %s: %w: the key item says it has details, and there are none", k.ID, keys.ErrUnavailable)
+			return fmt.Errorf("read details of %s: %w", k.ID, errNoDetails)
 		}
 		var r detailsRecord
 		if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {

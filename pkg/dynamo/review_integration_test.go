@@ -2,6 +2,9 @@ package dynamo_test
 
 import (
 	"context"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"testing"
@@ -86,5 +89,26 @@ func TestRotateKeyWrittenBeforeTheSplit(t *testing.T) {
 		if err != nil || len(k.IPAllowlist) != 1 || k.CreatedAt.IsZero() {
 			t.Errorf("get %s: %+v %v", kid, k, err)
 		}
+	}
+}
+
+// A revoked key whose details item TTL purged before its key item (they
+// are deleted apart) is refused as revoked, not failed: the refusal needs
+// no allowlist.
+func TestRevokedKeyWithDetailsPurgedIsRefused(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	raw := e.create(keys.CreateInput{Tier: "huge", IPAllowlist: []string{"203.0.113.7"}})
+	id := token.ID(token.Hash(raw))
+	if err := e.svc.Revoke(ctx, keys.OperatorCaller("acme"), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.raw.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &e.table, Key: dynamo.DetailsItemKey(id)}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := authorizer.New(dbConfig, dynamo.New(e.raw, e.table), slog.New(slog.DiscardHandler), authorizer.WithClock(e.clock.Now))
+	d, err := fresh.Decide(ctx, authorizer.Request{Key: raw, SourceIP: "203.0.113.7"})
+	if err != nil || d.Outcome != authorizer.Revoked {
+		t.Errorf("revoked, details purged: %s, %v; want REVOKED", d.Outcome, err)
 	}
 }

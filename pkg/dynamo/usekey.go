@@ -217,7 +217,9 @@ func (s *Store) explainKey(ctx context.Context, u *keyUse, old map[string]types.
 	// its metadata); on the successor's item, the key shown is u.key,
 	// filled when the grace began.
 	if !u.grace {
-		if err := s.fillDetails(ctx, k, old); err != nil {
+		// A refused key whose details are gone (TTL deletes its two items
+		// apart) is refused all the same, shown without them.
+		if err := s.fillDetails(ctx, k, old); err != nil && (o == authorizer.Allowed || !errors.Is(err, errNoDetails)) {
 			return authorizer.UseResult{}, false, err
 		}
 	}
