@@ -503,12 +503,18 @@ func (s *Store) updateDetails(r keyRecord) (*types.Update, error) {
 			upd = upd.Remove(expression.Name(name))
 		}
 	}
+	return s.detailsUpdate(r.ID, upd)
+}
+
+// detailsUpdate is a transaction's update of a key's details item, with no
+// condition of its own: the key item's update beside it holds the condition.
+func (s *Store) detailsUpdate(id string, upd expression.UpdateBuilder) (*types.Update, error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build details update: %w", err)
 	}
 	return &types.Update{
-		TableName: &s.table, Key: itemKey(keyPK(r.ID), detailsSK),
+		TableName: &s.table, Key: itemKey(keyPK(id), detailsSK),
 		UpdateExpression: expr.Update(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	}, nil
 }
@@ -611,14 +617,8 @@ func (s *Store) revokeKey(k *keys.Key) (key, details *types.Update, err error) {
 	upd := revoke(expression.Set(expression.Name(attrRevokedAt), expression.Value(r.RevokedAt))).
 		Set(expression.Name(attrUpdatedAt), expression.Value(r.UpdatedAt)).
 		Set(expression.Name(attrVersion), expression.Plus(expression.IfNotExists(expression.Name(attrVersion), expression.Value(0)), expression.Value(1)))
-	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
-	if err != nil {
-		return nil, nil, fmt.Errorf("build details update: %w", err)
-	}
-	return key, &types.Update{
-		TableName: &s.table, Key: itemKey(keyPK(k.ID), detailsSK),
-		UpdateExpression: expr.Update(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	}, nil
+	details, err = s.detailsUpdate(k.ID, upd)
+	return key, details, err
 }
 
 // eventRecord is an audit event as stored.
