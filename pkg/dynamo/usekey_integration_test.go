@@ -43,7 +43,8 @@ func TestAuthorizationOutcomes(t *testing.T) {
 		}, authorizer.Allowed, 1, 1},
 		{"malformed: no request at all", func(e *dbEnv) (string, authorizer.Request) {
 			raw := e.create(keys.CreateInput{Tier: "public"})
-			return raw, authorizer.Request{Key: raw[:len(raw)-1] + "0"}
+			// A checksum typo: the last character changed, whatever it was.
+			return raw, authorizer.Request{Key: raw[:len(raw)-1] + string(raw[len(raw)-1]^1)}
 		}, authorizer.MalformedKey, 0, 0},
 		{"unknown", func(e *dbEnv) (string, authorizer.Request) {
 			raw := e.create(keys.CreateInput{Tier: "public"})

@@ -109,7 +109,7 @@ func TestVerifyCodes(t *testing.T) {
 		{"valid", `{"key":"` + reader + `","scopes":["contracts"]}`, "VALID", 1, ""},
 		{"unknown", `{"key":"` + authorizertest.EventKey("unknown") + `"}`, "NOT_FOUND", 1, notFound},
 		{"another project's key", `{"key":"` + authorizertest.EventKey("other-project") + `"}`, "NOT_FOUND", 1, notFound},
-		{"malformed", `{"key":"` + reader[:len(reader)-1] + `x"}`, "NOT_FOUND", 0, notFound},
+		{"malformed", `{"key":"` + reader[:len(reader)-1] + string(reader[len(reader)-1]^1) + `"}`, "NOT_FOUND", 0, notFound},
 		{"revoked", `{"key":"` + authorizertest.EventKey("revoked") + `"}`, "REVOKED", 1, ""},
 		{"expired", `{"key":"` + authorizertest.EventKey("expired") + `"}`, "EXPIRED", 1, ""},
 		{"rate limited", `{"key":"` + authorizertest.EventKey("limited") + `"}`, "RATE_LIMITED", 1,
