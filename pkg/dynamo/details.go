@@ -89,6 +89,28 @@ func mergeKeyItems(key, details map[string]types.AttributeValue) map[string]type
 	return out
 }
 
+// tornRead reports whether a key's two items were read across a
+// management write: Query and BatchGetItem isolate each item, not each
+// transaction, so a read may find one item before a write and the other
+// after it. Every write of a key gives both items the same version; a
+// details item without an id is the revoke of a key written before the split,
+// whose version counts only its own write.
+func tornRead(key, details map[string]types.AttributeValue) bool {
+	if details[attrID] == nil {
+		return false
+	}
+	keyVersion, _ := itemNumber(key, attrVersion)
+	detailsVersion, _ := itemNumber(details, attrVersion)
+	return keyVersion != detailsVersion
+}
+
+// maxTornReads bounds the reads of a key whose items keep disagreeing: a
+// write's two items land within milliseconds of each other.
+const maxTornReads = 3
+
+// errTornRead is a key whose two items still disagree after maxTornReads.
+var errTornRead = fmt.Errorf("%w: the key's items are being written", keys.ErrUnavailable)
+
 // errNoDetails is a flagged key item's details item not found.
 var errNoDetails = fmt.Errorf("%w: the key item says it has details, and there are none", keys.ErrUnavailable)
 

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -141,10 +142,18 @@ func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key
 			return nil, err
 		}
 		for id, item := range items {
-			if item.key == nil {
+			var k *keys.Key
+			switch {
+			case item.key == nil:
 				continue
+			case tornRead(item.key, item.details): // rare: read it again, alone
+				k, err = s.GetKey(ctx, id)
+				if errors.Is(err, keys.ErrNotFound) {
+					continue
+				}
+			default:
+				k, err = storedKey(mergeKeyItems(item.key, item.details))
 			}
-			k, err := storedKey(mergeKeyItems(item.key, item.details))
 			if err != nil {
 				return nil, err
 			}

@@ -3,12 +3,14 @@ package dynamo_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/pkg/authorizer"
 	"github.com/keygate/keygate/pkg/dynamo"
@@ -195,5 +197,96 @@ func TestDetailsFollowEveryChange(t *testing.T) {
 	fresh := authorizer.New(dbConfig, dynamo.New(e.raw, e.table), slog.New(slog.DiscardHandler), authorizer.WithClock(e.clock.Now))
 	if d, err := fresh.Decide(ctx, authorizer.Request{Key: raw, SourceIP: "198.51.100.9"}); err == nil || d.Outcome == authorizer.Allowed {
 		t.Errorf("details gone: %s, %v; want an error and no Allow", d.Outcome, err)
+	}
+}
+
+// staleDetails is DynamoDB as a read racing a management write sees it:
+// Query and BatchGetItem isolate items, not transactions, so the next
+// reads (all of them, when reads < 0) find the key item after the write
+// and its details item from before it.
+type staleDetails struct {
+	dynamo.Client
+	stale map[string]types.AttributeValue
+	reads int
+}
+
+func (c *staleDetails) swap(items []map[string]types.AttributeValue) {
+	if c.reads == 0 {
+		return
+	}
+	c.reads--
+	for i, item := range items {
+		if reflect.DeepEqual(item["pk"], c.stale["pk"]) && reflect.DeepEqual(item["sk"], c.stale["sk"]) {
+			items[i] = c.stale
+		}
+	}
+}
+
+func (c *staleDetails) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.Client.Query(ctx, in, opts...)
+	if err == nil && in.IndexName == nil { // the table's items, not an index's
+		c.swap(out.Items)
+	}
+	return out, err
+}
+
+func (c *staleDetails) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	out, err := c.Client.BatchGetItem(ctx, in, opts...)
+	if err == nil {
+		for _, items := range out.Responses {
+			c.swap(items)
+		}
+	}
+	return out, err
+}
+
+// A read that catches a key's items on either side of an edit reads them
+// again: else an edit based on it would write the old allowlist back, and
+// an address the owner removed would be allowed again. Items that keep
+// disagreeing are an error, and nothing is written.
+func TestTornReadIsReadAgain(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	op := keys.OperatorCaller("acme")
+	raw := e.create(keys.CreateInput{Tier: "huge", IPAllowlist: []string{"203.0.113.7", "198.51.100.9"}})
+	id := token.ID(token.Hash(raw))
+	stale := e.details(raw)
+	narrowed := []string{"203.0.113.7"}
+	if _, err := e.svc.Update(ctx, op, id, keys.UpdateInput{IPAllowlist: &narrowed}); err != nil {
+		t.Fatal(err)
+	}
+	racing := func(reads int) (*staleDetails, *keys.Service) {
+		c := &staleDetails{Client: e.raw, stale: stale, reads: reads}
+		return c, keys.NewService(dbConfig, dynamo.New(c, e.table), keys.WithClock(e.clock.Now))
+	}
+
+	c, svc := racing(1)
+	k, err := svc.Get(ctx, op, id)
+	if err != nil || !reflect.DeepEqual(k.IPAllowlist, narrowed) {
+		t.Errorf("get across an edit: allowlist %v, %v; want %v", k.IPAllowlist, err, narrowed)
+	}
+	c.reads = 1
+	page, err := svc.List(ctx, op, keys.ListInput{})
+	if err != nil || len(page.Items) != 1 || !reflect.DeepEqual(page.Items[0].IPAllowlist, narrowed) {
+		t.Errorf("list across an edit: %+v, %v; want the key with allowlist %v", page, err, narrowed)
+	}
+
+	_, svc = racing(1)
+	name := "renamed"
+	if _, err := svc.Update(ctx, op, id, keys.UpdateInput{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.decide(authorizer.Request{Key: raw, SourceIP: "198.51.100.9"}); d.Outcome != authorizer.IPNotAllowed {
+		t.Errorf("the removed address after an edit read across another: %s, want IP_NOT_ALLOWED", d.Outcome)
+	}
+
+	before := e.snapshot()
+	_, svc = racing(-1)
+	name = "never written"
+	if _, err := svc.Update(ctx, op, id, keys.UpdateInput{Name: &name}); !errors.Is(err, keys.ErrUnavailable) {
+		t.Errorf("update while the items keep disagreeing: %v, want ErrUnavailable", err)
+	}
+	if e.snapshot() != before {
+		t.Error("an update that could not read the key whole wrote")
 	}
 }

@@ -268,8 +268,29 @@ func ttlSeconds(t *time.Time) int64 {
 	return s
 }
 
-// GetKey reads a key, both its items, with one strongly consistent query.
+// GetKey reads a key, both its items, with one strongly consistent query,
+// again when the query caught a write between the two (tornRead): a key
+// read half before an edit would write its old details back.
 func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
+	for attempt := 1; ; attempt++ {
+		key, details, err := s.queryKeyItems(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if key == nil {
+			return nil, keys.ErrNotFound
+		}
+		if !tornRead(key, details) {
+			return storedKey(mergeKeyItems(key, details))
+		}
+		if attempt == maxTornReads {
+			return nil, fmt.Errorf("get key %s: %w", id, errTornRead)
+		}
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+	}
+}
+
+func (s *Store) queryKeyItems(ctx context.Context, id string) (key, details map[string]types.AttributeValue, err error) {
 	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("#pk = :pk"),
@@ -278,9 +299,8 @@ func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
 		ConsistentRead:            aws.Bool(true),
 	})
 	if err != nil {
-		return nil, storeError("get key", err)
+		return nil, nil, storeError("get key", err)
 	}
-	var key, details map[string]types.AttributeValue
 	for _, item := range out.Items {
 		switch stringAttr(item, attrSK) {
 		case keySK:
@@ -289,10 +309,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
 			details = item
 		}
 	}
-	if key == nil {
-		return nil, keys.ErrNotFound
-	}
-	return storedKey(mergeKeyItems(key, details))
+	return key, details, nil
 }
 
 // storedKey decodes a key item with its meter: the authorizer's window
