@@ -10,6 +10,7 @@
 //	go run ./infra/admin revoke-key --project P --id ID
 //	go run ./infra/admin revoke-owner --project P --owner O
 //	go run ./infra/admin index-expiries --project P
+//	go run ./infra/admin split-keys --project P
 //
 // It reads DYNAMODB_ENDPOINT (unset: AWS, with the default credential
 // chain) and TABLE_NAME (default keygate), and the same KEYGATE_*

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -289,4 +290,132 @@ func TestTornReadIsReadAgain(t *testing.T) {
 	if e.snapshot() != before {
 		t.Error("an update that could not read the key whole wrote")
 	}
+}
+
+// SplitKeys moves a project's keys written before the split to two items,
+// a revoked one too: each reads as it did and authorizes as it did, its key
+// item holding none of its details, and a second run moves nothing.
+// Another project's keys and keys already split stay as they are.
+func TestSplitKeysMovesKeysWrittenBeforeTheSplit(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	store := dynamo.New(e.raw, e.table)
+	old := func(project string, in keys.CreateInput) string {
+		t.Helper()
+		raw := e.createIn(project, in)
+		if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, token.ID(token.Hash(raw))); err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	pinned := old("acme", keys.CreateInput{Tier: "huge", IPAllowlist: []string{"203.0.113.7"}, Metadata: json.RawMessage(`{"plan":"gold"}`)})
+	plain := old("acme", keys.CreateInput{Tier: "huge", Scopes: []string{"contracts"}})
+	revoked := old("acme", keys.CreateInput{Tier: "huge", Owner: "bob"})
+	if err := e.svc.Revoke(ctx, keys.OperatorCaller("acme"), token.ID(token.Hash(revoked))); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := old("globex", keys.CreateInput{Tier: "huge"})
+	split := e.create(keys.CreateInput{Tier: "huge", Name: "split already"})
+	if d, _ := e.decide(authorizer.Request{Key: plain, Scopes: []string{"contracts"}}); d.Outcome != authorizer.Allowed {
+		t.Fatalf("before: %s", d.Outcome)
+	}
+	read := func(raw string) *keys.Key {
+		t.Helper()
+		k, err := store.GetKey(ctx, token.ID(token.Hash(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	before := map[string]*keys.Key{}
+	for _, raw := range []string{pinned, plain, revoked, split} {
+		before[raw] = read(raw)
+	}
+	splitItems := []map[string]types.AttributeValue{e.item(split), e.details(split)}
+
+	if moved, left, err := store.SplitKeys(ctx, "acme"); moved != 3 || left != 0 || err != nil {
+		t.Fatalf("SplitKeys(acme) = %d moved, %d left, %v; want 3, 0, nil", moved, left, err)
+	}
+	for _, raw := range []string{pinned, plain, revoked} {
+		if got := read(raw); !reflect.DeepEqual(got, before[raw]) {
+			t.Errorf("key %s after the move:\n%+v\nwant as before:\n%+v", before[raw].ID, got, before[raw])
+		}
+		for _, name := range []string{"id", "name", "createdAt", dynamo.AttrGSI1PK, dynamo.AttrGSI2PK} {
+			if _, ok := e.item(raw)[name]; ok {
+				t.Errorf("key %s: its key item still holds %s", before[raw].ID, name)
+			}
+		}
+		if e.details(raw)["id"] == nil {
+			t.Errorf("key %s: no details item", before[raw].ID)
+		}
+	}
+	if !reflect.DeepEqual([]map[string]types.AttributeValue{e.item(split), e.details(split)}, splitItems) {
+		t.Error("a key already split was written")
+	}
+	if _, ok := e.item(elsewhere)[dynamo.AttrGSI1PK]; !ok {
+		t.Error("another project's key was moved")
+	}
+	for _, c := range []struct {
+		req  authorizer.Request
+		want authorizer.Outcome
+	}{
+		{authorizer.Request{Key: pinned, SourceIP: "203.0.113.7"}, authorizer.Allowed},
+		{authorizer.Request{Key: pinned, SourceIP: "198.51.100.9"}, authorizer.IPNotAllowed},
+		{authorizer.Request{Key: plain, Scopes: []string{"contracts"}}, authorizer.Allowed},
+		{authorizer.Request{Key: revoked}, authorizer.Revoked},
+	} {
+		if d, _ := e.decide(c.req); d.Outcome != c.want {
+			t.Errorf("after the move, %+v: %s, want %s", c.req, d.Outcome, c.want)
+		}
+	}
+	if k := read(plain); k.Usage.TotalRequests != before[plain].Usage.TotalRequests+1 {
+		t.Errorf("usage after the move: %d, want %d", k.Usage.TotalRequests, before[plain].Usage.TotalRequests+1)
+	}
+	if moved, left, err := store.SplitKeys(ctx, "acme"); moved != 0 || left != 0 || err != nil {
+		t.Errorf("SplitKeys(acme) again = %d moved, %d left, %v; want none", moved, left, err)
+	}
+}
+
+// Keys go on being authorized while SplitKeys moves them: every allowed
+// use is counted once, none is lost to the move, and every key is moved
+// or left for the next run.
+func TestSplitKeysWhileAuthorizing(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	var raws []string
+	for range 8 {
+		raw := e.create(keys.CreateInput{Tier: "huge", Metadata: json.RawMessage(`{"team":"payments"}`)})
+		if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, token.ID(token.Hash(raw))); err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+	}
+	var (
+		allowed     int
+		moved, left int
+		splitErr    error
+		wg          sync.WaitGroup
+	)
+	wg.Go(func() { moved, left, splitErr = dynamo.New(e.raw, e.table).SplitKeys(ctx, "acme") })
+	for i := range 200 {
+		d, err := e.auth.Decide(ctx, authorizer.Request{Key: raws[i%len(raws)]})
+		switch {
+		case err != nil && !errors.Is(err, keys.ErrUnavailable):
+			t.Fatal(err)
+		case err == nil && d.Outcome == authorizer.Allowed:
+			allowed++
+		}
+	}
+	wg.Wait()
+	if splitErr != nil || moved+left != len(raws) {
+		t.Fatalf("SplitKeys = %d moved, %d left, %v; want all %d", moved, left, splitErr, len(raws))
+	}
+	counted := int64(0)
+	for _, raw := range raws {
+		counted += e.totalRequests(raw)
+	}
+	if counted != int64(allowed) {
+		t.Errorf("%d uses counted, %d allowed", counted, allowed)
+	}
+	t.Logf("%d moved, %d left, %d of 200 allowed", moved, left, allowed)
 }
