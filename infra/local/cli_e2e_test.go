@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -25,7 +24,8 @@ func TestCLI(t *testing.T) {
 	t.Parallel() // its own stack, browser and ports: it overlaps the others' waits
 	requireDynamoDBLocal(t)
 	bin := localBinary(t)
-	stack := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
+	port, ddbPort := freePorts(t)
+	stack := startLocal(t, bin, "-port", port, "-dynamodb-port", ddbPort, "-data", t.TempDir())
 	defer stack.stop(t)
 	admin := stack.adminKey()
 	kg := keygateCLI{t: t, env: map[string]string{"KEYGATE_URL": stack.url, "KEYGATE_API_KEY": admin}}
@@ -146,7 +146,7 @@ func TestCLI(t *testing.T) {
 	kg.run("", cli.ExitUsage, "keys", "list", "--colour")
 	kg.run("", cli.ExitUsage, "keys", "rotate")
 	kg.run("", cli.ExitNotFound, "keys", "get", "key_000000000000000000000000")
-	bad := keygateCLI{t: t, env: map[string]string{"KEYGATE_URL": stack.url, "KEYGATE_API_KEY": strings.Replace(admin, admin[10:14], "AAAA", 1)}}
+	bad := keygateCLI{t: t, env: map[string]string{"KEYGATE_URL": stack.url, "KEYGATE_API_KEY": admin[:13] + string(admin[13]^1) + admin[14:]}}
 	bad.run("", cli.ExitAuth, "keys", "list")
 	bad.run("", cli.ExitAuth, "whoami")
 	// The API key on standard input: a revoked one (401), one without

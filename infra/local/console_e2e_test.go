@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,13 +54,13 @@ func TestConsoleInChromium(t *testing.T) {
 	p.Fill(t, "#create-name", "browser key")
 	p.Fill(t, "#create-owner", "carol")
 	p.Click(t, "#create-scope-verify")
+	shownAt := time.Now() // no later than the key is shown, however slow the page
 	p.Click(t, `[data-testid="create-submit"]`)
 	p.WaitVisible(t, `[data-testid="raw-key"]`)
 	raw := browser.Eval[string](t, p, `document.querySelector('[data-testid="raw-key"]').value`)
 	if !strings.HasPrefix(raw, "kg_") {
 		t.Fatalf("the revealed key is %q", raw)
 	}
-	shownAt := time.Now()
 	c.shoot("key-created")
 	p.Click(t, `[data-testid="copy-key"]`)
 	p.WaitText(t, `[data-testid="toast"]`, "Copied")
@@ -225,7 +224,8 @@ func browserStack(t *testing.T) (*browser.Browser, *localProcess) {
 	requireDynamoDBLocal(t)
 	b := browser.Start(t)
 	bin := localBinary(t)
-	local := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
+	port, ddbPort := freePorts(t)
+	local := startLocal(t, bin, "-port", port, "-dynamodb-port", ddbPort, "-data", t.TempDir())
 	t.Cleanup(func() { local.stop(t) })
 	return b, local
 }

@@ -43,8 +43,8 @@ func TestQuickstart(t *testing.T) {
 	requireDynamoDBLocal(t)
 	bin := localBinary(t)
 	data := t.TempDir()
-	ddbPort := freePort(t)
-	args := []string{"-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(ddbPort), "-data", data}
+	port, ddbPort := freePorts(t)
+	args := []string{"-port", port, "-dynamodb-port", ddbPort, "-data", data}
 
 	first := startLocal(t, bin, args...)
 	admin := first.adminKey()
@@ -95,7 +95,7 @@ func TestQuickstart(t *testing.T) {
 	if line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d POST /v1/api-keys 201 \d+\.\dms key_[0-9a-f]{6}… allowed$`); !line.MatchString(first.stderr.String()) {
 		t.Errorf("no line %s in the log:\n%s", line, first.stderr)
 	}
-	for _, port := range []string{strconv.Itoa(ddbPort), strings.TrimPrefix(first.url, "http://127.0.0.1:")} {
+	for _, port := range []string{ddbPort, strings.TrimPrefix(first.url, "http://127.0.0.1:")} {
 		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
 			conn.Close()
 			t.Errorf("port %s still answers after keygate stopped", port)
@@ -106,7 +106,7 @@ func TestQuickstart(t *testing.T) {
 	if k := second.adminKey(); k != "" {
 		t.Errorf("a second admin key was printed on a later start")
 	}
-	wantHint := fmt.Sprintf("DYNAMODB_ENDPOINT=http://127.0.0.1:%d TABLE_NAME=keygate go run ./infra/admin create-key --project default", ddbPort)
+	wantHint := fmt.Sprintf("DYNAMODB_ENDPOINT=http://127.0.0.1:%s TABLE_NAME=keygate go run ./infra/admin create-key --project default", ddbPort)
 	if !strings.Contains(second.banner, wantHint) {
 		t.Errorf("a later start does not say how to make a key (%s):\n%s", wantHint, second.banner)
 	}
@@ -135,7 +135,8 @@ func TestQuickstart(t *testing.T) {
 func TestDynamoDBLocalDies(t *testing.T) {
 	requireDynamoDBLocal(t)
 	bin := localBinary(t)
-	p := startLocal(t, bin, "-port", strconv.Itoa(freePort(t)), "-dynamodb-port", strconv.Itoa(freePort(t)), "-data", t.TempDir())
+	port, ddbPort := freePorts(t)
+	p := startLocal(t, bin, "-port", port, "-dynamodb-port", ddbPort, "-data", t.TempDir())
 	m := regexp.MustCompile(`DynamoDB Local: \S+ \(pid (\d+)\)`).FindStringSubmatch(p.banner)
 	if m == nil {
 		t.Fatalf("no pid of DynamoDB Local in the banner:\n%s", p.banner)
@@ -334,14 +335,19 @@ func bearer(key string) http.Header { return http.Header{"Authorization": {"Bear
 
 func apiKey(key string) http.Header { return http.Header{"X-Api-Key": {key}} }
 
-// freePort finds a port free on every interface, as DynamoDB Local binds
-// them all without a JDK.
-func freePort(t *testing.T) int {
+// freePorts finds a stack's two ports, the gateway's and DynamoDB
+// Local's, free on every interface, as DynamoDB Local binds them all
+// without a JDK. Both are held until both are chosen, so they differ.
+func freePorts(t *testing.T) (gateway, dynamoDB string) {
 	t.Helper()
-	l, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
+	var ports [2]string
+	for i := range ports {
+		l, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0], ports[1]
 }

@@ -424,8 +424,13 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("helpers fail on what is not there", func(t *testing.T) {
-		p := b.NewPage(t, PageOptions{Timeout: 500 * time.Millisecond})
+		// Only the waits that must give up run on a short timeout: the
+		// steps that must succeed, or fail for another reason, keep the
+		// default one, however slow a loaded machine's Chromium is.
+		p := b.NewPage(t, PageOptions{})
+		long := p.timeout
 		p.Navigate(t, site.URL+"/app")
+		p.timeout = 500 * time.Millisecond
 		r := &tb{TB: t}
 		p.Click(r, "#missing")
 		r.failedWith(t, `click "#missing": timed out after 500ms`)
@@ -438,6 +443,7 @@ func TestBrowser(t *testing.T) {
 		r = &tb{TB: t}
 		p.WaitFor(r, `document.title === 'never'`)
 		r.failedWith(t, "wait for document.title === 'never'")
+		p.timeout = long
 		r = &tb{TB: t}
 		p.Navigate(r, site.URL+"/nowhere")
 		r.failedWith(t, "HTTP 404")

@@ -156,7 +156,7 @@ func TestIPRefusalsCannotLockOutTheOwner(t *testing.T) {
 func TestConcurrentRateLimitIsExact(t *testing.T) {
 	e := newDBEnv(t)
 	raw := e.create(keys.CreateInput{Tier: "fifty"})
-	const limit, attempts, workers = 50, 4 * 50, 25
+	const limit, attempts, workers = 50, 4 * 50, hammerWorkers
 	outcomes := make(chan authorizer.Outcome, attempts)
 	errs := make(chan error, attempts)
 	jobs := make(chan struct{}, attempts)
@@ -303,17 +303,26 @@ func TestIdleGapRace(t *testing.T) {
 	}
 	e.clock.Advance(100 * window)
 	e.requests.Reset()
-	const n = 40
+	// 8 at once race the sweep of the stale counters; more would queue on
+	// the one item past the authorizer's budget (hammerWorkers).
+	const n, workers = 40, 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
+	jobs := make(chan struct{}, n)
 	for range n {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	for range workers {
 		wg.Go(func() {
-			d, err := e.auth.Decide(context.Background(), authorizer.Request{Key: raw})
-			if err == nil && d.Outcome != authorizer.Allowed {
-				err = fmt.Errorf("outcome %s", d.Outcome)
-			}
-			if err != nil {
-				errs <- err
+			for range jobs {
+				d, err := e.auth.Decide(context.Background(), authorizer.Request{Key: raw})
+				if err == nil && d.Outcome != authorizer.Allowed {
+					err = fmt.Errorf("outcome %s", d.Outcome)
+				}
+				if err != nil {
+					errs <- err
+				}
 			}
 		})
 	}
