@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -95,9 +96,22 @@ func mergeKeyItems(key, details map[string]types.AttributeValue) map[string]type
 // after it. Every write of a key gives both items the same version; a
 // details item without an id is the revoke of a key written before the split,
 // whose version counts only its own write.
-func tornRead(key, details map[string]types.AttributeValue) bool {
+//
+// A key item without an id has had its details moved to the details item
+// (by creation, a first update or split-keys, in the transaction that
+// wrote the details item): a read finding no details item with an id
+// beside it found the key item after that write and the details item
+// before it. split-keys keeps the version, so no version tells; an edit
+// built on the read would write the allowlist, name and metadata away.
+// Only TTL parts the two for good (it deletes them apart), and only once
+// the key's purge time has passed: now, by the wall clock TTL keeps.
+func tornRead(key, details map[string]types.AttributeValue, now time.Time) bool {
 	if details[attrID] == nil {
-		return false
+		if key[attrID] != nil {
+			return false // a key written before the split: it holds its details
+		}
+		ttl, ok := itemNumber(key, attrTTL)
+		return !ok || ttl > now.Unix()
 	}
 	keyVersion, _ := itemNumber(key, attrVersion)
 	detailsVersion, _ := itemNumber(details, attrVersion)

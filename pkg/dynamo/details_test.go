@@ -192,3 +192,36 @@ func TestKeyItemFitsOneWriteUnit(t *testing.T) {
 		}
 	}
 }
+
+// tornRead's cases: a moved key item with no details item beside it was
+// read half before its move, unless TTL (past its purge time) deleted the
+// details item first.
+func TestTornReadCases(t *testing.T) {
+	now := time.Unix(2_000_000_000, 0)
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	n := func(v int64) types.AttributeValue { return numberValue(v) }
+	moved := map[string]types.AttributeValue{attrVersion: n(4)}
+	purged := map[string]types.AttributeValue{attrVersion: n(4), attrTTL: n(now.Unix())}
+	purging := map[string]types.AttributeValue{attrVersion: n(4), attrTTL: n(now.Unix() + 1)}
+	old := map[string]types.AttributeValue{attrID: s("key_1"), attrVersion: n(4)}
+	details := map[string]types.AttributeValue{attrID: s("key_1"), attrVersion: n(4)}
+	revoke := map[string]types.AttributeValue{attrVersion: n(1), attrRevokedAt: n(1)}
+	for _, c := range []struct {
+		name         string
+		key, details map[string]types.AttributeValue
+		torn         bool
+	}{
+		{"two items at one version", moved, details, false},
+		{"two items at two versions", moved, map[string]types.AttributeValue{attrID: s("key_1"), attrVersion: n(3)}, true},
+		{"written before the split", old, nil, false},
+		{"written before the split, revoked since", old, revoke, false},
+		{"moved, no details item", moved, nil, true},
+		{"moved, the revoke's details item", moved, revoke, true},
+		{"moved, details purged", purged, nil, false},
+		{"moved, details gone before the purge time", purging, nil, true},
+	} {
+		if got := tornRead(c.key, c.details, now); got != c.torn {
+			t.Errorf("%s: torn %v, want %v", c.name, got, c.torn)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key
 			switch {
 			case item.key == nil:
 				continue
-			case tornRead(item.key, item.details): // rare: read it again, alone
+			case tornRead(item.key, item.details, time.Now()): // rare: read it again, alone
 				k, err = s.GetKey(ctx, id)
 				if errors.Is(err, keys.ErrNotFound) {
 					continue

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -418,4 +419,95 @@ func TestSplitKeysWhileAuthorizing(t *testing.T) {
 		t.Errorf("%d uses counted, %d allowed", counted, allowed)
 	}
 	t.Logf("%d moved, %d left, %d of 200 allowed", moved, left, allowed)
+}
+
+// hiddenDetails is DynamoDB as a read racing the move of a key written
+// before the split sees it: the key item after the move (its details gone
+// from it) and no details item yet, for the next reads (all, when reads < 0).
+type hiddenDetails struct {
+	dynamo.Client
+	details map[string]types.AttributeValue // the details item's primary key
+	reads   int
+}
+
+func (c *hiddenDetails) hide(items []map[string]types.AttributeValue) []map[string]types.AttributeValue {
+	if c.reads == 0 {
+		return items
+	}
+	c.reads--
+	return slices.DeleteFunc(items, func(item map[string]types.AttributeValue) bool {
+		return reflect.DeepEqual(item["pk"], c.details["pk"]) && reflect.DeepEqual(item["sk"], c.details["sk"])
+	})
+}
+
+func (c *hiddenDetails) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.Client.Query(ctx, in, opts...)
+	if err == nil && in.IndexName == nil {
+		out.Items = c.hide(out.Items)
+	}
+	return out, err
+}
+
+func (c *hiddenDetails) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	out, err := c.Client.BatchGetItem(ctx, in, opts...)
+	if err == nil {
+		for table, items := range out.Responses {
+			out.Responses[table] = c.hide(items)
+		}
+	}
+	return out, err
+}
+
+// A read that finds a moved key item (split-keys or a first update moved
+// its details off it) and no details item yet caught the move half done:
+// it reads again, and an edit built on it must not write the key's
+// allowlist away (split-keys leaves the version as it was, so the edit's
+// condition cannot catch it).
+func TestReadAcrossTheMoveIsReadAgain(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	op := keys.OperatorCaller("acme")
+	allow := []string{"203.0.113.7"}
+	raw := e.create(keys.CreateInput{Tier: "huge", IPAllowlist: allow, Metadata: json.RawMessage(`{"plan":"gold"}`)})
+	id := token.ID(token.Hash(raw))
+	if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, id); err != nil {
+		t.Fatal(err)
+	}
+	if moved, _, err := dynamo.New(e.raw, e.table).SplitKeys(ctx, "acme"); moved != 1 || err != nil {
+		t.Fatalf("SplitKeys: %d moved, %v", moved, err)
+	}
+	racing := func(reads int) (*hiddenDetails, *keys.Service) {
+		c := &hiddenDetails{Client: e.raw, details: dynamo.DetailsItemKey(id), reads: reads}
+		return c, keys.NewService(dbConfig, dynamo.New(c, e.table), keys.WithClock(e.clock.Now))
+	}
+
+	c, svc := racing(1)
+	k, err := svc.Get(ctx, op, id)
+	if err != nil || !reflect.DeepEqual(k.IPAllowlist, allow) || k.Name == "" {
+		t.Errorf("get across the move: name %q, allowlist %v, %v; want the allowlist %v", k.Name, k.IPAllowlist, err, allow)
+	}
+	c.reads = 1
+	page, err := svc.List(ctx, op, keys.ListInput{})
+	if err != nil || len(page.Items) != 1 || !reflect.DeepEqual(page.Items[0].IPAllowlist, allow) {
+		t.Errorf("list across the move: %+v, %v; want the key with allowlist %v", page, err, allow)
+	}
+
+	_, svc = racing(1)
+	name := "renamed"
+	if _, err := svc.Update(ctx, op, id, keys.UpdateInput{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.decide(authorizer.Request{Key: raw, SourceIP: "198.51.100.9"}); d.Outcome != authorizer.IPNotAllowed {
+		t.Errorf("from another address after an edit read across the move: %s, want IP_NOT_ALLOWED", d.Outcome)
+	}
+
+	before := e.snapshot()
+	_, svc = racing(-1)
+	name = "never written"
+	if _, err := svc.Update(ctx, op, id, keys.UpdateInput{Name: &name}); !errors.Is(err, keys.ErrUnavailable) {
+		t.Errorf("update while the details item stays missing: %v, want ErrUnavailable", err)
+	}
+	if e.snapshot() != before {
+		t.Error("an update that could not read the key whole wrote")
+	}
 }

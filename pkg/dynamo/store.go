@@ -280,7 +280,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
 		if key == nil {
 			return nil, keys.ErrNotFound
 		}
-		if !tornRead(key, details) {
+		if !tornRead(key, details, time.Now()) {
 			return storedKey(mergeKeyItems(key, details))
 		}
 		if attempt == maxTornReads {
