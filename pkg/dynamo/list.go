@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -133,32 +132,40 @@ const maxReadFilterRounds = 5
 // hold only what listings filter on, so that authorizations never write
 // them; a page's keys are then read, both items of each, in BatchGetItem
 // calls of up to 100 items. A key deleted since the index was read is
-// absent from the result.
+// absent from the result. A key read across a write (tornRead) is read
+// again the same way, as GetKey would: the listing functions may
+// BatchGetItem on the table, not Query it (template.yaml).
 func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key, error) {
 	found := make(map[string]*keys.Key, len(ids))
-	for chunk := range slices.Chunk(ids, maxBatchGetItems/2) {
-		items, err := s.batchGet(ctx, chunk)
-		if err != nil {
-			return nil, err
-		}
-		for id, item := range items {
-			var k *keys.Key
-			switch {
-			case item.key == nil:
-				continue
-			case tornRead(item.key, item.details, time.Now()): // rare: read it again, alone
-				k, err = s.GetKey(ctx, id)
-				if errors.Is(err, keys.ErrNotFound) {
-					continue
-				}
-			default:
-				k, err = storedKey(mergeKeyItems(item.key, item.details))
-			}
+	for attempt := 1; len(ids) > 0; attempt++ {
+		var torn []string
+		for chunk := range slices.Chunk(ids, maxBatchGetItems/2) {
+			items, err := s.batchGet(ctx, chunk)
 			if err != nil {
 				return nil, err
 			}
-			found[id] = k
+			for id, item := range items {
+				switch {
+				case item.key == nil:
+					continue
+				case tornRead(item.key, item.details, time.Now()): // rare: read it again
+					torn = append(torn, id)
+					continue
+				}
+				k, err := storedKey(mergeKeyItems(item.key, item.details))
+				if err != nil {
+					return nil, err
+				}
+				found[id] = k
+			}
 		}
+		if len(torn) > 0 && attempt == maxTornReads {
+			return nil, fmt.Errorf("get key %s: %w", torn[0], errTornRead)
+		}
+		if len(torn) > 0 {
+			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		}
+		ids = torn
 	}
 	return found, nil
 }

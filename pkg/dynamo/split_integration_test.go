@@ -511,3 +511,42 @@ func TestReadAcrossTheMoveIsReadAgain(t *testing.T) {
 		t.Error("an update that could not read the key whole wrote")
 	}
 }
+
+// listKeysPolicy is the list-keys function's grants in template.yaml:
+// Query on the indexes only, BatchGetItem on the table.
+type listKeysPolicy struct{ dynamo.Client }
+
+func (c listKeysPolicy) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if in.IndexName == nil {
+		return nil, errors.New("AccessDeniedException: list-keys may not dynamodb:Query on KeysTable")
+	}
+	return c.Client.Query(ctx, in, opts...)
+}
+
+// A listing that catches a key's items across an edit reads them again
+// with what the list-keys function may do: BatchGetItem, not a Query of
+// the table, which its policy does not grant.
+func TestTornListingReadsAgainWithinItsGrants(t *testing.T) {
+	e := newDBEnv(t)
+	ctx := context.Background()
+	op := keys.OperatorCaller("acme")
+	raw := e.create(keys.CreateInput{Tier: "huge", IPAllowlist: []string{"203.0.113.7", "198.51.100.9"}})
+	id := token.ID(token.Hash(raw))
+	stale := e.details(raw)
+	narrowed := []string{"203.0.113.7"}
+	if _, err := e.svc.Update(ctx, op, id, keys.UpdateInput{IPAllowlist: &narrowed}); err != nil {
+		t.Fatal(err)
+	}
+	listing := func(reads int) (keys.Page[*keys.Key], error) {
+		c := &staleDetails{Client: e.raw, stale: stale, reads: reads}
+		svc := keys.NewService(dbConfig, dynamo.New(listKeysPolicy{c}, e.table), keys.WithClock(e.clock.Now))
+		return svc.List(ctx, op, keys.ListInput{})
+	}
+	page, err := listing(1)
+	if err != nil || len(page.Items) != 1 || !reflect.DeepEqual(page.Items[0].IPAllowlist, narrowed) {
+		t.Errorf("list across an edit: %+v, %v; want the key with allowlist %v", page, err, narrowed)
+	}
+	if _, err := listing(-1); !errors.Is(err, keys.ErrUnavailable) {
+		t.Errorf("list while the items keep disagreeing: %v, want ErrUnavailable", err)
+	}
+}
