@@ -88,6 +88,11 @@ func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, st
 	p := keyPartition(q.Project, q.Filter)
 	cursor := q.Cursor
 	out := []*keys.Key{}
+	// The index may hold a key twice for a moment: while a key moves to
+	// two items (split-keys, its first update), DynamoDB adds its details
+	// item's entry and removes its key item's apart. BatchGetItem refuses a
+	// key asked for twice, and a transaction an item written twice.
+	listed := map[string]bool{}
 	// A filter on what the index lacks (KeyFilter.Matches) reads on, page
 	// after page, until the page is full, the listing ends, or the rounds
 	// run out: then the page is short, with a cursor.
@@ -97,18 +102,23 @@ func (s *Store) ListKeys(ctx context.Context, q keys.ListQuery) ([]*keys.Key, st
 			return nil, "", err
 		}
 		ids := make([]string, len(items))
+		var unique []string
 		for i, item := range items {
 			ids[i] = keyIDFromPK(stringAttr(item, attrPK))
+			if !slices.Contains(unique, ids[i]) {
+				unique = append(unique, ids[i])
+			}
 		}
-		found, err := s.getKeys(ctx, ids)
+		found, err := s.getKeys(ctx, unique)
 		if err != nil {
 			return nil, "", err
 		}
 		for i, id := range ids {
 			k, ok := found[id]
-			if !ok || k.GoneAt(q.Now) || !q.Filter.Matches(k, q.Now) {
+			if !ok || listed[id] || k.GoneAt(q.Now) || !q.Filter.Matches(k, q.Now) {
 				continue
 			}
+			listed[id] = true
 			out = append(out, k)
 			if len(out) == q.Limit && (i < len(ids)-1 || next != "") {
 				// Full: the next page starts after this key.
