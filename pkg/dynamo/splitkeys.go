@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,16 +38,36 @@ func (s *Store) SplitKeys(ctx context.Context, project string) (moved, left int,
 		if err != nil {
 			return moved, left, storeError("list keys to split", err)
 		}
+		var (
+			mu       sync.Mutex
+			firstErr error
+			workers  sync.WaitGroup
+			ids      = make(chan string)
+		)
+		for range splitWorkers {
+			workers.Go(func() {
+				for id := range ids {
+					done, err := s.splitKey(ctx, id)
+					mu.Lock()
+					switch {
+					case errors.Is(err, keys.ErrConflict):
+						left++
+					case err != nil && firstErr == nil:
+						firstErr = err
+					case done:
+						moved++
+					}
+					mu.Unlock()
+				}
+			})
+		}
 		for _, entry := range out.Items {
-			done, err := s.splitKey(ctx, keyIDFromPK(stringAttr(entry, attrPK)))
-			switch {
-			case errors.Is(err, keys.ErrConflict):
-				left++
-			case err != nil:
-				return moved, left, err
-			case done:
-				moved++
-			}
+			ids <- keyIDFromPK(stringAttr(entry, attrPK))
+		}
+		close(ids)
+		workers.Wait()
+		if firstErr != nil {
+			return moved, left, firstErr
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return moved, left, nil
@@ -54,6 +75,10 @@ func (s *Store) SplitKeys(ctx context.Context, project string) (moved, left int,
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }
+
+// splitWorkers is how many keys SplitKeys moves at once: each move is two
+// round trips, and a project may hold millions of keys.
+const splitWorkers = 8
 
 // maxSplitAttempts bounds the reads and writes of one key that is being
 // written meanwhile.
