@@ -232,6 +232,10 @@ func (l *lease) fromMemory(req Request, now time.Time) (Decision, bool) {
 	if l.refusal != nil && now.Before(l.refusedUntil) && (l.refusal.Outcome != UsageExceeded || req.Cost >= l.refusedCost) {
 		d := *l.refusal
 		d.At, d.Leased = now, true
+		if spent := d.Outcome == RateLimited || d.Outcome == UsageExceeded; spent && d.Key != nil && !d.Key.HoldsScopes(req.Scopes) {
+			// As exact mode answers: a scope the key lacks before a budget it spent.
+			return Decision{Outcome: InsufficientScope, KeyID: d.KeyID, Key: d.Key, At: now, Leased: true}, true
+		}
 		if d.RetryAfter > 0 {
 			d.RetryAfter = l.retryAt.Sub(now)
 		}

@@ -67,3 +67,27 @@ func TestReviewLeaseRememberedUsageRefusalSparesCheaperRequests(t *testing.T) {
 		}
 	}
 }
+
+// A key that spent its window is refused a scope it lacks as such, as
+// exact mode refuses it (scopes before budgets), not as rate limited: the
+// refusal a lease remembers answers only for what the key may do.
+func TestLeaseRememberedRateLimitStillRefusesMissingScope(t *testing.T) {
+	f := newFleet(t, 1, hotTier(10), 0, 1)
+	raw := f.key("ht", "scoped", nil)
+	held := authorizer.Request{Key: raw, Scopes: []string{"contracts"}}
+	lacked := authorizer.Request{Key: raw, Scopes: []string{"payments"}}
+	for range 10 {
+		f.now = f.now.Add(time.Millisecond)
+		f.decide(0, held)
+	}
+	if d := f.decide(0, held); d.Outcome != authorizer.RateLimited {
+		t.Fatalf("past the limit: %s", d.Outcome)
+	}
+	f.now = f.now.Add(time.Millisecond)
+	if d := f.decide(0, lacked); d.Outcome != authorizer.InsufficientScope || d.Key == nil {
+		t.Errorf("a scope the key lacks, its window spent: %s, want %s showing the key", d.Outcome, authorizer.InsufficientScope)
+	}
+	if d := f.decide(0, held); d.Outcome != authorizer.RateLimited || d.RetryAfter <= 0 {
+		t.Errorf("then a scope it holds: %s, retry after %s; want still rate limited", d.Outcome, d.RetryAfter)
+	}
+}
