@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -118,9 +119,20 @@ func tornRead(key, details map[string]types.AttributeValue, now time.Time) bool 
 	return keyVersion != detailsVersion
 }
 
-// maxTornReads bounds the reads of a key whose items keep disagreeing: a
-// write's two items land within milliseconds of each other.
-const maxTornReads = 3
+// maxTornReads bounds the reads of a key whose items keep disagreeing. A
+// write's two items land within milliseconds of each other, but a key
+// edited without pause (a script's loop) may be caught mid-write read
+// after read: the pauses between reads grow, at random, to at most about
+// a second in all (tornReadPause), so that a read finds a gap between
+// writes and an owner's revoke still wins over the edits.
+const maxTornReads = 8
+
+// tornReadPause is the pause before read attempt+1 of a torn key: doubling
+// from 10 ms to at most 320 ms, each drawn at random from its upper half.
+func tornReadPause(attempt int) time.Duration {
+	ceiling := min(10*time.Millisecond<<(attempt-1), 320*time.Millisecond)
+	return ceiling/2 + rand.N(ceiling/2)
+}
 
 // errTornRead is a key whose two items still disagree after maxTornReads.
 var errTornRead = fmt.Errorf("%w: the key's items are being written", keys.ErrUnavailable)

@@ -225,3 +225,22 @@ func TestTornReadCases(t *testing.T) {
 		}
 	}
 }
+
+// The pauses between reads of a torn key grow, and stay random and
+// bounded: all of them together take under a second.
+func TestTornReadPause(t *testing.T) {
+	for range 100 {
+		var total time.Duration
+		for attempt := 1; attempt < maxTornReads; attempt++ {
+			ceiling := min(10*time.Millisecond<<(attempt-1), 320*time.Millisecond)
+			p := tornReadPause(attempt)
+			if p < ceiling/2 || p >= ceiling {
+				t.Fatalf("pause before read %d: %v, want in [%v, %v)", attempt+1, p, ceiling/2, ceiling)
+			}
+			total += p
+		}
+		if total >= time.Second {
+			t.Fatalf("pauses of one torn key: %v in all, want under 1s", total)
+		}
+	}
+}

@@ -173,7 +173,7 @@ func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key
 			return nil, fmt.Errorf("get key %s: %w", torn[0], errTornRead)
 		}
 		if len(torn) > 0 {
-			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+			time.Sleep(tornReadPause(attempt))
 		}
 		ids = torn
 	}

@@ -286,7 +286,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
 		if attempt == maxTornReads {
 			return nil, fmt.Errorf("get key %s: %w", id, errTornRead)
 		}
-		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		time.Sleep(tornReadPause(attempt))
 	}
 }
 
