@@ -86,6 +86,15 @@ func (e *dbEnv) createIn(project string, in keys.CreateInput) string {
 	return created.RawKey
 }
 
+// beforeTheSplit rewrites key raw as keygate wrote it before a key was
+// two items: one key item holding everything (docs/key-items.md).
+func (e *dbEnv) beforeTheSplit(raw string) {
+	e.t.Helper()
+	if err := dynamo.RewriteBeforeTheSplit(context.Background(), e.raw, e.table, token.ID(token.Hash(raw))); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // decide authorizes req and returns the decision and the DynamoDB requests
 // it took.
 func (e *dbEnv) decide(req authorizer.Request) (authorizer.Decision, int64) {

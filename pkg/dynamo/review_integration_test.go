@@ -3,13 +3,12 @@ package dynamo_test
 import (
 	"context"
 	"log/slog"
+	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keygate/keygate/pkg/authorizer"
-	"testing"
-	"time"
-
 	"github.com/keygate/keygate/pkg/dynamo"
 	"github.com/keygate/keygate/pkg/keys"
 	"github.com/keygate/keygate/pkg/token"
@@ -26,9 +25,7 @@ func TestListPagesOverKeysWrittenBeforeTheSplit(t *testing.T) {
 		raw := e.create(keys.CreateInput{Tier: "public", Owner: "alice"})
 		id := token.ID(token.Hash(raw))
 		if i%2 == 0 {
-			if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, id); err != nil {
-				t.Fatal(err)
-			}
+			e.beforeTheSplit(raw)
 		}
 		want = append([]string{id}, want...)
 		e.clock.Advance(time.Second)
@@ -69,9 +66,7 @@ func TestRotateKeyWrittenBeforeTheSplit(t *testing.T) {
 	op := keys.OperatorCaller("acme")
 	raw := e.create(keys.CreateInput{Tier: "huge", Owner: "alice", IPAllowlist: []string{"203.0.113.7"}, Metadata: []byte(`{"plan":"gold"}`)})
 	id := token.ID(token.Hash(raw))
-	if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, id); err != nil {
-		t.Fatal(err)
-	}
+	e.beforeTheSplit(raw)
 	created, err := e.svc.Rotate(ctx, op, id, 3600)
 	if err != nil {
 		t.Fatal(err)

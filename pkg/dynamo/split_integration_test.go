@@ -41,9 +41,7 @@ func TestKeyWrittenBeforeTheSplit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, id); err != nil {
-			t.Fatal(err)
-		}
+		e.beforeTheSplit(raw)
 		if _, indexed := e.item(raw)[dynamo.AttrGSI1PK]; len(e.details(raw)) != 0 || !indexed {
 			t.Fatal("the rewrite left a details item, or a key item out of the index")
 		}
@@ -323,9 +321,7 @@ func TestSplitKeysMovesKeysWrittenBeforeTheSplit(t *testing.T) {
 	old := func(project string, in keys.CreateInput) string {
 		t.Helper()
 		raw := e.createIn(project, in)
-		if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, token.ID(token.Hash(raw))); err != nil {
-			t.Fatal(err)
-		}
+		e.beforeTheSplit(raw)
 		return raw
 	}
 	pinned := old("acme", keys.CreateInput{Tier: "huge", IPAllowlist: []string{"203.0.113.7"}, Metadata: json.RawMessage(`{"plan":"gold"}`)})
@@ -405,9 +401,7 @@ func TestSplitKeysWhileAuthorizing(t *testing.T) {
 	var raws []string
 	for range 8 {
 		raw := e.create(keys.CreateInput{Tier: "huge", Metadata: json.RawMessage(`{"team":"payments"}`)})
-		if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, token.ID(token.Hash(raw))); err != nil {
-			t.Fatal(err)
-		}
+		e.beforeTheSplit(raw)
 		raws = append(raws, raw)
 	}
 	var (
@@ -450,10 +444,7 @@ func TestReadAcrossTheMoveIsReadAgain(t *testing.T) {
 	ctx := context.Background()
 	allow := []string{"203.0.113.7"}
 	raw := e.create(keys.CreateInput{Tier: "huge", IPAllowlist: allow, Metadata: json.RawMessage(`{"plan":"gold"}`)})
-	id := token.ID(token.Hash(raw))
-	if err := dynamo.RewriteBeforeTheSplit(ctx, e.raw, e.table, id); err != nil {
-		t.Fatal(err)
-	}
+	e.beforeTheSplit(raw)
 	if moved, _, err := dynamo.New(e.raw, e.table).SplitKeys(ctx, "acme"); moved != 1 || err != nil {
 		t.Fatalf("SplitKeys: %d moved, %v", moved, err)
 	}
