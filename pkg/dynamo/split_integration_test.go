@@ -265,9 +265,10 @@ func (e *dbEnv) readsAcross(raw string, want []string, stale map[string]types.At
 	}
 
 	c, svc := racing(1)
-	k, err := svc.Get(ctx, op, id)
-	if err != nil || !reflect.DeepEqual(k.IPAllowlist, want) || k.Name == "" {
-		t.Errorf("get across a write: name %q, allowlist %v, %v; want the allowlist %v", k.Name, k.IPAllowlist, err, want)
+	if k, err := svc.Get(ctx, op, id); err != nil {
+		t.Errorf("get across a write: %v", err)
+	} else if !reflect.DeepEqual(k.IPAllowlist, want) || k.Name == "" {
+		t.Errorf("get across a write: name %q, allowlist %v; want the allowlist %v", k.Name, k.IPAllowlist, want)
 	}
 	c.reads = 1
 	page, err := svc.List(ctx, op, keys.ListInput{})
