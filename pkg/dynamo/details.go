@@ -137,6 +137,22 @@ func tornReadPause(attempt int) time.Duration {
 // errTornRead is a key whose two items still disagree after maxTornReads.
 var errTornRead = fmt.Errorf("%w: the key's items are being written", keys.ErrUnavailable)
 
+// readWhole runs read, which names a key it found torn (tornRead) or
+// none, again while it finds one: at most maxTornReads times, pausing
+// between reads (tornReadPause).
+func readWhole(read func() (torn string, err error)) error {
+	for attempt := 1; ; attempt++ {
+		torn, err := read()
+		if err != nil || torn == "" {
+			return err
+		}
+		if attempt == maxTornReads {
+			return fmt.Errorf("get key %s: %w", torn, errTornRead)
+		}
+		time.Sleep(tornReadPause(attempt))
+	}
+}
+
 // errNoDetails is a flagged key item's details item not found.
 var errNoDetails = fmt.Errorf("%w: the key item says it has details, and there are none", keys.ErrUnavailable)
 

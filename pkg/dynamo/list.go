@@ -147,12 +147,12 @@ const maxReadFilterRounds = 5
 // BatchGetItem on the table, not Query it (template.yaml).
 func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key, error) {
 	found := make(map[string]*keys.Key, len(ids))
-	for attempt := 1; len(ids) > 0; attempt++ {
+	err := readWhole(func() (string, error) {
 		var torn []string
 		for chunk := range slices.Chunk(ids, maxBatchGetItems/2) {
 			items, err := s.batchGet(ctx, chunk)
 			if err != nil {
-				return nil, err
+				return "", err
 			}
 			for id, item := range items {
 				switch {
@@ -164,18 +164,19 @@ func (s *Store) getKeys(ctx context.Context, ids []string) (map[string]*keys.Key
 				}
 				k, err := storedKey(mergeKeyItems(item.key, item.details))
 				if err != nil {
-					return nil, err
+					return "", err
 				}
 				found[id] = k
 			}
 		}
-		if len(torn) > 0 && attempt == maxTornReads {
-			return nil, fmt.Errorf("get key %s: %w", torn[0], errTornRead)
-		}
-		if len(torn) > 0 {
-			time.Sleep(tornReadPause(attempt))
-		}
 		ids = torn
+		if len(torn) == 0 {
+			return "", nil
+		}
+		return torn[0], nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return found, nil
 }

@@ -272,22 +272,24 @@ func ttlSeconds(t *time.Time) int64 {
 // again when the query caught a write between the two (tornRead): a key
 // read half before an edit would write its old details back.
 func (s *Store) GetKey(ctx context.Context, id string) (*keys.Key, error) {
-	for attempt := 1; ; attempt++ {
+	var k *keys.Key
+	err := readWhole(func() (torn string, err error) {
 		key, details, err := s.queryKeyItems(ctx, id)
-		if err != nil {
-			return nil, err
+		switch {
+		case err != nil:
+			return "", err
+		case key == nil:
+			return "", keys.ErrNotFound
+		case tornRead(key, details, time.Now()):
+			return id, nil
 		}
-		if key == nil {
-			return nil, keys.ErrNotFound
-		}
-		if !tornRead(key, details, time.Now()) {
-			return storedKey(mergeKeyItems(key, details))
-		}
-		if attempt == maxTornReads {
-			return nil, fmt.Errorf("get key %s: %w", id, errTornRead)
-		}
-		time.Sleep(tornReadPause(attempt))
+		k, err = storedKey(mergeKeyItems(key, details))
+		return "", err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return k, nil
 }
 
 func (s *Store) queryKeyItems(ctx context.Context, id string) (key, details map[string]types.AttributeValue, err error) {
